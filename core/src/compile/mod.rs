@@ -1,0 +1,4 @@
+//! (in progress)
+/// Table placeholder.
+#[derive(Debug)]
+pub struct Table;

@@ -1,0 +1,25 @@
+//! Weir's engine: Istio networking config in, routing decisions out.
+//!
+//! Two phases, always apart:
+//! - **build**: [`config`] loads the resources users `kubectl apply`, [`validate`]
+//!   reports every problem at once, [`compile`] turns a valid config into an
+//!   immutable [`Table`];
+//! - **decide**: [`Table::decide`] takes a borrowed [`Request`] and returns a
+//!   [`Decision`] borrowing the table, with no allocation.
+//!
+//! [`Engine`] publishes tables with arc-swap so readers never block.
+
+pub mod balance;
+pub mod compile;
+pub mod config;
+pub mod decision;
+pub mod engine;
+pub mod request;
+pub mod route;
+pub mod validate;
+
+pub use compile::Table;
+pub use decision::{Decision, Outcome};
+pub use engine::Engine;
+pub use request::{Connection, HeaderList, Headers, Request, Source};
+pub use validate::{Diagnostic, Severity};
