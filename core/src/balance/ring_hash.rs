@@ -1,9 +1,65 @@
-//! Envoy's RING_HASH ("ketama") load balancer. (Stub.)
+//! Envoy's RING_HASH ("ketama") load balancer, bit-for-bit.
+//!
+//! Matches Envoy `source/extensions/load_balancing_policies/ring_hash/ring_hash_lb.cc`
+//! (ring build and lookup) and
+//! `source/extensions/load_balancing_policies/common/thread_aware_lb_impl.cc`
+//! (flat weight normalisation). Locality weighting is not modelled: Weir has
+//! none yet, and with one locality Envoy's arithmetic is the flat one.
+//!
+//! Layout: the ring is two parallel arrays, sorted hashes (`u64`) and host
+//! indices (`u16` while the host list allows it), 10 bytes an entry instead of
+//! Envoy's 24–32. A small bucket index over the top bits of the hash turns the
+//! binary search into a jump plus a scan of a couple of entries.
 
 /// A built ring over hosts given as `(hash key, weight)`.
 #[derive(Debug, Clone, Default)]
 pub struct RingHash {
-    hosts: u32,
+    /// Entry hashes, ascending.
+    hashes: Box<[u64]>,
+    /// Host index of each entry (position in the slice given to `build`).
+    hosts: HostIndices,
+    /// `index[b]` = first entry whose hash has top `bits` bits ≥ `b`;
+    /// one extra slot at the end holds the entry count.
+    index: Box<[u32]>,
+    /// `64 - bits`, the shift taking a hash to its bucket.
+    shift: u32,
+}
+
+/// Host indices, as narrow as the host count allows.
+#[derive(Debug, Clone)]
+enum HostIndices {
+    U16(Box<[u16]>),
+    U32(Box<[u32]>),
+}
+
+impl Default for HostIndices {
+    fn default() -> Self {
+        HostIndices::U16(Box::default())
+    }
+}
+
+impl HostIndices {
+    #[inline]
+    fn get(&self, i: usize) -> u32 {
+        match self {
+            HostIndices::U16(v) => u32::from(v[i]),
+            HostIndices::U32(v) => v[i],
+        }
+    }
+}
+
+/// Why a ring size setting is rejected (as Envoy rejects it).
+pub fn validate_ring_sizes(min_ring_size: u64, max_ring_size: u64) -> Result<(), &'static str> {
+    if min_ring_size > RingHash::MAX_RING_SIZE {
+        return Err("minimum_ring_size must be at most 8388608");
+    }
+    if max_ring_size > RingHash::MAX_RING_SIZE {
+        return Err("maximum_ring_size must be at most 8388608");
+    }
+    if min_ring_size > max_ring_size {
+        return Err("minimum_ring_size must not exceed maximum_ring_size");
+    }
+    Ok(())
 }
 
 impl RingHash {
@@ -13,16 +69,391 @@ impl RingHash {
     pub const MAX_RING_SIZE: u64 = 8 * 1024 * 1024;
 
     /// Builds the ring; `hosts` in host-set order, key is `ip:port`.
-    pub fn build(hosts: &[(&str, u32)], _min_ring_size: u64, _max_ring_size: u64) -> Self {
-        RingHash { hosts: hosts.len() as u32 }
+    ///
+    /// Host order matters (as in Envoy) whenever a host's share of the ring
+    /// is fractional. Weight-0 hosts are excluded; with no weight at all the
+    /// ring is empty. Sizes are clamped to [`Self::MAX_RING_SIZE`] (the
+    /// config validator rejects larger ones, see [`validate_ring_sizes`]).
+    pub fn build(hosts: &[(&str, u32)], min_ring_size: u64, max_ring_size: u64) -> Self {
+        let min_ring_size = min_ring_size.min(Self::MAX_RING_SIZE);
+        let max_ring_size = max_ring_size.min(Self::MAX_RING_SIZE);
+        // Flat normalisation (thread_aware_lb_impl.cc `normalizeHostWeights`),
+        // all in f64 in Envoy's order.
+        let sum: u64 = hosts.iter().map(|&(_, w)| u64::from(w)).sum();
+        if sum == 0 {
+            return RingHash::default();
+        }
+        let mut min_nw = 1.0f64;
+        for &(_, w) in hosts {
+            if w != 0 {
+                let nw = (f64::from(w) * 1.0) / sum as f64;
+                min_nw = min_nw.min(nw);
+            }
+        }
+        let scale = ((min_nw * min_ring_size as f64).ceil() / min_nw).min(max_ring_size as f64);
+        let expected = scale.ceil() as usize + hosts.len();
+
+        let mut ring: Vec<(u64, u32)> = Vec::with_capacity(expected);
+        let mut key_buf: Vec<u8> = Vec::new();
+        let mut current = 0.0f64;
+        let mut target = 0.0f64;
+        for (host, &(key, w)) in hosts.iter().enumerate() {
+            if w == 0 {
+                continue;
+            }
+            let nw = (f64::from(w) * 1.0) / sum as f64;
+            target += scale * nw;
+            // `key + "_" + i`, hashed with XXH64 seed 0.
+            key_buf.clear();
+            key_buf.extend_from_slice(key.as_bytes());
+            key_buf.push(b'_');
+            let prefix = key_buf.len();
+            let mut i = 0u64;
+            while current < target {
+                key_buf.truncate(prefix);
+                push_decimal(&mut key_buf, i);
+                ring.push((xxhash_rust::xxh64::xxh64(&key_buf, 0), host as u32));
+                i += 1;
+                current += 1.0;
+            }
+        }
+        // Envoy uses std::sort on the hash only; equal hashes only arise from
+        // duplicate keys, where Envoy's winner is unspecified too.
+        ring.sort_unstable_by_key(|e| e.0);
+        Self::from_sorted(ring, hosts.len())
+    }
+
+    fn from_sorted(ring: Vec<(u64, u32)>, host_count: usize) -> Self {
+        let hashes: Box<[u64]> = ring.iter().map(|e| e.0).collect();
+        let hosts = if host_count <= usize::from(u16::MAX) + 1 {
+            HostIndices::U16(ring.iter().map(|e| e.1 as u16).collect())
+        } else {
+            HostIndices::U32(ring.iter().map(|e| e.1).collect())
+        };
+        // About two entries a bucket: 4 bytes of index per 2 entries.
+        let bits = if hashes.len() < 4 {
+            1
+        } else {
+            (usize::BITS - 1 - hashes.len().leading_zeros()).saturating_sub(1)
+        };
+        let shift = 64 - bits;
+        let buckets = 1usize << bits;
+        let mut index = Vec::with_capacity(buckets + 1);
+        let mut e = 0usize;
+        for b in 0..buckets as u64 {
+            while e < hashes.len() && (hashes[e] >> shift) < b {
+                e += 1;
+            }
+            index.push(e as u32);
+        }
+        index.push(hashes.len() as u32);
+        RingHash {
+            hashes,
+            hosts,
+            index: index.into_boxed_slice(),
+            shift,
+        }
+    }
+
+    /// The number of ring entries.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether the ring has no entries (no host had weight).
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
     }
 
     /// The host index for request hash `hash` on retry attempt `attempt` (0 first).
+    ///
+    /// The first entry whose hash is ≥ `hash`, wrapping to the first entry,
+    /// then `attempt` entries further on (Envoy `RingHashLoadBalancer::Ring::chooseHost`).
+    #[inline]
     pub fn pick(&self, hash: u64, attempt: u32) -> Option<u32> {
-        if self.hosts == 0 {
-            None
-        } else {
-            Some(((hash + attempt as u64) % self.hosts as u64) as u32)
+        let len = self.hashes.len();
+        if len == 0 {
+            return None;
+        }
+        let b = (hash >> self.shift) as usize;
+        let lo = self.index[b] as usize;
+        let hi = self.index[b + 1] as usize;
+        // Entries in the bucket are the only candidates below the next bucket.
+        let mut i = lo + self.hashes[lo..hi].partition_point(|&x| x < hash);
+        if i == len {
+            i = 0;
+        }
+        if attempt > 0 {
+            i = ((i as u64 + u64::from(attempt)) % len as u64) as usize;
+        }
+        Some(self.hosts.get(i))
+    }
+
+    /// The entries of the ring, `(hash, host index)` ascending (for tests and tools).
+    pub fn entries(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.hashes
+            .iter()
+            .enumerate()
+            .map(|(i, &h)| (h, self.hosts.get(i)))
+    }
+}
+
+/// Appends `v` in decimal, without allocating a `String`.
+fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    loop {
+        digits[19 - n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[20 - n..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports(range: std::ops::Range<u32>) -> Vec<String> {
+        range.map(|p| format!("127.0.0.1:{p}")).collect()
+    }
+
+    fn hosts<'a>(keys: &'a [String], weights: &[u32]) -> Vec<(&'a str, u32)> {
+        keys.iter()
+            .zip(weights.iter().copied().chain(std::iter::repeat(1)))
+            .map(|(k, w)| (k.as_str(), w))
+            .collect()
+    }
+
+    /// (hosts, min ring size, max ring size, expected entries)
+    type DegenerateCase<'a> = (Vec<(&'a str, u32)>, u64, u64, usize);
+
+    /// Counts picks at `probes` points spread evenly over the hash space.
+    fn probe_counts(ring: &RingHash, n: usize, probes: u64) -> Vec<u32> {
+        let mut counts = vec![0u32; n];
+        for i in 0..probes {
+            counts[ring.pick(i * (u64::MAX / probes), 0).unwrap() as usize] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn basic_ring_matches_envoy() {
+        // ring_hash_lb_test.cc `Basic` (spec §8.1): :90..:95, min 12.
+        let keys = ports(90..96);
+        let ring = RingHash::build(&hosts(&keys, &[]), 12, RingHash::MAX_RING_SIZE);
+        let want: &[(u64, u32)] = &[
+            (833437586790550860, 94),
+            (928266305478181108, 92),
+            (1033482794131418490, 90),
+            (3551244743356806947, 95),
+            (3851675632748031481, 93),
+            (5583722120771150861, 91),
+            (6311230543546372928, 91),
+            (7700377290971790572, 93),
+            (13144177310400110813, 95),
+            (13444792449719432967, 92),
+            (15516499411664133160, 94),
+            (16117243373044804889, 90),
+        ];
+        let got: Vec<(u64, u32)> = ring.entries().map(|(h, i)| (h, i + 90)).collect();
+        assert_eq!(got, want);
+        // (hash, attempt, expected port)
+        let picks: &[(u64, u32, u32)] = &[
+            (0, 0, 94),
+            (u64::MAX, 0, 94),
+            (3551244743356806947, 0, 95),
+            (3551244743356806948, 0, 93),
+            (16117243373044804880, 0, 90),
+            // `BasicWithRetryHostPredicate`: h=0, every host rejected.
+            (0, 1, 92),
+            (0, 2, 90),
+            (0, 13, 92),
+        ];
+        for &(h, attempt, port) in picks {
+            assert_eq!(ring.pick(h, attempt), Some(port - 90), "{h} {attempt}");
+        }
+    }
+
+    #[test]
+    fn hostname_keys_match_envoy() {
+        // `BasicWithHostname` / `BasicWithMetadataHashKey`: keys "90".."95".
+        let keys: Vec<String> = (90..96).map(|p| p.to_string()).collect();
+        let ring = RingHash::build(&hosts(&keys, &[]), 12, RingHash::MAX_RING_SIZE);
+        assert_eq!(ring.entries().next(), Some((1975508444536362413, 5)));
+        let picks: &[(u64, u32)] = &[(7225015537174310577, 92), (6803900775736438537, 93)];
+        for &(h, port) in picks {
+            assert_eq!(ring.pick(h, 0), Some(port - 90), "{h}");
+        }
+    }
+
+    #[test]
+    fn uneven_hosts_match_envoy() {
+        // `UnevenHosts`: :80, :81, min 3 → ring of 4.
+        let keys = ports(80..82);
+        let ring = RingHash::build(&hosts(&keys, &[]), 3, RingHash::MAX_RING_SIZE);
+        let want: &[(u64, u32)] = &[
+            (5454692015285649509, 0),
+            (7859399908942313493, 1),
+            (13838424394637650569, 0),
+            (16064866803292627174, 1),
+        ];
+        assert_eq!(ring.entries().collect::<Vec<_>>(), want);
+        assert_eq!(ring.pick(0, 0), Some(0));
+    }
+
+    #[test]
+    fn weighted_rings_match_envoy() {
+        // `HostWeightedTinyRing`: weights 1,2,3, min = max = 6.
+        let keys = ports(90..93);
+        let ring = RingHash::build(&hosts(&keys, &[1, 2, 3]), 6, 6);
+        let picks: &[(u64, u32)] = &[
+            (928266305478181108, 92),
+            (4443673547860492590, 92),
+            (5583722120771150861, 91),
+            (6311230543546372928, 91),
+            (13444792449719432967, 92),
+            (16117243373044804889, 90),
+        ];
+        for &(h, port) in picks {
+            assert_eq!(ring.pick(h, 0), Some(port - 90), "{h}");
+        }
+        // `HostWeightedLargeRing`: min 6144, 6000 probes.
+        let ring = RingHash::build(&hosts(&keys, &[1, 2, 3]), 6144, RingHash::MAX_RING_SIZE);
+        assert_eq!(ring.len(), 6144);
+        assert_eq!(probe_counts(&ring, 3, 6000), [987, 1932, 3081]);
+    }
+
+    #[test]
+    fn fractional_scale_matches_envoy() {
+        // `LargeFractionalScale`: 2 hosts, min = max = 1023.
+        let keys = ports(90..92);
+        let ring = RingHash::build(&hosts(&keys, &[]), 1023, 1023);
+        assert_eq!(ring.len(), 1023);
+        assert_eq!(probe_counts(&ring, 2, 1023), [526, 497]);
+        // `SmallFractionalScale`-style: a host can get no entry at all.
+        let keys = ports(0..3);
+        let ring = RingHash::build(&hosts(&keys, &[]), 2, 2);
+        let mut per_host = [0; 3];
+        for (_, h) in ring.entries() {
+            per_host[h as usize] += 1;
+        }
+        assert_eq!(per_host.iter().sum::<u32>(), 2);
+        assert!(per_host.contains(&0));
+    }
+
+    #[test]
+    fn derived_vectors_match_reference() {
+        // Spec §8.3: 10.0.0.1..5:8080, defaults → 1025 entries, 205 a host.
+        let keys: Vec<String> = (1..6).map(|i| format!("10.0.0.{i}:8080")).collect();
+        let ring = RingHash::build(&hosts(&keys, &[]), 1024, RingHash::MAX_RING_SIZE);
+        assert_eq!(ring.len(), 1025);
+        // (request hash, expected 10.0.0.N)
+        let picks: &[(u64, u32)] = &[
+            (8332761332120969289, 3),
+            (10558559838520660027, 4),
+            (13965298395879099448, 4),
+            (4142921581652311169, 2),
+            (17241709254077376921, 4),
+            (5683702491454375104, 1),
+        ];
+        for &(h, n) in picks {
+            assert_eq!(ring.pick(h, 0), Some(n - 1), "{h}");
+        }
+        // Weights 1..5: 1035 entries, 69/138/207/276/345.
+        let ring = RingHash::build(
+            &hosts(&keys, &[1, 2, 3, 4, 5]),
+            1024,
+            RingHash::MAX_RING_SIZE,
+        );
+        assert_eq!(ring.len(), 1035);
+        let mut per_host = [0u32; 5];
+        for (_, h) in ring.entries() {
+            per_host[h as usize] += 1;
+        }
+        assert_eq!(per_host, [69, 138, 207, 276, 345]);
+    }
+
+    #[test]
+    fn lookup_equals_plain_lower_bound() {
+        // The bucket index must not change any pick.
+        let keys = ports(1000..1037);
+        for min in [1, 2, 5, 64, 1024, 5000] {
+            let ring = RingHash::build(&hosts(&keys, &[3, 1, 4, 1, 5, 9, 2, 6]), min, 10_000);
+            let entries: Vec<(u64, u32)> = ring.entries().collect();
+            let mut x = 0x1234_5678_9abc_def0u64;
+            let mut probes: Vec<u64> = entries
+                .iter()
+                .flat_map(|e| [e.0.wrapping_sub(1), e.0, e.0.wrapping_add(1)])
+                .collect();
+            probes.extend([0, 1, u64::MAX, u64::MAX - 1]);
+            for _ in 0..5000 {
+                probes.push(crate::balance::splitmix64(&mut x));
+            }
+            for &h in &probes {
+                let i = entries.partition_point(|e| e.0 < h);
+                let want = entries[if i == entries.len() { 0 } else { i }].1;
+                assert_eq!(ring.pick(h, 0), Some(want), "min {min} h {h}");
+            }
+        }
+    }
+
+    #[test]
+    fn degenerate_inputs_do_not_panic() {
+        let keys = ports(0..3);
+        // (hosts, min, max, expected entries)
+        let cases: &[DegenerateCase<'_>] = &[
+            (vec![], 1024, RingHash::MAX_RING_SIZE, 0),
+            (hosts(&keys, &[0, 0, 0]), 1024, RingHash::MAX_RING_SIZE, 0),
+            (
+                hosts(&keys, &[0, 1, 0]),
+                1024,
+                RingHash::MAX_RING_SIZE,
+                1024,
+            ),
+            (hosts(&keys, &[]), 0, 0, 0),
+            (hosts(&keys, &[]), 0, RingHash::MAX_RING_SIZE, 0),
+            (hosts(&keys, &[u32::MAX, u32::MAX, 1]), 4, 16, 16),
+        ];
+        for (hs, min, max, want) in cases {
+            let ring = RingHash::build(hs, *min, *max);
+            assert_eq!(ring.len(), *want, "{hs:?} {min} {max}");
+            if *want == 0 {
+                assert_eq!(ring.pick(7, 0), None);
+            } else {
+                assert!(ring.pick(7, 3).is_some());
+            }
+        }
+        // Weight-0 hosts are never picked and keep their index.
+        let ring = RingHash::build(&hosts(&keys, &[0, 1, 0]), 16, 16);
+        assert!(ring.entries().all(|(_, h)| h == 1));
+    }
+
+    #[test]
+    fn ring_size_validation() {
+        // (min, max, ok)
+        let cases: &[(u64, u64, bool)] = &[
+            (1024, RingHash::MAX_RING_SIZE, true),
+            (1, 1, true),
+            (RingHash::MAX_RING_SIZE, RingHash::MAX_RING_SIZE, true),
+            (RingHash::MAX_RING_SIZE + 1, RingHash::MAX_RING_SIZE, false),
+            (1024, RingHash::MAX_RING_SIZE + 1, false),
+            (2048, 1024, false),
+        ];
+        for &(min, max, ok) in cases {
+            assert_eq!(validate_ring_sizes(min, max).is_ok(), ok, "{min} {max}");
+        }
+    }
+
+    #[test]
+    fn decimal_suffixes() {
+        for v in [0u64, 7, 10, 99, 100, 12345, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, v);
+            assert_eq!(out, v.to_string().as_bytes());
         }
     }
 }
