@@ -48,6 +48,49 @@ impl HostIndices {
     }
 }
 
+/// The hash a ring places its entries with (`RingHashLbConfig.hash_function`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RingHashFunction {
+    /// `XX_HASH` (Envoy's default): XXH64, seed 0.
+    #[default]
+    XxHash,
+    /// `MURMUR_HASH_2`: libstdc++'s 64-bit `_Hash_bytes`, seed `0xc70f6907`.
+    MurmurHash2,
+}
+
+/// Envoy's murmur2 seed (`source/common/common/hash.h`, `MurmurHash::STD_HASH_SEED`).
+const MURMUR_SEED: u64 = 0xc70f_6907;
+
+/// MurmurHash2, 64-bit, as libstdc++'s `std::_Hash_bytes` computes it on
+/// 64-bit targets (Envoy `MurmurHash::murmurHash2`): 8-byte little-endian
+/// blocks, the tail read as a little-endian integer.
+pub fn murmur_hash2_64(bytes: &[u8], seed: u64) -> u64 {
+    const MUL: u64 = 0xc6a4_a793_5bd1_e995;
+    fn shift_mix(v: u64) -> u64 {
+        v ^ (v >> 47)
+    }
+    let mut h = seed ^ (bytes.len() as u64).wrapping_mul(MUL);
+    let mut blocks = bytes.chunks_exact(8);
+    for b in &mut blocks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(b);
+        let data = shift_mix(u64::from_le_bytes(word).wrapping_mul(MUL)).wrapping_mul(MUL);
+        h ^= data;
+        h = h.wrapping_mul(MUL);
+    }
+    let tail = blocks.remainder();
+    if !tail.is_empty() {
+        let data = tail
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        h ^= data;
+        h = h.wrapping_mul(MUL);
+    }
+    h = shift_mix(h).wrapping_mul(MUL);
+    shift_mix(h)
+}
+
 /// Why a ring size setting is rejected (as Envoy rejects it).
 pub fn validate_ring_sizes(min_ring_size: u64, max_ring_size: u64) -> Result<(), &'static str> {
     if min_ring_size > RingHash::MAX_RING_SIZE {
@@ -75,44 +118,92 @@ impl RingHash {
     /// ring is empty. Sizes are clamped to [`Self::MAX_RING_SIZE`] (the
     /// config validator rejects larger ones, see [`validate_ring_sizes`]).
     pub fn build(hosts: &[(&str, u32)], min_ring_size: u64, max_ring_size: u64) -> Self {
-        let min_ring_size = min_ring_size.min(Self::MAX_RING_SIZE);
-        let max_ring_size = max_ring_size.min(Self::MAX_RING_SIZE);
         // Flat normalisation (thread_aware_lb_impl.cc `normalizeHostWeights`),
-        // all in f64 in Envoy's order.
+        // in f64 in Envoy's order.
         let sum: u64 = hosts.iter().map(|&(_, w)| u64::from(w)).sum();
         if sum == 0 {
             return RingHash::default();
         }
-        let mut min_nw = 1.0f64;
-        for &(_, w) in hosts {
-            if w != 0 {
-                let nw = (f64::from(w) * 1.0) / sum as f64;
-                min_nw = min_nw.min(nw);
-            }
+        let weighted: Vec<(&[u8], u32, f64)> = hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, &(_, w))| w != 0)
+            .map(|(i, &(key, w))| (key.as_bytes(), i as u32, (f64::from(w) * 1.0) / sum as f64))
+            .collect();
+        Self::build_internal(
+            &weighted,
+            hosts.len(),
+            min_ring_size,
+            max_ring_size,
+            RingHashFunction::XxHash,
+        )
+    }
+
+    /// Builds the ring from already normalised weights (`(key, weight)` in
+    /// host-set order, weights summing to 1), for callers that weight by
+    /// locality the way Envoy's `thread_aware_lb_impl.cc` does, and with a
+    /// choice of hash function (Istio always leaves Envoy's default, XXH64).
+    /// Non-positive weights are excluded.
+    pub fn build_normalized(
+        hosts: &[(&str, f64)],
+        min_ring_size: u64,
+        max_ring_size: u64,
+        hash_function: RingHashFunction,
+    ) -> Self {
+        let weighted: Vec<(&[u8], u32, f64)> = hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, &(_, w))| w > 0.0)
+            .map(|(i, &(key, w))| (key.as_bytes(), i as u32, w))
+            .collect();
+        Self::build_internal(
+            &weighted,
+            hosts.len(),
+            min_ring_size,
+            max_ring_size,
+            hash_function,
+        )
+    }
+
+    fn build_internal(
+        weighted: &[(&[u8], u32, f64)],
+        host_count: usize,
+        min_ring_size: u64,
+        max_ring_size: u64,
+        hash_function: RingHashFunction,
+    ) -> Self {
+        if weighted.is_empty() {
+            return RingHash::default();
         }
+        let min_ring_size = min_ring_size.min(Self::MAX_RING_SIZE);
+        let max_ring_size = max_ring_size.min(Self::MAX_RING_SIZE);
+        let min_nw = weighted.iter().fold(1.0f64, |acc, e| acc.min(e.2));
+        // "Scale up so that the least-weighted host gets a whole number of
+        // entries", capped by the maximum (ring_hash_lb.cc `Ring::Ring`).
         let scale = ((min_nw * min_ring_size as f64).ceil() / min_nw).min(max_ring_size as f64);
-        let expected = scale.ceil() as usize + hosts.len();
+        let expected = scale.ceil() as usize + weighted.len();
 
         let mut ring: Vec<(u64, u32)> = Vec::with_capacity(expected);
         let mut key_buf: Vec<u8> = Vec::new();
         let mut current = 0.0f64;
         let mut target = 0.0f64;
-        for (host, &(key, w)) in hosts.iter().enumerate() {
-            if w == 0 {
-                continue;
-            }
-            let nw = (f64::from(w) * 1.0) / sum as f64;
+        for &(key, host, nw) in weighted {
             target += scale * nw;
-            // `key + "_" + i`, hashed with XXH64 seed 0.
+            // `key + "_" + i`, i from 0, hashed with seed 0 (XXH64) or
+            // 0xc70f6907 (murmur2).
             key_buf.clear();
-            key_buf.extend_from_slice(key.as_bytes());
+            key_buf.extend_from_slice(key);
             key_buf.push(b'_');
             let prefix = key_buf.len();
             let mut i = 0u64;
             while current < target {
                 key_buf.truncate(prefix);
                 push_decimal(&mut key_buf, i);
-                ring.push((xxhash_rust::xxh64::xxh64(&key_buf, 0), host as u32));
+                let h = match hash_function {
+                    RingHashFunction::XxHash => xxhash_rust::xxh64::xxh64(&key_buf, 0),
+                    RingHashFunction::MurmurHash2 => murmur_hash2_64(&key_buf, MURMUR_SEED),
+                };
+                ring.push((h, host));
                 i += 1;
                 current += 1.0;
             }
@@ -120,7 +211,7 @@ impl RingHash {
         // Envoy uses std::sort on the hash only; equal hashes only arise from
         // duplicate keys, where Envoy's winner is unspecified too.
         ring.sort_unstable_by_key(|e| e.0);
-        Self::from_sorted(ring, hosts.len())
+        Self::from_sorted(ring, host_count)
     }
 
     fn from_sorted(ring: Vec<(u64, u32)>, host_count: usize) -> Self {
@@ -430,6 +521,101 @@ mod tests {
         // Weight-0 hosts are never picked and keep their index.
         let ring = RingHash::build(&hosts(&keys, &[0, 1, 0]), 16, 16);
         assert!(ring.entries().all(|(_, h)| h == 1));
+    }
+
+    #[test]
+    fn murmur2_matches_envoy() {
+        // hash_test.cc (spec §5): (input, murmur2 with Envoy's seed)
+        let cases: &[(&str, u64)] = &[
+            ("foo", 9631199822919835226),
+            ("", 6142509188972423790),
+            ("lyft", 12847078931730529320),
+        ];
+        for &(input, want) in cases {
+            assert_eq!(
+                murmur_hash2_64(input.as_bytes(), MURMUR_SEED),
+                want,
+                "{input:?}"
+            );
+        }
+        // `BasicWithMurmur2`: :80..:85, min 12.
+        let keys = ports(80..86);
+        let hs: Vec<(&str, f64)> = keys.iter().map(|k| (k.as_str(), 1.0 / 6.0)).collect();
+        let ring = RingHash::build_normalized(
+            &hs,
+            12,
+            RingHash::MAX_RING_SIZE,
+            RingHashFunction::MurmurHash2,
+        );
+        assert_eq!(ring.len(), 12);
+        assert_eq!(ring.entries().next(), Some((1358027074129602068, 5)));
+        let picks: &[(u64, u32)] = &[
+            (0, 85),
+            (1358027074129602069, 83),
+            (10150910876324007730, 82),
+        ];
+        for &(h, port) in picks {
+            assert_eq!(ring.pick(h, 0), Some(port - 80), "{h}");
+        }
+    }
+
+    #[test]
+    fn locality_weighted_rings_match_envoy() {
+        // `HostAndLocalityWeightedTinyRing`: L_A(w=1) {:90 w1, :91 w2},
+        // L_B(w=2) {:92 w1, :93 w2}: nw = (w * nlw) / Σw in the locality.
+        let keys = ports(90..94);
+        let (a, b) = (1.0 / 3.0, 2.0 / 3.0);
+        let weights = [
+            (1.0 * a) / 3.0,
+            (2.0 * a) / 3.0,
+            (1.0 * b) / 3.0,
+            (2.0 * b) / 3.0,
+        ];
+        let hs: Vec<(&str, f64)> = keys.iter().map(|k| k.as_str()).zip(weights).collect();
+        let ring = RingHash::build_normalized(&hs, 9, 9, RingHashFunction::XxHash);
+        let mut per_host = [0u32; 4];
+        for (_, h) in ring.entries() {
+            per_host[h as usize] += 1;
+        }
+        assert_eq!(per_host, [1, 2, 2, 4]);
+        let picks: &[(u64, u32)] = &[
+            (3851675632748031481, 93),
+            (12559126875973811811, 93),
+            (13784988426630141778, 93),
+            (16117243373044804889, 90),
+        ];
+        for &(h, port) in picks {
+            assert_eq!(ring.pick(h, 0), Some(port - 90), "{h}");
+        }
+        let ring = RingHash::build_normalized(
+            &hs,
+            9216,
+            RingHash::MAX_RING_SIZE,
+            RingHashFunction::XxHash,
+        );
+        assert_eq!(probe_counts(&ring, 4, 9000), [924, 2009, 2053, 4014]);
+
+        // `LopsidedWeightSmallScale`: localities 127:1, :0 alone in the heavy
+        // one, :1..:1023 in the light one; min = max = 1024.
+        let keys = ports(0..1024);
+        let heavy = (1.0 * (127.0 / 128.0)) / 1.0;
+        let light = (1.0 * (1.0 / 128.0)) / 1023.0;
+        let hs: Vec<(&str, f64)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), if i == 0 { heavy } else { light }))
+            .collect();
+        let ring = RingHash::build_normalized(&hs, 1024, 1024, RingHashFunction::XxHash);
+        assert_eq!(ring.entries().filter(|e| e.1 == 0).count(), 1016);
+        let picks: &[(u64, u32)] = &[
+            (11664790346325243808, 1),
+            (15894554872961148518, 128),
+            (3829253010855396576, 512),
+            (5881074926069334434, 896),
+        ];
+        for &(h, port) in picks {
+            assert_eq!(ring.pick(h, 0), Some(port), "{h}");
+        }
     }
 
     #[test]
