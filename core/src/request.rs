@@ -178,6 +178,9 @@ pub struct Connection<'a> {
     pub port: u16,
     /// The TLS SNI, for `tls[]` routes.
     pub sni: Option<&'a str>,
+    /// The service host the client connected to, when the proxy knows it
+    /// (a sidecar's outbound listener); `None` skips the VirtualService host check.
+    pub host: Option<&'a str>,
     /// The proxy and client context.
     pub source: Source<'a>,
 }

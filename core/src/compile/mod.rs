@@ -1,4 +1,163 @@
-//! (in progress)
-/// Table placeholder.
+//! Config → immutable [`Table`]: names resolved, matchers built, clusters and
+//! their endpoint sets (with LB structures) built once.
+
+pub mod registry;
+mod build;
+mod decide;
+mod types;
+
+pub use build::{compile, CompileError, EndpointSpec};
+pub use types::*;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// L4 match conditions of one `tcp[]`/`tls[]` match block.
+#[derive(Debug, Clone, Default)]
+pub struct L4Match {
+    pub port: Option<u16>,
+    pub destination_subnets: Box<[crate::route::Cidr]>,
+    pub sni_hosts: Box<[Box<str>]>,
+    pub source_labels: Box<[(Box<str>, Box<str>)]>,
+    pub source_namespace: Option<Box<str>>,
+}
+
+/// One `tcp[]` or `tls[]` rule.
 #[derive(Debug)]
-pub struct Table;
+pub struct L4Rule {
+    pub namespace: Box<str>,
+    pub virtual_service: Box<str>,
+    pub index: usize,
+    /// VS hosts (for mesh connections that name their service).
+    pub hosts: Box<[Box<str>]>,
+    /// Empty: matches every connection.
+    pub matches: Box<[L4Match]>,
+    pub destinations: Box<[RouteDestination]>,
+    pub choice: crate::balance::weighted::WeightedChoice,
+    pub tls: bool,
+    pub hits: std::sync::atomic::AtomicU64,
+}
+
+/// The routes one listener (the mesh, or one gateway port) serves.
+#[derive(Debug, Default)]
+pub struct Listener {
+    pub virtual_hosts: Box<[VirtualHost]>,
+    pub(crate) exact: hashbrown::HashMap<Box<str>, u32>,
+    /// `(suffix after '*', vhost)`, longest suffix first.
+    pub(crate) wildcards: Box<[(Box<str>, u32)]>,
+    pub(crate) star: Option<u32>,
+    /// A server with `tls.httpsRedirect`: every request gets a 301 to https.
+    pub https_redirect: bool,
+    pub tcp: Box<[L4Rule]>,
+}
+
+/// Everything derived from the routing resources; shared between tables that
+/// differ only in endpoints.
+#[derive(Debug, Default)]
+pub struct Routing {
+    pub mesh: Listener,
+    /// `(namespace/name, port)` → listener.
+    pub gateways: HashMap<(String, u16), Listener>,
+    /// The first server port of each gateway, for requests that give no port.
+    pub(crate) gateway_default_port: HashMap<String, u16>,
+    pub clusters: Box<[Cluster]>,
+}
+
+/// The compiled, immutable routing table. Cheap to share (`Arc`) and to
+/// decide on from many threads at once.
+#[derive(Debug, Default)]
+pub struct Table {
+    pub(crate) routing: Arc<Routing>,
+    pub(crate) sets: Box<[Arc<EndpointSet>]>,
+}
+
+impl Table {
+    /// The clusters, in index order.
+    pub fn clusters(&self) -> &[Cluster] {
+        &self.routing.clusters
+    }
+
+    /// The endpoints of cluster `index`.
+    pub fn endpoints(&self, index: usize) -> &[Endpoint] {
+        self.sets.get(index).map(|s| &s.endpoints[..]).unwrap_or(&[])
+    }
+
+    /// The endpoint set of cluster `index`.
+    pub fn endpoint_set(&self, index: usize) -> Option<&EndpointSet> {
+        self.sets.get(index).map(|s| &**s)
+    }
+
+    /// The cluster with this name.
+    pub fn cluster_index(&self, name: &str) -> Option<usize> {
+        self.routing.clusters.iter().position(|c| &*c.name == name)
+    }
+
+    /// The mesh (sidecar) listener.
+    pub fn mesh(&self) -> &Listener {
+        &self.routing.mesh
+    }
+
+    /// Gateway listeners, sorted by gateway and port.
+    pub fn gateways(&self) -> Vec<(&str, u16, &Listener)> {
+        let mut v: Vec<_> = self
+            .routing
+            .gateways
+            .iter()
+            .map(|((g, p), l)| (g.as_str(), *p, l))
+            .collect();
+        v.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        v
+    }
+}
+
+/// Decodes standard base64 (with or without padding).
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    fn value(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let bytes: Vec<u8> = text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let trimmed = match bytes.iter().position(|&b| b == b'=') {
+        Some(i) if bytes[i..].iter().all(|&b| b == b'=') && bytes[i..].len() <= 2 => &bytes[..i],
+        Some(_) => return None,
+        None => &bytes[..],
+    };
+    if trimmed.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
+    for chunk in trimmed.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= value(c)? << (18 - 6 * i);
+        }
+        let n = chunk.len() - 1;
+        for i in 0..n {
+            out.push((acc >> (16 - 8 * i)) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64() {
+        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
+        assert_eq!(decode_base64("").unwrap(), b"");
+        assert!(decode_base64("a$==").is_none());
+        assert!(decode_base64("a").is_none());
+    }
+}

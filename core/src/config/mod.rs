@@ -1,1 +1,474 @@
-//! (in progress)
+//! Loading the resources users `kubectl apply`: multi-document YAML, JSON,
+//! `kind: List`, apiVersion `networking.istio.io/{v1alpha3,v1beta1,v1}`.
+//!
+//! Loading never stops at the first problem: every document is read, and every
+//! unknown field, type error, syntax error or unknown kind becomes a
+//! [`Diagnostic`]. Documents that cannot be read are skipped; the validator
+//! then decides whether the config as a whole is accepted.
+
+pub mod model;
+pub mod names;
+
+use crate::validate::{Diagnostic, ResourceRef, Severity};
+use model::*;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The kinds Weir reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    VirtualService,
+    DestinationRule,
+    Gateway,
+    ServiceEntry,
+    WorkloadEntry,
+}
+
+impl Kind {
+    /// The Kubernetes kind name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::VirtualService => "VirtualService",
+            Kind::DestinationRule => "DestinationRule",
+            Kind::Gateway => "Gateway",
+            Kind::ServiceEntry => "ServiceEntry",
+            Kind::WorkloadEntry => "WorkloadEntry",
+        }
+    }
+
+    fn parse(kind: &str) -> Option<Kind> {
+        Some(match kind {
+            "VirtualService" => Kind::VirtualService,
+            "DestinationRule" => Kind::DestinationRule,
+            "Gateway" => Kind::Gateway,
+            "ServiceEntry" => Kind::ServiceEntry,
+            "WorkloadEntry" => Kind::WorkloadEntry,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a resource came from, for messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// File name as given (or `<input>`).
+    pub file: String,
+    /// 1-based document number in that file.
+    pub document: usize,
+}
+
+/// One loaded resource with its metadata resolved.
+#[derive(Debug, Clone)]
+pub struct Resource<S> {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`, `default` when absent (as `kubectl apply` does).
+    pub namespace: String,
+    /// `metadata.creationTimestamp`, when present (RFC 3339 text).
+    pub created: Option<String>,
+    /// Position among all loaded resources: the tie-breaker when timestamps are absent.
+    pub order: usize,
+    /// `metadata.labels` (WorkloadEntry selection uses them).
+    pub labels: StringMap,
+    /// The spec.
+    pub spec: S,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+impl<S> Resource<S> {
+    /// `kind namespace/name`, for diagnostics.
+    pub fn reference(&self, kind: Kind) -> ResourceRef {
+        ResourceRef {
+            kind: kind.as_str().to_string(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    /// Istio's precedence among resources of one kind: oldest creation
+    /// timestamp first, then name, then namespace; document order when no
+    /// timestamps are given.
+    pub fn precedence_key(&self) -> (u8, &str, &str, &str, usize) {
+        match &self.created {
+            Some(t) => (
+                0,
+                t.as_str(),
+                self.name.as_str(),
+                self.namespace.as_str(),
+                0,
+            ),
+            None => (1, "", "", "", self.order),
+        }
+    }
+}
+
+/// Everything loaded from one or more inputs.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub virtual_services: Vec<Resource<VirtualServiceSpec>>,
+    pub destination_rules: Vec<Resource<DestinationRuleSpec>>,
+    pub gateways: Vec<Resource<GatewaySpec>>,
+    pub service_entries: Vec<Resource<ServiceEntrySpec>>,
+    pub workload_entries: Vec<Resource<WorkloadEntrySpec>>,
+    loaded: usize,
+}
+
+/// The result of loading: the resources read and the problems found.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub config: Config,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    /// Loads one input (YAML or JSON) and adds its resources.
+    pub fn add_source(&mut self, file: &str, text: &str) {
+        let trimmed = text.trim_start();
+        let docs = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            parse_json_stream(file, text, &mut self.diagnostics)
+        } else {
+            parse_yaml_stream(file, text, &mut self.diagnostics)
+        };
+        for (i, doc) in docs.into_iter().enumerate() {
+            let origin = Origin {
+                file: file.to_string(),
+                document: i + 1,
+            };
+            self.add_value(doc, &origin);
+        }
+    }
+
+    /// Loads one input and returns everything read from it.
+    pub fn from_source(file: &str, text: &str) -> Loaded {
+        let mut loaded = Loaded::default();
+        loaded.add_source(file, text);
+        loaded
+    }
+
+    fn add_value(&mut self, doc: Value, origin: &Origin) {
+        match doc {
+            Value::Null => {}
+            Value::Array(items) => {
+                for item in items {
+                    self.add_value(item, origin);
+                }
+            }
+            Value::Object(mut obj) => {
+                let kind = obj
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                if kind == "List" || kind.ends_with("List") {
+                    if let Some(Value::Array(items)) = obj.remove("items") {
+                        for item in items {
+                            self.add_value(item, origin);
+                        }
+                    }
+                    return;
+                }
+                self.add_object(&kind, obj, origin);
+            }
+            other => self.diagnostics.push(Diagnostic::load_error(
+                "WEIR0003",
+                origin,
+                "",
+                format!("a document must be a mapping, found {}", json_type(&other)),
+            )),
+        }
+    }
+
+    fn add_object(
+        &mut self,
+        kind_name: &str,
+        mut obj: serde_json::Map<String, Value>,
+        origin: &Origin,
+    ) {
+        let api_version = obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let meta: Metadata = obj
+            .remove("metadata")
+            .and_then(|m| serde_json::from_value(m).ok())
+            .unwrap_or_default();
+        let namespace = meta
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".to_string());
+        let reference = ResourceRef {
+            kind: if kind_name.is_empty() {
+                "<no kind>".into()
+            } else {
+                kind_name.into()
+            },
+            namespace: namespace.clone(),
+            name: meta.name.clone(),
+        };
+        let kind = match Kind::parse(kind_name) {
+            Some(k) if is_istio_networking(&api_version) => k,
+            Some(_) => {
+                self.diagnostics.push(Diagnostic::new(
+                    "WEIR0002",
+                    Severity::Warning,
+                    reference,
+                    "apiVersion",
+                    format!(
+                        "apiVersion {api_version:?} is not networking.istio.io/v1, v1beta1 or v1alpha3; resource skipped"
+                    ),
+                ));
+                return;
+            }
+            None => {
+                self.diagnostics.push(Diagnostic::new(
+                    "WEIR0002",
+                    Severity::Warning,
+                    reference,
+                    "kind",
+                    format!("unknown kind {kind_name:?} ({api_version}); resource skipped"),
+                ));
+                return;
+            }
+        };
+        if meta.name.is_empty() {
+            self.diagnostics.push(Diagnostic::new(
+                "IST0106",
+                Severity::Error,
+                reference.clone(),
+                "metadata.name",
+                "metadata.name is required".to_string(),
+            ));
+        }
+        for key in obj.keys() {
+            if !matches!(key.as_str(), "apiVersion" | "kind" | "spec" | "status") {
+                self.diagnostics.push(Diagnostic::new(
+                    "IST0106",
+                    Severity::Error,
+                    reference.clone(),
+                    key,
+                    format!("unknown field {key:?}"),
+                ));
+            }
+        }
+        let spec = obj
+            .remove("spec")
+            .unwrap_or(Value::Object(Default::default()));
+        let order = self.config.loaded;
+        self.config.loaded += 1;
+        macro_rules! push {
+            ($field:ident) => {{
+                if let Some(spec) = parse_spec(spec, &reference, &mut self.diagnostics) {
+                    self.config.$field.push(Resource {
+                        name: meta.name.clone(),
+                        namespace,
+                        created: meta.creation_timestamp.clone(),
+                        order,
+                        labels: meta.labels.clone(),
+                        spec,
+                        origin: origin.clone(),
+                    });
+                }
+            }};
+        }
+        match kind {
+            Kind::VirtualService => push!(virtual_services),
+            Kind::DestinationRule => push!(destination_rules),
+            Kind::Gateway => push!(gateways),
+            Kind::ServiceEntry => push!(service_entries),
+            Kind::WorkloadEntry => push!(workload_entries),
+        }
+    }
+}
+
+fn is_istio_networking(api_version: &str) -> bool {
+    matches!(
+        api_version,
+        "networking.istio.io/v1" | "networking.istio.io/v1beta1" | "networking.istio.io/v1alpha3"
+    )
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Parses a spec, reporting every unknown field and the first type error.
+fn parse_spec<T: DeserializeOwned>(
+    spec: Value,
+    reference: &ResourceRef,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let mut unknown = Vec::new();
+    let mut on_ignored = |path: serde_ignored::Path<'_>| unknown.push(format_ignored_path(&path));
+    let de = serde_ignored::Deserializer::new(spec, &mut on_ignored);
+    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    for path in unknown {
+        let field = path.rsplit('.').next().unwrap_or(&path).to_string();
+        diagnostics.push(Diagnostic::new(
+            "IST0106",
+            Severity::Error,
+            reference.clone(),
+            &format!("spec.{path}"),
+            format!("unknown field {field:?}"),
+        ));
+    }
+    match result {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = if path == "." || path.is_empty() {
+                "spec".to_string()
+            } else {
+                format!("spec.{path}")
+            };
+            diagnostics.push(Diagnostic::new(
+                "IST0106",
+                Severity::Error,
+                reference.clone(),
+                &field,
+                e.into_inner().to_string(),
+            ));
+            None
+        }
+    }
+}
+
+fn format_ignored_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", format_ignored_path(parent)),
+        Path::Map { parent, key } => {
+            let p = format_ignored_path(parent);
+            if p.is_empty() {
+                key.to_string()
+            } else {
+                format!("{p}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => format_ignored_path(parent),
+    }
+}
+
+fn parse_yaml_stream(file: &str, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<Value> {
+    let mut docs = Vec::new();
+    for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        match Value::deserialize(de) {
+            Ok(v) => docs.push(v),
+            Err(e) => {
+                let origin = Origin {
+                    file: file.to_string(),
+                    document: i + 1,
+                };
+                let mut d =
+                    Diagnostic::load_error("WEIR0001", &origin, "", format!("malformed YAML: {e}"));
+                if let Some(loc) = e.location() {
+                    d.line = Some(loc.line());
+                    d.column = Some(loc.column());
+                }
+                diagnostics.push(d);
+                // A syntax error leaves the parser without a sound position:
+                // later documents cannot be trusted.
+                break;
+            }
+        }
+    }
+    docs
+}
+
+fn parse_json_stream(file: &str, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<Value> {
+    let mut docs = Vec::new();
+    for (i, item) in serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .enumerate()
+    {
+        match item {
+            Ok(v) => docs.push(v),
+            Err(e) => {
+                let origin = Origin {
+                    file: file.to_string(),
+                    document: i + 1,
+                };
+                let mut d =
+                    Diagnostic::load_error("WEIR0001", &origin, "", format!("malformed JSON: {e}"));
+                d.line = Some(e.line());
+                d.column = Some(e.column());
+                diagnostics.push(d);
+                break;
+            }
+        }
+    }
+    docs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_multi_document_yaml_list_and_json() {
+        let yaml = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec: {hosts: [x]}\n---\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.istio.io/v1beta1\n  kind: DestinationRule\n  metadata: {name: b, namespace: ns}\n  spec: {host: x}\n";
+        let l = Loaded::from_source("t.yaml", yaml);
+        assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+        assert_eq!(l.config.virtual_services.len(), 1);
+        assert_eq!(l.config.virtual_services[0].namespace, "default");
+        assert_eq!(l.config.destination_rules[0].namespace, "ns");
+        let json = r#"{"apiVersion":"networking.istio.io/v1alpha3","kind":"Gateway","metadata":{"name":"g"},"spec":{"servers":[]}}"#;
+        let l = Loaded::from_source("t.json", json);
+        assert_eq!(l.config.gateways.len(), 1, "{:?}", l.diagnostics);
+    }
+
+    #[test]
+    fn unknown_kind_is_a_warning_and_others_load() {
+        let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec: {hosts: [x]}\n";
+        let l = Loaded::from_source("t.yaml", yaml);
+        assert_eq!(l.config.virtual_services.len(), 1);
+        assert_eq!(l.diagnostics.len(), 1);
+        assert_eq!(l.diagnostics[0].severity, Severity::Warning);
+        assert_eq!(l.diagnostics[0].code, "WEIR0002");
+    }
+
+    #[test]
+    fn every_unknown_field_is_reported_with_its_path() {
+        let yaml = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  hosts: [x]\n  htp: []\n  http:\n  - match:\n    - uri: {prefx: /a}\n    route:\n    - destination: {host: x}\n";
+        let l = Loaded::from_source("t.yaml", yaml);
+        let fields: Vec<_> = l.diagnostics.iter().map(|d| d.field.as_str()).collect();
+        assert!(fields.contains(&"spec.htp"), "{fields:?}");
+        assert!(
+            fields.contains(&"spec.http[0].match[0].uri.prefx"),
+            "{fields:?}"
+        );
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let yaml = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  hosts: [x]\n  http:\n  - timeout: 5\n";
+        let l = Loaded::from_source("t.yaml", yaml);
+        assert_eq!(l.diagnostics.len(), 1, "{:?}", l.diagnostics);
+        assert_eq!(l.diagnostics[0].field, "spec.http[0].timeout");
+    }
+
+    #[test]
+    fn malformed_yaml_has_line_and_column() {
+        let l = Loaded::from_source(
+            "bad.yaml",
+            "kind: VirtualService\nspec:\n  hosts: [web\n  http:\n",
+        );
+        assert_eq!(l.diagnostics.len(), 1);
+        let d = &l.diagnostics[0];
+        assert_eq!(d.code, "WEIR0001");
+        assert!(d.line.is_some() && d.column.is_some(), "{d:?}");
+    }
+}

@@ -1,0 +1,509 @@
+//! Deciding on a [`Table`]: the hot path. Nothing here allocates.
+
+use super::*;
+use crate::balance::hash_policy::RequestHash;
+use crate::balance::splitmix64;
+use crate::decision::{Decision, HashUse, Location, Mirrors, Outcome, SetCookie, UpstreamPath};
+use crate::request::{split_host_port, Connection, Request};
+use crate::route::lowercase_into;
+use std::sync::atomic::Ordering;
+
+/// Longest host name Weir looks up (DNS allows 253).
+const MAX_HOST: usize = 256;
+
+static NO_HEADERS: crate::request::NoHeaders = crate::request::NoHeaders;
+
+impl Listener {
+    /// The virtual host for a lower-case host without port: exact, then the
+    /// longest wildcard suffix, then `*` (Envoy's domain order).
+    pub fn find(&self, host: &str) -> Option<&VirtualHost> {
+        let i = self.exact.get(host).copied().or_else(|| {
+            self.wildcards
+                .iter()
+                .find(|(suffix, _)| host.len() > suffix.len() && host.ends_with(&**suffix))
+                .map(|&(_, i)| i)
+                .or(self.star)
+        })?;
+        self.virtual_hosts.get(i as usize)
+    }
+
+    /// Like [`Listener::find`], also trying the names a sidecar accepts for a
+    /// service: `name` (in the client's namespace), `name.ns`, `name.ns.svc`.
+    fn find_mesh(&self, host: &str, client_namespace: &str) -> Option<&VirtualHost> {
+        if let Some(i) = self.exact.get(host) {
+            return self.virtual_hosts.get(*i as usize);
+        }
+        let mut buf = [0u8; MAX_HOST];
+        let dots = host.bytes().filter(|&b| b == b'.').count();
+        let ns = if client_namespace.is_empty() { "default" } else { client_namespace };
+        let expanded = match dots {
+            0 => join(&mut buf, &[host, ".", ns, ".svc.cluster.local"]),
+            1 => join(&mut buf, &[host, ".svc.cluster.local"]),
+            2 if host.ends_with(".svc") => join(&mut buf, &[host, ".cluster.local"]),
+            _ => None,
+        };
+        if let Some(i) = expanded.and_then(|e| self.exact.get(e)) {
+            return self.virtual_hosts.get(*i as usize);
+        }
+        self.find(host)
+    }
+}
+
+/// Concatenates `parts` into `buf` without allocating.
+fn join<'b>(buf: &'b mut [u8], parts: &[&str]) -> Option<&'b str> {
+    let mut len = 0;
+    for p in parts {
+        let end = len + p.len();
+        if end > buf.len() {
+            return None;
+        }
+        buf[len..end].copy_from_slice(p.as_bytes());
+        len = end;
+    }
+    std::str::from_utf8(&buf[..len]).ok()
+}
+
+impl Table {
+    /// The listener serving `req`: its gateway's (by port) or the mesh's.
+    pub fn listener_for(&self, gateway: Option<&str>, port: u16) -> Option<&Listener> {
+        let routing = &*self.routing;
+        match gateway {
+            None => Some(&routing.mesh),
+            Some(g) => {
+                let port = if port != 0 {
+                    port
+                } else {
+                    *routing.gateway_default_port.get(g)?
+                };
+                routing.gateways.get(&(g.to_string(), port)).or_else(|| {
+                    // Only one port on that gateway: use it whatever the port.
+                    let mut it = routing.gateways.iter().filter(|((name, _), _)| name == g);
+                    match (it.next(), it.next()) {
+                        (Some((_, l)), None) => Some(l),
+                        _ => None,
+                    }
+                })
+            }
+        }
+    }
+
+    /// The virtual host `req` lands on, if any.
+    pub fn virtual_host_for(&self, req: &Request<'_>) -> Option<&VirtualHost> {
+        let listener = self.listener_lookup(req)?;
+        let mut buf = [0u8; MAX_HOST];
+        let host = lowercase_into(req.host_without_port(), &mut buf)?;
+        if req.source.gateway.is_none() {
+            listener.find_mesh(host, req.source.namespace)
+        } else {
+            listener.find(host)
+        }
+    }
+
+    fn listener_lookup(&self, req: &Request<'_>) -> Option<&Listener> {
+        let routing = &*self.routing;
+        match req.source.gateway {
+            None => Some(&routing.mesh),
+            Some(g) => {
+                // Avoid allocating a key: gateways are few, scan them.
+                let port = if req.port != 0 {
+                    req.port
+                } else {
+                    *routing.gateway_default_port.get(g)?
+                };
+                let mut only = None;
+                let mut count = 0;
+                for ((name, p), l) in routing.gateways.iter() {
+                    if name == g {
+                        if *p == port {
+                            return Some(l);
+                        }
+                        only = Some(l);
+                        count += 1;
+                    }
+                }
+                if count == 1 {
+                    only
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// Decides what to do with `req`. `entropy` drives every random choice:
+    /// the same table, request and entropy give the same decision.
+    pub fn decide<'a>(&'a self, req: &Request<'a>, entropy: u64) -> Decision<'a> {
+        let Some(listener) = self.listener_lookup(req) else {
+            return Decision::local(Outcome::NoRoute, 404, req.path);
+        };
+        let mut buf = [0u8; MAX_HOST];
+        let Some(host) = lowercase_into(req.host_without_port(), &mut buf) else {
+            return Decision::local(Outcome::NoRoute, 404, req.path);
+        };
+        let vhost = if req.source.gateway.is_none() {
+            listener.find_mesh(host, req.source.namespace)
+        } else {
+            listener.find(host)
+        };
+        let Some(vhost) = vhost else {
+            return Decision::local(Outcome::NoRoute, 404, req.path);
+        };
+        if listener.https_redirect && req.scheme != "https" {
+            let mut d = Decision::local(Outcome::Redirect, 301, req.path);
+            d.location = Some(Location {
+                scheme: "https",
+                host: split_host_port(req.authority).0,
+                port: None,
+                path: UpstreamPath::Unchanged(req.path),
+            });
+            return d;
+        }
+        let path = req.path_only();
+        let found = vhost
+            .index
+            .first_match(vhost.routes.len(), path, |i| vhost.routes[i].matcher.matches(req));
+        let Some(route) = found.map(|i| &vhost.routes[i]) else {
+            return Decision::local(Outcome::NoRoute, 404, req.path);
+        };
+        self.decide_route(route, req, entropy)
+    }
+
+    /// The decision once `route` matched.
+    pub fn decide_route<'a>(&'a self, route: &'a Route, req: &Request<'a>, entropy: u64) -> Decision<'a> {
+        let rule = &*route.rule;
+        rule.hits.fetch_add(1, Ordering::Relaxed);
+        let mut rng = entropy;
+        let mut d = Decision::local(Outcome::Route, 0, req.path);
+        d.route = Some(route);
+        let path = req.path_only();
+        let matched_len = match &route.matcher.uri {
+            Some(u) => u.matched_len(path),
+            None => usize::from(path.starts_with('/')),
+        };
+        match &rule.action {
+            RuleAction::Redirect(rd) => {
+                d.outcome = Outcome::Redirect;
+                d.status = rd.code;
+                d.location = Some(location(rd, req, matched_len));
+                d.upstream_path = d.location.map(|l| l.path).unwrap_or(d.upstream_path);
+                return d;
+            }
+            RuleAction::Direct { status, .. } => {
+                d.outcome = Outcome::DirectResponse;
+                d.status = *status;
+                return d;
+            }
+            RuleAction::Forward { destinations, choice } => {
+                // Faults first: delay and abort are drawn independently.
+                if let Some(fault) = &rule.fault {
+                    if let Some((delay, per_million)) = fault.delay {
+                        if splitmix64(&mut rng) % 1_000_000 < u64::from(per_million) {
+                            d.delay = Some(delay);
+                        }
+                    }
+                    if let Some((status, per_million)) = fault.abort {
+                        if splitmix64(&mut rng) % 1_000_000 < u64::from(per_million) {
+                            d.outcome = Outcome::FaultAbort;
+                            match status {
+                                AbortStatus::Http(s) => d.status = s,
+                                AbortStatus::Grpc(code) => {
+                                    d.status = 200;
+                                    d.grpc_status = Some(code);
+                                }
+                            }
+                        }
+                    }
+                }
+                // The weighted pick uses the entropy itself (Envoy parity).
+                let Some(di) = choice.pick(entropy) else {
+                    d.outcome = Outcome::NoCluster;
+                    d.status = 503;
+                    return d;
+                };
+                let dest = &destinations[di];
+                dest.hits.fetch_add(1, Ordering::Relaxed);
+                d.destination_index = Some(di);
+                d.request_headers = &dest.request_headers;
+                d.response_headers = &dest.response_headers;
+                d.upstream_authority = dest.authority.as_deref();
+                d.upstream_path = if let Some(uri) = &rule.rewrite_uri {
+                    UpstreamPath::Replaced {
+                        replacement: uri,
+                        rest: &req.path[matched_len.min(req.path.len())..],
+                    }
+                } else if let Some((re, rewrite)) = &rule.rewrite_regex {
+                    UpstreamPath::Regex {
+                        regex: re,
+                        rewrite,
+                        path,
+                        query: &req.path[path.len()..],
+                    }
+                } else {
+                    UpstreamPath::Unchanged(req.path)
+                };
+                let mut chosen = 0u64;
+                for (i, m) in rule.mirrors.iter().enumerate().take(64) {
+                    let draw = splitmix64(&mut rng) % 1_000_000;
+                    if m.cluster != u32::MAX && draw < u64::from(m.per_million) {
+                        chosen |= 1 << i;
+                    }
+                }
+                d.mirrors = Mirrors::new(&rule.mirrors, chosen);
+                if d.outcome == Outcome::FaultAbort {
+                    return d;
+                }
+                let cluster = match &dest.cluster {
+                    ClusterChoice::Fixed(c) => Some(*c),
+                    ClusterChoice::ByPort(list) => {
+                        let port = req.effective_port();
+                        list.iter().find(|(p, _)| *p == port).map(|&(_, c)| c)
+                    }
+                    ClusterChoice::Missing(_) => None,
+                };
+                let Some(ci) = cluster else {
+                    d.outcome = Outcome::NoCluster;
+                    d.status = 503;
+                    return d;
+                };
+                self.finish_upstream(&mut d, ci as usize, req, &mut rng);
+                d
+            }
+        }
+    }
+
+    /// Picks the endpoint of cluster `ci` into `d`, or turns `d` into a 503.
+    fn finish_upstream<'a>(&'a self, d: &mut Decision<'a>, ci: usize, req: &Request<'a>, rng: &mut u64) {
+        let cluster = &self.routing.clusters[ci];
+        d.cluster = Some(cluster);
+        if over_limit(cluster) {
+            d.outcome = Outcome::Overflow;
+            d.status = 503;
+            return;
+        }
+        let Some(set) = self.sets.get(ci) else {
+            d.outcome = Outcome::NoCluster;
+            d.status = 503;
+            return;
+        };
+        if let Balancer::Passthrough = set.balancer {
+            d.original_destination = true;
+            return;
+        }
+        let n = set.endpoints.len();
+        if n == 0 {
+            d.outcome = Outcome::NoHealthyUpstream;
+            d.status = 503;
+            return;
+        }
+        let picked = match &set.balancer {
+            Balancer::RoundRobin { cursor, weights } => {
+                let c = cursor.fetch_add(1, Ordering::Relaxed);
+                match weights {
+                    Some(w) => w.pick(c),
+                    None => Some((c % n as u64) as usize),
+                }
+            }
+            Balancer::Random { weights } => weights.pick(splitmix64(rng)),
+            Balancer::LeastRequest { weights, equal } => {
+                // Envoy's LEAST_REQUEST: two random choices, fewer active wins
+                // (weights steer the draws when they differ).
+                let (a, b) = if *equal {
+                    (
+                        Some((splitmix64(rng) % n as u64) as usize),
+                        Some((splitmix64(rng) % n as u64) as usize),
+                    )
+                } else {
+                    (weights.pick(splitmix64(rng)), weights.pick(splitmix64(rng)))
+                };
+                match (a, b) {
+                    (Some(a), Some(b)) => {
+                        let la = set.endpoints[a].state.active.load(Ordering::Relaxed);
+                        let lb = set.endpoints[b].state.active.load(Ordering::Relaxed);
+                        Some(if lb < la { b } else { a })
+                    }
+                    (a, b) => a.or(b),
+                }
+            }
+            Balancer::Ring(_) | Balancer::Maglev(_) => {
+                let (value, input) = match &cluster.policy.hash {
+                    Some(policy) => {
+                        let input = policy.hash_request(req);
+                        let value = match input {
+                            RequestHash::Hash(h) => h,
+                            RequestHash::GeneratedCookie { value, hash } => {
+                                if let crate::balance::hash_policy::HashPolicy::Cookie { name, path, ttl } = policy {
+                                    d.set_cookie = Some(SetCookie {
+                                        name,
+                                        value,
+                                        path,
+                                        ttl: *ttl,
+                                    });
+                                }
+                                hash
+                            }
+                            RequestHash::Missing => splitmix64(rng),
+                        };
+                        d.hash = Some(HashUse { policy, input, value });
+                        (value, Some(input))
+                    }
+                    None => (splitmix64(rng), None),
+                };
+                let _ = input;
+                match &set.balancer {
+                    Balancer::Ring(r) => r.pick(value, 0).map(|i| i as usize),
+                    Balancer::Maglev(m) => m.pick(value, 0).map(|i| i as usize),
+                    _ => None,
+                }
+            }
+            Balancer::Passthrough => None,
+        };
+        match picked.and_then(|i| set.endpoints.get(i)) {
+            Some(ep) => d.endpoint = Some(ep),
+            None => {
+                d.outcome = Outcome::NoHealthyUpstream;
+                d.status = 503;
+            }
+        }
+    }
+
+    /// Decides for a TCP or TLS connection: the first `tcp[]` (or, with an
+    /// SNI, `tls[]`) rule that matches.
+    pub fn decide_tcp<'a>(&'a self, conn: &Connection<'a>, entropy: u64) -> Decision<'a> {
+        let Some(listener) = self.listener_for(conn.source.gateway, conn.port) else {
+            return Decision::local(Outcome::NoRoute, 0, "");
+        };
+        let port = conn.effective_port();
+        let rule = listener.tcp.iter().find(|r| {
+            if r.tls != conn.sni.is_some() {
+                return false;
+            }
+            if conn.source.gateway.is_none() {
+                if let Some(h) = conn.host {
+                    if !r.hosts.iter().any(|p| crate::config::names::host_matches(p, h)) {
+                        return false;
+                    }
+                }
+            }
+            r.matches.is_empty() || r.matches.iter().any(|m| l4_matches(m, conn, port))
+        });
+        let Some(rule) = rule else {
+            return Decision::local(Outcome::NoRoute, 0, "");
+        };
+        rule.hits.fetch_add(1, Ordering::Relaxed);
+        let mut d = Decision::local(Outcome::Route, 0, "");
+        let Some(di) = rule.choice.pick(entropy) else {
+            d.outcome = Outcome::NoCluster;
+            return d;
+        };
+        let dest = &rule.destinations[di];
+        dest.hits.fetch_add(1, Ordering::Relaxed);
+        d.destination_index = Some(di);
+        let cluster = match &dest.cluster {
+            ClusterChoice::Fixed(c) => Some(*c),
+            ClusterChoice::ByPort(list) => list.iter().find(|(p, _)| *p == port).map(|&(_, c)| c),
+            ClusterChoice::Missing(_) => None,
+        };
+        let Some(ci) = cluster else {
+            d.outcome = Outcome::NoCluster;
+            return d;
+        };
+        let req = Request {
+            authority: conn.sni.unwrap_or(""),
+            method: "",
+            path: "",
+            scheme: "",
+            port,
+            source: conn.source,
+            headers: &NO_HEADERS,
+        };
+        let mut rng = entropy;
+        self.finish_upstream(&mut d, ci as usize, &req, &mut rng);
+        d.l4_rule = Some(rule);
+        d
+    }
+}
+
+fn l4_matches(m: &L4Match, conn: &Connection<'_>, port: u16) -> bool {
+    if m.port.is_some_and(|p| p != port) {
+        return false;
+    }
+    if !m.destination_subnets.is_empty() {
+        let Some(dst) = conn.destination else { return false };
+        if !m.destination_subnets.iter().any(|c| c.contains(dst.ip())) {
+            return false;
+        }
+    }
+    if !m.sni_hosts.is_empty() {
+        let Some(sni) = conn.sni else { return false };
+        let mut buf = [0u8; MAX_HOST];
+        let Some(sni) = lowercase_into(sni, &mut buf) else { return false };
+        if !m.sni_hosts.iter().any(|p| crate::config::names::host_matches(p, sni)) {
+            return false;
+        }
+    }
+    if !m
+        .source_labels
+        .iter()
+        .all(|(k, v)| conn.source.labels.iter().any(|(lk, lv)| *lk == &**k && *lv == &**v))
+    {
+        return false;
+    }
+    m.source_namespace
+        .as_deref()
+        .is_none_or(|ns| conn.source.namespace == ns)
+}
+
+/// Connection-pool limits: in-flight requests against Envoy's `max_requests`
+/// (`http2MaxRequests`) and, for HTTP/1, connections plus pending requests.
+fn over_limit(cluster: &Cluster) -> bool {
+    let pool = &cluster.policy.pool;
+    let active = cluster.active.load(Ordering::Relaxed);
+    if pool.http2_max_requests.is_some_and(|m| active >= m) {
+        return true;
+    }
+    match (pool.max_connections, pool.http1_max_pending_requests) {
+        (Some(c), Some(p)) => active >= c.saturating_add(p),
+        _ => false,
+    }
+}
+
+/// Builds a redirect's Location from its pieces.
+fn location<'a>(rd: &'a Redirect, req: &Request<'a>, matched_len: usize) -> Location<'a> {
+    let scheme: &'a str = rd.scheme.as_deref().unwrap_or(req.scheme);
+    let (req_host, req_port) = split_host_port(req.authority);
+    let (host, authority_port) = match rd.authority.as_deref() {
+        Some(a) => split_host_port(a),
+        None => (req_host, None),
+    };
+    let port = match rd.port {
+        RedirectPort::Fixed(p) => Some(p),
+        RedirectPort::ProtocolDefault => None,
+        RedirectPort::RequestPort => Some(req.effective_port()).filter(|&p| p != 0),
+        RedirectPort::Keep => {
+            if rd.authority.is_some() {
+                authority_port
+            } else {
+                req_port
+            }
+        }
+    };
+    let port = port.filter(|&p| !((scheme == "http" && p == 80) || (scheme == "https" && p == 443)));
+    let query_at = req.path.find('?').unwrap_or(req.path.len());
+    let path = match &rd.path {
+        RedirectPath::Keep => UpstreamPath::Unchanged(req.path),
+        RedirectPath::Uri(u) => UpstreamPath::Replaced {
+            replacement: u,
+            rest: if u.contains('?') { "" } else { &req.path[query_at..] },
+        },
+        RedirectPath::Prefix(p) => UpstreamPath::Replaced {
+            replacement: p,
+            rest: &req.path[matched_len.min(req.path.len())..],
+        },
+    };
+    Location {
+        scheme,
+        host,
+        port,
+        path,
+    }
+}

@@ -1,0 +1,148 @@
+//! The service registry Weir knows: ServiceEntry hosts, their ports and their
+//! endpoints (inline, or WorkloadEntries chosen by `workloadSelector`).
+
+use crate::config::model::{ServicePort, StringMap, WorkloadEntrySpec};
+use crate::config::names::{expand_host, host_matches};
+use crate::config::Config;
+use std::net::IpAddr;
+
+/// One endpoint of a service, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryEndpoint {
+    /// IP address (or host name for DNS resolution) as written.
+    pub address: String,
+    /// Port name → endpoint port (overrides the service port's target port).
+    pub ports: Vec<(String, u32)>,
+    /// Labels, for subsets.
+    pub labels: StringMap,
+    /// LB weight; 0 or unset counts as 1.
+    pub weight: u32,
+    /// `region/zone/subzone`.
+    pub locality: String,
+}
+
+/// One service host.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The host (lower-case; may be a wildcard).
+    pub host: String,
+    /// The ServiceEntry's namespace.
+    pub namespace: String,
+    /// The ServiceEntry's name.
+    pub entry: String,
+    /// Service ports.
+    pub ports: Vec<ServicePort>,
+    /// Endpoints.
+    pub endpoints: Vec<RegistryEndpoint>,
+    /// `resolution: NONE`: original destination.
+    pub passthrough: bool,
+}
+
+impl Service {
+    /// The service port for a destination that names `port` (or none).
+    ///
+    /// With no port: the only port, else the listener port (`fallback`).
+    pub fn port(&self, port: Option<u32>, fallback: u16) -> Option<&ServicePort> {
+        match port {
+            Some(p) => self.ports.iter().find(|sp| sp.number == p),
+            None if self.ports.len() == 1 => self.ports.first(),
+            None => self.ports.iter().find(|sp| sp.number == u32::from(fallback)),
+        }
+    }
+}
+
+/// All services, in config order.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    pub services: Vec<Service>,
+}
+
+impl Registry {
+    /// Collects the services of `config`.
+    pub fn build(config: &Config) -> Registry {
+        let mut services = Vec::new();
+        for se in &config.service_entries {
+            let mut endpoints: Vec<RegistryEndpoint> =
+                se.spec.endpoints.iter().map(to_endpoint).collect();
+            if let Some(sel) = &se.spec.workload_selector {
+                for we in &config.workload_entries {
+                    if we.namespace == se.namespace
+                        && labels_select(&sel.labels, &merged_labels(&we.labels, &we.spec.labels))
+                    {
+                        let mut ep = to_endpoint(&we.spec);
+                        ep.labels = merged_labels(&we.labels, &we.spec.labels);
+                        endpoints.push(ep);
+                    }
+                }
+            }
+            let passthrough = se.spec.resolution.as_deref() == Some("NONE");
+            for host in &se.spec.hosts {
+                services.push(Service {
+                    host: expand_host(host, &se.namespace),
+                    namespace: se.namespace.clone(),
+                    entry: se.name.clone(),
+                    ports: se.spec.ports.clone(),
+                    endpoints: endpoints.clone(),
+                    passthrough,
+                });
+            }
+        }
+        Registry { services }
+    }
+
+    /// The service for a destination host: exact first, then the most
+    /// specific wildcard ServiceEntry host covering it.
+    pub fn find(&self, host: &str) -> Option<&Service> {
+        if let Some(s) = self.services.iter().find(|s| s.host == host) {
+            return Some(s);
+        }
+        self.services
+            .iter()
+            .filter(|s| s.host.starts_with('*') && host_matches(&s.host, host))
+            .max_by_key(|s| s.host.len())
+    }
+
+    /// True when some service host falls under `pattern` (a DR host may be a wildcard).
+    pub fn any_matching(&self, pattern: &str) -> bool {
+        self.services
+            .iter()
+            .any(|s| host_matches(pattern, &s.host) || host_matches(&s.host, pattern))
+    }
+}
+
+/// True when `labels` ⊇ `selector`.
+pub fn labels_select(selector: &StringMap, labels: &StringMap) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+fn merged_labels(meta: &StringMap, spec: &StringMap) -> StringMap {
+    let mut all = meta.clone();
+    all.extend(spec.iter().map(|(k, v)| (k.clone(), v.clone())));
+    all
+}
+
+fn to_endpoint(we: &WorkloadEntrySpec) -> RegistryEndpoint {
+    RegistryEndpoint {
+        address: we.address.clone(),
+        ports: we.ports.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        labels: we.labels.clone(),
+        weight: we.weight.filter(|&w| w > 0).unwrap_or(1),
+        locality: we.locality.clone().unwrap_or_default(),
+    }
+}
+
+/// The endpoint port for service port `sp`: the endpoint's own mapping by
+/// port name, else the target port, else the port number.
+pub fn endpoint_port(ep: &RegistryEndpoint, sp: &ServicePort) -> u32 {
+    ep.ports
+        .iter()
+        .find(|(name, _)| *name == sp.name)
+        .map(|&(_, p)| p)
+        .or(sp.target_port)
+        .unwrap_or(sp.number)
+}
+
+/// Parses an endpoint address as an IP, if it is one.
+pub fn endpoint_ip(ep: &RegistryEndpoint) -> Option<IpAddr> {
+    ep.address.parse().ok()
+}

@@ -1,0 +1,407 @@
+//! The compiled, immutable pieces of a [`Table`](super::Table).
+
+use crate::balance::hash_policy::HashPolicy;
+use crate::balance::maglev::Maglev;
+use crate::balance::ring_hash::RingHash;
+use crate::balance::weighted::WeightedChoice;
+use crate::route::RouteMatch;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Header edits: applied as remove, then set, then add.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderOps {
+    /// Overwrite (or add) these headers.
+    pub set: Box<[(Box<str>, Box<str>)]>,
+    /// Append these values.
+    pub add: Box<[(Box<str>, Box<str>)]>,
+    /// Delete these headers.
+    pub remove: Box<[Box<str>]>,
+}
+
+impl HeaderOps {
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
+    }
+
+    /// `self` (route level) followed by `later` (destination level): where
+    /// both touch a header, the later level wins.
+    pub fn then(&self, later: &HeaderOps) -> HeaderOps {
+        let mut set: Vec<(Box<str>, Box<str>)> = self.set.to_vec();
+        let mut add: Vec<(Box<str>, Box<str>)> = self.add.to_vec();
+        let mut remove: Vec<Box<str>> = self.remove.to_vec();
+        for name in later.remove.iter() {
+            set.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            add.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            if !remove.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+                remove.push(name.clone());
+            }
+        }
+        for (name, value) in later.set.iter() {
+            add.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            match set.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                Some(slot) => slot.1 = value.clone(),
+                None => set.push((name.clone(), value.clone())),
+            }
+        }
+        add.extend(later.add.iter().cloned());
+        HeaderOps {
+            set: set.into(),
+            add: add.into(),
+            remove: remove.into(),
+        }
+    }
+}
+
+/// Retry policy, Istio's defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries allowed (0 disables).
+    pub attempts: u32,
+    /// Timeout per try; `None` uses the route timeout.
+    pub per_try_timeout: Option<Duration>,
+    /// Envoy `retry_on` conditions, comma separated.
+    pub retry_on: Box<str>,
+    /// Status codes that are retried (`retriable-status-codes`).
+    pub retriable_status_codes: Box<[u16]>,
+    /// Retry on other localities.
+    pub retry_remote_localities: bool,
+    /// Skip hosts tried before (off with consistent hashing).
+    pub retry_previous_hosts_predicate: bool,
+    /// Base interval between retries.
+    pub backoff: Option<Duration>,
+}
+
+impl RetryPolicy {
+    /// Istio's mesh default (`pilot/pkg/networking/core/route/retry/retry.go`).
+    pub fn istio_default() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 2,
+            per_try_timeout: None,
+            retry_on: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes".into(),
+            retriable_status_codes: Box::new([]),
+            retry_remote_localities: false,
+            retry_previous_hosts_predicate: true,
+            backoff: None,
+        }
+    }
+}
+
+/// How a fault abort answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortStatus {
+    /// An HTTP status.
+    Http(u16),
+    /// A gRPC status code (answered as HTTP 200 with `grpc-status`).
+    Grpc(u32),
+}
+
+/// Fault injection, percentages as parts per million (Envoy's FractionalPercent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fault {
+    pub delay: Option<(Duration, u32)>,
+    pub abort: Option<(AbortStatus, u32)>,
+}
+
+/// One mirror target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// Cluster index in the table.
+    pub cluster: u32,
+    /// The cluster's name (`outbound|PORT|SUBSET|HOST`).
+    pub cluster_name: Box<str>,
+    /// The mirror's host.
+    pub host: Box<str>,
+    /// Share mirrored, parts per million.
+    pub per_million: u32,
+}
+
+/// Where a redirect's path comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectPath {
+    /// The request's path.
+    Keep,
+    /// `uri`: the whole path replaced (query kept unless the new one has its own).
+    Uri(Box<str>),
+    /// `prefixRewrite`: the matched prefix replaced.
+    Prefix(Box<str>),
+}
+
+/// How a redirect's port is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectPort {
+    /// Keep the request's (dropped when the authority is replaced).
+    Keep,
+    /// This port.
+    Fixed(u16),
+    /// `FROM_PROTOCOL_DEFAULT`: no port in the Location.
+    ProtocolDefault,
+    /// `FROM_REQUEST_PORT`.
+    RequestPort,
+}
+
+/// A compiled HTTPRedirect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    pub code: u16,
+    pub scheme: Option<Box<str>>,
+    pub authority: Option<Box<str>>,
+    pub port: RedirectPort,
+    pub path: RedirectPath,
+}
+
+/// A compiled CORS policy.
+#[derive(Debug, Clone)]
+pub struct Cors {
+    pub allow_origins: Box<[crate::route::StringMatcher]>,
+    pub allow_methods: Box<str>,
+    pub allow_headers: Box<str>,
+    pub expose_headers: Box<str>,
+    pub max_age: Option<Duration>,
+    pub allow_credentials: Option<bool>,
+}
+
+impl Cors {
+    /// True when `origin` is allowed.
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allow_origins.iter().any(|m| m.matches(origin, false))
+    }
+}
+
+/// Where a route destination's cluster comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterChoice {
+    /// One cluster.
+    Fixed(u32),
+    /// No port given and several service ports: the listener port decides.
+    ByPort(Box<[(u16, u32)]>),
+    /// The destination has no cluster (unknown host or subset): 503 NC.
+    Missing(Box<str>),
+}
+
+/// One weighted destination of a route, with its merged header edits.
+#[derive(Debug)]
+pub struct RouteDestination {
+    pub host: Box<str>,
+    pub subset: Box<str>,
+    pub cluster: ClusterChoice,
+    pub weight: u32,
+    pub request_headers: HeaderOps,
+    pub response_headers: HeaderOps,
+    /// Authority rewrite (route level, else destination level).
+    pub authority: Option<Box<str>>,
+    pub hits: AtomicU64,
+}
+
+/// What a rule does when it matches.
+#[derive(Debug)]
+pub enum RuleAction {
+    /// Forward to weighted destinations.
+    Forward {
+        destinations: Box<[RouteDestination]>,
+        choice: WeightedChoice,
+    },
+    /// Answer with a redirect.
+    Redirect(Redirect),
+    /// Answer with a fixed response.
+    Direct { status: u16, body: Box<[u8]> },
+}
+
+/// One `http[]` rule of a VirtualService, shared by its match blocks.
+#[derive(Debug)]
+pub struct Rule {
+    /// The VirtualService's namespace.
+    pub namespace: Box<str>,
+    /// The VirtualService's name.
+    pub virtual_service: Box<str>,
+    /// Position in `http[]` (`None` for the default route of a service).
+    pub index: Option<usize>,
+    /// `http[].name`.
+    pub name: Option<Box<str>>,
+    pub action: RuleAction,
+    pub fault: Option<Fault>,
+    pub timeout: Option<Duration>,
+    pub retries: RetryPolicy,
+    pub mirrors: Box<[Mirror]>,
+    /// `rewrite.uri`.
+    pub rewrite_uri: Option<Box<str>>,
+    /// `rewrite.uriRegexRewrite` (pattern, substitution).
+    pub rewrite_regex: Option<(regex::Regex, Box<str>)>,
+    pub cors: Option<Cors>,
+    pub hits: AtomicU64,
+}
+
+impl Rule {
+    /// The redirect, if the rule answers with one.
+    pub fn redirect(&self) -> Option<&Redirect> {
+        match &self.action {
+            RuleAction::Redirect(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The direct response's body, if the rule answers with one.
+    pub fn direct_body(&self) -> Option<&[u8]> {
+        match &self.action {
+            RuleAction::Direct { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+
+    /// The weighted destinations, if the rule forwards.
+    pub fn destinations(&self) -> &[RouteDestination] {
+        match &self.action {
+            RuleAction::Forward { destinations, .. } => destinations,
+            _ => &[],
+        }
+    }
+
+    /// How many requests matched this rule.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+/// One route: a match block of a rule (Istio turns each block into a route).
+#[derive(Debug)]
+pub struct Route {
+    pub rule: Arc<Rule>,
+    /// Which `match[]` block (`None`: the rule has no match).
+    pub match_index: Option<usize>,
+    pub matcher: RouteMatch,
+}
+
+impl Route {
+    /// `namespace/name` of the VirtualService.
+    pub fn virtual_service(&self) -> (&str, &str) {
+        (&self.rule.namespace, &self.rule.virtual_service)
+    }
+}
+
+/// One virtual host: a domain and its routes in order.
+#[derive(Debug)]
+pub struct VirtualHost {
+    /// The domain (exact, `*.suffix` or `*`).
+    pub domain: Box<str>,
+    pub routes: Box<[Route]>,
+    pub(crate) index: crate::route::index::RouteIndex,
+}
+
+/// Load-balancing algorithm of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbKind {
+    RoundRobin,
+    Random,
+    LeastRequest,
+    Passthrough,
+    RingHash { minimum_ring_size: u64 },
+    Maglev { table_size: u64 },
+}
+
+impl LbKind {
+    /// Istio's name for it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LbKind::RoundRobin => "ROUND_ROBIN",
+            LbKind::Random => "RANDOM",
+            LbKind::LeastRequest => "LEAST_REQUEST",
+            LbKind::Passthrough => "PASSTHROUGH",
+            LbKind::RingHash { .. } => "RING_HASH",
+            LbKind::Maglev { .. } => "MAGLEV",
+        }
+    }
+}
+
+/// Outlier detection settings (Istio defaults filled in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlierPolicy {
+    pub consecutive_5xx: Option<u32>,
+    pub consecutive_gateway_errors: Option<u32>,
+    pub interval: Duration,
+    pub base_ejection_time: Duration,
+    pub max_ejection_percent: u32,
+    pub min_health_percent: u32,
+}
+
+/// Connection-pool limits Weir counts (Envoy circuit breakers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolLimits {
+    pub http1_max_pending_requests: Option<u32>,
+    pub http2_max_requests: Option<u32>,
+    pub max_requests_per_connection: Option<u32>,
+    pub max_connections: Option<u32>,
+}
+
+/// The traffic policy in force for one cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterPolicy {
+    pub lb: LbKind,
+    pub hash: Option<HashPolicy>,
+    pub outlier: Option<OutlierPolicy>,
+    pub pool: PoolLimits,
+}
+
+/// A destination cluster: `outbound|PORT|SUBSET|HOST`.
+#[derive(Debug)]
+pub struct Cluster {
+    pub name: Box<str>,
+    pub host: Box<str>,
+    pub subset: Box<str>,
+    pub port: u16,
+    pub policy: ClusterPolicy,
+    /// The subset's labels (endpoints must carry all of them).
+    pub(crate) subset_labels: Vec<(String, String)>,
+    /// The service port's name and target port, to map endpoint ports.
+    pub(crate) port_name: String,
+    pub(crate) target_port: Option<u32>,
+    /// Requests in flight (connection-pool accounting).
+    pub active: AtomicU32,
+}
+
+/// Live state of an endpoint, kept across endpoint updates.
+#[derive(Debug, Default)]
+pub struct EndpointState {
+    /// Requests in flight (least request).
+    pub active: AtomicU32,
+    /// Consecutive 5xx (outlier detection).
+    pub consecutive_5xx: AtomicU32,
+    /// Consecutive gateway errors (502, 503, 504, connect failures).
+    pub consecutive_gateway: AtomicU32,
+    /// Until when (caller's monotonic ms) the endpoint is ejected; 0 = not.
+    pub ejected_until_ms: AtomicU64,
+    /// Times ejected (multiplies the base ejection time).
+    pub ejections: AtomicU32,
+}
+
+/// One endpoint of a cluster.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// `ip:port` (`[v6]:port`): also the consistent-hash key, as in Envoy.
+    pub address: Box<str>,
+    pub ip: Option<IpAddr>,
+    pub port: u16,
+    pub weight: u32,
+    pub locality: Box<str>,
+    pub state: Arc<EndpointState>,
+}
+
+/// How endpoints are chosen within a set.
+#[derive(Debug)]
+pub enum Balancer {
+    RoundRobin { cursor: AtomicU64, weights: Option<WeightedChoice> },
+    Random { weights: WeightedChoice },
+    LeastRequest { weights: WeightedChoice, equal: bool },
+    Passthrough,
+    Ring(RingHash),
+    Maglev(Maglev),
+}
+
+/// The endpoints of one cluster and their balancer.
+#[derive(Debug)]
+pub struct EndpointSet {
+    pub endpoints: Box<[Endpoint]>,
+    pub balancer: Balancer,
+}
