@@ -57,7 +57,9 @@ impl Engine {
     }
 
     fn writer(&self) -> MutexGuard<'_, WriterState> {
-        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Validates, compiles and publishes `loaded`.
@@ -97,8 +99,15 @@ impl Engine {
         let registry = crate::compile::registry::Registry::build(&writer.config);
         let service = registry.find(&host).cloned();
         let current = self.table.load_full();
-        let table = current.with_endpoints(&host, &eps, service.as_ref());
-        writer.overrides.insert(host, eps);
+        let known = current.clusters().iter().any(|c| *c.host == *host);
+        writer.overrides.insert(host.clone(), eps.clone());
+        let table = if known {
+            current.with_endpoints(&host, &eps, service.as_ref())
+        } else {
+            // A host no cluster names yet: routes to it were compiled as
+            // missing, so compile again with the new service.
+            compile(&writer.config, &writer.overrides, Some(&current))
+        };
         self.table.store(Arc::new(table));
     }
 }

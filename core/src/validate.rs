@@ -769,25 +769,31 @@ impl<'a> Context<'a> {
                     "This host subset combination is already referenced in another route destination".into(),
                 );
             }
-            let Some(service) = self.registry.find(&host) else {
-                r.push(
-                    "IST0101",
-                    Severity::Error,
-                    &format!("{f}.host"),
-                    format!("Referenced host not found: {host:?}"),
-                );
-                continue;
-            };
             if let Some(subset) = &d.subset {
                 if !self.subsets_for(&host).iter().any(|s| &s.name == subset) {
                     r.push(
                         "IST0101",
                         Severity::Error,
                         &format!("{f}.subset"),
-                        format!("Referenced host+subset in destinationrule not found: \"{host}+{subset}\""),
+                        format!(
+                            "Referenced host+subset in destinationrule not found: \"{host}+{subset}\""
+                        ),
                     );
                 }
             }
+            let Some(service) = self.registry.find(&host) else {
+                // Endpoints may still arrive at run time (set_endpoints), as
+                // Kubernetes Services would; until then requests get 503 NC.
+                r.push(
+                    "IST0101",
+                    Severity::Warning,
+                    &format!("{f}.host"),
+                    format!(
+                        "Referenced host not found: {host:?}; requests to it get 503 (no cluster) until a ServiceEntry or set_endpoints provides it"
+                    ),
+                );
+                continue;
+            };
             match d.port.as_ref().and_then(|p| p.number) {
                 Some(p) => {
                     check_port(p, &format!("{f}.port.number"), r);
@@ -1627,7 +1633,8 @@ fn match_covers(earlier: &HttpMatchRequest, later: &HttpMatchRequest) -> bool {
         return false;
     }
     let none = HttpMatchRequest::default();
-    let others_same = without_uri(earlier) == without_uri(later) || without_uri(earlier) == without_uri(&none);
+    let others_same =
+        without_uri(earlier) == without_uri(later) || without_uri(earlier) == without_uri(&none);
     if !others_same {
         return false;
     }

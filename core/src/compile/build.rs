@@ -8,9 +8,9 @@ use crate::balance::ring_hash::RingHash;
 use crate::balance::weighted::WeightedChoice;
 use crate::config::model::{
     self, ConnectionPoolSettings, CorsPolicy, Destination, DestinationRuleSpec, GatewaySpec,
-    HeaderOperations, HttpFaultInjection, HttpMatchRequest, HttpRetry, HttpRoute, L4MatchAttributes,
-    LoadBalancerSettings, OutlierDetection, PortTrafficPolicy, Server, ServicePort, TrafficPolicy,
-    VirtualServiceSpec,
+    HeaderOperations, HttpFaultInjection, HttpMatchRequest, HttpRetry, HttpRoute,
+    L4MatchAttributes, LoadBalancerSettings, OutlierDetection, PortTrafficPolicy, Server,
+    ServicePort, TrafficPolicy, VirtualServiceSpec,
 };
 use crate::config::names::{expand_host, host_matches, parse_duration, resolve_gateway};
 use crate::config::{Config, Resource};
@@ -63,7 +63,10 @@ impl EndpointSpec {
     pub(crate) fn to_registry(&self) -> RegistryEndpoint {
         RegistryEndpoint {
             address: self.address.clone(),
-            ports: self.port.map(|p| vec![(String::new(), p)]).unwrap_or_default(),
+            ports: self
+                .port
+                .map(|p| vec![(String::new(), p)])
+                .unwrap_or_default(),
             labels: self.labels.clone(),
             weight: self.weight.max(1),
             locality: self.locality.clone(),
@@ -83,6 +86,19 @@ pub fn compile(
     for s in &mut registry.services {
         if let Some(eps) = overrides.get(&s.host) {
             s.endpoints = eps.clone();
+        }
+    }
+    // Hosts known only through set_endpoints (as Kubernetes Services would be).
+    for (host, eps) in overrides {
+        if registry.find(host).is_none_or(|s| &s.host != host) {
+            registry.services.push(Service {
+                host: host.clone(),
+                namespace: String::new(),
+                entry: String::new(),
+                ports: Vec::new(),
+                endpoints: eps.clone(),
+                passthrough: false,
+            });
         }
     }
     let mut b = Builder {
@@ -138,7 +154,12 @@ pub fn compile(
 impl Table {
     /// A new table with the endpoint sets of `host` rebuilt from `endpoints`;
     /// routes, clusters and every other set are shared with `self`.
-    pub fn with_endpoints(&self, host: &str, endpoints: &[RegistryEndpoint], config_service: Option<&Service>) -> Table {
+    pub fn with_endpoints(
+        &self,
+        host: &str,
+        endpoints: &[RegistryEndpoint],
+        config_service: Option<&Service>,
+    ) -> Table {
         let sets = self
             .routing
             .clusters
@@ -167,7 +188,11 @@ impl Table {
 }
 
 /// Builds the endpoints of `cluster` from its service, reusing live state.
-fn build_endpoint_set(cluster: &Cluster, service: Option<&Service>, previous: Option<&Table>) -> EndpointSet {
+fn build_endpoint_set(
+    cluster: &Cluster,
+    service: Option<&Service>,
+    previous: Option<&Table>,
+) -> EndpointSet {
     let old_state = |address: &str| -> Option<Arc<EndpointState>> {
         let prev = previous?;
         let idx = prev.cluster_index(&cluster.name)?;
@@ -232,9 +257,11 @@ fn build_endpoint_set(cluster: &Cluster, service: Option<&Service>, previous: Op
             equal,
         },
         LbKind::Passthrough => Balancer::Passthrough,
-        LbKind::RingHash { minimum_ring_size } => {
-            Balancer::Ring(RingHash::build(&keys, minimum_ring_size, RingHash::MAX_RING_SIZE))
-        }
+        LbKind::RingHash { minimum_ring_size } => Balancer::Ring(RingHash::build(
+            &keys,
+            minimum_ring_size,
+            RingHash::MAX_RING_SIZE,
+        )),
         LbKind::Maglev { table_size } => Balancer::Maglev(Maglev::build(&keys, table_size)),
     };
     EndpointSet {
@@ -290,9 +317,21 @@ impl<'c> Builder<'c> {
             .collect();
         let best = drs
             .iter()
-            .map(|(h, _)| if h.starts_with('*') { h.len() } else { usize::MAX })
+            .map(|(h, _)| {
+                if h.starts_with('*') {
+                    h.len()
+                } else {
+                    usize::MAX
+                }
+            })
             .max();
-        drs.retain(|(h, _)| Some(if h.starts_with('*') { h.len() } else { usize::MAX }) == best);
+        drs.retain(|(h, _)| {
+            Some(if h.starts_with('*') {
+                h.len()
+            } else {
+                usize::MAX
+            }) == best
+        });
         drs.sort_by(|a, b| a.1.precedence_key().cmp(&b.1.precedence_key()));
         drs.into_iter().map(|(_, dr)| dr).collect()
     }
@@ -307,7 +346,10 @@ impl<'c> Builder<'c> {
     ) -> (Vec<(String, String)>, ClusterPolicy) {
         let drs = self.destination_rules(host);
         let top: Option<&TrafficPolicy> = drs.iter().find_map(|dr| dr.spec.traffic_policy.as_ref());
-        let subset_def = drs.iter().flat_map(|dr| dr.spec.subsets.iter()).find(|s| s.name == subset);
+        let subset_def = drs
+            .iter()
+            .flat_map(|dr| dr.spec.subsets.iter())
+            .find(|s| s.name == subset);
         // 1. DR level, or its port entry (replaces the four fields whole).
         let mut lb = top.and_then(|t| t.load_balancer.clone());
         let mut pool = top.and_then(|t| t.connection_pool.clone());
@@ -336,10 +378,18 @@ impl<'c> Builder<'c> {
             }
         }
         let labels = subset_def
-            .map(|s| s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|s| {
+                s.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         let passthrough = service.is_some_and(|s| s.passthrough);
-        (labels, compile_policy(lb.as_ref(), pool.as_ref(), outlier.as_ref(), passthrough))
+        (
+            labels,
+            compile_policy(lb.as_ref(), pool.as_ref(), outlier.as_ref(), passthrough),
+        )
     }
 
     /// How a destination picks its cluster.
@@ -347,16 +397,31 @@ impl<'c> Builder<'c> {
         let host = expand_host(&dest.host, namespace);
         let subset = dest.subset.clone().unwrap_or_default();
         let Some(service) = self.registry.find(&host) else {
-            return (host.clone(), ClusterChoice::Missing(format!("outbound|0|{subset}|{host}").into()));
+            return (
+                host.clone(),
+                ClusterChoice::Missing(format!("outbound|0|{subset}|{host}").into()),
+            );
         };
-        if !subset.is_empty() && !self.destination_rules(&host).iter().any(|dr| dr.spec.subsets.iter().any(|s| s.name == subset)) {
-            return (host.clone(), ClusterChoice::Missing(format!("outbound||{subset}|{host}").into()));
+        if !subset.is_empty()
+            && !self
+                .destination_rules(&host)
+                .iter()
+                .any(|dr| dr.spec.subsets.iter().any(|s| s.name == subset))
+        {
+            return (
+                host.clone(),
+                ClusterChoice::Missing(format!("outbound||{subset}|{host}").into()),
+            );
         }
         let ports: Vec<u16> = service.ports.iter().map(|p| p.number as u16).collect();
         let choice = match dest.port.as_ref().and_then(|p| p.number) {
             Some(p) => ClusterChoice::Fixed(self.cluster(&host, &subset, p as u16)),
-            None if ports.len() == 1 => ClusterChoice::Fixed(self.cluster(&host, &subset, ports[0])),
-            None if ports.is_empty() => ClusterChoice::Missing(format!("outbound|0|{subset}|{host}").into()),
+            None if ports.len() == 1 => {
+                ClusterChoice::Fixed(self.cluster(&host, &subset, ports[0]))
+            }
+            // A service without declared ports (endpoints from set_endpoints):
+            // port 80 unless the destination names one.
+            None if ports.is_empty() => ClusterChoice::Fixed(self.cluster(&host, &subset, 80)),
             None => ClusterChoice::ByPort(
                 ports
                     .iter()
@@ -372,14 +437,19 @@ impl<'c> Builder<'c> {
     fn http_routes(&mut self, vs: &Resource<VirtualServiceSpec>, gateway: &str) -> CompiledRoutes {
         let mut routes = Vec::new();
         for (i, http) in vs.spec.http.iter().enumerate() {
-            let Some(rule) = self.rule(vs, i, http) else { continue };
+            let Some(rule) = self.rule(vs, i, http) else {
+                continue;
+            };
             let rule = Arc::new(rule);
             let mut catch_all = false;
             match &http.matches {
                 Some(blocks) if !blocks.is_empty() => {
                     for (j, m) in blocks.iter().enumerate() {
                         if !m.gateways.is_empty()
-                            && !m.gateways.iter().any(|g| resolve_gateway(g, &vs.namespace) == gateway)
+                            && !m
+                                .gateways
+                                .iter()
+                                .any(|g| resolve_gateway(g, &vs.namespace) == gateway)
                         {
                             continue;
                         }
@@ -408,7 +478,12 @@ impl<'c> Builder<'c> {
         routes
     }
 
-    fn rule(&mut self, vs: &Resource<VirtualServiceSpec>, index: usize, http: &HttpRoute) -> Option<Rule> {
+    fn rule(
+        &mut self,
+        vs: &Resource<VirtualServiceSpec>,
+        index: usize,
+        http: &HttpRoute,
+    ) -> Option<Rule> {
         let ns = vs.namespace.as_str();
         let route_req = ops(http.headers.as_ref().and_then(|h| h.request.as_ref()));
         let route_resp = ops(http.headers.as_ref().and_then(|h| h.response.as_ref()));
@@ -513,7 +588,11 @@ impl<'c> Builder<'c> {
                 .filter(|d| !d.is_zero()),
             retries: compile_retries(http.retries.as_ref(), consistent_hash),
             mirrors: mirrors.into(),
-            rewrite_uri: http.rewrite.as_ref().and_then(|r| r.uri.clone()).map(Into::into),
+            rewrite_uri: http
+                .rewrite
+                .as_ref()
+                .and_then(|r| r.uri.clone())
+                .map(Into::into),
             rewrite_regex: http
                 .rewrite
                 .as_ref()
@@ -565,11 +644,21 @@ impl<'c> Builder<'c> {
                 let top = if vs.spec.gateways.is_empty() {
                     gateway == "mesh"
                 } else {
-                    vs.spec.gateways.iter().any(|g| resolve_gateway(g, &vs.namespace) == gateway)
+                    vs.spec
+                        .gateways
+                        .iter()
+                        .any(|g| resolve_gateway(g, &vs.namespace) == gateway)
                 };
-                top || vs.spec.http.iter().flat_map(|h| h.matches.iter().flatten()).any(|m| {
-                    m.gateways.iter().any(|g| resolve_gateway(g, &vs.namespace) == gateway)
-                })
+                top || vs
+                    .spec
+                    .http
+                    .iter()
+                    .flat_map(|h| h.matches.iter().flatten())
+                    .any(|m| {
+                        m.gateways
+                            .iter()
+                            .any(|g| resolve_gateway(g, &vs.namespace) == gateway)
+                    })
             })
             .collect();
         list.sort_by(|a, b| a.precedence_key().cmp(&b.precedence_key()));
@@ -734,7 +823,13 @@ impl<'c> Builder<'c> {
                 .spec
                 .tcp
                 .iter()
-                .map(|t| (false, compile_l4_matches(&t.matches, &[], gateway, &vs.namespace), &t.route))
+                .map(|t| {
+                    (
+                        false,
+                        compile_l4_matches(&t.matches, &[], gateway, &vs.namespace),
+                        &t.route,
+                    )
+                })
                 .chain(vs.spec.tls.iter().map(|t| {
                     let m: Vec<L4MatchAttributes> = t
                         .matches
@@ -748,8 +843,13 @@ impl<'c> Builder<'c> {
                             source_subnet: None,
                         })
                         .collect();
-                    let sni: Vec<Vec<String>> = t.matches.iter().map(|m| m.sni_hosts.clone()).collect();
-                    (true, compile_l4_matches(&m, &sni, gateway, &vs.namespace), &t.route)
+                    let sni: Vec<Vec<String>> =
+                        t.matches.iter().map(|m| m.sni_hosts.clone()).collect();
+                    (
+                        true,
+                        compile_l4_matches(&m, &sni, gateway, &vs.namespace),
+                        &t.route,
+                    )
                 }));
             for (index, (tls, matches, route)) in l4.enumerate() {
                 let Some(matches) = matches else { continue };
@@ -805,17 +905,27 @@ fn compile_l4_matches(
         .iter()
         .enumerate()
         .filter(|(_, m)| {
-            m.gateways.is_empty() || m.gateways.iter().any(|g| resolve_gateway(g, namespace) == gateway)
+            m.gateways.is_empty()
+                || m.gateways
+                    .iter()
+                    .any(|g| resolve_gateway(g, namespace) == gateway)
         })
         .map(|(i, m)| L4Match {
             port: m.port.map(|p| p as u16),
-            destination_subnets: m.destination_subnets.iter().filter_map(|s| Cidr::parse(s)).collect(),
+            destination_subnets: m
+                .destination_subnets
+                .iter()
+                .filter_map(|s| Cidr::parse(s))
+                .collect(),
             sni_hosts: sni
                 .get(i)
                 .map(|v| v.iter().map(|h| expand_host(h, namespace).into()).collect())
                 .unwrap_or_default(),
             source_labels: if m.gateways.is_empty() {
-                m.source_labels.iter().map(|(k, v)| (k.as_str().into(), v.as_str().into())).collect()
+                m.source_labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                    .collect()
             } else {
                 Box::new([])
             },
@@ -894,7 +1004,10 @@ fn compile_policy(
         }) => {
             let kind = match (&ch.maglev, &ch.ring_hash) {
                 (Some(m), _) => LbKind::Maglev {
-                    table_size: m.table_size.filter(|&t| t != 0).unwrap_or(Maglev::DEFAULT_TABLE_SIZE),
+                    table_size: m
+                        .table_size
+                        .filter(|&t| t != 0)
+                        .unwrap_or(Maglev::DEFAULT_TABLE_SIZE),
                 },
                 (None, Some(r)) => LbKind::RingHash {
                     minimum_ring_size: r
@@ -941,13 +1054,32 @@ fn compile_policy(
         ),
         _ => (LbKind::LeastRequest, None),
     };
-    let kind = if passthrough { LbKind::Passthrough } else { kind };
-    let to_u32 = |v: Option<i64>| v.filter(|&v| v > 0).map(|v| v.min(i64::from(u32::MAX)) as u32);
+    let kind = if passthrough {
+        LbKind::Passthrough
+    } else {
+        kind
+    };
+    let to_u32 = |v: Option<i64>| {
+        v.filter(|&v| v > 0)
+            .map(|v| v.min(i64::from(u32::MAX)) as u32)
+    };
     let pool = PoolLimits {
-        http1_max_pending_requests: to_u32(pool.and_then(|p| p.http.as_ref()).and_then(|h| h.http1_max_pending_requests)),
-        http2_max_requests: to_u32(pool.and_then(|p| p.http.as_ref()).and_then(|h| h.http2_max_requests)),
-        max_requests_per_connection: to_u32(pool.and_then(|p| p.http.as_ref()).and_then(|h| h.max_requests_per_connection)),
-        max_connections: to_u32(pool.and_then(|p| p.tcp.as_ref()).and_then(|t| t.max_connections)),
+        http1_max_pending_requests: to_u32(
+            pool.and_then(|p| p.http.as_ref())
+                .and_then(|h| h.http1_max_pending_requests),
+        ),
+        http2_max_requests: to_u32(
+            pool.and_then(|p| p.http.as_ref())
+                .and_then(|h| h.http2_max_requests),
+        ),
+        max_requests_per_connection: to_u32(
+            pool.and_then(|p| p.http.as_ref())
+                .and_then(|h| h.max_requests_per_connection),
+        ),
+        max_connections: to_u32(
+            pool.and_then(|p| p.tcp.as_ref())
+                .and_then(|t| t.max_connections),
+        ),
     };
     let outlier = outlier.map(|o| OutlierPolicy {
         consecutive_5xx: o
@@ -1001,10 +1133,15 @@ fn compile_fault(f: &HttpFaultInjection) -> Fault {
         abort: f.abort.as_ref().and_then(|a| {
             let status = match (a.http_status, &a.grpc_status) {
                 (Some(s), _) => AbortStatus::Http(s as u16),
-                (None, Some(g)) => AbortStatus::Grpc(GRPC_STATUSES.iter().position(|n| n == g)? as u32),
+                (None, Some(g)) => {
+                    AbortStatus::Grpc(GRPC_STATUSES.iter().position(|n| n == g)? as u32)
+                }
                 _ => return None,
             };
-            Some((status, per_million(a.percentage.map(|p| p.value).unwrap_or(0.0))))
+            Some((
+                status,
+                per_million(a.percentage.map(|p| p.value).unwrap_or(0.0)),
+            ))
         }),
     }
 }
@@ -1014,7 +1151,10 @@ fn compile_retries(r: Option<&HttpRetry>, consistent_hash: bool) -> RetryPolicy 
     policy.retry_previous_hosts_predicate = !consistent_hash;
     let Some(r) = r else { return policy };
     policy.attempts = r.attempts.unwrap_or(2).max(0) as u32;
-    policy.per_try_timeout = r.per_try_timeout.as_deref().and_then(|t| parse_duration(t).ok());
+    policy.per_try_timeout = r
+        .per_try_timeout
+        .as_deref()
+        .and_then(|t| parse_duration(t).ok());
     policy.backoff = r.backoff.as_deref().and_then(|t| parse_duration(t).ok());
     policy.retry_remote_localities = r.retry_remote_localities.unwrap_or(false);
     if r.retry_ignore_previous_hosts == Some(false) {
@@ -1039,8 +1179,16 @@ fn compile_retries(r: Option<&HttpRetry>, consistent_hash: bool) -> RetryPolicy 
 }
 
 fn compile_cors(c: &CorsPolicy) -> Cors {
-    let mut origins: Vec<StringMatcher> = c.allow_origins.iter().filter_map(|m| string_matcher(m, false)).collect();
-    origins.extend(c.allow_origin.iter().map(|o| StringMatcher::Exact(o.as_str().into())));
+    let mut origins: Vec<StringMatcher> = c
+        .allow_origins
+        .iter()
+        .filter_map(|m| string_matcher(m, false))
+        .collect();
+    origins.extend(
+        c.allow_origin
+            .iter()
+            .map(|o| StringMatcher::Exact(o.as_str().into())),
+    );
     Cors {
         allow_origins: origins.into(),
         allow_methods: c.allow_methods.join(",").into(),
@@ -1069,11 +1217,25 @@ fn re2_substitution(rewrite: &str) -> String {
 }
 
 fn ops(o: Option<&HeaderOperations>) -> HeaderOps {
-    let Some(o) = o else { return HeaderOps::default() };
+    let Some(o) = o else {
+        return HeaderOps::default();
+    };
     HeaderOps {
-        set: o.set.iter().map(|(k, v)| (k.to_ascii_lowercase().into(), v.as_str().into())).collect(),
-        add: o.add.iter().map(|(k, v)| (k.to_ascii_lowercase().into(), v.as_str().into())).collect(),
-        remove: o.remove.iter().map(|k| k.to_ascii_lowercase().into()).collect(),
+        set: o
+            .set
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase().into(), v.as_str().into()))
+            .collect(),
+        add: o
+            .add
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase().into(), v.as_str().into()))
+            .collect(),
+        remove: o
+            .remove
+            .iter()
+            .map(|k| k.to_ascii_lowercase().into())
+            .collect(),
     }
 }
 
@@ -1088,8 +1250,18 @@ fn take_authority(mut ops: HeaderOps) -> (HeaderOps, Option<String>) {
         .find(|(n, _)| is_host(n))
         .map(|(_, v)| v.to_string());
     if from.is_some() {
-        ops.set = ops.set.iter().filter(|(n, _)| !is_host(n)).cloned().collect();
-        ops.add = ops.add.iter().filter(|(n, _)| !is_host(n)).cloned().collect();
+        ops.set = ops
+            .set
+            .iter()
+            .filter(|(n, _)| !is_host(n))
+            .cloned()
+            .collect();
+        ops.add = ops
+            .add
+            .iter()
+            .filter(|(n, _)| !is_host(n))
+            .cloned()
+            .collect();
     }
     (ops, from)
 }

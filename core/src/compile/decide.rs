@@ -35,7 +35,11 @@ impl Listener {
         }
         let mut buf = [0u8; MAX_HOST];
         let dots = host.bytes().filter(|&b| b == b'.').count();
-        let ns = if client_namespace.is_empty() { "default" } else { client_namespace };
+        let ns = if client_namespace.is_empty() {
+            "default"
+        } else {
+            client_namespace
+        };
         let expanded = match dots {
             0 => join(&mut buf, &[host, ".", ns, ".svc.cluster.local"]),
             1 => join(&mut buf, &[host, ".svc.cluster.local"]),
@@ -64,32 +68,41 @@ fn join<'b>(buf: &'b mut [u8], parts: &[&str]) -> Option<&'b str> {
 }
 
 impl Table {
-    /// The listener serving `req`: its gateway's (by port) or the mesh's.
+    /// The listener for a gateway (`Some("ns/name")`) and port, or the mesh's
+    /// (`None`). Port 0 means the gateway's first server port; a gateway
+    /// with a single port serves it whatever the port.
     pub fn listener_for(&self, gateway: Option<&str>, port: u16) -> Option<&Listener> {
         let routing = &*self.routing;
-        match gateway {
-            None => Some(&routing.mesh),
-            Some(g) => {
-                let port = if port != 0 {
-                    port
-                } else {
-                    *routing.gateway_default_port.get(g)?
-                };
-                routing.gateways.get(&(g.to_string(), port)).or_else(|| {
-                    // Only one port on that gateway: use it whatever the port.
-                    let mut it = routing.gateways.iter().filter(|((name, _), _)| name == g);
-                    match (it.next(), it.next()) {
-                        (Some((_, l)), None) => Some(l),
-                        _ => None,
-                    }
-                })
+        let Some(g) = gateway else {
+            return Some(&routing.mesh);
+        };
+        let port = if port != 0 {
+            port
+        } else {
+            *routing.gateway_default_port.get(g)?
+        };
+        // Gateways are few: scan rather than build an owned key.
+        let mut only = None;
+        let mut count = 0;
+        for ((name, p), l) in routing.gateways.iter() {
+            if name == g {
+                if *p == port {
+                    return Some(l);
+                }
+                only = Some(l);
+                count += 1;
             }
+        }
+        if count == 1 {
+            only
+        } else {
+            None
         }
     }
 
     /// The virtual host `req` lands on, if any.
     pub fn virtual_host_for(&self, req: &Request<'_>) -> Option<&VirtualHost> {
-        let listener = self.listener_lookup(req)?;
+        let listener = self.listener_for(req.source.gateway, req.port)?;
         let mut buf = [0u8; MAX_HOST];
         let host = lowercase_into(req.host_without_port(), &mut buf)?;
         if req.source.gateway.is_none() {
@@ -99,41 +112,10 @@ impl Table {
         }
     }
 
-    fn listener_lookup(&self, req: &Request<'_>) -> Option<&Listener> {
-        let routing = &*self.routing;
-        match req.source.gateway {
-            None => Some(&routing.mesh),
-            Some(g) => {
-                // Avoid allocating a key: gateways are few, scan them.
-                let port = if req.port != 0 {
-                    req.port
-                } else {
-                    *routing.gateway_default_port.get(g)?
-                };
-                let mut only = None;
-                let mut count = 0;
-                for ((name, p), l) in routing.gateways.iter() {
-                    if name == g {
-                        if *p == port {
-                            return Some(l);
-                        }
-                        only = Some(l);
-                        count += 1;
-                    }
-                }
-                if count == 1 {
-                    only
-                } else {
-                    None
-                }
-            }
-        }
-    }
-
     /// Decides what to do with `req`. `entropy` drives every random choice:
     /// the same table, request and entropy give the same decision.
     pub fn decide<'a>(&'a self, req: &Request<'a>, entropy: u64) -> Decision<'a> {
-        let Some(listener) = self.listener_lookup(req) else {
+        let Some(listener) = self.listener_for(req.source.gateway, req.port) else {
             return Decision::local(Outcome::NoRoute, 404, req.path);
         };
         let mut buf = [0u8; MAX_HOST];
@@ -159,9 +141,9 @@ impl Table {
             return d;
         }
         let path = req.path_only();
-        let found = vhost
-            .index
-            .first_match(vhost.routes.len(), path, |i| vhost.routes[i].matcher.matches(req));
+        let found = vhost.index.first_match(vhost.routes.len(), path, |i| {
+            vhost.routes[i].matcher.matches(req)
+        });
         let Some(route) = found.map(|i| &vhost.routes[i]) else {
             return Decision::local(Outcome::NoRoute, 404, req.path);
         };
@@ -169,7 +151,12 @@ impl Table {
     }
 
     /// The decision once `route` matched.
-    pub fn decide_route<'a>(&'a self, route: &'a Route, req: &Request<'a>, entropy: u64) -> Decision<'a> {
+    pub fn decide_route<'a>(
+        &'a self,
+        route: &'a Route,
+        req: &Request<'a>,
+        entropy: u64,
+    ) -> Decision<'a> {
         let rule = &*route.rule;
         rule.hits.fetch_add(1, Ordering::Relaxed);
         let mut rng = entropy;
@@ -193,7 +180,10 @@ impl Table {
                 d.status = *status;
                 return d;
             }
-            RuleAction::Forward { destinations, choice } => {
+            RuleAction::Forward {
+                destinations,
+                choice,
+            } => {
                 // Faults first: delay and abort are drawn independently.
                 if let Some(fault) = &rule.fault {
                     if let Some((delay, per_million)) = fault.delay {
@@ -272,7 +262,13 @@ impl Table {
     }
 
     /// Picks the endpoint of cluster `ci` into `d`, or turns `d` into a 503.
-    fn finish_upstream<'a>(&'a self, d: &mut Decision<'a>, ci: usize, req: &Request<'a>, rng: &mut u64) {
+    fn finish_upstream<'a>(
+        &'a self,
+        d: &mut Decision<'a>,
+        ci: usize,
+        req: &Request<'a>,
+        rng: &mut u64,
+    ) {
         let cluster = &self.routing.clusters[ci];
         d.cluster = Some(cluster);
         if over_limit(cluster) {
@@ -331,7 +327,12 @@ impl Table {
                         let value = match input {
                             RequestHash::Hash(h) => h,
                             RequestHash::GeneratedCookie { value, hash } => {
-                                if let crate::balance::hash_policy::HashPolicy::Cookie { name, path, ttl } = policy {
+                                if let crate::balance::hash_policy::HashPolicy::Cookie {
+                                    name,
+                                    path,
+                                    ttl,
+                                } = policy
+                                {
                                     d.set_cookie = Some(SetCookie {
                                         name,
                                         value,
@@ -343,7 +344,11 @@ impl Table {
                             }
                             RequestHash::Missing => splitmix64(rng),
                         };
-                        d.hash = Some(HashUse { policy, input, value });
+                        d.hash = Some(HashUse {
+                            policy,
+                            input,
+                            value,
+                        });
                         (value, Some(input))
                     }
                     None => (splitmix64(rng), None),
@@ -379,7 +384,11 @@ impl Table {
             }
             if conn.source.gateway.is_none() {
                 if let Some(h) = conn.host {
-                    if !r.hosts.iter().any(|p| crate::config::names::host_matches(p, h)) {
+                    if !r
+                        .hosts
+                        .iter()
+                        .any(|p| crate::config::names::host_matches(p, h))
+                    {
                         return false;
                     }
                 }
@@ -428,7 +437,9 @@ fn l4_matches(m: &L4Match, conn: &Connection<'_>, port: u16) -> bool {
         return false;
     }
     if !m.destination_subnets.is_empty() {
-        let Some(dst) = conn.destination else { return false };
+        let Some(dst) = conn.destination else {
+            return false;
+        };
         if !m.destination_subnets.iter().any(|c| c.contains(dst.ip())) {
             return false;
         }
@@ -436,16 +447,23 @@ fn l4_matches(m: &L4Match, conn: &Connection<'_>, port: u16) -> bool {
     if !m.sni_hosts.is_empty() {
         let Some(sni) = conn.sni else { return false };
         let mut buf = [0u8; MAX_HOST];
-        let Some(sni) = lowercase_into(sni, &mut buf) else { return false };
-        if !m.sni_hosts.iter().any(|p| crate::config::names::host_matches(p, sni)) {
+        let Some(sni) = lowercase_into(sni, &mut buf) else {
+            return false;
+        };
+        if !m
+            .sni_hosts
+            .iter()
+            .any(|p| crate::config::names::host_matches(p, sni))
+        {
             return false;
         }
     }
-    if !m
-        .source_labels
-        .iter()
-        .all(|(k, v)| conn.source.labels.iter().any(|(lk, lv)| *lk == &**k && *lv == &**v))
-    {
+    if !m.source_labels.iter().all(|(k, v)| {
+        conn.source
+            .labels
+            .iter()
+            .any(|(lk, lv)| *lk == &**k && *lv == &**v)
+    }) {
         return false;
     }
     m.source_namespace
@@ -487,13 +505,18 @@ fn location<'a>(rd: &'a Redirect, req: &Request<'a>, matched_len: usize) -> Loca
             }
         }
     };
-    let port = port.filter(|&p| !((scheme == "http" && p == 80) || (scheme == "https" && p == 443)));
+    let port =
+        port.filter(|&p| !((scheme == "http" && p == 80) || (scheme == "https" && p == 443)));
     let query_at = req.path.find('?').unwrap_or(req.path.len());
     let path = match &rd.path {
         RedirectPath::Keep => UpstreamPath::Unchanged(req.path),
         RedirectPath::Uri(u) => UpstreamPath::Replaced {
             replacement: u,
-            rest: if u.contains('?') { "" } else { &req.path[query_at..] },
+            rest: if u.contains('?') {
+                ""
+            } else {
+                &req.path[query_at..]
+            },
         },
         RedirectPath::Prefix(p) => UpstreamPath::Replaced {
             replacement: p,

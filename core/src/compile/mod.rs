@@ -1,9 +1,9 @@
 //! Config → immutable [`Table`]: names resolved, matchers built, clusters and
 //! their endpoint sets (with LB structures) built once.
 
-pub mod registry;
 mod build;
 mod decide;
+pub mod registry;
 mod types;
 
 pub use build::{compile, CompileError, EndpointSpec};
@@ -79,7 +79,10 @@ impl Table {
 
     /// The endpoints of cluster `index`.
     pub fn endpoints(&self, index: usize) -> &[Endpoint] {
-        self.sets.get(index).map(|s| &s.endpoints[..]).unwrap_or(&[])
+        self.sets
+            .get(index)
+            .map(|s| &s.endpoints[..])
+            .unwrap_or(&[])
     }
 
     /// The endpoint set of cluster `index`.
@@ -122,10 +125,7 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
             _ => return None,
         } as u32)
     }
-    let bytes: Vec<u8> = text
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    let bytes: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let trimmed = match bytes.iter().position(|&b| b == b'=') {
         Some(i) if bytes[i..].iter().all(|&b| b == b'=') && bytes[i..].len() <= 2 => &bytes[..i],
         Some(_) => return None,

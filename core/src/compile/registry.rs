@@ -46,7 +46,10 @@ impl Service {
         match port {
             Some(p) => self.ports.iter().find(|sp| sp.number == p),
             None if self.ports.len() == 1 => self.ports.first(),
-            None => self.ports.iter().find(|sp| sp.number == u32::from(fallback)),
+            None => self
+                .ports
+                .iter()
+                .find(|sp| sp.number == u32::from(fallback)),
         }
     }
 }

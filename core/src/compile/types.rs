@@ -81,7 +81,8 @@ impl RetryPolicy {
         RetryPolicy {
             attempts: 2,
             per_try_timeout: None,
-            retry_on: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes".into(),
+            retry_on: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+                .into(),
             retriable_status_codes: Box::new([]),
             retry_remote_localities: false,
             retry_previous_hosts_predicate: true,
@@ -391,9 +392,17 @@ pub struct Endpoint {
 /// How endpoints are chosen within a set.
 #[derive(Debug)]
 pub enum Balancer {
-    RoundRobin { cursor: AtomicU64, weights: Option<WeightedChoice> },
-    Random { weights: WeightedChoice },
-    LeastRequest { weights: WeightedChoice, equal: bool },
+    RoundRobin {
+        cursor: AtomicU64,
+        weights: Option<WeightedChoice>,
+    },
+    Random {
+        weights: WeightedChoice,
+    },
+    LeastRequest {
+        weights: WeightedChoice,
+        equal: bool,
+    },
     Passthrough,
     Ring(RingHash),
     Maglev(Maglev),

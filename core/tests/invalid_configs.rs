@@ -1,0 +1,123 @@
+//! Every file in ../shared/configs/invalid gets the outcome it states, and a
+//! rejected config leaves the previous table serving.
+
+mod common;
+
+use common::{engine, load};
+use weir_core::{Outcome, Request, Severity};
+
+fn diagnostics(name: &str) -> Vec<weir_core::Diagnostic> {
+    let loaded = load(name);
+    let mut d = loaded.diagnostics.clone();
+    weir_core::validate::validate(&loaded.config, &mut d);
+    d
+}
+
+fn errors(name: &str) -> Vec<weir_core::Diagnostic> {
+    diagnostics(name)
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect()
+}
+
+#[test]
+fn bad_regex_is_rejected_at_its_field() {
+    let e = errors("invalid/bad-regex.yaml");
+    assert!(
+        e.iter()
+            .any(|d| d.field == "spec.http[0].match[0].uri.regex"
+                && d.resource.to_string() == "VirtualService default/broken-regex"
+                && d.message.contains("/users/([0-9]+")),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn bad_weights_are_rejected_negative_and_all_zero() {
+    let e = errors("invalid/bad-weights.yaml");
+    assert!(
+        e.iter()
+            .any(|d| d.field == "spec.http[0].route[0].weight" && d.message.contains("negative")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|d| d.message.contains("total destination weight = 0")),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn malformed_yaml_reports_line_and_column() {
+    let e = errors("invalid/malformed.yaml");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0].code, "WEIR0001");
+    assert!(e[0].line.is_some() && e[0].column.is_some());
+    assert!(
+        e[0].to_string().contains("invalid/malformed.yaml:"),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
+fn shadowed_route_is_a_warning_and_applies() {
+    let d = diagnostics("invalid/shadowed-route.yaml");
+    assert!(d.iter().all(|d| d.severity != Severity::Error), "{d:#?}");
+    assert!(
+        d.iter().any(|d| d.code == "IST0130"
+            && d.field == "spec.http[1]"
+            && d.severity == Severity::Warning),
+        "{d:#?}"
+    );
+    let e = engine("invalid/shadowed-route.yaml");
+    let req = Request {
+        source: weir_core::Source {
+            gateway: Some("default/gt-gateway"),
+            ..Default::default()
+        },
+        ..Request::get("x.example.com", "/api/members")
+    };
+    let t = e.snapshot();
+    let d = t.decide(&req, 0);
+    assert_eq!(
+        &*d.cluster.unwrap().host,
+        "bk-gateway.default.svc.cluster.local"
+    );
+}
+
+#[test]
+fn unknown_subset_is_rejected() {
+    let e = errors("invalid/unknown-subset.yaml");
+    assert!(
+        e.iter().any(|d| d.code == "IST0101"
+            && d.field == "spec.http[0].route[1].destination.subset"
+            && d.message.contains("risky-group")),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn rejected_config_keeps_the_previous_table() {
+    let e = engine("fleetman-canary.yaml");
+    let before = e.table();
+    for bad in [
+        "invalid/bad-regex.yaml",
+        "invalid/bad-weights.yaml",
+        "invalid/malformed.yaml",
+        "invalid/unknown-subset.yaml",
+    ] {
+        let err = e.apply(load(bad)).expect_err(bad);
+        assert!(err.diagnostics.iter().any(|d| d.is_error()));
+        assert!(
+            std::sync::Arc::ptr_eq(&before, &e.table()),
+            "{bad} replaced the table"
+        );
+    }
+    let t = e.snapshot();
+    let d = t.decide(
+        &Request::get("fleetman-staff-service.default.svc.cluster.local", "/"),
+        0,
+    );
+    assert_eq!(d.outcome, Outcome::Route);
+}
