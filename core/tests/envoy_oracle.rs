@@ -10,6 +10,10 @@
 //! the one Weir picks from the same hosts in the same order.
 //!
 //! The test fails (it does not skip) when Envoy is not installed: CI installs it.
+//!
+//! A second test here, which needs no Envoy, checks with a counting allocator
+//! that hashing requests and picking hosts allocate nothing (the hot-path
+//! contract), including the slow paths (many header values, IPv6 cookies).
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -28,6 +32,111 @@ use weir_core::request::{HeaderList, Request, Source};
 
 /// Upstream listeners in the pool (the largest scenario uses them all).
 const UPSTREAMS: usize = 100;
+
+// ---------------------------------------------------------------------------
+// Allocation counting (per thread, so the Envoy test running alongside does
+// not interfere)
+
+struct CountingAlloc;
+
+thread_local! {
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: forwards every call unchanged to the system allocator; the counter
+// is a const-initialised thread-local, so counting itself never allocates.
+#[allow(unsafe_code)]
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if COUNTING.with(|c| c.get()) {
+            ALLOCATIONS.with(|a| a.set(a.get() + 1));
+        }
+        // SAFETY: same contract as our caller's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        if COUNTING.with(|c| c.get()) {
+            ALLOCATIONS.with(|a| a.set(a.get() + 1));
+        }
+        // SAFETY: same contract as our caller's.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Allocations made by `f` on this thread.
+fn allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    ALLOCATIONS.with(|a| a.set(0));
+    COUNTING.with(|c| c.set(true));
+    let r = std::hint::black_box(f());
+    COUNTING.with(|c| c.set(false));
+    (r, ALLOCATIONS.with(|a| a.get()))
+}
+
+#[test]
+fn hashing_and_picking_allocate_nothing() {
+    let many: Vec<String> = (0..120)
+        .map(|i| format!("value-{}", (i * 31) % 53))
+        .collect();
+    let mut pairs: Vec<(&str, &str)> = many.iter().map(|v| (HEADER, v.as_str())).collect();
+    pairs.push(("cookie", "a=1; weir-sess=\"abc\""));
+    let list = HeaderList(&pairs);
+    let v6: SocketAddr = "[2001:db8::7]:40000".parse().expect("addr");
+    let request = Request {
+        path: "/p?x=1&wk=key",
+        headers: &list,
+        source: Source {
+            remote: Some(v6),
+            local: Some("[2001:db8::1]:80".parse().expect("addr")),
+            ..Source::default()
+        },
+        ..Request::get("svc", "/")
+    };
+    let policies = [
+        weir_policy(&Policy::Header),
+        weir_policy(&Policy::Cookie),
+        weir_policy(&Policy::GeneratedCookie),
+        weir_policy(&Policy::Query),
+        weir_policy(&Policy::SourceIp),
+        HashPolicy::Header {
+            name: "x-absent".into(),
+        },
+    ];
+    let keys: Vec<String> = (0..50).map(|i| format!("10.0.0.{i}:80")).collect();
+    let hosts: Vec<(&str, u32)> = keys.iter().map(|k| (k.as_str(), 1)).collect();
+    let maglev = Maglev::build(&hosts, 131);
+    let ring = RingHash::build(&hosts, 1024, RingHash::MAX_RING_SIZE);
+    let choice = WeightedChoice::new(&[3, 0, 5, 2]);
+    let mut out = weir_core::balance::hash_policy::StackBuf::<256>::new();
+    for policy in &policies {
+        let (hash, n) = allocations(|| {
+            let hash = policy.hash_request(&request);
+            let h = hash.hash().unwrap_or(7);
+            let picks = (
+                maglev.pick(h, 0),
+                maglev.pick(h, 2),
+                ring.pick(h, 0),
+                ring.pick(h, 1),
+            );
+            if let RequestHash::GeneratedCookie { value, .. } = hash {
+                let _ = policy.write_set_cookie(&value, &mut out);
+            }
+            (hash, picks, choice.pick(h))
+        });
+        assert_eq!(n, 0, "{policy:?} allocated {n} times");
+        assert!(
+            hash.0.hash().is_some()
+                || matches!(policy, HashPolicy::Header { name } if name == "x-absent")
+        );
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Envoy process
