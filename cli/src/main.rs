@@ -1,1 +1,641 @@
-fn main() {}
+//! `weir`: check Istio configs, show the compiled routes, explain and
+//! simulate routing decisions.
+
+mod json;
+
+use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Instant;
+use weir_core::balance::splitmix64;
+use weir_core::compile::EndpointSpec;
+use weir_core::config::Loaded;
+use weir_core::request::{HeaderList, Request, Source};
+use weir_core::validate::{has_errors, validate};
+use weir_core::{Decision, Engine, Table};
+
+#[derive(Parser, Debug)]
+#[command(name = "weir", version, about = "Istio traffic management, decided in-process")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate configs like `istioctl analyze`; exit status 1 on errors.
+    Check {
+        files: Vec<String>,
+        /// Print diagnostics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the compiled route table, like `istioctl proxy-config routes`.
+    Routes {
+        files: Vec<String>,
+        /// Only this gateway's listeners (`namespace/name`); `mesh` for sidecars.
+        #[arg(long)]
+        gateway: Option<String>,
+    },
+    /// Decide one request (or JSON lines from --requests) and explain why.
+    Explain(ExplainArgs),
+    /// Run N decisions and print the distribution over destinations and endpoints.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args, Debug)]
+struct RequestArgs {
+    /// Decide as this gateway (`namespace/name`); default: a sidecar (mesh).
+    #[arg(long)]
+    gateway: Option<String>,
+    /// Listener port (default: the URL's port, or the gateway's first).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Client address (`ip` or `ip:port`).
+    #[arg(long)]
+    source_ip: Option<String>,
+    /// Client workload namespace.
+    #[arg(long, default_value = "")]
+    source_namespace: String,
+    /// Client workload labels, `k=v,k=v`.
+    #[arg(long, default_value = "")]
+    source_labels: String,
+    /// Header `name: value` (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct ExplainArgs {
+    /// Config files, then METHOD and URL (unless --requests).
+    #[arg(required = true)]
+    args: Vec<String>,
+    #[command(flatten)]
+    request: RequestArgs,
+    /// Entropy for the random choices.
+    #[arg(long, default_value_t = 0)]
+    entropy: u64,
+    /// Print the decision as JSON.
+    #[arg(long)]
+    json: bool,
+    /// JSON lines `{"method","url","headers":{..},"entropy":N}`; one JSON decision per line out.
+    #[arg(long)]
+    requests: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct SimulateArgs {
+    /// Config files, then METHOD and URL.
+    #[arg(required = true)]
+    args: Vec<String>,
+    /// Number of decisions.
+    #[arg(short = 'n', default_value_t = 10_000)]
+    n: u64,
+    #[command(flatten)]
+    request: RequestArgs,
+    /// Seed for the entropy sequence.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also show how many hash keys move when this endpoint (`ip:port`) is removed.
+    #[arg(long)]
+    remove_endpoint: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("weir: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Check { files, json } => check(&files, json),
+        Command::Routes { files, gateway } => {
+            let (engine, _) = engine(&files)?;
+            print_routes(&engine.table(), gateway.as_deref());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain(args) => explain(args),
+        Command::Simulate(args) => simulate(args),
+    }
+}
+
+fn load(files: &[String]) -> Result<Loaded, String> {
+    if files.is_empty() {
+        return Err("no config files given".into());
+    }
+    let mut loaded = Loaded::default();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        loaded.add_source(f, &text);
+    }
+    Ok(loaded)
+}
+
+fn check(files: &[String], as_json: bool) -> Result<ExitCode, String> {
+    let loaded = load(files)?;
+    let mut diagnostics = loaded.diagnostics.clone();
+    validate(&loaded.config, &mut diagnostics);
+    if as_json {
+        let list: Vec<_> = diagnostics.iter().map(json::diagnostic).collect();
+        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+    } else {
+        for d in &diagnostics {
+            println!("{d}");
+        }
+        let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+        let c = &loaded.config;
+        let resources = c.virtual_services.len()
+            + c.destination_rules.len()
+            + c.gateways.len()
+            + c.service_entries.len()
+            + c.workload_entries.len();
+        println!(
+            "{} resource(s), {} error(s), {} warning(s){}",
+            resources,
+            errors,
+            diagnostics.len() - errors,
+            if errors == 0 { ": config applies" } else { ": config rejected" }
+        );
+    }
+    Ok(if has_errors(&diagnostics) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Loads and applies configs; warnings go to stderr.
+fn engine(files: &[String]) -> Result<(Engine, usize), String> {
+    let engine = Engine::new();
+    match engine.apply(load(files)?) {
+        Ok(warnings) => {
+            for w in &warnings {
+                eprintln!("{w}");
+            }
+            Ok((engine, warnings.len()))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Splits trailing `METHOD URL` off the positional arguments.
+fn split_request_args(args: &[String]) -> Result<(Vec<String>, String, String), String> {
+    if args.len() < 3 {
+        return Err("expected FILES... METHOD URL".into());
+    }
+    let n = args.len();
+    Ok((args[..n - 2].to_vec(), args[n - 2].clone(), args[n - 1].clone()))
+}
+
+/// `http://host:port/path?q` → (scheme, authority, path).
+fn parse_url(url: &str) -> (String, String, String) {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s.to_string(), r),
+        None => ("http".to_string(), url),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => match rest.find('?') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        },
+    };
+    let path = if path.starts_with('?') { format!("/{path}") } else { path.to_string() };
+    (scheme, authority.to_string(), path)
+}
+
+/// Owned request data the borrowed `Request` view points into.
+struct OwnedRequest {
+    method: String,
+    scheme: String,
+    authority: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    gateway: Option<String>,
+    port: u16,
+    remote: Option<SocketAddr>,
+    namespace: String,
+    labels: Vec<(String, String)>,
+}
+
+impl OwnedRequest {
+    fn new(method: &str, url: &str, headers: Vec<(String, String)>, args: &RequestArgs) -> Result<Self, String> {
+        let (scheme, authority, path) = parse_url(url);
+        let remote = match &args.source_ip {
+            None => None,
+            Some(s) => Some(
+                s.parse::<SocketAddr>()
+                    .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
+                    .map_err(|_| format!("--source-ip {s:?} is not an IP address"))?,
+            ),
+        };
+        let labels = args
+            .source_labels
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| format!("--source-labels: {p:?} is not k=v"))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut all_headers = headers;
+        for h in &args.headers {
+            let (n, v) = h.split_once(':').ok_or_else(|| format!("header {h:?} is not `name: value`"))?;
+            all_headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+        Ok(OwnedRequest {
+            method: method.to_string(),
+            scheme,
+            authority,
+            path,
+            headers: all_headers,
+            gateway: args.gateway.clone().filter(|g| g != "mesh"),
+            port: args.port,
+            remote,
+            namespace: args.source_namespace.clone(),
+            labels,
+        })
+    }
+}
+
+/// Runs `f` with the borrowed view of `owned`.
+fn with_request<R>(owned: &OwnedRequest, f: impl FnOnce(&Request<'_>) -> R) -> R {
+    let headers: Vec<(&str, &str)> = owned.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let labels: Vec<(&str, &str)> = owned.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let list = HeaderList(&headers);
+    let local: SocketAddr = SocketAddr::new([127, 0, 0, 1].into(), if owned.port == 0 { 80 } else { owned.port });
+    let req = Request {
+        authority: &owned.authority,
+        method: &owned.method,
+        path: &owned.path,
+        scheme: &owned.scheme,
+        port: owned.port,
+        source: Source {
+            gateway: owned.gateway.as_deref(),
+            remote: owned.remote,
+            local: Some(local),
+            namespace: &owned.namespace,
+            labels: &labels,
+        },
+        headers: &list,
+    };
+    f(&req)
+}
+
+fn explain(args: ExplainArgs) -> Result<ExitCode, String> {
+    if let Some(path) = &args.requests {
+        let (engine, _) = engine(&args.args)?;
+        let table = engine.table();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let v: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
+            let method = v["method"].as_str().unwrap_or("GET");
+            let url = v["url"].as_str().ok_or_else(|| format!("{path}:{}: missing \"url\"", i + 1))?;
+            let headers = v["headers"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let entropy = v["entropy"].as_u64().unwrap_or(args.entropy);
+            let owned = OwnedRequest::new(method, url, headers, &args.request)?;
+            let out = with_request(&owned, |req| json::decision(&table.decide(req, entropy)));
+            println!("{out}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (files, method, url) = split_request_args(&args.args)?;
+    let (engine, _) = engine(&files)?;
+    let table = engine.table();
+    let owned = OwnedRequest::new(&method, &url, Vec::new(), &args.request)?;
+    with_request(&owned, |req| {
+        let d = table.decide(req, args.entropy);
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&json::decision(&d)).unwrap_or_default());
+        } else {
+            print_trace(&table, req);
+            print_decision(&d);
+        }
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Which virtual host and which rules were looked at, and why each was skipped.
+fn print_trace(table: &Table, req: &Request<'_>) {
+    let listener = match req.source.gateway {
+        Some(g) => format!("gateway {g}"),
+        None => "mesh (sidecar)".to_string(),
+    };
+    let Some(vhost) = table.virtual_host_for(req) else {
+        println!("{listener}: no virtual host for {:?}", req.authority);
+        return;
+    };
+    println!("{listener}: virtual host {:?}", &*vhost.domain);
+    for route in vhost.routes.iter() {
+        let r = &route.rule;
+        let name = match (r.index, route.match_index) {
+            (Some(i), Some(m)) => format!("{}/{} http[{i}].match[{m}]", r.namespace, r.virtual_service),
+            (Some(i), None) => format!("{}/{} http[{i}]", r.namespace, r.virtual_service),
+            (None, _) => "default route".to_string(),
+        };
+        match route.matcher.check(req) {
+            Ok(()) => {
+                println!("  {name}: matched");
+                return;
+            }
+            Err(m) => println!("  {name}: skipped ({} does not match)", m.field()),
+        }
+    }
+}
+
+fn print_decision(d: &Decision<'_>) {
+    println!("outcome: {}{}", d.outcome, if d.status != 0 { format!(" ({})", d.status) } else { String::new() });
+    if let Some(c) = d.cluster {
+        println!("cluster: {}", c.name);
+        println!("lb: {}", c.policy.lb.as_str());
+    }
+    if let Some(h) = &d.hash {
+        println!("hash: {} -> {}", json::hash_policy(h.policy), h.value);
+    }
+    if let Some(e) = d.endpoint {
+        println!("endpoint: {}", e.address);
+    }
+    if d.original_destination {
+        println!("endpoint: original destination (PASSTHROUGH)");
+    }
+    if d.upstream_path.is_rewritten() {
+        println!("upstream path: {}", d.upstream_path);
+    }
+    if let Some(a) = d.upstream_authority {
+        println!("upstream authority: {a}");
+    }
+    if let Some(l) = &d.location {
+        println!("location: {l}");
+    }
+    if let Some(t) = d.delay {
+        println!("fault delay: {t:?}");
+    }
+    if let Some(t) = d.timeout() {
+        println!("timeout: {t:?}");
+    }
+    for m in d.mirrors.iter() {
+        println!("mirror: {}", m.cluster_name);
+    }
+    if let Some(c) = &d.set_cookie {
+        println!("set-cookie: {c}");
+    }
+    for (dir, ops) in [("request", d.request_headers), ("response", d.response_headers)] {
+        for (k, v) in ops.set.iter() {
+            println!("{dir} header set: {k}: {v}");
+        }
+        for (k, v) in ops.add.iter() {
+            println!("{dir} header add: {k}: {v}");
+        }
+        for k in ops.remove.iter() {
+            println!("{dir} header remove: {k}");
+        }
+    }
+}
+
+fn simulate(args: SimulateArgs) -> Result<ExitCode, String> {
+    let (files, method, url) = split_request_args(&args.args)?;
+    let (engine, _) = engine(&files)?;
+    let table = engine.table();
+    let owned = OwnedRequest::new(&method, &url, Vec::new(), &args.request)?;
+    let mut destinations: BTreeMap<String, u64> = BTreeMap::new();
+    let mut endpoints: BTreeMap<String, u64> = BTreeMap::new();
+    let mut outcomes: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let n = args.n.max(1);
+    // Timed pass: decisions only.
+    let elapsed = with_request(&owned, |req| {
+        let mut state = args.seed;
+        let start = Instant::now();
+        let mut sink = 0u64;
+        for _ in 0..n {
+            let d = table.decide(req, splitmix64(&mut state));
+            sink = sink.wrapping_add(d.outcome as u64);
+        }
+        std::hint::black_box(sink);
+        start.elapsed()
+    });
+    // Counting pass (same entropy sequence).
+    with_request(&owned, |req| {
+        let mut state = args.seed;
+        for _ in 0..n {
+            let d = table.decide(req, splitmix64(&mut state));
+            *outcomes.entry(d.outcome.as_str()).or_default() += 1;
+            if let Some(c) = d.cluster {
+                *destinations.entry(c.name.to_string()).or_default() += 1;
+            }
+            if let Some(e) = d.endpoint {
+                *endpoints.entry(e.address.to_string()).or_default() += 1;
+            }
+        }
+    });
+    println!("{n} decisions for {method} {url}");
+    let pct = |c: u64| 100.0 * c as f64 / n as f64;
+    println!("outcomes:");
+    for (k, c) in &outcomes {
+        println!("  {k:<40} {c:>10} {:>7.2}%", pct(*c));
+    }
+    println!("destinations:");
+    for (k, c) in &destinations {
+        println!("  {k:<60} {c:>10} {:>7.2}%", pct(*c));
+    }
+    println!("endpoints:");
+    for (k, c) in &endpoints {
+        println!("  {k:<40} {c:>10} {:>7.2}%", pct(*c));
+    }
+    let per_sec = n as f64 / elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "speed: {:.0} decisions/s ({:.1} ns per decision)",
+        per_sec,
+        1e9 / per_sec
+    );
+    if let Some(addr) = &args.remove_endpoint {
+        disruption(&engine, &files, &owned, addr, n, args.seed)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How many hash keys change endpoint when `addr` leaves its host's endpoints.
+fn disruption(engine: &Engine, files: &[String], owned: &OwnedRequest, addr: &str, n: u64, seed: u64) -> Result<(), String> {
+    let picks = |table: &Table| -> (Vec<Option<String>>, String) {
+        let mut out = Vec::new();
+        let mut host = String::new();
+        let mut state = seed;
+        for i in 0..n {
+            let keyed = keyed(owned, &format!("key-{i}"));
+            out.push(with_request(&keyed, |req| {
+                let d = table.decide(req, splitmix64(&mut state));
+                if let Some(c) = d.cluster {
+                    host = c.host.to_string();
+                }
+                d.endpoint.map(|e| e.address.to_string())
+            }));
+        }
+        (out, host)
+    };
+    let (before, host) = picks(&engine.table());
+    let ip = addr.rsplit_once(':').map_or(addr, |(ip, _)| ip).trim_matches(['[', ']']);
+    let loaded = load(files)?;
+    let registry = weir_core::compile::registry::Registry::build(&loaded.config);
+    let service = registry
+        .find(&host)
+        .ok_or_else(|| format!("no service {host:?} in the config"))?;
+    let remaining: Vec<EndpointSpec> = service
+        .endpoints
+        .iter()
+        .filter(|e| e.address != ip)
+        .map(|e| EndpointSpec {
+            address: e.address.clone(),
+            port: None,
+            labels: e.labels.clone(),
+            weight: e.weight,
+            locality: e.locality.clone(),
+        })
+        .collect();
+    if remaining.len() == service.endpoints.len() {
+        return Err(format!("endpoint {addr} is not one of {host}'s endpoints"));
+    }
+    engine.set_endpoints(&host, &remaining);
+    let (after, _) = picks(&engine.table());
+    let on_removed = before.iter().filter(|e| e.as_deref() == Some(addr)).count();
+    let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+    println!("removing {addr} from {host}:");
+    println!("  keys that were on {addr}: {on_removed} (they must move)");
+    println!(
+        "  keys that moved: {moved} of {n} ({:.2}%); {} of them were on other endpoints",
+        100.0 * moved as f64 / n as f64,
+        moved - on_removed.min(moved)
+    );
+    Ok(())
+}
+
+/// The request with `key` wherever a hash policy may read it: every header
+/// given with -H gets the key as its value, and `?key=` is added to the query.
+fn keyed(o: &OwnedRequest, key: &str) -> OwnedRequest {
+    let sep = if o.path.contains('?') { '&' } else { '?' };
+    OwnedRequest {
+        method: o.method.clone(),
+        scheme: o.scheme.clone(),
+        authority: o.authority.clone(),
+        path: format!("{}{sep}key={key}", o.path),
+        headers: o.headers.iter().map(|(n, _)| (n.clone(), key.to_string())).collect(),
+        gateway: o.gateway.clone(),
+        port: o.port,
+        remote: o.remote,
+        namespace: o.namespace.clone(),
+        labels: o.labels.clone(),
+    }
+}
+
+/// Prints every listener's virtual hosts and routes.
+fn print_routes(table: &Table, only: Option<&str>) {
+    let mut listeners: Vec<(String, &weir_core::compile::Listener)> = Vec::new();
+    if only.is_none_or(|g| g == "mesh") {
+        listeners.push(("mesh".to_string(), table.mesh()));
+    }
+    for (g, port, l) in table.gateways() {
+        if only.is_none_or(|o| o == g) {
+            listeners.push((format!("{g}:{port}"), l));
+        }
+    }
+    for (name, listener) in listeners {
+        println!("LISTENER {name}{}", if listener.https_redirect { " (https redirect)" } else { "" });
+        println!("  {:<50} {:<40} {:<45} ACTION", "DOMAIN", "MATCH", "VIRTUAL SERVICE");
+        for vh in listener.virtual_hosts.iter() {
+            for route in vh.routes.iter() {
+                let r = &route.rule;
+                let vs = match r.index {
+                    Some(i) => format!("{}/{} http[{i}]", r.namespace, r.virtual_service),
+                    None => "(default route)".into(),
+                };
+                println!("  {:<50} {:<40} {:<45} {}", vh.domain, describe_match(&route.matcher), vs, describe_action(table, r));
+            }
+        }
+        for rule in listener.tcp.iter() {
+            let dests: Vec<String> = rule
+                .destinations
+                .iter()
+                .map(|d| format!("{}|{} ({})", d.host, d.subset, d.weight))
+                .collect();
+            println!(
+                "  {:<50} {:<40} {:<45} {}",
+                if rule.tls { "(tls)" } else { "(tcp)" },
+                format!("{} match block(s)", rule.matches.len()),
+                format!("{}/{} [{}]", rule.namespace, rule.virtual_service, rule.index),
+                dests.join(", ")
+            );
+        }
+    }
+}
+
+fn describe_string(m: &weir_core::route::StringMatcher) -> String {
+    use weir_core::route::StringMatcher;
+    match m {
+        StringMatcher::Exact(e) => format!("={e}"),
+        StringMatcher::Prefix(p) => format!("{p}*"),
+        StringMatcher::Regex(r) => format!("~{}", r.as_str().trim_start_matches("^(?:").trim_end_matches(")$")),
+        StringMatcher::Present => "present".into(),
+    }
+}
+
+fn describe_match(m: &weir_core::route::RouteMatch) -> String {
+    let mut parts = vec![m.uri.as_ref().map_or("/*".to_string(), describe_string)];
+    if let Some(x) = &m.method {
+        parts.push(format!("method{}", describe_string(x)));
+    }
+    if let Some(x) = &m.authority {
+        parts.push(format!("authority{}", describe_string(x)));
+    }
+    for h in m.headers.iter() {
+        parts.push(format!("{}{}{}", if h.invert { "!" } else { "" }, h.name, describe_string(&h.matcher)));
+    }
+    for q in m.query.iter() {
+        parts.push(format!("?{}{}", q.name, describe_string(&q.matcher)));
+    }
+    if let Some(p) = m.port {
+        parts.push(format!("port={p}"));
+    }
+    parts.join(" ")
+}
+
+fn describe_action(table: &Table, rule: &weir_core::compile::Rule) -> String {
+    use weir_core::compile::{ClusterChoice, RuleAction};
+    match &rule.action {
+        RuleAction::Redirect(r) => format!("redirect {}", r.code),
+        RuleAction::Direct { status, .. } => format!("direct response {status}"),
+        RuleAction::Forward { destinations, .. } => destinations
+            .iter()
+            .map(|d| {
+                let cluster = match &d.cluster {
+                    ClusterChoice::Fixed(i) => table.clusters()[*i as usize].name.to_string(),
+                    ClusterChoice::ByPort(list) => list
+                        .iter()
+                        .map(|(_, i)| table.clusters()[*i as usize].name.to_string())
+                        .collect::<Vec<_>>()
+                        .join("|by port|"),
+                    ClusterChoice::Missing(name) => format!("{name} (missing: 503)"),
+                };
+                if destinations.len() > 1 {
+                    format!("{cluster} ({})", d.weight)
+                } else {
+                    cluster
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
