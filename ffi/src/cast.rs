@@ -1,0 +1,158 @@
+//! The cast layer: every raw pointer from C becomes a Rust reference here,
+//! after its NULL check, and handles are boxed, registered and freed here.
+//!
+//! Handles that are created rarely (engine, decision, diagnostics, stats) are
+//! recorded in a set of live addresses so that freeing one twice is reported
+//! (`WEIR_RESULT_INVALID_HANDLE`) instead of corrupting the heap. Snapshots are
+//! taken per request and skip the set: their handle is the table's `Arc`.
+
+use crate::error::weir_result;
+use std::collections::HashSet;
+use std::os::raw::c_char;
+use std::sync::{Arc, LazyLock, Mutex};
+
+type R<T> = Result<T, weir_result>;
+
+static LIVE: LazyLock<Mutex<HashSet<usize>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+
+fn live() -> std::sync::MutexGuard<'static, HashSet<usize>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Boxes `value`, records the address as live, and returns it.
+pub(crate) fn new_handle<T>(value: T) -> *mut T {
+    let p = Box::into_raw(Box::new(value));
+    live().insert(p as usize);
+    p
+}
+
+/// Frees a handle made by [`new_handle`]. NULL is a no-op; an address that is
+/// not live gives `InvalidHandle` and frees nothing.
+///
+/// # Safety
+/// `p` must be NULL or a pointer returned by `new_handle::<T>`.
+pub(crate) unsafe fn free_handle<T>(p: *mut T) -> R<()> {
+    if p.is_null() {
+        return Ok(());
+    }
+    if !live().remove(&(p as usize)) {
+        return Err(weir_result::InvalidHandle);
+    }
+    drop(Box::from_raw(p));
+    Ok(())
+}
+
+/// `&T` from a non-NULL pointer.
+///
+/// # Safety
+/// `p` must be NULL or valid for reads of `T` for `'a`.
+#[inline(always)]
+pub(crate) unsafe fn try_ref<'a, T>(p: *const T) -> R<&'a T> {
+    p.as_ref().ok_or(weir_result::NullParameter)
+}
+
+/// `&mut T` from a non-NULL pointer.
+///
+/// # Safety
+/// `p` must be NULL or valid for reads and writes of `T` for `'a`, unaliased.
+#[inline(always)]
+pub(crate) unsafe fn try_mut<'a, T>(p: *mut T) -> R<&'a mut T> {
+    p.as_mut().ok_or(weir_result::NullParameter)
+}
+
+/// An out-pointer, checked before any work so outputs are written only on success.
+///
+/// # Safety
+/// As [`try_mut`]; the pointee may be uninitialised (it is only written).
+#[inline(always)]
+pub(crate) unsafe fn try_out<'a, T: Copy>(p: *mut T) -> R<&'a mut T> {
+    p.as_mut().ok_or(weir_result::NullParameter)
+}
+
+/// A borrowed slice from `ptr + len`: `(NULL, 0)` is empty, NULL with a
+/// length is `NullParameter`, a length over `isize::MAX` bytes is `InvalidArgument`.
+///
+/// # Safety
+/// A non-NULL `p` must be valid for reads of `len` elements for `'a`.
+#[inline(always)]
+pub(crate) unsafe fn try_slice<'a, T>(p: *const T, len: usize) -> R<&'a [T]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(weir_result::NullParameter);
+    }
+    if len.saturating_mul(std::mem::size_of::<T>().max(1)) > isize::MAX as usize {
+        return Err(weir_result::InvalidArgument);
+    }
+    Ok(std::slice::from_raw_parts(p, len))
+}
+
+/// As [`try_slice`], for bytes given as `const char *`.
+///
+/// # Safety
+/// As [`try_slice`].
+#[inline(always)]
+pub(crate) unsafe fn try_chars<'a>(p: *const c_char, len: usize) -> R<&'a [u8]> {
+    try_slice(p.cast::<u8>(), len)
+}
+
+/// A borrowed UTF-8 string from `ptr + len`.
+///
+/// # Safety
+/// As [`try_slice`].
+#[inline(always)]
+pub(crate) unsafe fn try_str<'a>(p: *const c_char, len: usize) -> R<&'a str> {
+    std::str::from_utf8(try_chars(p, len)?).map_err(|_| weir_result::InvalidUtf8)
+}
+
+/// A writable byte buffer from `ptr + len` (`(NULL, 0)` is empty).
+///
+/// # Safety
+/// A non-NULL `p` must be valid for writes of `len` bytes for `'a`.
+pub(crate) unsafe fn try_bytes_mut<'a>(p: *mut u8, len: usize) -> R<&'a mut [u8]> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if p.is_null() {
+        return Err(weir_result::NullParameter);
+    }
+    if len > isize::MAX as usize {
+        return Err(weir_result::InvalidArgument);
+    }
+    Ok(std::slice::from_raw_parts_mut(p, len))
+}
+
+/// Turns an `Arc` into a handle (no allocation: the pointer is the `Arc`'s).
+pub(crate) fn arc_into_handle<T, H>(arc: Arc<T>) -> *const H {
+    Arc::into_raw(arc).cast::<H>()
+}
+
+/// Borrows the `T` behind an `Arc` handle.
+///
+/// # Safety
+/// `p` must be NULL or a live handle made by [`arc_into_handle`] from `Arc<T>`.
+#[inline(always)]
+pub(crate) unsafe fn arc_ref<'a, T, H>(p: *const H) -> R<&'a T> {
+    try_ref(p.cast::<T>())
+}
+
+/// A new `Arc` on the `T` behind a handle (one more strong count).
+///
+/// # Safety
+/// As [`arc_ref`], non-NULL.
+pub(crate) unsafe fn arc_clone<T, H>(p: *const H) -> Arc<T> {
+    let p = p.cast::<T>();
+    Arc::increment_strong_count(p);
+    Arc::from_raw(p)
+}
+
+/// Releases an `Arc` handle; NULL is a no-op.
+///
+/// # Safety
+/// As [`arc_ref`]; the handle must not be used afterwards.
+pub(crate) unsafe fn arc_free<T, H>(p: *const H) {
+    if !p.is_null() {
+        drop(Arc::from_raw(p.cast::<T>()));
+    }
+}

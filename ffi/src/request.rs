@@ -1,0 +1,184 @@
+//! The borrowed request and connection views C hands to `weir_snapshot_decide*`.
+
+use crate::cast;
+use crate::error::weir_result;
+use crate::slice::weir_header;
+use std::net::{IpAddr, SocketAddr};
+use std::os::raw::c_char;
+use weir_core::request::Headers;
+
+/// One HTTP request, borrowed for the duration of a decide call only.
+///
+/// Every string is `ptr + len` UTF-8, not NUL-terminated; `(NULL, 0)` is empty.
+/// A zero-initialised struct is a valid (empty) request.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct weir_request {
+    /// `:authority` / `Host`, as sent (a port may follow).
+    pub authority: *const c_char,
+    /// Length of `authority`.
+    pub authority_len: usize,
+    /// `:method` (`GET`, …).
+    pub method: *const c_char,
+    /// Length of `method`.
+    pub method_len: usize,
+    /// `:path`, with the query string.
+    pub path: *const c_char,
+    /// Length of `path`.
+    pub path_len: usize,
+    /// `:scheme` (`http` or `https`); empty means `http`.
+    pub scheme: *const c_char,
+    /// Length of `scheme`.
+    pub scheme_len: usize,
+    /// The listener port the request arrived on; 0 when unknown (the port in
+    /// `authority`, if any, stands in).
+    pub port: u16,
+    /// The gateway whose listener received the request, `namespace/name`;
+    /// empty for a sidecar (Istio's `mesh`).
+    pub gateway: *const c_char,
+    /// Length of `gateway`.
+    pub gateway_len: usize,
+    /// The client workload's namespace (`sourceNamespace` matches; a sidecar's
+    /// own namespace for `exportTo`).
+    pub source_namespace: *const c_char,
+    /// Length of `source_namespace`.
+    pub source_namespace_len: usize,
+    /// The client workload's labels (`sourceLabels` matches).
+    pub source_labels: *const weir_header,
+    /// Number of labels.
+    pub source_labels_len: usize,
+    /// The client's address, `ip`, `ip:port` or `[v6]:port`; empty when unknown.
+    pub remote_address: *const c_char,
+    /// Length of `remote_address`.
+    pub remote_address_len: usize,
+    /// The address the connection arrived on (same forms); empty when unknown.
+    pub local_address: *const c_char,
+    /// Length of `local_address`.
+    pub local_address_len: usize,
+    /// Request headers as received (names compared case-insensitively; a value
+    /// that is not UTF-8 is treated as absent).
+    pub headers: *const weir_header,
+    /// Number of headers.
+    pub headers_len: usize,
+}
+
+/// One TCP or TLS connection, borrowed for the duration of a decide call only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct weir_connection {
+    /// The original destination (`ip:port`); empty when unknown.
+    pub destination: *const c_char,
+    /// Length of `destination`.
+    pub destination_len: usize,
+    /// The listener port; 0 uses the destination's port.
+    pub port: u16,
+    /// TLS SNI; empty for plain TCP (then only `tcp[]` rules match).
+    pub sni: *const c_char,
+    /// Length of `sni`.
+    pub sni_len: usize,
+    /// The service host the client connected to, when known; empty skips
+    /// the VirtualService host check.
+    pub host: *const c_char,
+    /// Length of `host`.
+    pub host_len: usize,
+    /// Gateway `namespace/name`; empty for a sidecar.
+    pub gateway: *const c_char,
+    /// Length of `gateway`.
+    pub gateway_len: usize,
+    /// The client workload's namespace.
+    pub source_namespace: *const c_char,
+    /// Length of `source_namespace`.
+    pub source_namespace_len: usize,
+    /// The client workload's labels.
+    pub source_labels: *const weir_header,
+    /// Number of labels.
+    pub source_labels_len: usize,
+    /// The client's address (`ip[:port]`); empty when unknown.
+    pub remote_address: *const c_char,
+    /// Length of `remote_address`.
+    pub remote_address_len: usize,
+}
+
+/// Parses `ip`, `ip:port` or `[v6]:port`; empty is `None`.
+pub(crate) fn parse_address(text: &str) -> Result<Option<SocketAddr>, weir_result> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(sa) = text.parse::<SocketAddr>() {
+        return Ok(Some(sa));
+    }
+    let bare = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => Ok(Some(SocketAddr::new(ip, 0))),
+        Err(_) => Err(weir_result::InvalidArgument),
+    }
+}
+
+/// The caller's header array, checked once per decide (pointers and lengths)
+/// and read in place: nothing is copied.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CHeaders<'a> {
+    list: &'a [weir_header],
+}
+
+impl<'a> CHeaders<'a> {
+    /// Checks every header's pointers and lengths (not their UTF-8).
+    ///
+    /// # Safety
+    /// `p` valid for `len` headers whose non-NULL pointers are valid for their lengths.
+    pub(crate) unsafe fn new(p: *const weir_header, len: usize) -> Result<Self, weir_result> {
+        let list = cast::try_slice(p, len)?;
+        for h in list {
+            cast::try_chars(h.name, h.name_len)?;
+            cast::try_chars(h.value, h.value_len)?;
+        }
+        Ok(CHeaders { list })
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        // SAFETY: every pointer/length pair was checked in `new`.
+        self.list.iter().map(|h| unsafe {
+            (
+                cast::try_chars(h.name, h.name_len).unwrap_or(&[]),
+                cast::try_chars(h.value, h.value_len).unwrap_or(&[]),
+            )
+        })
+    }
+}
+
+impl Headers for CHeaders<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.pairs()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .find_map(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    fn for_each(&self, name: &str, f: &mut dyn FnMut(&str)) {
+        for (n, v) in self.pairs() {
+            if n.eq_ignore_ascii_case(name.as_bytes()) {
+                if let Ok(v) = std::str::from_utf8(v) {
+                    f(v);
+                }
+            }
+        }
+    }
+}
+
+/// Fills `scratch` with the labels as `&str` pairs (strict UTF-8).
+///
+/// # Safety
+/// As [`CHeaders::new`]. The `'static` is a lie the caller must keep: the
+/// scratch is cleared before the call that filled it returns.
+pub(crate) unsafe fn labels_into(
+    p: *const weir_header,
+    len: usize,
+    scratch: &mut Vec<(&'static str, &'static str)>,
+) -> Result<(), weir_result> {
+    scratch.clear();
+    for l in cast::try_slice(p, len)? {
+        let n: &'static str = cast::try_str(l.name, l.name_len)?;
+        let v: &'static str = cast::try_str(l.value, l.value_len)?;
+        scratch.push((n, v));
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! `weir_snapshot`: one table, held by the caller; decisions borrow it.
+
+use crate::cast;
+use crate::decision::{weir_decision, weir_decision_view};
+use crate::error::weir_result;
+use crate::panic;
+use crate::request::{labels_into, parse_address, weir_connection, weir_request, CHeaders};
+use weir_core::request::{Connection, Request, Source};
+use weir_core::Table;
+
+/// An immutable routing table, as in force when `weir_engine_snapshot` took it.
+///
+/// The handle is a reference count on the table: taking and freeing one is
+/// lock-free and allocation-free. Thread safety: a snapshot may be used by any
+/// number of threads at once (each with its own `weir_decision`).
+pub struct weir_snapshot {
+    _private: [u8; 0],
+}
+
+impl std::fmt::Debug for weir_snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("weir_snapshot").finish_non_exhaustive()
+    }
+}
+
+/// Releases a snapshot. NULL is a no-op. Decisions made on it, and stats
+/// objects taken from it keep their own reference (stats) or become invalid
+/// (decisions: do not read them afterwards).
+///
+/// Double frees are not detected (this is on the per-request path).
+///
+/// # Safety
+/// `snapshot` NULL or from `weir_engine_snapshot`, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn weir_snapshot_free(snapshot: *const weir_snapshot) -> weir_result {
+    panic::boundary(|| {
+        cast::arc_free::<Table, _>(snapshot);
+        Ok(())
+    })
+}
+
+/// Decides what to do with an HTTP request and stores the answer in
+/// `decision` (a reusable object from `weir_decision_new`); when `view` is not
+/// NULL, also copies the decision's view into `*view` (as `weir_decision_view`).
+///
+/// `entropy` drives every random choice (weights, fault and mirror
+/// percentages, random and least-request picks): the same snapshot, request
+/// and entropy give the same decision on every platform.
+///
+/// Nothing is retained from `request`. The decision's strings point into the
+/// snapshot or into `decision` itself: valid while the caller holds
+/// `snapshot` and until the next decide into `decision`.
+///
+/// No allocation once `decision` has served requests of similar size (its
+/// buffers are reused), except for a `uriRegexRewrite` that matches.
+///
+/// Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8` (authority,
+/// method, path, scheme, gateway, namespace, labels), `WEIR_RESULT_INVALID_ARGUMENT`
+/// (an address that does not parse). On error `decision` holds no decision.
+///
+/// Thread safety: the snapshot may be shared; `decision` must not be used by
+/// two threads at once.
+///
+/// # Safety
+/// `snapshot` live; `request` valid with valid pointers; `decision` live.
+#[no_mangle]
+pub unsafe extern "C" fn weir_snapshot_decide(
+    snapshot: *const weir_snapshot,
+    request: *const weir_request,
+    entropy: u64,
+    decision: *mut weir_decision,
+    view: *mut weir_decision_view,
+) -> weir_result {
+    panic::boundary(|| {
+        let table: &Table = cast::arc_ref(snapshot)?;
+        let r = cast::try_ref(request)?;
+        let d = cast::try_mut(decision)?;
+        d.reset();
+        let authority = cast::try_str(r.authority, r.authority_len)?;
+        let method = cast::try_str(r.method, r.method_len)?;
+        let path = cast::try_str(r.path, r.path_len)?;
+        let scheme = cast::try_str(r.scheme, r.scheme_len)?;
+        let gateway = cast::try_str(r.gateway, r.gateway_len)?;
+        let namespace = cast::try_str(r.source_namespace, r.source_namespace_len)?;
+        let remote = parse_address(cast::try_str(r.remote_address, r.remote_address_len)?)?;
+        let local = parse_address(cast::try_str(r.local_address, r.local_address_len)?)?;
+        let headers = CHeaders::new(r.headers, r.headers_len)?;
+        let mut labels = d.take_labels();
+        let filled = labels_into(r.source_labels, r.source_labels_len, &mut labels);
+        let result = filled.map(|()| {
+            let req = Request {
+                authority,
+                method,
+                path,
+                scheme: if scheme.is_empty() { "http" } else { scheme },
+                port: r.port,
+                source: Source {
+                    gateway: (!gateway.is_empty()).then_some(gateway),
+                    remote,
+                    local,
+                    namespace,
+                    labels: &labels,
+                },
+                headers: &headers,
+            };
+            let dec = table.decide(&req, entropy);
+            d.fill(&dec);
+        });
+        labels.clear();
+        d.put_labels(labels);
+        result?;
+        if !view.is_null() {
+            *view = *d.view();
+        }
+        Ok(())
+    })
+}
+
+/// Decides for a TCP or TLS connection (`tcp[]` rules, or `tls[]` when `sni`
+/// is given), like `weir_snapshot_decide`. A connection with no matching rule
+/// gives `WEIR_OUTCOME_NO_ROUTE` with status 0.
+///
+/// # Safety
+/// As `weir_snapshot_decide`.
+#[no_mangle]
+pub unsafe extern "C" fn weir_snapshot_decide_tcp(
+    snapshot: *const weir_snapshot,
+    connection: *const weir_connection,
+    entropy: u64,
+    decision: *mut weir_decision,
+    view: *mut weir_decision_view,
+) -> weir_result {
+    panic::boundary(|| {
+        let table: &Table = cast::arc_ref(snapshot)?;
+        let c = cast::try_ref(connection)?;
+        let d = cast::try_mut(decision)?;
+        d.reset();
+        let destination = parse_address(cast::try_str(c.destination, c.destination_len)?)?;
+        let sni = cast::try_str(c.sni, c.sni_len)?;
+        let host = cast::try_str(c.host, c.host_len)?;
+        let gateway = cast::try_str(c.gateway, c.gateway_len)?;
+        let namespace = cast::try_str(c.source_namespace, c.source_namespace_len)?;
+        let remote = parse_address(cast::try_str(c.remote_address, c.remote_address_len)?)?;
+        let mut labels = d.take_labels();
+        let filled = labels_into(c.source_labels, c.source_labels_len, &mut labels);
+        let result = filled.map(|()| {
+            let conn = Connection {
+                destination,
+                port: c.port,
+                sni: (!sni.is_empty()).then_some(sni),
+                host: (!host.is_empty()).then_some(host),
+                source: Source {
+                    gateway: (!gateway.is_empty()).then_some(gateway),
+                    remote,
+                    local: None,
+                    namespace,
+                    labels: &labels,
+                },
+            };
+            let dec = table.decide_tcp(&conn, entropy);
+            d.fill(&dec);
+        });
+        labels.clear();
+        d.put_labels(labels);
+        result?;
+        if !view.is_null() {
+            *view = *d.view();
+        }
+        Ok(())
+    })
+}
