@@ -146,6 +146,11 @@ pub fn compile(
             gateways,
             gateway_default_port,
             clusters,
+            clock_ms: AtomicU64::new(previous.map_or(0, |p| {
+                p.routing
+                    .clock_ms
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })),
         }),
         sets,
     }

@@ -291,6 +291,7 @@ impl Table {
             d.status = 503;
             return;
         }
+        let mut hash_value = 0u64;
         let picked = match &set.balancer {
             Balancer::RoundRobin { cursor, weights } => {
                 let c = cursor.fetch_add(1, Ordering::Relaxed);
@@ -354,6 +355,7 @@ impl Table {
                     None => (splitmix64(rng), None),
                 };
                 let _ = input;
+                hash_value = value;
                 match &set.balancer {
                     Balancer::Ring(r) => r.pick(value, 0).map(|i| i as usize),
                     Balancer::Maglev(m) => m.pick(value, 0).map(|i| i as usize),
@@ -362,6 +364,7 @@ impl Table {
             }
             Balancer::Passthrough => None,
         };
+        let picked = picked.and_then(|i| self.skip_ejected(set, cluster, i, hash_value));
         match picked.and_then(|i| set.endpoints.get(i)) {
             Some(ep) => d.endpoint = Some(ep),
             None => {
@@ -369,6 +372,54 @@ impl Table {
                 d.status = 503;
             }
         }
+    }
+
+    /// `i` if its endpoint is not ejected; otherwise the next choice the way
+    /// Envoy walks on (ring: next entries, Maglev: the attempt hash pattern,
+    /// others: the next endpoint), or `None` when all are ejected (panic mode
+    /// only below `minHealthPercent`, Istio's panic threshold).
+    fn skip_ejected(
+        &self,
+        set: &EndpointSet,
+        cluster: &Cluster,
+        i: usize,
+        hash: u64,
+    ) -> Option<usize> {
+        let clock = self.routing.clock_ms.load(Ordering::Relaxed);
+        let ejected = |i: usize| {
+            set.endpoints[i]
+                .state
+                .ejected_until_ms
+                .load(Ordering::Relaxed)
+                > clock
+        };
+        if !ejected(i) {
+            return Some(i);
+        }
+        let n = set.endpoints.len();
+        let healthy = (0..n).filter(|&j| !ejected(j)).count();
+        let min_health = cluster
+            .policy
+            .outlier
+            .as_ref()
+            .map_or(0, |o| o.min_health_percent) as usize;
+        if healthy * 100 < min_health * n {
+            return Some(i); // panic: every endpoint is used
+        }
+        if healthy == 0 {
+            return None;
+        }
+        let walk = |pick: &dyn Fn(u32) -> Option<u32>| {
+            (1..=n as u32 + 4)
+                .filter_map(|a| pick(a).map(|j| j as usize))
+                .find(|&j| j < n && !ejected(j))
+        };
+        let next = match &set.balancer {
+            Balancer::Ring(r) => walk(&|a| r.pick(hash, a)),
+            Balancer::Maglev(m) => walk(&|a| m.pick(hash, a)),
+            _ => None,
+        };
+        next.or_else(|| (1..n).map(|k| (i + k) % n).find(|&j| !ejected(j)))
     }
 
     /// Decides for a TCP or TLS connection: the first `tcp[]` (or, with an

@@ -3,10 +3,12 @@
 
 mod build;
 mod decide;
+mod feedback;
 pub mod registry;
 mod types;
 
 pub use build::{compile, CompileError, EndpointSpec};
+pub use feedback::{RequestOutcome, Ticket};
 pub use types::*;
 
 use std::collections::HashMap;
@@ -61,6 +63,9 @@ pub struct Routing {
     /// The first server port of each gateway, for requests that give no port.
     pub(crate) gateway_default_port: HashMap<String, u16>,
     pub clusters: Box<[Cluster]>,
+    /// The latest time (caller's monotonic ms) feedback reported; ejections
+    /// end when it passes them.
+    pub(crate) clock_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The compiled, immutable routing table. Cheap to share (`Arc`) and to
