@@ -65,13 +65,13 @@ impl weir_result {
 #[no_mangle]
 pub unsafe extern "C" fn weir_error_message(
     result: u32,
-    buf: *mut u8,
+    buf: *mut std::os::raw::c_char,
     len: usize,
     out_n: *mut usize,
 ) -> weir_result {
     panic::boundary(|| {
         let out_n = cast::try_out(out_n)?;
-        let buf = cast::try_bytes_mut(buf, len)?;
+        let buf = cast::try_bytes_mut(buf.cast::<u8>(), len)?;
         let msg = match result {
             0..=9 => message_of(result),
             _ => "unknown result code",
