@@ -14,6 +14,8 @@ pub mod compile;
 pub mod config;
 pub mod decision;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod request;
 pub mod route;
 pub mod validate;
