@@ -47,9 +47,11 @@ fn route_match(c: &mut Criterion) {
         if n == 10_000 || n == 1024 {
             let miss = Request::get("svc.default.svc.cluster.local", "/nothing/here");
             assert_eq!(table.decide(&miss, 0).outcome, Outcome::NoRoute);
-            g.bench_with_input(BenchmarkId::new(format!("{kind:?}/miss"), n), &miss, |b, req| {
-                b.iter(|| black_box(table.decide(black_box(req), 0).outcome))
-            });
+            g.bench_with_input(
+                BenchmarkId::new(format!("{kind:?}/miss"), n),
+                &miss,
+                |b, req| b.iter(|| black_box(table.decide(black_box(req), 0).outcome)),
+            );
         }
     }
     g.finish();
@@ -81,21 +83,79 @@ fn weighted_pick(c: &mut Criterion) {
 }
 
 fn shared(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/configs").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/configs")
+        .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn full_decision(c: &mut Criterion) {
     let mut g = c.benchmark_group("decision");
-    type Case = (&'static str, &'static str, Option<&'static str>, &'static str, &'static str, &'static [(&'static str, &'static str)]);
+    type Case = (
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+    );
     let cases: &[Case] = &[
-        ("fleetman-canary", "fleetman-canary.yaml", None, "fleetman-staff-service.default.svc.cluster.local", "/", &[]),
-        ("fleetman-sticky", "fleetman-sticky.yaml", None, "fleetman-staff-service.default.svc.cluster.local", "/", &[("x-myval", "alice")]),
-        ("reviews-faults/jason", "reviews-faults.yaml", None, "reviews.shop.svc.cluster.local", "/r", &[("end-user", "jason")]),
-        ("reviews-faults/ratings-maglev", "reviews-faults.yaml", None, "ratings.shop.svc.cluster.local", "/r?user=ann", &[]),
-        ("ingress-paths/members", "ingress-paths.yaml", Some("default/gt-gateway"), "shop.example.com", "/api/members/7", &[]),
-        ("ingress-paths/redirect", "ingress-paths.yaml", Some("default/gt-gateway"), "a.internal.example.com", "/static/v2/app.js", &[]),
-        ("myapp-ab", "myapp-ab.yaml", Some("default/app-gateway"), "myapp.example.com", "/", &[]),
+        (
+            "fleetman-canary",
+            "fleetman-canary.yaml",
+            None,
+            "fleetman-staff-service.default.svc.cluster.local",
+            "/",
+            &[],
+        ),
+        (
+            "fleetman-sticky",
+            "fleetman-sticky.yaml",
+            None,
+            "fleetman-staff-service.default.svc.cluster.local",
+            "/",
+            &[("x-myval", "alice")],
+        ),
+        (
+            "reviews-faults/jason",
+            "reviews-faults.yaml",
+            None,
+            "reviews.shop.svc.cluster.local",
+            "/r",
+            &[("end-user", "jason")],
+        ),
+        (
+            "reviews-faults/ratings-maglev",
+            "reviews-faults.yaml",
+            None,
+            "ratings.shop.svc.cluster.local",
+            "/r?user=ann",
+            &[],
+        ),
+        (
+            "ingress-paths/members",
+            "ingress-paths.yaml",
+            Some("default/gt-gateway"),
+            "shop.example.com",
+            "/api/members/7",
+            &[],
+        ),
+        (
+            "ingress-paths/redirect",
+            "ingress-paths.yaml",
+            Some("default/gt-gateway"),
+            "a.internal.example.com",
+            "/static/v2/app.js",
+            &[],
+        ),
+        (
+            "myapp-ab",
+            "myapp-ab.yaml",
+            Some("default/app-gateway"),
+            "myapp.example.com",
+            "/",
+            &[],
+        ),
     ];
     for &(id, file, gateway, authority, path, headers) in cases {
         let engine = engine_from(&shared(file));

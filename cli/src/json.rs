@@ -54,7 +54,11 @@ pub fn decision(d: &Decision<'_>) -> Value {
     out.insert("outcome".into(), json!(d.outcome.as_str()));
     out.insert(
         "status".into(),
-        if d.outcome == Outcome::Route { Value::Null } else { json!(d.status) },
+        if d.outcome == Outcome::Route {
+            Value::Null
+        } else {
+            json!(d.status)
+        },
     );
     if let Some(g) = d.grpc_status {
         out.insert("grpc_status".into(), json!(g));
@@ -78,7 +82,10 @@ pub fn decision(d: &Decision<'_>) -> Value {
             },
         },
     );
-    out.insert("cluster".into(), json!(d.cluster.map(|c| c.name.to_string())));
+    out.insert(
+        "cluster".into(),
+        json!(d.cluster.map(|c| c.name.to_string())),
+    );
     out.insert(
         "destination".into(),
         match d.cluster {
@@ -86,7 +93,10 @@ pub fn decision(d: &Decision<'_>) -> Value {
             None => Value::Null,
         },
     );
-    out.insert("endpoint".into(), json!(d.endpoint.map(|e| e.address.to_string())));
+    out.insert(
+        "endpoint".into(),
+        json!(d.endpoint.map(|e| e.address.to_string())),
+    );
     if d.original_destination {
         out.insert("original_destination".into(), json!(true));
     }
@@ -95,8 +105,14 @@ pub fn decision(d: &Decision<'_>) -> Value {
     out.insert("location".into(), json!(d.location.map(|l| l.to_string())));
     out.insert("request_headers".into(), ops(d.request_headers));
     out.insert("response_headers".into(), ops(d.response_headers));
-    out.insert("delay_ms".into(), json!(d.delay.map(|t| t.as_millis() as u64)));
-    out.insert("timeout_ms".into(), json!(d.timeout().map(|t| t.as_millis() as u64)));
+    out.insert(
+        "delay_ms".into(),
+        json!(d.delay.map(|t| t.as_millis() as u64)),
+    );
+    out.insert(
+        "timeout_ms".into(),
+        json!(d.timeout().map(|t| t.as_millis() as u64)),
+    );
     out.insert(
         "retries".into(),
         match d.retries() {
@@ -132,6 +148,9 @@ pub fn decision(d: &Decision<'_>) -> Value {
             json!({"policy": hash_policy(h.policy), "input": input, "value": h.value.to_string()}),
         );
     }
-    out.insert("set_cookie".into(), json!(d.set_cookie.map(|c| c.to_string())));
+    out.insert(
+        "set_cookie".into(),
+        json!(d.set_cookie.map(|c| c.to_string())),
+    );
     Value::Object(out)
 }

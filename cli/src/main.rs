@@ -16,7 +16,11 @@ use weir_core::validate::{has_errors, validate};
 use weir_core::{Decision, Engine, Table};
 
 #[derive(Parser, Debug)]
-#[command(name = "weir", version, about = "Istio traffic management, decided in-process")]
+#[command(
+    name = "weir",
+    version,
+    about = "Istio traffic management, decided in-process"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -144,7 +148,10 @@ fn check(files: &[String], as_json: bool) -> Result<ExitCode, String> {
     validate(&loaded.config, &mut diagnostics);
     if as_json {
         let list: Vec<_> = diagnostics.iter().map(json::diagnostic).collect();
-        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
     } else {
         for d in &diagnostics {
             println!("{d}");
@@ -161,7 +168,11 @@ fn check(files: &[String], as_json: bool) -> Result<ExitCode, String> {
             resources,
             errors,
             diagnostics.len() - errors,
-            if errors == 0 { ": config applies" } else { ": config rejected" }
+            if errors == 0 {
+                ": config applies"
+            } else {
+                ": config rejected"
+            }
         );
     }
     Ok(if has_errors(&diagnostics) {
@@ -191,7 +202,11 @@ fn split_request_args(args: &[String]) -> Result<(Vec<String>, String, String), 
         return Err("expected FILES... METHOD URL".into());
     }
     let n = args.len();
-    Ok((args[..n - 2].to_vec(), args[n - 2].clone(), args[n - 1].clone()))
+    Ok((
+        args[..n - 2].to_vec(),
+        args[n - 2].clone(),
+        args[n - 1].clone(),
+    ))
 }
 
 /// `http://host:port/path?q` → (scheme, authority, path).
@@ -207,7 +222,11 @@ fn parse_url(url: &str) -> (String, String, String) {
             None => (rest, "/"),
         },
     };
-    let path = if path.starts_with('?') { format!("/{path}") } else { path.to_string() };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
     (scheme, authority.to_string(), path)
 }
 
@@ -226,7 +245,12 @@ struct OwnedRequest {
 }
 
 impl OwnedRequest {
-    fn new(method: &str, url: &str, headers: Vec<(String, String)>, args: &RequestArgs) -> Result<Self, String> {
+    fn new(
+        method: &str,
+        url: &str,
+        headers: Vec<(String, String)>,
+        args: &RequestArgs,
+    ) -> Result<Self, String> {
         let (scheme, authority, path) = parse_url(url);
         let remote = match &args.source_ip {
             None => None,
@@ -248,7 +272,9 @@ impl OwnedRequest {
             .collect::<Result<_, _>>()?;
         let mut all_headers = headers;
         for h in &args.headers {
-            let (n, v) = h.split_once(':').ok_or_else(|| format!("header {h:?} is not `name: value`"))?;
+            let (n, v) = h
+                .split_once(':')
+                .ok_or_else(|| format!("header {h:?} is not `name: value`"))?;
             all_headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
         Ok(OwnedRequest {
@@ -268,10 +294,21 @@ impl OwnedRequest {
 
 /// Runs `f` with the borrowed view of `owned`.
 fn with_request<R>(owned: &OwnedRequest, f: impl FnOnce(&Request<'_>) -> R) -> R {
-    let headers: Vec<(&str, &str)> = owned.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let labels: Vec<(&str, &str)> = owned.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let headers: Vec<(&str, &str)> = owned
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let labels: Vec<(&str, &str)> = owned
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let list = HeaderList(&headers);
-    let local: SocketAddr = SocketAddr::new([127, 0, 0, 1].into(), if owned.port == 0 { 80 } else { owned.port });
+    let local: SocketAddr = SocketAddr::new(
+        [127, 0, 0, 1].into(),
+        if owned.port == 0 { 80 } else { owned.port },
+    );
     let req = Request {
         authority: &owned.authority,
         method: &owned.method,
@@ -295,16 +332,27 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, String> {
         let (engine, _) = engine(&args.args)?;
         let table = engine.table();
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             let v: serde_json::Value =
                 serde_json::from_str(line).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
             let method = v["method"].as_str().unwrap_or("GET");
-            let url = v["url"].as_str().ok_or_else(|| format!("{path}:{}: missing \"url\"", i + 1))?;
+            let url = v["url"]
+                .as_str()
+                .ok_or_else(|| format!("{path}:{}: missing \"url\"", i + 1))?;
             let headers = v["headers"]
                 .as_object()
                 .map(|m| {
                     m.iter()
-                        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or_default().to_string()))
+                        .map(|(k, v)| {
+                            (
+                                k.to_ascii_lowercase(),
+                                v.as_str().unwrap_or_default().to_string(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -322,7 +370,10 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, String> {
     with_request(&owned, |req| {
         let d = table.decide(req, args.entropy);
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&json::decision(&d)).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json::decision(&d)).unwrap_or_default()
+            );
         } else {
             print_trace(&table, req);
             print_decision(&d);
@@ -345,7 +396,9 @@ fn print_trace(table: &Table, req: &Request<'_>) {
     for route in vhost.routes.iter() {
         let r = &route.rule;
         let name = match (r.index, route.match_index) {
-            (Some(i), Some(m)) => format!("{}/{} http[{i}].match[{m}]", r.namespace, r.virtual_service),
+            (Some(i), Some(m)) => {
+                format!("{}/{} http[{i}].match[{m}]", r.namespace, r.virtual_service)
+            }
             (Some(i), None) => format!("{}/{} http[{i}]", r.namespace, r.virtual_service),
             (None, _) => "default route".to_string(),
         };
@@ -360,7 +413,15 @@ fn print_trace(table: &Table, req: &Request<'_>) {
 }
 
 fn print_decision(d: &Decision<'_>) {
-    println!("outcome: {}{}", d.outcome, if d.status != 0 { format!(" ({})", d.status) } else { String::new() });
+    println!(
+        "outcome: {}{}",
+        d.outcome,
+        if d.status != 0 {
+            format!(" ({})", d.status)
+        } else {
+            String::new()
+        }
+    );
     if let Some(c) = d.cluster {
         println!("cluster: {}", c.name);
         println!("lb: {}", c.policy.lb.as_str());
@@ -395,7 +456,10 @@ fn print_decision(d: &Decision<'_>) {
     if let Some(c) = &d.set_cookie {
         println!("set-cookie: {c}");
     }
-    for (dir, ops) in [("request", d.request_headers), ("response", d.response_headers)] {
+    for (dir, ops) in [
+        ("request", d.request_headers),
+        ("response", d.response_headers),
+    ] {
         for (k, v) in ops.set.iter() {
             println!("{dir} header set: {k}: {v}");
         }
@@ -470,7 +534,14 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, String> {
 }
 
 /// How many hash keys change endpoint when `addr` leaves its host's endpoints.
-fn disruption(engine: &Engine, files: &[String], owned: &OwnedRequest, addr: &str, n: u64, seed: u64) -> Result<(), String> {
+fn disruption(
+    engine: &Engine,
+    files: &[String],
+    owned: &OwnedRequest,
+    addr: &str,
+    n: u64,
+    seed: u64,
+) -> Result<(), String> {
     let picks = |table: &Table| -> (Vec<Option<String>>, String) {
         let mut out = Vec::new();
         let mut host = String::new();
@@ -488,7 +559,10 @@ fn disruption(engine: &Engine, files: &[String], owned: &OwnedRequest, addr: &st
         (out, host)
     };
     let (before, host) = picks(&engine.table());
-    let ip = addr.rsplit_once(':').map_or(addr, |(ip, _)| ip).trim_matches(['[', ']']);
+    let ip = addr
+        .rsplit_once(':')
+        .map_or(addr, |(ip, _)| ip)
+        .trim_matches(['[', ']']);
     let loaded = load(files)?;
     let registry = weir_core::compile::registry::Registry::build(&loaded.config);
     let service = registry
@@ -532,7 +606,11 @@ fn keyed(o: &OwnedRequest, key: &str) -> OwnedRequest {
         scheme: o.scheme.clone(),
         authority: o.authority.clone(),
         path: format!("{}{sep}key={key}", o.path),
-        headers: o.headers.iter().map(|(n, _)| (n.clone(), key.to_string())).collect(),
+        headers: o
+            .headers
+            .iter()
+            .map(|(n, _)| (n.clone(), key.to_string()))
+            .collect(),
         gateway: o.gateway.clone(),
         port: o.port,
         remote: o.remote,
@@ -553,8 +631,18 @@ fn print_routes(table: &Table, only: Option<&str>) {
         }
     }
     for (name, listener) in listeners {
-        println!("LISTENER {name}{}", if listener.https_redirect { " (https redirect)" } else { "" });
-        println!("  {:<50} {:<40} {:<45} ACTION", "DOMAIN", "MATCH", "VIRTUAL SERVICE");
+        println!(
+            "LISTENER {name}{}",
+            if listener.https_redirect {
+                " (https redirect)"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  {:<50} {:<40} {:<45} ACTION",
+            "DOMAIN", "MATCH", "VIRTUAL SERVICE"
+        );
         for vh in listener.virtual_hosts.iter() {
             for route in vh.routes.iter() {
                 let r = &route.rule;
@@ -562,7 +650,13 @@ fn print_routes(table: &Table, only: Option<&str>) {
                     Some(i) => format!("{}/{} http[{i}]", r.namespace, r.virtual_service),
                     None => "(default route)".into(),
                 };
-                println!("  {:<50} {:<40} {:<45} {}", vh.domain, describe_match(&route.matcher), vs, describe_action(table, r));
+                println!(
+                    "  {:<50} {:<40} {:<45} {}",
+                    vh.domain,
+                    describe_match(&route.matcher),
+                    vs,
+                    describe_action(table, r)
+                );
             }
         }
         for rule in listener.tcp.iter() {
@@ -575,7 +669,10 @@ fn print_routes(table: &Table, only: Option<&str>) {
                 "  {:<50} {:<40} {:<45} {}",
                 if rule.tls { "(tls)" } else { "(tcp)" },
                 format!("{} match block(s)", rule.matches.len()),
-                format!("{}/{} [{}]", rule.namespace, rule.virtual_service, rule.index),
+                format!(
+                    "{}/{} [{}]",
+                    rule.namespace, rule.virtual_service, rule.index
+                ),
                 dests.join(", ")
             );
         }
@@ -587,7 +684,10 @@ fn describe_string(m: &weir_core::route::StringMatcher) -> String {
     match m {
         StringMatcher::Exact(e) => format!("={e}"),
         StringMatcher::Prefix(p) => format!("{p}*"),
-        StringMatcher::Regex(r) => format!("~{}", r.as_str().trim_start_matches("^(?:").trim_end_matches(")$")),
+        StringMatcher::Regex(r) => format!(
+            "~{}",
+            r.as_str().trim_start_matches("^(?:").trim_end_matches(")$")
+        ),
         StringMatcher::Present => "present".into(),
     }
 }
@@ -601,7 +701,12 @@ fn describe_match(m: &weir_core::route::RouteMatch) -> String {
         parts.push(format!("authority{}", describe_string(x)));
     }
     for h in m.headers.iter() {
-        parts.push(format!("{}{}{}", if h.invert { "!" } else { "" }, h.name, describe_string(&h.matcher)));
+        parts.push(format!(
+            "{}{}{}",
+            if h.invert { "!" } else { "" },
+            h.name,
+            describe_string(&h.matcher)
+        ));
     }
     for q in m.query.iter() {
         parts.push(format!("?{}{}", q.name, describe_string(&q.matcher)));

@@ -1247,7 +1247,7 @@ fn fault_rules(fault: &HttpFaultInjection, field: &str, r: &mut Reporter<'_>) {
 }
 
 fn fault_percent(v: f64, field: &str, r: &mut Reporter<'_>) {
-    if v.is_nan() || v < 0.0 || v > 100.0 || (v > 0.0 && v < 0.0001) {
+    if v.is_nan() || !(0.0..=100.0).contains(&v) || (v > 0.0 && v < 0.0001) {
         r.error(
             field,
             format!("percentage {v} must be 0 or within 0.0001-100"),

@@ -17,7 +17,11 @@ fn fleetman_canary_splits_90_10_by_entropy() {
         assert_eq!(d.outcome, Outcome::Route);
         let c = d.cluster.unwrap();
         // Envoy: v % 100 < 90 -> first destination.
-        let want = if v % 100 < 90 { "safe-group" } else { "risky-group" };
+        let want = if v % 100 < 90 {
+            "safe-group"
+        } else {
+            "risky-group"
+        };
         assert_eq!(&*c.subset, want, "entropy {v}");
         assert_eq!(&*c.name, &format!("outbound|8080|{want}|{host}"));
         if want == "safe-group" {
@@ -44,7 +48,10 @@ fn reviews_faults_header_route_mirror_and_abort() {
         ..Request::get("reviews:9080", "/reviews/1")
     };
     let d = t.decide(&req, 7);
-    assert_eq!(&*d.cluster.unwrap().name, "outbound|9080|v2|reviews.shop.svc.cluster.local");
+    assert_eq!(
+        &*d.cluster.unwrap().name,
+        "outbound|9080|v2|reviews.shop.svc.cluster.local"
+    );
     // Everyone else: v1, a quarter mirrored to v3.
     let mut mirrored = 0;
     let n = 4000;
@@ -59,7 +66,10 @@ fn reviews_faults_header_route_mirror_and_abort() {
         let d = t.decide(&req, v);
         assert_eq!(&*d.cluster.unwrap().subset, "v1");
         if let Some(m) = d.mirrors.iter().next() {
-            assert_eq!(&*m.cluster_name, "outbound|9080|v3|reviews.shop.svc.cluster.local");
+            assert_eq!(
+                &*m.cluster_name,
+                "outbound|9080|v3|reviews.shop.svc.cluster.local"
+            );
             mirrored += 1;
         }
     }
@@ -74,7 +84,10 @@ fn reviews_faults_header_route_mirror_and_abort() {
     assert_eq!(d.delay, Some(std::time::Duration::from_secs(7)));
     let mut aborted = 0;
     for v in 0..n {
-        let d = t.decide(&Request::get("ratings.shop.svc.cluster.local", "/r?user=ann"), v);
+        let d = t.decide(
+            &Request::get("ratings.shop.svc.cluster.local", "/r?user=ann"),
+            v,
+        );
         if d.outcome == Outcome::FaultAbort {
             assert_eq!(d.status, 503);
             aborted += 1;
@@ -100,13 +113,22 @@ fn ingress_paths_route_redirect_and_404() {
         ..Request::get(authority, path)
     };
     let d = t.decide(&gw("shop.example.com", "/api/members/7"), 0);
-    assert_eq!(&*d.cluster.unwrap().name, "outbound|8081||member.default.svc.cluster.local");
+    assert_eq!(
+        &*d.cluster.unwrap().name,
+        "outbound|8081||member.default.svc.cluster.local"
+    );
     let d = t.decide(&gw("a.internal.example.com", "/static/v2/app.js"), 0);
     assert_eq!(d.outcome, Outcome::Redirect);
     assert_eq!(d.status, 301);
-    assert_eq!(d.location.unwrap().to_string(), "http://a.internal.example.com/assets");
+    assert_eq!(
+        d.location.unwrap().to_string(),
+        "http://a.internal.example.com/assets"
+    );
     let d = t.decide(&gw("shop.example.com", "/anything"), 0);
-    assert_eq!(&*d.cluster.unwrap().name, "outbound|9000||bk-gateway.default.svc.cluster.local");
+    assert_eq!(
+        &*d.cluster.unwrap().name,
+        "outbound|9000||bk-gateway.default.svc.cluster.local"
+    );
     assert_eq!(d.timeout(), Some(std::time::Duration::from_secs(3)));
     let r = d.retries().unwrap();
     assert_eq!((r.attempts, &*r.retry_on), (3, "5xx,connect-failure"));
@@ -115,8 +137,17 @@ fn ingress_paths_route_redirect_and_404() {
     // POST /login goes to members, GET /login does not.
     let mut post = gw("shop.example.com", "/login");
     post.method = "POST";
-    assert_eq!(&*t.decide(&post, 0).cluster.unwrap().host, "member.default.svc.cluster.local");
-    assert_eq!(&*t.decide(&gw("shop.example.com", "/login"), 0).cluster.unwrap().host, "bk-gateway.default.svc.cluster.local");
+    assert_eq!(
+        &*t.decide(&post, 0).cluster.unwrap().host,
+        "member.default.svc.cluster.local"
+    );
+    assert_eq!(
+        &*t.decide(&gw("shop.example.com", "/login"), 0)
+            .cluster
+            .unwrap()
+            .host,
+        "bk-gateway.default.svc.cluster.local"
+    );
 }
 
 #[test]
@@ -166,6 +197,9 @@ fn tcp_echo_routes_connections() {
     };
     let d = t.decide_tcp(&conn, 3);
     assert_eq!(d.outcome, Outcome::Route);
-    assert_eq!(&*d.cluster.unwrap().name, "outbound|2701||tcp-echo.istioinaction.svc.cluster.local");
+    assert_eq!(
+        &*d.cluster.unwrap().name,
+        "outbound|2701||tcp-echo.istioinaction.svc.cluster.local"
+    );
     assert!(d.endpoint.unwrap().address.ends_with(":2701"));
 }

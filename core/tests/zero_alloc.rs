@@ -265,9 +265,14 @@ fn decisions_allocate_nothing() {
                     headers: &headers,
                 };
                 let entropy = round.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64;
-                let d = table(config).decide(&req, entropy);
+                let t = table(config);
+                let d = t.decide(&req, entropy);
                 outcomes +=
                     d.outcome as u64 + d.mirrors.len() as u64 + u64::from(d.endpoint.is_some());
+                // Feedback is on the hot path too.
+                let ticket = t.begin(&d);
+                let status = if entropy % 7 == 0 { 503 } else { 200 };
+                t.finish(ticket, RequestOutcome::Status(status), round);
                 decided += 1;
             }
             let conn = Connection {

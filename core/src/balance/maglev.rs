@@ -139,12 +139,13 @@ impl Maglev {
 
     /// Builds the table from already normalised weights (`(key, weight)`,
     /// weights summing to 1), for callers that weight by locality the way
-    /// Envoy's `thread_aware_lb_impl.cc` does. Non-positive weights are excluded.
+    /// Envoy's `thread_aware_lb_impl.cc` does. Non-positive and non-finite
+    /// weights are excluded.
     pub fn build_normalized(hosts: &[(&str, f64)], table_size: u64) -> Self {
         let weighted: Vec<(&[u8], u32, f64)> = hosts
             .iter()
             .enumerate()
-            .filter(|(_, &(_, w))| w > 0.0)
+            .filter(|(_, &(_, w))| w > 0.0 && w.is_finite())
             .map(|(i, &(key, w))| (key.as_bytes(), i as u32, w))
             .collect();
         Self::build_internal(weighted, hosts.len(), table_size)
@@ -477,6 +478,20 @@ mod tests {
                     Some(i) => assert!(among.contains(&i), "{hs:?} {size} {i}"),
                 }
             }
+        }
+        // Normalised weights that are not: no hang, no panic.
+        let nw: &[&[(&str, f64)]] = &[
+            &[("a", f64::INFINITY), ("b", 0.5)],
+            &[("a", f64::NAN), ("b", 0.5)],
+            &[("a", 1e6), ("b", 1e-9)],
+            &[("a", -1.0)],
+        ];
+        for hs in nw {
+            let maglev = Maglev::build_normalized(hs, 13);
+            assert!(
+                maglev.slots().len() == 13 || maglev.slots().is_empty(),
+                "{hs:?}"
+            );
         }
         // More hosts than slots: late hosts in key order get nothing.
         let keys = ports(0..20);

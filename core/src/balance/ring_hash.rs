@@ -143,7 +143,8 @@ impl RingHash {
     /// host-set order, weights summing to 1), for callers that weight by
     /// locality the way Envoy's `thread_aware_lb_impl.cc` does, and with a
     /// choice of hash function (Istio always leaves Envoy's default, XXH64).
-    /// Non-positive weights are excluded.
+    /// Non-positive and non-finite weights are excluded; weights that sum to
+    /// more than 1 cannot grow the ring much past `max_ring_size` entries.
     pub fn build_normalized(
         hosts: &[(&str, f64)],
         min_ring_size: u64,
@@ -153,7 +154,7 @@ impl RingHash {
         let weighted: Vec<(&[u8], u32, f64)> = hosts
             .iter()
             .enumerate()
-            .filter(|(_, &(_, w))| w > 0.0)
+            .filter(|(_, &(_, w))| w > 0.0 && w.is_finite())
             .map(|(i, &(key, w))| (key.as_bytes(), i as u32, w))
             .collect();
         Self::build_internal(
@@ -183,7 +184,11 @@ impl RingHash {
         let scale = ((min_nw * min_ring_size as f64).ceil() / min_nw).min(max_ring_size as f64);
         let expected = scale.ceil() as usize + weighted.len();
 
-        let mut ring: Vec<(u64, u32)> = Vec::with_capacity(expected);
+        // Normalised weights sum to 1, so Envoy's ring never exceeds
+        // ceil(scale) ≤ max_ring_size entries (plus float slack); the cap
+        // only stops callers passing weights that sum to more.
+        let cap = max_ring_size as usize + weighted.len();
+        let mut ring: Vec<(u64, u32)> = Vec::with_capacity(expected.min(cap));
         let mut key_buf: Vec<u8> = Vec::new();
         let mut current = 0.0f64;
         let mut target = 0.0f64;
@@ -196,7 +201,7 @@ impl RingHash {
             key_buf.push(b'_');
             let prefix = key_buf.len();
             let mut i = 0u64;
-            while current < target {
+            while current < target && ring.len() < cap {
                 key_buf.truncate(prefix);
                 push_decimal(&mut key_buf, i);
                 let h = match hash_function {
@@ -517,6 +522,18 @@ mod tests {
             } else {
                 assert!(ring.pick(7, 3).is_some());
             }
+        }
+        // Normalised weights that are not: no hang, no runaway ring.
+        let nw: &[&[(&str, f64)]] = &[
+            &[("a", f64::INFINITY), ("b", 0.5)],
+            &[("a", f64::NAN), ("b", 0.5)],
+            &[("a", 1e6), ("b", 1e6)],
+            &[("a", 1e-300), ("b", 1.0)],
+            &[("a", -1.0)],
+        ];
+        for hs in nw {
+            let ring = RingHash::build_normalized(hs, 8, 16, RingHashFunction::XxHash);
+            assert!(ring.len() <= 16 + hs.len(), "{hs:?}");
         }
         // Weight-0 hosts are never picked and keep their index.
         let ring = RingHash::build(&hosts(&keys, &[0, 1, 0]), 16, 16);

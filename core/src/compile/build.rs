@@ -968,7 +968,7 @@ fn make_listener(vhosts: Vec<(String, Vec<Route>)>) -> Listener {
             }
         })
         .collect();
-    wildcards.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    wildcards.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
     Listener {
         virtual_hosts: virtual_hosts.into(),
         exact,

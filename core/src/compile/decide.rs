@@ -173,12 +173,12 @@ impl Table {
                 d.status = rd.code;
                 d.location = Some(location(rd, req, matched_len));
                 d.upstream_path = d.location.map(|l| l.path).unwrap_or(d.upstream_path);
-                return d;
+                d
             }
             RuleAction::Direct { status, .. } => {
                 d.outcome = Outcome::DirectResponse;
                 d.status = *status;
-                return d;
+                d
             }
             RuleAction::Forward {
                 destinations,
