@@ -331,11 +331,11 @@ typedef struct {
   // Error, warning or info.
   weir_severity severity;
   // The resource's kind (`VirtualService`, …); empty for an unparsable file.
-  weir_str kind;
+  weir_str resource_kind;
   // The resource's namespace.
-  weir_str namespace_;
+  weir_str resource_namespace;
   // The resource's name.
-  weir_str name;
+  weir_str resource_name;
   // Field path, e.g. `spec.http[0].match[0].uri.regex`.
   weir_str field;
   // What is wrong, for a person.
@@ -461,7 +461,7 @@ typedef struct {
   // `http`, `tcp` or `tls`.
   weir_rule_kind kind;
   // The VirtualService namespace.
-  weir_str namespace_;
+  weir_str vs_namespace;
   // The VirtualService name.
   weir_str virtual_service;
   // `http[].name`, or empty.

@@ -42,11 +42,11 @@ pub struct weir_diagnostic {
     /// Error, warning or info.
     pub severity: weir_severity,
     /// The resource's kind (`VirtualService`, …); empty for an unparsable file.
-    pub kind: weir_str,
+    pub resource_kind: weir_str,
     /// The resource's namespace.
-    pub namespace: weir_str,
+    pub resource_namespace: weir_str,
     /// The resource's name.
-    pub name: weir_str,
+    pub resource_name: weir_str,
     /// Field path, e.g. `spec.http[0].match[0].uri.regex`.
     pub field: weir_str,
     /// What is wrong, for a person.
@@ -139,9 +139,9 @@ pub unsafe extern "C" fn weir_diagnostics_get(
                 Severity::Warning => weir_severity::Warning,
                 Severity::Info => weir_severity::Info,
             },
-            kind: weir_str::new(&diag.resource.kind),
-            namespace: weir_str::new(&diag.resource.namespace),
-            name: weir_str::new(&diag.resource.name),
+            resource_kind: weir_str::new(&diag.resource.kind),
+            resource_namespace: weir_str::new(&diag.resource.namespace),
+            resource_name: weir_str::new(&diag.resource.name),
             field: weir_str::new(&diag.field),
             message: weir_str::new(&diag.message),
             file: weir_str::new(diag.file.as_deref().unwrap_or("")),

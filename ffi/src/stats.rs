@@ -51,7 +51,7 @@ pub struct weir_route_stat {
     /// `http`, `tcp` or `tls`.
     pub kind: weir_rule_kind,
     /// The VirtualService namespace.
-    pub namespace: weir_str,
+    pub vs_namespace: weir_str,
     /// The VirtualService name.
     pub virtual_service: weir_str,
     /// `http[].name`, or empty.
@@ -178,7 +178,7 @@ pub unsafe extern "C" fn weir_stats_route(
                 let r = &*p;
                 weir_route_stat {
                     kind: weir_rule_kind::Http,
-                    namespace: weir_str::new(&r.namespace),
+                    vs_namespace: weir_str::new(&r.namespace),
                     virtual_service: weir_str::new(&r.virtual_service),
                     name: weir_str::new(r.name.as_deref().unwrap_or("")),
                     has_index: r.index.is_some(),
@@ -191,7 +191,7 @@ pub unsafe extern "C" fn weir_stats_route(
                 let r = &*p;
                 weir_route_stat {
                     kind: if r.tls { weir_rule_kind::Tls } else { weir_rule_kind::Tcp },
-                    namespace: weir_str::new(&r.namespace),
+                    vs_namespace: weir_str::new(&r.namespace),
                     virtual_service: weir_str::new(&r.virtual_service),
                     name: weir_str::EMPTY,
                     has_index: true,

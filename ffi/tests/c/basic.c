@@ -1,0 +1,375 @@
+/* Lifecycle, every shared config, diagnostics, misuse, endpoints, stats, TCP.
+ * Usage: basic <shared/configs dir> */
+#include <stdint.h>
+
+#include "common.h"
+
+static const char *CONFIGS[] = {"fleetman-canary.yaml", "fleetman-sticky.yaml", "ingress-paths.yaml",
+                                "myapp-ab.yaml",        "reviews-faults.yaml",  "tcp-echo.yaml"};
+static const char *INVALID[] = {"invalid/bad-regex.yaml", "invalid/bad-weights.yaml", "invalid/malformed.yaml",
+                                "invalid/shadowed-route.yaml", "invalid/unknown-subset.yaml"};
+#define STAFF "fleetman-staff-service.default.svc.cluster.local"
+
+static void test_version_and_messages(void) {
+  weir_str v;
+  CHECK_OK(weir_version(&v));
+  CHECK(v.len > 0 && v.ptr != NULL);
+  CHECK_RC(weir_version(NULL), WEIR_RESULT_NULL_PARAMETER);
+  char buf[256];
+  size_t n = 0;
+  for (uint32_t code = 0; code <= 9; code++) {
+    CHECK_OK(weir_error_message(code, buf, sizeof buf, &n));
+    CHECK(n > 0);
+  }
+  CHECK_OK(weir_error_message(9999, buf, sizeof buf, &n));
+  CHECK(n == strlen("unknown result code") && memcmp(buf, "unknown result code", n) == 0);
+  CHECK_OK(weir_error_message(WEIR_RESULT_PANIC, buf, 4, &n)); /* truncated */
+  CHECK(n == 4);
+  CHECK_RC(weir_error_message(0, NULL, 10, &n), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_error_message(0, buf, sizeof buf, NULL), WEIR_RESULT_NULL_PARAMETER);
+}
+
+static void test_every_config(const char *dir) {
+  for (size_t i = 0; i < sizeof CONFIGS / sizeof *CONFIGS; i++) {
+    weir_engine *e = NULL;
+    weir_diagnostics *d = NULL;
+    CHECK_OK(weir_engine_new(&e));
+    CHECK_OK(weir_diagnostics_new(&d));
+    weir_result rc = apply_file(e, dir, CONFIGS[i], d);
+    if (rc != WEIR_RESULT_OK) fprintf(stderr, "config %s: rc %u\n", CONFIGS[i], (unsigned)rc);
+    CHECK(rc == WEIR_RESULT_OK);
+    size_t errors = 99;
+    CHECK_OK(weir_diagnostics_error_count(d, &errors));
+    CHECK(errors == 0);
+    /* The stats list at least one rule per config. */
+    const weir_snapshot *s = NULL;
+    CHECK_OK(weir_engine_snapshot(e, &s));
+    weir_stats *st = NULL;
+    CHECK_OK(weir_snapshot_stats(s, &st));
+    size_t routes = 0;
+    CHECK_OK(weir_stats_route_count(st, &routes));
+    CHECK(routes > 0);
+    CHECK_OK(weir_stats_free(st));
+    CHECK_OK(weir_snapshot_free(s));
+    CHECK_OK(weir_diagnostics_free(d));
+    CHECK_OK(weir_engine_free(e));
+  }
+}
+
+static void decide_staff(const weir_engine *e, weir_decision *dec, uint64_t entropy, weir_decision_view *v) {
+  const weir_snapshot *s = NULL;
+  CHECK_OK(weir_engine_snapshot(e, &s));
+  weir_request r = make_request(STAFF, "GET", "/");
+  CHECK_OK(weir_snapshot_decide(s, &r, entropy, dec, v));
+  CHECK_OK(weir_snapshot_free(s));
+}
+
+static void test_invalid_configs(const char *dir) {
+  weir_engine *e = NULL;
+  weir_diagnostics *d = NULL;
+  weir_decision *dec = NULL;
+  weir_decision_view v;
+  CHECK_OK(weir_engine_new(&e));
+  CHECK_OK(weir_diagnostics_new(&d));
+  CHECK_OK(weir_decision_new(&dec));
+  CHECK_OK(apply_file(e, dir, "fleetman-canary.yaml", d));
+
+  /* bad-regex: rejected with the field path; the old table keeps serving. */
+  CHECK_RC(apply_file(e, dir, "invalid/bad-regex.yaml", d), WEIR_RESULT_CONFIG_REJECTED);
+  size_t count = 0, found = 0;
+  CHECK_OK(weir_diagnostics_count(d, &count));
+  CHECK(count > 0);
+  for (size_t i = 0; i < count; i++) {
+    weir_diagnostic diag;
+    CHECK_OK(weir_diagnostics_get(d, i, &diag));
+    CHECK(diag.code.len > 0 && diag.message.len > 0);
+    if (str_eq(diag.field, "spec.http[0].match[0].uri.regex") && diag.severity == WEIR_SEVERITY_ERROR) {
+      found++;
+      CHECK(str_eq(diag.resource_kind, "VirtualService"));
+      CHECK(str_eq(diag.resource_namespace, "default"));
+      CHECK(str_eq(diag.resource_name, "broken-regex"));
+      CHECK(diag.file.len == 0 || str_eq(diag.file, "invalid/bad-regex.yaml"));
+    }
+  }
+  CHECK(found == 1);
+  weir_diagnostic dummy;
+  CHECK_RC(weir_diagnostics_get(d, count, &dummy), WEIR_RESULT_INDEX_OUT_OF_RANGE);
+  decide_staff(e, dec, 95, &v);
+  CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
+  CHECK(str_eq(v.cluster, "outbound|8080|risky-group|" STAFF));
+  CHECK(str_eq(v.endpoint, "10.1.0.21:8080"));
+
+  /* Every invalid config is either rejected or applied with diagnostics. */
+  for (size_t i = 0; i < sizeof INVALID / sizeof *INVALID; i++) {
+    weir_result rc = apply_file(e, dir, INVALID[i], d);
+    CHECK(rc == WEIR_RESULT_OK || rc == WEIR_RESULT_CONFIG_REJECTED);
+    CHECK_OK(weir_diagnostics_count(d, &count));
+    if (count == 0) fprintf(stderr, "%s: no diagnostics\n", INVALID[i]);
+    CHECK(count > 0);
+  }
+  /* Apply without a diagnostics object. */
+  CHECK_RC(apply_file(e, dir, "invalid/bad-regex.yaml", NULL), WEIR_RESULT_CONFIG_REJECTED);
+  /* JSON input. */
+  const char *json = "{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"VirtualService\","
+                     "\"metadata\":{\"name\":\"j\",\"namespace\":\"default\"},"
+                     "\"spec\":{\"hosts\":[\"j.example.com\"],\"http\":[{\"directResponse\":{\"status\":418,"
+                     "\"body\":{\"string\":\"teapot\"}}}]}}";
+  CHECK_OK(weir_engine_apply(e, NULL, 0, json, strlen(json), d));
+  const weir_snapshot *s = NULL;
+  CHECK_OK(weir_engine_snapshot(e, &s));
+  weir_request r = make_request("j.example.com", "GET", "/");
+  CHECK_OK(weir_snapshot_decide(s, &r, 0, dec, &v));
+  CHECK(v.outcome == WEIR_OUTCOME_DIRECT_RESPONSE);
+  CHECK(v.status == 418);
+  CHECK(v.body.len == 6 && memcmp(v.body.ptr, "teapot", 6) == 0);
+  CHECK_OK(weir_snapshot_free(s));
+
+  CHECK_OK(weir_decision_free(dec));
+  CHECK_OK(weir_diagnostics_free(d));
+  CHECK_OK(weir_engine_free(e));
+}
+
+static void test_misuse(const char *dir) {
+  weir_engine *e = NULL;
+  weir_diagnostics *d = NULL;
+  weir_decision *dec = NULL;
+  weir_decision_view v;
+  const weir_snapshot *s = NULL;
+
+  CHECK_RC(weir_engine_new(NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_new(NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_diagnostics_new(NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_OK(weir_engine_new(&e));
+  CHECK_OK(weir_diagnostics_new(&d));
+  CHECK_OK(weir_decision_new(&dec));
+
+  /* No decision yet. */
+  CHECK_RC(weir_decision_get_view(dec, &v), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_get_view(NULL, &v), WEIR_RESULT_NULL_PARAMETER);
+
+  /* Apply: NULL handle, NULL with a length, invalid UTF-8, too large, empty. */
+  CHECK_RC(weir_engine_apply(NULL, NULL, 0, "", 0, d), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_engine_apply(e, NULL, 0, NULL, 5, d), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_engine_apply(e, NULL, 3, "", 0, d), WEIR_RESULT_NULL_PARAMETER);
+  const char bad_utf8[] = "kind: \xff\xfe\n";
+  CHECK_RC(weir_engine_apply(e, NULL, 0, bad_utf8, sizeof bad_utf8 - 1, d), WEIR_RESULT_INVALID_UTF8);
+  CHECK_RC(weir_engine_apply(e, NULL, 0, "x", (size_t)WEIR_MAX_CONFIG_BYTES + 1, d), WEIR_RESULT_INPUT_TOO_LARGE);
+  CHECK_RC(weir_engine_apply(e, NULL, 0, "x", SIZE_MAX, d), WEIR_RESULT_INPUT_TOO_LARGE);
+  CHECK_OK(weir_engine_apply(e, NULL, 0, NULL, 0, d)); /* empty config: no routes */
+  CHECK_OK(apply_file(e, dir, "fleetman-canary.yaml", d));
+
+  /* Snapshot and decide with NULLs. */
+  CHECK_RC(weir_engine_snapshot(NULL, &s), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_engine_snapshot(e, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_OK(weir_engine_snapshot(e, &s));
+  weir_request r = make_request(STAFF, "GET", "/");
+  CHECK_RC(weir_snapshot_decide(NULL, &r, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_snapshot_decide(s, NULL, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_snapshot_decide(s, &r, 0, NULL, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_OK(weir_snapshot_decide(s, &r, 0, dec, NULL)); /* view optional */
+  CHECK_OK(weir_decision_get_view(dec, &v));
+  CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
+
+  /* NULL with a length in every kind of field. */
+  weir_request bad = r;
+  bad.path = NULL;
+  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_get_view(dec, &v), WEIR_RESULT_NO_DECISION); /* failed decide clears it */
+  bad = r;
+  bad.headers = NULL;
+  bad.headers_len = 2;
+  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  weir_header h = {NULL, 3, "v", 1};
+  bad = r;
+  bad.headers = &h;
+  bad.headers_len = 1;
+  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  bad = r;
+  bad.source_labels = &h;
+  bad.source_labels_len = 1;
+  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+
+  /* Invalid UTF-8: rejected in the request line, ignored in a header value. */
+  bad = r;
+  bad.path = "/\xc3\x28";
+  bad.path_len = 3;
+  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_UTF8);
+  weir_header hv = {"x-myval", 7, "\xff\xff", 2};
+  bad = r;
+  bad.headers = &hv;
+  bad.headers_len = 1;
+  CHECK_OK(weir_snapshot_decide(s, &bad, 0, dec, &v));
+  weir_header lb = {"app", 3, "\xff", 1};
+  bad = r;
+  bad.source_labels = &lb;
+  bad.source_labels_len = 1;
+  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_UTF8);
+
+  /* Addresses that do not parse. */
+  bad = r;
+  bad.remote_address = "not-an-ip";
+  bad.remote_address_len = 9;
+  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_ARGUMENT);
+  bad = r;
+  bad.remote_address = "10.0.0.1";
+  bad.remote_address_len = 8;
+  CHECK_OK(weir_snapshot_decide(s, &bad, 0, dec, &v));
+  bad.remote_address = "[::1]:80";
+  bad.remote_address_len = 8;
+  CHECK_OK(weir_snapshot_decide(s, &bad, 0, dec, &v));
+
+  /* Huge inputs: lengths past PTRDIFF_MAX, and real megabyte strings. */
+  bad = r;
+  bad.path_len = SIZE_MAX;
+  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_ARGUMENT);
+  bad = r;
+  bad.headers = &h;
+  bad.headers_len = SIZE_MAX / 2;
+  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_ARGUMENT);
+  size_t big = 4u << 20;
+  char *huge = malloc(big);
+  memset(huge, 'a', big);
+  huge[0] = '/';
+  bad = r;
+  bad.path = huge;
+  bad.path_len = big;
+  CHECK_OK(weir_snapshot_decide(s, &bad, 0, dec, &v));
+  CHECK(v.outcome == WEIR_OUTCOME_ROUTE && v.upstream_path.len == big);
+  bad = r;
+  bad.authority = huge;
+  bad.authority_len = big;
+  CHECK_OK(weir_snapshot_decide(s, &bad, 0, dec, &v));
+  CHECK(v.outcome == WEIR_OUTCOME_NO_ROUTE && v.status == 404);
+  /* A large config that is not YAML: rejected with a diagnostic, old table kept. */
+  CHECK_RC(weir_engine_apply(e, NULL, 0, huge, big, d), WEIR_RESULT_CONFIG_REJECTED);
+  free(huge);
+  CHECK_OK(weir_snapshot_free(s));
+  decide_staff(e, dec, 0, &v);
+  CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
+
+  /* Set endpoints: bad inputs. */
+  weir_endpoint ep;
+  memset(&ep, 0, sizeof ep);
+  ep.address = "nope";
+  ep.address_len = 4;
+  CHECK_RC(weir_engine_set_endpoints(e, STAFF, strlen(STAFF), &ep, 1), WEIR_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(weir_engine_set_endpoints(e, STAFF, strlen(STAFF), NULL, 1), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_engine_set_endpoints(NULL, STAFF, strlen(STAFF), NULL, 0), WEIR_RESULT_NULL_PARAMETER);
+
+  /* Index out of range and NULL out-pointers. */
+  size_t n = 0;
+  CHECK_RC(weir_diagnostics_count(d, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_diagnostics_count(NULL, &n), WEIR_RESULT_NULL_PARAMETER);
+
+  /* Frees: NULL is a no-op, a second free is detected. */
+  CHECK_OK(weir_engine_free(NULL));
+  CHECK_OK(weir_decision_free(NULL));
+  CHECK_OK(weir_diagnostics_free(NULL));
+  CHECK_OK(weir_stats_free(NULL));
+  CHECK_OK(weir_snapshot_free(NULL));
+  CHECK_OK(weir_decision_free(dec));
+  CHECK_RC(weir_decision_free(dec), WEIR_RESULT_INVALID_HANDLE);
+  CHECK_OK(weir_diagnostics_free(d));
+  CHECK_RC(weir_diagnostics_free(d), WEIR_RESULT_INVALID_HANDLE);
+  CHECK_OK(weir_engine_free(e));
+  CHECK_RC(weir_engine_free(e), WEIR_RESULT_INVALID_HANDLE);
+  int on_stack = 0;
+  CHECK_RC(weir_engine_free((weir_engine *)&on_stack), WEIR_RESULT_INVALID_HANDLE);
+}
+
+static void test_endpoints_stats_tcp(const char *dir) {
+  weir_engine *e = NULL;
+  weir_decision *dec = NULL;
+  weir_decision_view v;
+  CHECK_OK(weir_engine_new(&e));
+  CHECK_OK(weir_decision_new(&dec));
+  CHECK_OK(apply_file(e, dir, "fleetman-canary.yaml", NULL));
+
+  /* Replace the staff pods: safe on 127.0.0.1:18001, risky on 127.0.0.1:18002. */
+  weir_header safe = {"version", 7, "safe", 4}, risky = {"version", 7, "risky", 5};
+  weir_endpoint eps[2];
+  memset(eps, 0, sizeof eps);
+  eps[0].address = "127.0.0.1";
+  eps[0].address_len = 9;
+  eps[0].port = 18001;
+  eps[0].labels = &safe;
+  eps[0].labels_len = 1;
+  eps[1] = eps[0];
+  eps[1].port = 18002;
+  eps[1].labels = &risky;
+  CHECK_OK(weir_engine_set_endpoints(e, STAFF, strlen(STAFF), eps, 2));
+  for (uint64_t i = 0; i < 100; i++) {
+    decide_staff(e, dec, i, &v);
+    CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
+    CHECK(str_eq(v.endpoint, i < 90 ? "127.0.0.1:18001" : "127.0.0.1:18002"));
+    CHECK(v.has_route && str_eq(v.route_namespace, "default") && v.has_rule_index && v.rule_index == 0);
+    CHECK(v.has_destination && v.destination_index == (i < 90 ? 0u : 1u));
+    CHECK(str_eq(v.destination_host, STAFF) && v.destination_port == 8080);
+    CHECK(v.has_retries && v.retry_attempts == 2 && !v.has_timeout);
+  }
+  /* Stats: 100 hits on the rule, 90/10 on the destinations. */
+  const weir_snapshot *s = NULL;
+  CHECK_OK(weir_engine_snapshot(e, &s));
+  weir_stats *st = NULL;
+  CHECK_OK(weir_snapshot_stats(s, &st));
+  CHECK_OK(weir_snapshot_free(s)); /* stats keep their own reference */
+  size_t routes = 0;
+  CHECK_OK(weir_stats_route_count(st, &routes));
+  CHECK(routes == 1);
+  weir_route_stat rs;
+  CHECK_OK(weir_stats_route(st, 0, &rs));
+  CHECK(rs.kind == WEIR_RULE_KIND_HTTP && rs.hits == 100 && rs.destinations_len == 2);
+  CHECK(str_eq(rs.virtual_service, "a-set-of-routing-rules-we-can-call-this-anything"));
+  weir_destination_stat ds;
+  CHECK_OK(weir_stats_destination(st, 0, 0, &ds));
+  CHECK(ds.hits == 90 && ds.weight == 90 && str_eq(ds.subset, "safe-group"));
+  CHECK(str_eq(ds.cluster, "outbound|8080|safe-group|" STAFF));
+  CHECK_OK(weir_stats_destination(st, 0, 1, &ds));
+  CHECK(ds.hits == 10);
+  CHECK_RC(weir_stats_destination(st, 0, 2, &ds), WEIR_RESULT_INDEX_OUT_OF_RANGE);
+  CHECK_RC(weir_stats_route(st, 1, &rs), WEIR_RESULT_INDEX_OUT_OF_RANGE);
+  CHECK_OK(weir_stats_free(st));
+  CHECK_RC(weir_stats_free(st), WEIR_RESULT_INVALID_HANDLE);
+
+  /* TCP through a gateway. */
+  CHECK_OK(apply_file(e, dir, "tcp-echo.yaml", NULL));
+  CHECK_OK(weir_engine_snapshot(e, &s));
+  weir_connection c;
+  memset(&c, 0, sizeof c);
+  c.port = 31400;
+  c.gateway = "istioinaction/echo-tcp-gateway";
+  c.gateway_len = strlen(c.gateway);
+  CHECK_OK(weir_snapshot_decide_tcp(s, &c, 1, dec, &v));
+  CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
+  CHECK(str_eq(v.cluster, "outbound|2701||tcp-echo.istioinaction.svc.cluster.local"));
+  CHECK(v.endpoint.len > 0 && !v.has_retries);
+  c.port = 1;
+  CHECK_OK(weir_snapshot_decide_tcp(s, &c, 1, dec, &v));
+  CHECK(v.outcome == WEIR_OUTCOME_NO_ROUTE);
+  c.sni = NULL;
+  c.sni_len = 1;
+  CHECK_RC(weir_snapshot_decide_tcp(s, &c, 1, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_snapshot_decide_tcp(s, NULL, 1, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_OK(weir_snapshot_free(s));
+
+  CHECK_OK(weir_decision_free(dec));
+  CHECK_OK(weir_engine_free(e));
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s CONFIGS_DIR\n", argv[0]);
+    return 2;
+  }
+  test_version_and_messages();
+  test_every_config(argv[1]);
+  test_invalid_configs(argv[1]);
+  test_misuse(argv[1]);
+  test_endpoints_stats_tcp(argv[1]);
+  if (failures) {
+    fprintf(stderr, "basic: %d failure(s)\n", atomic_load(&failures));
+    return 1;
+  }
+  printf("basic: ok\n");
+  return 0;
+}

@@ -1,0 +1,229 @@
+/* Replays ffi/tests/vectors/decisions.txt through the C ABI and renders each
+ * decision as the canonical want.* lines; they must equal the core's.
+ * Usage: vectors <shared/configs dir> <decisions.txt> */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "common.h"
+
+#define MAX_PAIRS 32
+
+static const char *OUTCOMES[] = {"route",    "redirect",   "direct_response",     "fault_abort",
+                                 "no_route", "no_cluster", "no_healthy_upstream", "overflow"};
+
+typedef struct {
+  char *buf;
+  size_t len, cap;
+} sbuf;
+
+static void put(sbuf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (b->len + (size_t)n + 1 > b->cap) {
+    b->cap = (b->len + (size_t)n + 1) * 2;
+    b->buf = realloc(b->buf, b->cap);
+  }
+  va_start(ap, fmt);
+  vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+static void put_str(sbuf *b, const char *key, weir_str s) { put(b, "want.%s\t%.*s\n", key, (int)s.len, s.ptr); }
+
+/* Same order and forms as render() in ffi/tests/vectors.rs. */
+static void render(sbuf *b, const weir_decision_view *v) {
+  put(b, "want.outcome\t%s\n", OUTCOMES[v->outcome]);
+  put(b, "want.status\t%u\n", (unsigned)v->status);
+  if (v->has_grpc_status) put(b, "want.grpc_status\t%u\n", (unsigned)v->grpc_status);
+  else put(b, "want.grpc_status\t\n");
+  if (v->has_route) {
+    put(b, "want.route\t%.*s/%.*s/", (int)v->route_namespace.len, v->route_namespace.ptr,
+        (int)v->route_virtual_service.len, v->route_virtual_service.ptr);
+    if (v->has_rule_index) put(b, "%zu\n", v->rule_index);
+    else put(b, "-\n");
+  } else {
+    put(b, "want.route\t\n");
+  }
+  put_str(b, "route_name", v->route_name);
+  if (v->has_destination) put(b, "want.destination_index\t%zu\n", v->destination_index);
+  else put(b, "want.destination_index\t\n");
+  put_str(b, "cluster", v->cluster);
+  put_str(b, "endpoint", v->endpoint);
+  if (v->has_delay) put(b, "want.delay_ns\t%" PRIu64 "\n", v->delay_ns);
+  else put(b, "want.delay_ns\t\n");
+  if (v->has_timeout) put(b, "want.timeout_ns\t%" PRIu64 "\n", v->timeout_ns);
+  else put(b, "want.timeout_ns\t\n");
+  if (v->has_retries) put(b, "want.retry_attempts\t%u\n", (unsigned)v->retry_attempts);
+  else put(b, "want.retry_attempts\t\n");
+  put_str(b, "retry_on", v->retry_on);
+  put_str(b, "upstream_path", v->upstream_path);
+  put_str(b, "upstream_authority", v->upstream_authority);
+  put_str(b, "location", v->location);
+  put(b, "want.body\t%.*s\n", (int)v->body.len, (const char *)v->body.ptr);
+  put_str(b, "set_cookie", v->set_cookie);
+  for (size_t i = 0; i < v->mirrors_len; i++) put_str(b, "mirror", v->mirrors[i].cluster);
+  const char *side[2] = {"req", "resp"};
+  const weir_header *sets[2] = {v->request_headers_set, v->response_headers_set};
+  const weir_header *adds[2] = {v->request_headers_add, v->response_headers_add};
+  const weir_str *removes[2] = {v->request_headers_remove, v->response_headers_remove};
+  size_t nset[2] = {v->request_headers_set_len, v->response_headers_set_len};
+  size_t nadd[2] = {v->request_headers_add_len, v->response_headers_add_len};
+  size_t nrem[2] = {v->request_headers_remove_len, v->response_headers_remove_len};
+  for (int s = 0; s < 2; s++) {
+    for (size_t i = 0; i < nset[s]; i++)
+      put(b, "want.%s_set\t%.*s\t%.*s\n", side[s], (int)sets[s][i].name_len, sets[s][i].name,
+          (int)sets[s][i].value_len, sets[s][i].value);
+    for (size_t i = 0; i < nadd[s]; i++)
+      put(b, "want.%s_add\t%.*s\t%.*s\n", side[s], (int)adds[s][i].name_len, adds[s][i].name,
+          (int)adds[s][i].value_len, adds[s][i].value);
+    for (size_t i = 0; i < nrem[s]; i++)
+      put(b, "want.%s_remove\t%.*s\n", side[s], (int)removes[s][i].len, removes[s][i].ptr);
+  }
+}
+
+typedef struct {
+  const char *k[24];
+  const char *v[24];
+  int n;
+  weir_header headers[MAX_PAIRS], labels[MAX_PAIRS];
+  size_t nheaders, nlabels;
+  uint64_t entropy;
+  int tcp;
+} kase;
+
+static const char *get(const kase *c, const char *key) {
+  for (int i = 0; i < c->n; i++)
+    if (strcmp(c->k[i], key) == 0) return c->v[i];
+  return "";
+}
+
+#define SET(field, key)                 \
+  do {                                  \
+    const char *s_ = get(&c, key);      \
+    field = s_;                         \
+    field##_len = strlen(s_);           \
+  } while (0)
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s CONFIGS_DIR VECTORS\n", argv[0]);
+    return 2;
+  }
+  size_t len = 0;
+  char *text = read_file(argv[2], &len);
+  if (!text) {
+    fprintf(stderr, "cannot read %s\n", argv[2]);
+    return 2;
+  }
+  weir_engine *engine = NULL;
+  weir_decision *dec = NULL;
+  CHECK_OK(weir_decision_new(&dec));
+  char current[256] = "";
+  kase c;
+  memset(&c, 0, sizeof c);
+  sbuf want = {0}, got = {0};
+  int cases = 0;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    if (line[0] == '#') continue;
+    if (strncmp(line, "want.", 5) == 0) {
+      put(&want, "%s\n", line);
+      continue;
+    }
+    if (strcmp(line, "end") == 0) {
+      const char *config = get(&c, "config");
+      if (!engine || strcmp(current, config) != 0) {
+        weir_engine_free(engine);
+        CHECK_OK(weir_engine_new(&engine));
+        CHECK_OK(apply_file(engine, argv[1], config, NULL));
+        snprintf(current, sizeof current, "%s", config);
+      }
+      const weir_snapshot *s = NULL;
+      CHECK_OK(weir_engine_snapshot(engine, &s));
+      weir_decision_view v;
+      c.tcp = strcmp(get(&c, "kind"), "tcp") == 0;
+      weir_result rc;
+      if (c.tcp) {
+        weir_connection conn;
+        memset(&conn, 0, sizeof conn);
+        SET(conn.destination, "destination");
+        SET(conn.sni, "sni");
+        SET(conn.host, "host");
+        SET(conn.gateway, "gateway");
+        SET(conn.source_namespace, "namespace");
+        SET(conn.remote_address, "remote");
+        conn.port = (uint16_t)atoi(get(&c, "port"));
+        conn.source_labels = c.labels;
+        conn.source_labels_len = c.nlabels;
+        rc = weir_snapshot_decide_tcp(s, &conn, c.entropy, dec, &v);
+      } else {
+        weir_request r;
+        memset(&r, 0, sizeof r);
+        SET(r.authority, "authority");
+        SET(r.method, "method");
+        SET(r.path, "path");
+        SET(r.scheme, "scheme");
+        SET(r.gateway, "gateway");
+        SET(r.source_namespace, "namespace");
+        SET(r.remote_address, "remote");
+        SET(r.local_address, "local");
+        r.port = (uint16_t)atoi(get(&c, "port"));
+        r.headers = c.headers;
+        r.headers_len = c.nheaders;
+        r.source_labels = c.labels;
+        r.source_labels_len = c.nlabels;
+        rc = weir_snapshot_decide(s, &r, c.entropy, dec, &v);
+      }
+      CHECK_OK(rc);
+      got.len = 0;
+      if (rc == WEIR_RESULT_OK) render(&got, &v);
+      if (got.len != want.len || memcmp(got.buf, want.buf, want.len) != 0) {
+        fprintf(stderr, "vector %d (%s) differs.\n--- want\n%.*s--- got\n%.*s", cases, config, (int)want.len,
+                want.buf, (int)got.len, got.buf);
+        failures++;
+      }
+      CHECK_OK(weir_snapshot_free(s));
+      cases++;
+      memset(&c, 0, sizeof c);
+      want.len = 0;
+      continue;
+    }
+    /* key \t value [\t value2] */
+    char *tab = strchr(line, '\t');
+    if (!tab) {
+      fprintf(stderr, "bad line: %s\n", line);
+      return 2;
+    }
+    *tab = '\0';
+    char *val = tab + 1;
+    if (strcmp(line, "header") == 0 || strcmp(line, "label") == 0) {
+      char *tab2 = strchr(val, '\t');
+      if (!tab2) return 2;
+      *tab2 = '\0';
+      weir_header h = {val, strlen(val), tab2 + 1, strlen(tab2 + 1)};
+      if (line[0] == 'h' && c.nheaders < MAX_PAIRS) c.headers[c.nheaders++] = h;
+      if (line[0] == 'l' && c.nlabels < MAX_PAIRS) c.labels[c.nlabels++] = h;
+    } else if (strcmp(line, "entropy") == 0) {
+      c.entropy = strtoull(val, NULL, 10);
+    } else if (c.n < 24) {
+      c.k[c.n] = line;
+      c.v[c.n] = val;
+      c.n++;
+    }
+  }
+  weir_engine_free(engine);
+  weir_decision_free(dec);
+  free(want.buf);
+  free(got.buf);
+  free(text);
+  CHECK(cases >= 50);
+  if (failures) {
+    fprintf(stderr, "vectors: %d failure(s)\n", atomic_load(&failures));
+    return 1;
+  }
+  printf("vectors: ok (%d cases)\n", cases);
+  return 0;
+}
