@@ -368,6 +368,20 @@ typedef struct {
   size_t locality_len;
 } weir_endpoint;
 
+// A request in flight, from `weir_feedback_begin` to `weir_feedback_finish`.
+//
+// Caller-allocated (on the stack or inside the proxy's request state, so
+// feedback allocates nothing); its contents are private to Weir. It borrows
+// the snapshot the decision was made on: hold that snapshot until finish.
+// A zeroed ticket is empty; finishing an empty (or already finished) ticket
+// gives `WEIR_RESULT_INVALID_HANDLE`. Do not copy a begun ticket.
+typedef struct {
+  // Private: whether the ticket is begun.
+  uint64_t state;
+  // Private storage.
+  uint64_t storage[4];
+} weir_ticket;
+
 // One HTTP request, borrowed for the duration of a decide call only.
 //
 // Every string is `ptr + len` UTF-8, not NUL-terminated; `(NULL, 0)` is empty.
@@ -635,6 +649,33 @@ weir_result weir_engine_snapshot(const weir_engine *engine, const weir_snapshot 
 // `buf` must be writable for `len` bytes (or NULL with `len` 0); `out_n` must
 // point to writable memory.
 weir_result weir_error_message(uint32_t result, char *buf, size_t len, size_t *out_n);
+
+// Marks the request `decision` (the last decision made into it, on
+// `snapshot`) as started: counts it against its cluster's connection-pool
+// limits and its endpoint's active requests (least request). Writes the
+// ticket to `*out`. Allocation-free and thread-safe (atomics).
+//
+// `WEIR_RESULT_NO_DECISION` when `decision` holds none.
+//
+// # Safety
+// `snapshot` live and the one `decision` was made on; `decision` live;
+// `out` writable.
+weir_result weir_feedback_begin(const weir_snapshot *snapshot,
+                                const weir_decision *decision,
+                                weir_ticket *out);
+
+// Marks the request of `ticket` as ended at `now_ms` (the caller's monotonic
+// clock, milliseconds) with upstream `status`, or 0 when no connection could
+// be made; runs outlier detection (consecutive 5xx / gateway errors eject the
+// endpoint). Empties the ticket. Allocation-free and thread-safe.
+//
+// # Safety
+// `snapshot` live and the one the ticket was begun on; `ticket` a ticket
+// from `weir_feedback_begin` (or zeroed).
+weir_result weir_feedback_finish(const weir_snapshot *snapshot,
+                                 weir_ticket *ticket,
+                                 uint32_t status,
+                                 uint64_t now_ms);
 
 // Releases a snapshot. NULL is a no-op. Decisions made on it, and stats
 // objects taken from it keep their own reference (stats) or become invalid

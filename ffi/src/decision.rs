@@ -267,6 +267,10 @@ pub struct weir_decision {
     response_ops: OpsBuf,
     /// Scratch for the request's labels as `&str` pairs; empty between calls.
     labels: Vec<(&'static str, &'static str)>,
+    /// The last decision with its request-borrowed parts (path, location)
+    /// cleared: what remains borrows the snapshot, which the caller holds.
+    /// Used by `weir_feedback_begin`.
+    last: Option<Decision<'static>>,
 }
 
 impl std::fmt::Debug for weir_decision {
@@ -290,11 +294,18 @@ impl weir_decision {
             request_ops: OpsBuf::default(),
             response_ops: OpsBuf::default(),
             labels: Vec::with_capacity(8),
+            last: None,
         }
     }
 
     pub(crate) fn reset(&mut self) {
         self.valid = false;
+        self.last = None;
+    }
+
+    /// The last decision (table-borrowed parts only), if any.
+    pub(crate) fn last(&self) -> Option<&Decision<'static>> {
+        self.last.as_ref()
     }
 
     pub(crate) fn view(&self) -> &weir_decision_view {
@@ -416,6 +427,13 @@ impl weir_decision {
         }
         self.view = v;
         self.valid = true;
+        let mut kept = *d;
+        kept.upstream_path = weir_core::decision::UpstreamPath::Unchanged("");
+        kept.location = None;
+        // SAFETY: only the lifetime changes. What `kept` still borrows is in
+        // the table, which the caller keeps alive by holding the snapshot for
+        // as long as it uses this decision (the documented contract).
+        self.last = Some(unsafe { std::mem::transmute::<Decision<'_>, Decision<'static>>(kept) });
     }
 }
 

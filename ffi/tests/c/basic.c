@@ -356,6 +356,46 @@ static void test_endpoints_stats_tcp(const char *dir) {
   CHECK_OK(weir_engine_free(e));
 }
 
+static void test_feedback(const char *dir) {
+  weir_engine *e = NULL;
+  weir_decision *dec = NULL;
+  weir_decision_view v;
+  weir_ticket t;
+  memset(&t, 0, sizeof t);
+  CHECK_OK(weir_engine_new(&e));
+  CHECK_OK(weir_decision_new(&dec));
+  CHECK_OK(apply_file(e, dir, "reviews-faults.yaml", NULL));
+  const weir_snapshot *s = NULL;
+  CHECK_OK(weir_engine_snapshot(e, &s));
+  CHECK_RC(weir_feedback_begin(s, dec, &t), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_feedback_finish(s, &t, 200, 1), WEIR_RESULT_INVALID_HANDLE); /* zeroed */
+  weir_request r = make_request("reviews.shop.svc.cluster.local", "GET", "/");
+  r.source_namespace = "shop";
+  r.source_namespace_len = 4;
+  /* Outlier detection (consecutive5xxErrors: 5): five 503s eject the endpoint. */
+  CHECK_OK(weir_snapshot_decide(s, &r, 1, dec, &v));
+  CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
+  char ejected[64];
+  snprintf(ejected, sizeof ejected, "%.*s", (int)v.endpoint.len, v.endpoint.ptr);
+  for (int i = 0; i < 5; i++) {
+    CHECK_OK(weir_feedback_begin(s, dec, &t));
+    CHECK_OK(weir_feedback_finish(s, &t, 503, 1000));
+  }
+  CHECK_RC(weir_feedback_finish(s, &t, 503, 1000), WEIR_RESULT_INVALID_HANDLE); /* finished twice */
+  for (uint64_t i = 0; i < 200; i++) {
+    CHECK_OK(weir_snapshot_decide(s, &r, i, dec, &v));
+    CHECK(v.outcome == WEIR_OUTCOME_ROUTE && !str_eq(v.endpoint, ejected));
+  }
+  /* A connect failure (status 0) counts as a gateway error. */
+  CHECK_OK(weir_feedback_begin(s, dec, &t));
+  CHECK_OK(weir_feedback_finish(s, &t, 0, 1001));
+  CHECK_RC(weir_feedback_begin(NULL, dec, &t), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_feedback_begin(s, dec, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_OK(weir_snapshot_free(s));
+  CHECK_OK(weir_decision_free(dec));
+  CHECK_OK(weir_engine_free(e));
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s CONFIGS_DIR\n", argv[0]);
@@ -366,6 +406,7 @@ int main(int argc, char **argv) {
   test_invalid_configs(argv[1]);
   test_misuse(argv[1]);
   test_endpoints_stats_tcp(argv[1]);
+  test_feedback(argv[1]);
   if (failures) {
     fprintf(stderr, "basic: %d failure(s)\n", atomic_load(&failures));
     return 1;
