@@ -1,0 +1,168 @@
+//! No allocation per decision through the C ABI: snapshot, decide (HTTP and
+//! TCP), view, feedback begin/finish and snapshot free, 10 000+ times, after a
+//! warm-up, with a counting global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use weir::*;
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        System.dealloc(p, layout)
+    }
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.realloc(p, layout, new)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn s(text: &str) -> (*const std::os::raw::c_char, usize) {
+    (text.as_ptr().cast(), text.len())
+}
+
+fn request(authority: &'static str, path: &'static str, namespace: &'static str, headers: &[weir_header]) -> weir_request {
+    weir_request {
+        authority: s(authority).0,
+        authority_len: authority.len(),
+        method: s("GET").0,
+        method_len: 3,
+        path: s(path).0,
+        path_len: path.len(),
+        scheme: s("http").0,
+        scheme_len: 4,
+        port: 0,
+        gateway: ptr::null(),
+        gateway_len: 0,
+        source_namespace: s(namespace).0,
+        source_namespace_len: namespace.len(),
+        source_labels: ptr::null(),
+        source_labels_len: 0,
+        remote_address: s("10.9.0.1:4000").0,
+        remote_address_len: 13,
+        local_address: ptr::null(),
+        local_address_len: 0,
+        headers: headers.as_ptr(),
+        headers_len: headers.len(),
+    }
+}
+
+fn apply(engine: *mut weir_engine, file: &str) {
+    let path = format!("{}/../../shared/configs/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let rc = unsafe { weir_engine_apply(engine, ptr::null(), 0, text.as_ptr().cast(), text.len(), ptr::null_mut()) };
+    assert_eq!(rc, weir_result::Ok);
+}
+
+#[test]
+fn deciding_through_the_abi_allocates_nothing() {
+    unsafe {
+        let mut engine = ptr::null_mut();
+        assert_eq!(weir_engine_new(&mut engine), weir_result::Ok);
+        let mut decision = ptr::null_mut();
+        assert_eq!(weir_decision_new(&mut decision), weir_result::Ok);
+        let jason = [weir_header::new("end-user", "jason"), weir_header::new("x-myval", "abc")];
+        let others = [weir_header::new("user-agent", "curl/8")];
+        // Canary (weights), sticky (header hash), reviews (cookie hash, mirrors,
+        // least request), ratings (faults, Maglev on a query parameter),
+        // ingress (gateway, redirect), myapp (gateway split).
+        let cases: Vec<(&str, Vec<weir_request>)> = vec![
+            (
+                "fleetman-canary.yaml",
+                vec![request("fleetman-staff-service.default.svc.cluster.local", "/api?q=1", "default", &others)],
+            ),
+            (
+                "fleetman-sticky.yaml",
+                vec![request("fleetman-staff-service.default.svc.cluster.local", "/", "default", &jason)],
+            ),
+            (
+                "reviews-faults.yaml",
+                vec![
+                    request("reviews:9080", "/reviews/1", "shop", &jason),
+                    request("reviews.shop.svc.cluster.local", "/", "shop", &others),
+                    request("ratings.shop.svc.cluster.local", "/r?user=ann", "shop", &others),
+                    request("ratings.shop.svc.cluster.local", "/r", "shop", &jason),
+                    request("nowhere.example.com", "/", "shop", &others),
+                ],
+            ),
+        ];
+        let mut total = 0u64;
+        for (file, reqs) in &cases {
+            apply(engine, file);
+            let mut view = std::mem::zeroed::<weir_decision_view>();
+            let mut ticket = std::mem::zeroed::<weir_ticket>();
+            let mut run = |n: u64| {
+                for i in 0..n {
+                    let mut snap = ptr::null();
+                    assert_eq!(weir_engine_snapshot(engine, &mut snap), weir_result::Ok);
+                    let req = &reqs[(i as usize) % reqs.len()];
+                    assert_eq!(weir_snapshot_decide(snap, req, i, decision, &mut view), weir_result::Ok);
+                    assert_eq!(weir_decision_get_view(decision, &mut view), weir_result::Ok);
+                    assert_eq!(weir_feedback_begin(snap, decision, &mut ticket), weir_result::Ok);
+                    assert_eq!(weir_feedback_finish(snap, &mut ticket, 200, i), weir_result::Ok);
+                    assert_eq!(weir_snapshot_free(snap), weir_result::Ok);
+                }
+            };
+            run(1000); // warm-up: the decision's buffers grow to size
+            COUNTING.store(true, Ordering::SeqCst);
+            run(10_000);
+            COUNTING.store(false, Ordering::SeqCst);
+            total += 10_000;
+        }
+        // TCP.
+        apply(engine, "tcp-echo.yaml");
+        let gw = "istioinaction/echo-tcp-gateway";
+        let conn = weir_connection {
+            destination: ptr::null(),
+            destination_len: 0,
+            port: 31400,
+            sni: ptr::null(),
+            sni_len: 0,
+            host: ptr::null(),
+            host_len: 0,
+            gateway: gw.as_ptr().cast(),
+            gateway_len: gw.len(),
+            source_namespace: ptr::null(),
+            source_namespace_len: 0,
+            source_labels: ptr::null(),
+            source_labels_len: 0,
+            remote_address: ptr::null(),
+            remote_address_len: 0,
+        };
+        let mut view = std::mem::zeroed::<weir_decision_view>();
+        let mut tcp = |n: u64| {
+            for i in 0..n {
+                let mut snap = ptr::null();
+                assert_eq!(weir_engine_snapshot(engine, &mut snap), weir_result::Ok);
+                assert_eq!(weir_snapshot_decide_tcp(snap, &conn, i, decision, &mut view), weir_result::Ok);
+                assert_eq!(view.outcome, weir_outcome::Route);
+                assert_eq!(weir_snapshot_free(snap), weir_result::Ok);
+            }
+        };
+        tcp(100);
+        COUNTING.store(true, Ordering::SeqCst);
+        tcp(10_000);
+        COUNTING.store(false, Ordering::SeqCst);
+        total += 10_000;
+        let allocs = ALLOCS.load(Ordering::SeqCst);
+        assert_eq!(allocs, 0, "{allocs} allocations in {total} decisions through the C ABI");
+        assert_eq!(weir_decision_free(decision), weir_result::Ok);
+        assert_eq!(weir_engine_free(engine), weir_result::Ok);
+    }
+}
