@@ -380,3 +380,164 @@ spec:
         "the log must name the resource and the field:\n{log}"
     );
 }
+
+#[test]
+fn original_dst_variant_routes_to_the_chosen_endpoint() {
+    let wasm = filter_wasm();
+    let (safe1, safe2, risky, shadow) = (
+        Upstream::start("safe1"),
+        Upstream::start("safe2"),
+        Upstream::start("risky"),
+        Upstream::start("shadow"),
+    );
+    let ups = [&safe1, &safe2, &risky, &shadow];
+    let plugin = serde_json::json!({
+        "config": istio(&ups),
+        "upstream": "original_dst",
+        "original_dst_cluster": "weir_original_dst",
+    })
+    .to_string();
+    let clusters = r#"
+  - name: weir_original_dst
+    type: ORIGINAL_DST
+    lb_policy: CLUSTER_PROVIDED
+    connect_timeout: 1s
+    original_dst_lb_config: {use_http_header: true}
+"#;
+    let (admin, port) = (free_port(), free_port());
+    let yaml = bootstrap(admin, port, &plugin, &wasm, clusters);
+    let _envoy = Envoy::start(&scratch_dir("odst"), &yaml, admin);
+    let responses: Vec<_> = (0..200).map(|_| get(port, HOST, "/", &[])).collect();
+    let t = tally(&responses);
+    let risky_n = t.get("risky").copied().unwrap_or(0);
+    // Binomial(200, 0.1): mean 20, sd 4.2; ±5 sd.
+    assert!((1..=41).contains(&risky_n), "{t:?}");
+    assert_eq!(
+        risky_n + t.get("safe1").unwrap_or(&0) + t.get("safe2").unwrap_or(&0),
+        200,
+        "{t:?}"
+    );
+    // A client-sent original-dst header is overwritten.
+    let evil = format!("127.0.0.1:{}", risky.port);
+    for _ in 0..10 {
+        let r = get(
+            port,
+            HOST,
+            "/rewrite",
+            &[
+                ("x-envoy-original-dst-host", &evil),
+                ("x-weir-cluster", "x"),
+            ],
+        );
+        assert!(r.upstream().is_some_and(|u| u.starts_with("safe")), "{r:?}");
+    }
+}
+
+/// The listener (with the plugin configuration) comes from a file watched by
+/// Envoy (filesystem LDS); rewriting it atomically swaps the Weir config
+/// while a client keeps sending requests.
+#[test]
+fn config_change_under_traffic_loses_no_request() {
+    let wasm = filter_wasm();
+    let (safe1, safe2, risky, shadow) = (
+        Upstream::start("safe1"),
+        Upstream::start("safe2"),
+        Upstream::start("risky"),
+        Upstream::start("shadow"),
+    );
+    let ups = [&safe1, &safe2, &risky, &shadow];
+    let only = |subset: &str| {
+        let text = istio(&ups).replace(
+            "    - {destination: {host: canary.test, subset: safe}, weight: 90}\n    - {destination: {host: canary.test, subset: risky}, weight: 10}",
+            &format!("    - {{destination: {{host: canary.test, subset: {subset}}}}}"),
+        );
+        serde_json::json!({ "config": text }).to_string()
+    };
+    let (admin, port) = (free_port(), free_port());
+    let dir = scratch_dir("reload");
+    let listener = |plugin: &str| {
+        format!(
+            r#"resources:
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
+  filter_chains:
+  - filters:{hcm}"#,
+            hcm = weir_hcm(plugin, &wasm, "x-weir-cluster")
+        )
+    };
+    let write_lds = |plugin: &str| {
+        let tmp = dir.join("lds.yaml.tmp");
+        std::fs::write(&tmp, listener(plugin)).expect("write lds");
+        std::fs::rename(&tmp, dir.join("lds.yaml")).expect("rename lds");
+    };
+    write_lds(&only("safe"));
+    let yaml = format!(
+        r#"node: {{id: weir-test, cluster: weir-test}}
+admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin}}}}}
+dynamic_resources:
+  lds_config:
+    resource_api_version: V3
+    path_config_source:
+      path: {lds}
+      watched_directory: {{path: {dir}}}
+static_resources:
+  clusters:{clusters}
+"#,
+        lds = dir.join("lds.yaml").display(),
+        dir = dir.display(),
+        clusters = clusters(&ups, "x-weir-endpoint"),
+    );
+    let envoy = Envoy::start(&dir, &yaml, admin);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                out.push(
+                    try_get(port, HOST, "/", &[])
+                        .map(|r| (r.status, r.upstream().map(str::to_string))),
+                );
+            }
+            out
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    write_lds(&only("risky"));
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while risky.count("/") < 20 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let results = client.join().expect("client thread");
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| !matches!(r, Ok((200, Some(_)))))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}\n{}",
+        failed.len(),
+        results.len(),
+        envoy.log()
+    );
+    let names: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok()?.1.as_deref())
+        .collect();
+    assert!(
+        names.first().is_some_and(|n| n.starts_with("safe")),
+        "{names:?}"
+    );
+    assert_eq!(
+        names.last(),
+        Some(&"risky"),
+        "the new config never took effect"
+    );
+    // Once switched, never back.
+    let first_risky = names.iter().position(|n| *n == "risky").unwrap_or(0);
+    assert!(names[first_risky..].iter().all(|n| *n == "risky"));
+    assert!(results.len() > 50, "too little traffic: {}", results.len());
+}
