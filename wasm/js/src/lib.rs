@@ -1,1 +1,0 @@
-//! wasm-bindgen API (in progress).
