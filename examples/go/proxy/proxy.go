@@ -1,0 +1,313 @@
+// Package proxy is a reverse proxy (net/http/httputil) that routes every
+// request by Weir's decision and carries out its actions: abort, delay,
+// header edits, rewrite, redirect, direct response, timeout, retries, mirror.
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"example.com/weir"
+)
+
+// Proxy is an http.Handler routing by an Engine's decisions.
+type Proxy struct {
+	Engine *weir.Engine
+	// Gateway is the gateway listener ("namespace/name") this proxy plays;
+	// empty for a sidecar in Namespace.
+	Gateway   string
+	Namespace string
+	// Port is the listener port passed to Weir (0: the Host header's).
+	Port int
+	// Transport to upstreams (http.DefaultTransport when nil).
+	Transport http.RoundTripper
+	// Entropy returns the entropy for one request (random when nil).
+	Entropy func(*http.Request) uint64
+	// MirrorWG, when set, tracks mirror requests in flight (tests wait on it).
+	MirrorWG *sync.WaitGroup
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+}
+
+func (p *Proxy) entropy(r *http.Request) uint64 {
+	if p.Entropy != nil {
+		return p.Entropy(r)
+	}
+	p.rngMu.Lock()
+	defer p.rngMu.Unlock()
+	if p.rng == nil {
+		p.rng = rand.New(rand.NewSource(time.Now().UnixNano()))
+	}
+	return p.rng.Uint64()
+}
+
+func (p *Proxy) transport() http.RoundTripper {
+	if p.Transport != nil {
+		return p.Transport
+	}
+	return http.DefaultTransport
+}
+
+func weirRequest(r *http.Request, gateway, namespace string, port int) *weir.Request {
+	wr := &weir.Request{
+		Authority: r.Host,
+		Method:    r.Method,
+		Path:      r.URL.RequestURI(),
+		Scheme:    "http",
+		Port:      port,
+		Gateway:   gateway,
+		Namespace: namespace,
+		Remote:    r.RemoteAddr,
+	}
+	if r.TLS != nil {
+		wr.Scheme = "https"
+	}
+	for name, values := range r.Header {
+		for _, v := range values {
+			wr.Headers = append(wr.Headers, weir.Header{Name: name, Value: v})
+		}
+	}
+	return wr
+}
+
+func applyOps(h http.Header, ops weir.HeaderOps) {
+	for _, n := range ops.Remove {
+		h.Del(n)
+	}
+	for _, kv := range ops.Set {
+		h.Set(kv.Name, kv.Value)
+	}
+	for _, kv := range ops.Add {
+		h.Add(kv.Name, kv.Value)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ServeHTTP decides and acts.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	snap := p.Engine.Snapshot()
+	defer snap.Close()
+	d, ticket, err := snap.DecideTracked(weirRequest(r, p.Gateway, p.Namespace, p.Port), p.entropy(r))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if d.HasDelay {
+		if sleep(r.Context(), d.Delay) != nil {
+			return
+		}
+	}
+	switch d.Outcome {
+	case weir.OutcomeRoute:
+	case weir.OutcomeRedirect:
+		w.Header().Set("Location", d.Location)
+		w.WriteHeader(d.Status)
+		return
+	case weir.OutcomeDirectResponse:
+		applyOps(w.Header(), d.ResponseHeaders)
+		w.WriteHeader(d.Status)
+		_, _ = w.Write(d.Body)
+		return
+	case weir.OutcomeFaultAbort:
+		if d.GRPCStatus != nil {
+			w.Header().Set("content-type", "application/grpc")
+			w.Header().Set("grpc-status", strconv.FormatUint(uint64(*d.GRPCStatus), 10))
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		http.Error(w, "fault filter abort", d.Status)
+		return
+	default: // no route, no cluster, no healthy upstream, overflow
+		http.Error(w, d.Outcome.String(), d.Status)
+		return
+	}
+	if d.Endpoint == "" {
+		http.Error(w, "no endpoint (original destination unsupported)", http.StatusBadGateway)
+		return
+	}
+
+	// The body is kept for retries and mirrors (small bodies in this example).
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	}
+	for _, m := range d.Mirrors {
+		p.mirror(r, body, m, &d)
+	}
+
+	ctx := r.Context()
+	if d.HasTimeout && d.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
+		defer cancel()
+	}
+	status := 0
+	rp := &httputil.ReverseProxy{
+		Director: func(out *http.Request) {
+			out.URL.Scheme = "http"
+			out.URL.Host = d.Endpoint
+			if u, err := out.URL.Parse(d.UpstreamPath); err == nil {
+				out.URL.Path, out.URL.RawPath, out.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
+			}
+			if d.UpstreamAuthority != "" {
+				out.Host = d.UpstreamAuthority
+			}
+			applyOps(out.Header, d.RequestHeaders)
+		},
+		Transport: &retrying{next: p.transport(), body: body, policy: d.Retries},
+		ModifyResponse: func(resp *http.Response) error {
+			status = resp.StatusCode
+			applyOps(resp.Header, d.ResponseHeaders)
+			if d.SetCookie != "" {
+				resp.Header.Add("Set-Cookie", d.SetCookie)
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			if errors.Is(err, context.DeadlineExceeded) {
+				http.Error(w, "upstream request timeout", http.StatusGatewayTimeout)
+				return
+			}
+			http.Error(w, "upstream connect error: "+err.Error(), http.StatusServiceUnavailable)
+		},
+	}
+	rp.ServeHTTP(w, r.WithContext(ctx))
+	_ = snap.Finish(ticket, status, time.Now())
+}
+
+// mirror copies the request to the mirror's service, fire and forget, with
+// the Host suffixed "-shadow" as Envoy does. The mirror's endpoint comes from
+// a decision on the mirror's host.
+func (p *Proxy) mirror(r *http.Request, body []byte, m weir.Mirror, d *weir.Decision) {
+	port := 0
+	if parts := strings.Split(m.Cluster, "|"); len(parts) == 4 {
+		port, _ = strconv.Atoi(parts[1])
+	}
+	md, err := p.Engine.Decide(&weir.Request{Authority: m.Host, Method: r.Method, Path: d.UpstreamPath,
+		Port: port, Namespace: p.Namespace}, p.entropy(r))
+	if err != nil || md.Endpoint == "" {
+		return
+	}
+	out, err := http.NewRequest(r.Method, "http://"+md.Endpoint+d.UpstreamPath, bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	out.Header = r.Header.Clone()
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	out.Host = host + "-shadow"
+	if p.MirrorWG != nil {
+		p.MirrorWG.Add(1)
+	}
+	go func() {
+		if p.MirrorWG != nil {
+			defer p.MirrorWG.Done()
+		}
+		resp, err := p.transport().RoundTrip(out)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+}
+
+// retrying retries per the route's policy: connect failures, 5xx and the
+// retriable status codes, as named in retry_on.
+type retrying struct {
+	next   http.RoundTripper
+	body   []byte
+	policy *weir.RetryPolicy
+}
+
+func (t *retrying) retriable(resp *http.Response, err error) bool {
+	if t.policy == nil {
+		return false
+	}
+	on := "," + t.policy.RetryOn + ","
+	if err != nil {
+		return strings.Contains(on, ",connect-failure,") || strings.Contains(on, ",reset,") || strings.Contains(on, ",5xx,")
+	}
+	if resp.StatusCode >= 500 && strings.Contains(on, ",5xx,") {
+		return true
+	}
+	if resp.StatusCode >= 502 && resp.StatusCode <= 504 && strings.Contains(on, ",gateway-error,") {
+		return true
+	}
+	if strings.Contains(on, ",retriable-status-codes,") {
+		for _, c := range t.policy.RetriableStatusCodes {
+			if c == resp.StatusCode {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
+	attempts := 0
+	if t.policy != nil {
+		attempts = t.policy.Attempts
+	}
+	for try := 0; ; try++ {
+		r := req
+		if try > 0 || req.Body != nil {
+			r = req.Clone(req.Context())
+			r.Body = io.NopCloser(bytes.NewReader(t.body))
+			r.ContentLength = int64(len(t.body))
+		}
+		ctx := req.Context()
+		var cancel context.CancelFunc = func() {}
+		if t.policy != nil && t.policy.PerTryTimeout > 0 {
+			ctx, cancel = context.WithTimeout(ctx, t.policy.PerTryTimeout)
+			r = r.WithContext(ctx)
+		}
+		resp, err := t.next.RoundTrip(r)
+		if try >= attempts || !t.retriable(resp, err) || req.Context().Err() != nil {
+			if err != nil {
+				cancel()
+				return nil, err
+			}
+			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+			return resp, nil
+		}
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		cancel()
+	}
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
