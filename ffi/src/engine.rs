@@ -61,7 +61,9 @@ pub struct weir_endpoint {
 pub unsafe extern "C" fn weir_engine_new(out: *mut *mut weir_engine) -> weir_result {
     panic::boundary(|| {
         let out = cast::try_out(out)?;
-        *out = cast::new_handle(weir_engine { engine: Engine::new() });
+        *out = cast::new_handle(weir_engine {
+            engine: Engine::new(),
+        });
         Ok(())
     })
 }

@@ -42,7 +42,9 @@ impl weir_result {
             weir_result::Ok => "ok",
             weir_result::NullParameter => "a required pointer argument was NULL",
             weir_result::InvalidUtf8 => "a string argument was not valid UTF-8",
-            weir_result::InvalidArgument => "an argument was malformed (length too large or unparsable address)",
+            weir_result::InvalidArgument => {
+                "an argument was malformed (length too large or unparsable address)"
+            }
             weir_result::InputTooLarge => "an input exceeded the size limit",
             weir_result::ConfigRejected => "the config was rejected; see the diagnostics",
             weir_result::Panic => "internal error: weir panicked (please report this bug)",

@@ -107,7 +107,10 @@ pub(crate) fn parse_address(text: &str) -> Result<Option<SocketAddr>, weir_resul
     if let Ok(sa) = text.parse::<SocketAddr>() {
         return Ok(Some(sa));
     }
-    let bare = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
     match bare.parse::<IpAddr>() {
         Ok(ip) => Ok(Some(SocketAddr::new(ip, 0))),
         Err(_) => Err(weir_result::InvalidArgument),

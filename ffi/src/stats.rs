@@ -33,7 +33,9 @@ pub struct weir_stats {
 
 impl std::fmt::Debug for weir_stats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("weir_stats").field("rules", &self.rules.len()).finish()
+        f.debug_struct("weir_stats")
+            .field("rules", &self.rules.len())
+            .finish()
     }
 }
 
@@ -109,7 +111,10 @@ fn collect(table: &Table) -> Vec<Entry> {
 
 impl weir_stats {
     fn entry(&self, index: usize) -> Result<Entry, weir_result> {
-        self.rules.get(index).copied().ok_or(weir_result::IndexOutOfRange)
+        self.rules
+            .get(index)
+            .copied()
+            .ok_or(weir_result::IndexOutOfRange)
     }
 }
 
@@ -149,7 +154,10 @@ pub unsafe extern "C" fn weir_stats_free(stats: *mut weir_stats) -> weir_result 
 /// # Safety
 /// `stats` live; `out` writable.
 #[no_mangle]
-pub unsafe extern "C" fn weir_stats_route_count(stats: *const weir_stats, out: *mut usize) -> weir_result {
+pub unsafe extern "C" fn weir_stats_route_count(
+    stats: *const weir_stats,
+    out: *mut usize,
+) -> weir_result {
     panic::boundary(|| {
         let s = cast::try_ref(stats)?;
         let out = cast::try_out(out)?;
@@ -190,7 +198,11 @@ pub unsafe extern "C" fn weir_stats_route(
             Entry::L4(p) => {
                 let r = &*p;
                 weir_route_stat {
-                    kind: if r.tls { weir_rule_kind::Tls } else { weir_rule_kind::Tcp },
+                    kind: if r.tls {
+                        weir_rule_kind::Tls
+                    } else {
+                        weir_rule_kind::Tcp
+                    },
                     vs_namespace: weir_str::new(&r.namespace),
                     virtual_service: weir_str::new(&r.virtual_service),
                     name: weir_str::EMPTY,
@@ -226,7 +238,12 @@ pub unsafe extern "C" fn weir_stats_destination(
         };
         let d = dests.get(dest_index).ok_or(weir_result::IndexOutOfRange)?;
         let cluster = match &d.cluster {
-            ClusterChoice::Fixed(c) => s.table.clusters().get(*c as usize).map(|c| &*c.name).unwrap_or(""),
+            ClusterChoice::Fixed(c) => s
+                .table
+                .clusters()
+                .get(*c as usize)
+                .map(|c| &*c.name)
+                .unwrap_or(""),
             _ => "",
         };
         *out = weir_destination_stat {

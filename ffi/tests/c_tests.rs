@@ -37,7 +37,10 @@ fn c_vectors() {
     let root = repo_root();
     c_test(
         "vectors",
-        &[&root.join("../shared/configs"), &root.join("ffi/tests/vectors/decisions.txt")],
+        &[
+            &root.join("../shared/configs"),
+            &root.join("ffi/tests/vectors/decisions.txt"),
+        ],
     );
 }
 
@@ -71,10 +74,22 @@ fn c_example_routes_stdin() {
     let text = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5, "{text}");
-    assert!(lines[0].starts_with("route 0 cluster=outbound|8081||member.default.svc.cluster.local"), "{text}");
-    assert!(lines[1].starts_with("route 0 cluster=outbound|8081||member"), "{text}");
-    assert_eq!(lines[2], "redirect 301 path=/assets location=http://shop.example.com/assets", "{text}");
-    assert!(lines[3].contains("cluster=outbound|9000||bk-gateway.default.svc.cluster.local"), "{text}");
+    assert!(
+        lines[0].starts_with("route 0 cluster=outbound|8081||member.default.svc.cluster.local"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("route 0 cluster=outbound|8081||member"),
+        "{text}"
+    );
+    assert_eq!(
+        lines[2], "redirect 301 path=/assets location=http://shop.example.com/assets",
+        "{text}"
+    );
+    assert!(
+        lines[3].contains("cluster=outbound|9000||bk-gateway.default.svc.cluster.local"),
+        "{text}"
+    );
     assert!(lines[3].contains("timeout_ms=3000"), "{text}");
     assert_eq!(lines[4], "no_route 404", "{text}");
 }

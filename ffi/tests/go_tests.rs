@@ -12,7 +12,10 @@ fn go() -> Command {
     let mut cmd = Command::new("go");
     cmd.current_dir(root.join("examples/go"))
         .env("CGO_ENABLED", "1")
-        .env("CGO_CFLAGS", format!("-I{}", root.join("include").display()))
+        .env(
+            "CGO_CFLAGS",
+            format!("-I{}", root.join("include").display()),
+        )
         .env(
             "CGO_LDFLAGS",
             format!("{} -lpthread -ldl -lm", libweir_a().display()),

@@ -73,11 +73,22 @@ fn cases() -> Vec<Case> {
     }
     v.push(Case {
         namespace: "default",
-        ..http("fleetman-canary.yaml", "fleetman-staff-service:8080", "/", 3)
+        ..http(
+            "fleetman-canary.yaml",
+            "fleetman-staff-service:8080",
+            "/",
+            3,
+        )
     });
     v.push(http("fleetman-canary.yaml", "unknown.example.com", "/", 3));
     // Sticky sessions: the same x-myval lands on the same pod whatever the entropy.
-    for (val, e) in [("alice", 1), ("alice", 99), ("bob", 1), ("bob", 7), ("carol", 5)] {
+    for (val, e) in [
+        ("alice", 1),
+        ("alice", 99),
+        ("bob", 1),
+        ("bob", 7),
+        ("carol", 5),
+    ] {
         v.push(Case {
             namespace: "default",
             headers: vec![("X-MyVal", val)],
@@ -108,7 +119,12 @@ fn cases() -> Vec<Case> {
         });
     }
     // The same host from the mesh: the VirtualService is bound to the gateway only.
-    v.push(http("ingress-paths.yaml", "shop.example.com", "/api/members", 1));
+    v.push(http(
+        "ingress-paths.yaml",
+        "shop.example.com",
+        "/api/members",
+        1,
+    ));
     // A/B 50/50 behind a gateway for any host.
     for e in [0, 49, 50, 99, 1_000_001] {
         v.push(Case {
@@ -121,8 +137,18 @@ fn cases() -> Vec<Case> {
     let jason = vec![("end-user", "jason")];
     for (authority, path, headers, e) in [
         ("reviews:9080", "/reviews/1", jason.clone(), 7),
-        ("reviews:9080", "/reviews/1", vec![("end-user", "jason"), ("cookie", "user=abc")], 7),
-        ("ratings.shop.svc.cluster.local", "/ratings/1", jason.clone(), 1),
+        (
+            "reviews:9080",
+            "/reviews/1",
+            vec![("end-user", "jason"), ("cookie", "user=abc")],
+            7,
+        ),
+        (
+            "ratings.shop.svc.cluster.local",
+            "/ratings/1",
+            jason.clone(),
+            1,
+        ),
     ] {
         v.push(Case {
             namespace: "shop",
@@ -135,13 +161,23 @@ fn cases() -> Vec<Case> {
     for e in 0..12 {
         v.push(Case {
             namespace: "shop",
-            ..http("reviews-faults.yaml", "reviews.shop.svc.cluster.local", "/", e)
+            ..http(
+                "reviews-faults.yaml",
+                "reviews.shop.svc.cluster.local",
+                "/",
+                e,
+            )
         });
     }
     for e in 0..12 {
         v.push(Case {
             namespace: "shop",
-            ..http("reviews-faults.yaml", "ratings.shop.svc.cluster.local", "/r?user=ann", e)
+            ..http(
+                "reviews-faults.yaml",
+                "ratings.shop.svc.cluster.local",
+                "/r?user=ann",
+                e,
+            )
         });
     }
     // TCP at a gateway.
@@ -164,7 +200,10 @@ fn configs_dir() -> PathBuf {
 }
 
 fn clean(s: &str) -> &str {
-    assert!(!s.contains(['\t', '\n']), "vector value with a tab or newline: {s:?}");
+    assert!(
+        !s.contains(['\t', '\n']),
+        "vector value with a tab or newline: {s:?}"
+    );
     s
 }
 
@@ -175,45 +214,81 @@ fn render(out: &mut String, d: &Decision<'_>) {
     };
     line("outcome", d.outcome.as_str());
     line("status", &d.status.to_string());
-    line("grpc_status", &d.grpc_status.map(|g| g.to_string()).unwrap_or_default());
+    line(
+        "grpc_status",
+        &d.grpc_status.map(|g| g.to_string()).unwrap_or_default(),
+    );
     let route = match (d.route, d.l4_rule) {
         (Some(r), _) => format!(
             "{}/{}/{}",
             r.rule.namespace,
             r.rule.virtual_service,
-            r.rule.index.map(|i| i.to_string()).unwrap_or_else(|| "-".into())
+            r.rule
+                .index
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "-".into())
         ),
         (None, Some(l)) => format!("{}/{}/{}", l.namespace, l.virtual_service, l.index),
         _ => String::new(),
     };
     line("route", &route);
     let route = clean(&route).to_string();
-    line("route_name", d.route.and_then(|r| r.rule.name.as_deref()).unwrap_or(""));
+    line(
+        "route_name",
+        d.route.and_then(|r| r.rule.name.as_deref()).unwrap_or(""),
+    );
     line(
         "destination_index",
-        &d.destination_index.map(|i| i.to_string()).unwrap_or_default(),
+        &d.destination_index
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
     );
     line("cluster", d.cluster.map(|c| &*c.name).unwrap_or(""));
     line("endpoint", d.endpoint.map(|e| &*e.address).unwrap_or(""));
-    line("delay_ns", &d.delay.map(|t| t.as_nanos().to_string()).unwrap_or_default());
-    line("timeout_ns", &d.timeout().map(|t| t.as_nanos().to_string()).unwrap_or_default());
+    line(
+        "delay_ns",
+        &d.delay
+            .map(|t| t.as_nanos().to_string())
+            .unwrap_or_default(),
+    );
+    line(
+        "timeout_ns",
+        &d.timeout()
+            .map(|t| t.as_nanos().to_string())
+            .unwrap_or_default(),
+    );
     let retries = d.retries();
-    line("retry_attempts", &retries.map(|r| r.attempts.to_string()).unwrap_or_default());
+    line(
+        "retry_attempts",
+        &retries.map(|r| r.attempts.to_string()).unwrap_or_default(),
+    );
     line("retry_on", retries.map(|r| &*r.retry_on).unwrap_or(""));
     line("upstream_path", &d.upstream_path.to_string());
     line("upstream_authority", d.upstream_authority.unwrap_or(""));
-    line("location", &d.location.map(|l| l.to_string()).unwrap_or_default());
+    line(
+        "location",
+        &d.location.map(|l| l.to_string()).unwrap_or_default(),
+    );
     line("body", std::str::from_utf8(d.body()).unwrap_or("<binary>"));
-    line("set_cookie", &d.set_cookie.map(|c| c.to_string()).unwrap_or_default());
+    line(
+        "set_cookie",
+        &d.set_cookie.map(|c| c.to_string()).unwrap_or_default(),
+    );
     for m in d.mirrors.iter() {
         line("mirror", &m.cluster_name);
     }
     for (name, ops) in [("req", d.request_headers), ("resp", d.response_headers)] {
         for (n, v) in ops.set.iter() {
-            line(&format!("{name}_set"), &format!("{}\t{}", clean(n), clean(v)));
+            line(
+                &format!("{name}_set"),
+                &format!("{}\t{}", clean(n), clean(v)),
+            );
         }
         for (n, v) in ops.add.iter() {
-            line(&format!("{name}_add"), &format!("{}\t{}", clean(n), clean(v)));
+            line(
+                &format!("{name}_add"),
+                &format!("{}\t{}", clean(n), clean(v)),
+            );
         }
         for n in ops.remove.iter() {
             line(&format!("{name}_remove"), n);

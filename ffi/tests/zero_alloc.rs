@@ -37,7 +37,12 @@ fn s(text: &str) -> (*const std::os::raw::c_char, usize) {
     (text.as_ptr().cast(), text.len())
 }
 
-fn request(authority: &'static str, path: &'static str, namespace: &'static str, headers: &[weir_header]) -> weir_request {
+fn request(
+    authority: &'static str,
+    path: &'static str,
+    namespace: &'static str,
+    headers: &[weir_header],
+) -> weir_request {
     weir_request {
         authority: s(authority).0,
         authority_len: authority.len(),
@@ -66,7 +71,16 @@ fn request(authority: &'static str, path: &'static str, namespace: &'static str,
 fn apply(engine: *mut weir_engine, file: &str) {
     let path = format!("{}/../../shared/configs/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).unwrap();
-    let rc = unsafe { weir_engine_apply(engine, ptr::null(), 0, text.as_ptr().cast(), text.len(), ptr::null_mut()) };
+    let rc = unsafe {
+        weir_engine_apply(
+            engine,
+            ptr::null(),
+            0,
+            text.as_ptr().cast(),
+            text.len(),
+            ptr::null_mut(),
+        )
+    };
     assert_eq!(rc, weir_result::Ok);
 }
 
@@ -77,7 +91,10 @@ fn deciding_through_the_abi_allocates_nothing() {
         assert_eq!(weir_engine_new(&mut engine), weir_result::Ok);
         let mut decision = ptr::null_mut();
         assert_eq!(weir_decision_new(&mut decision), weir_result::Ok);
-        let jason = [weir_header::new("end-user", "jason"), weir_header::new("x-myval", "abc")];
+        let jason = [
+            weir_header::new("end-user", "jason"),
+            weir_header::new("x-myval", "abc"),
+        ];
         let others = [weir_header::new("user-agent", "curl/8")];
         // Canary (weights), sticky (header hash), reviews (cookie hash, mirrors,
         // least request), ratings (faults, Maglev on a query parameter),
@@ -85,18 +102,33 @@ fn deciding_through_the_abi_allocates_nothing() {
         let cases: Vec<(&str, Vec<weir_request>)> = vec![
             (
                 "fleetman-canary.yaml",
-                vec![request("fleetman-staff-service.default.svc.cluster.local", "/api?q=1", "default", &others)],
+                vec![request(
+                    "fleetman-staff-service.default.svc.cluster.local",
+                    "/api?q=1",
+                    "default",
+                    &others,
+                )],
             ),
             (
                 "fleetman-sticky.yaml",
-                vec![request("fleetman-staff-service.default.svc.cluster.local", "/", "default", &jason)],
+                vec![request(
+                    "fleetman-staff-service.default.svc.cluster.local",
+                    "/",
+                    "default",
+                    &jason,
+                )],
             ),
             (
                 "reviews-faults.yaml",
                 vec![
                     request("reviews:9080", "/reviews/1", "shop", &jason),
                     request("reviews.shop.svc.cluster.local", "/", "shop", &others),
-                    request("ratings.shop.svc.cluster.local", "/r?user=ann", "shop", &others),
+                    request(
+                        "ratings.shop.svc.cluster.local",
+                        "/r?user=ann",
+                        "shop",
+                        &others,
+                    ),
                     request("ratings.shop.svc.cluster.local", "/r", "shop", &jason),
                     request("nowhere.example.com", "/", "shop", &others),
                 ],
@@ -112,10 +144,19 @@ fn deciding_through_the_abi_allocates_nothing() {
                     let mut snap = ptr::null();
                     assert_eq!(weir_engine_snapshot(engine, &mut snap), weir_result::Ok);
                     let req = &reqs[(i as usize) % reqs.len()];
-                    assert_eq!(weir_snapshot_decide(snap, req, i, decision, &mut view), weir_result::Ok);
+                    assert_eq!(
+                        weir_snapshot_decide(snap, req, i, decision, &mut view),
+                        weir_result::Ok
+                    );
                     assert_eq!(weir_decision_get_view(decision, &mut view), weir_result::Ok);
-                    assert_eq!(weir_feedback_begin(snap, decision, &mut ticket), weir_result::Ok);
-                    assert_eq!(weir_feedback_finish(snap, &mut ticket, 200, i), weir_result::Ok);
+                    assert_eq!(
+                        weir_feedback_begin(snap, decision, &mut ticket),
+                        weir_result::Ok
+                    );
+                    assert_eq!(
+                        weir_feedback_finish(snap, &mut ticket, 200, i),
+                        weir_result::Ok
+                    );
                     assert_eq!(weir_snapshot_free(snap), weir_result::Ok);
                 }
             };
@@ -150,7 +191,10 @@ fn deciding_through_the_abi_allocates_nothing() {
             for i in 0..n {
                 let mut snap = ptr::null();
                 assert_eq!(weir_engine_snapshot(engine, &mut snap), weir_result::Ok);
-                assert_eq!(weir_snapshot_decide_tcp(snap, &conn, i, decision, &mut view), weir_result::Ok);
+                assert_eq!(
+                    weir_snapshot_decide_tcp(snap, &conn, i, decision, &mut view),
+                    weir_result::Ok
+                );
                 assert_eq!(view.outcome, weir_outcome::Route);
                 assert_eq!(weir_snapshot_free(snap), weir_result::Ok);
             }
@@ -161,7 +205,10 @@ fn deciding_through_the_abi_allocates_nothing() {
         COUNTING.store(false, Ordering::SeqCst);
         total += 10_000;
         let allocs = ALLOCS.load(Ordering::SeqCst);
-        assert_eq!(allocs, 0, "{allocs} allocations in {total} decisions through the C ABI");
+        assert_eq!(
+            allocs, 0,
+            "{allocs} allocations in {total} decisions through the C ABI"
+        );
         assert_eq!(weir_decision_free(decision), weir_result::Ok);
         assert_eq!(weir_engine_free(engine), weir_result::Ok);
     }

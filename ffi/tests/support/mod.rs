@@ -6,7 +6,10 @@ use std::process::Command;
 
 /// The repository root (the workspace).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The static library cargo built for this test run: it sits in the same
@@ -49,13 +52,19 @@ pub fn gcc(srcs: &[&Path], exe: &Path, sanitize: bool) {
     let mut cmd = Command::new("gcc");
     cmd.args(["-std=c11", "-g", "-O1", "-Wall", "-Wextra", "-Werror"]);
     if sanitize {
-        cmd.args(["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]);
+        cmd.args([
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=undefined",
+        ]);
     }
     cmd.arg("-I").arg(repo_root().join("include"));
     cmd.args(srcs);
     cmd.arg("-o").arg(exe);
     cmd.args(link_flags());
-    let out = cmd.output().expect("gcc must be installed (apt-get install gcc)");
+    let out = cmd
+        .output()
+        .expect("gcc must be installed (apt-get install gcc)");
     assert!(
         out.status.success(),
         "gcc failed for {}:\n{}",
@@ -68,13 +77,28 @@ pub fn gcc(srcs: &[&Path], exe: &Path, sanitize: bool) {
 pub fn run(mut cmd: Command, what: &str) -> String {
     // Rust's runtime keeps some process-lifetime allocations (thread-locals of
     // the main thread, the live-handle set): not leaks of the caller's.
-    cmd.env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:halt_on_error=1");
-    cmd.env("LSAN_OPTIONS", format!("suppressions={}", repo_root().join("ffi/tests/c/lsan.supp").display()));
+    cmd.env(
+        "ASAN_OPTIONS",
+        "detect_leaks=1:abort_on_error=0:halt_on_error=1",
+    );
+    cmd.env(
+        "LSAN_OPTIONS",
+        format!(
+            "suppressions={}",
+            repo_root().join("ffi/tests/c/lsan.supp").display()
+        ),
+    );
     cmd.env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{what} failed ({}):\n{stdout}\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
     eprint!("{stdout}");
     stdout
 }

@@ -1,0 +1,181 @@
+//! Decision cost through the C ABI against the Rust API, same run, on the
+//! fleetman canary (90/10 weighted subsets, least-request endpoints).
+//!
+//! - `rust/decide`: `engine.snapshot()` + `Table::decide` (borrowed decision).
+//! - `c_abi/decide`: `weir_engine_snapshot` + `weir_snapshot_decide` (which
+//!   validates the UTF-8 inputs, renders the upstream path into the reusable
+//!   decision and fills the flat view) + `weir_snapshot_free`.
+//! - `*/decide_held`: the same on a snapshot held across requests.
+//!
+//! `WEIR_BENCH_QUICK=1` runs with tiny samples (CI).
+
+// Calling the C ABI is unsafe by nature; the rest of weir-benches stays safe.
+#![allow(unsafe_code)]
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use std::ptr;
+use std::time::Duration;
+use weir::*;
+use weir_core::request::{HeaderList, Request, Source};
+use weir_core::Engine;
+
+const HOST: &str = "fleetman-staff-service.default.svc.cluster.local";
+const PATH: &str = "/api/staff?page=2";
+
+fn quick() -> bool {
+    std::env::var("WEIR_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+fn config() -> Criterion {
+    let c = Criterion::default();
+    if quick() {
+        c.sample_size(10)
+            .warm_up_time(Duration::from_millis(20))
+            .measurement_time(Duration::from_millis(60))
+    } else {
+        c
+    }
+}
+
+fn canary() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/configs/fleetman-canary.yaml"
+    );
+    std::fs::read_to_string(path).expect("shared configs")
+}
+
+fn c_request(headers: &[weir_header]) -> weir_request {
+    let ns = "default";
+    weir_request {
+        authority: HOST.as_ptr().cast(),
+        authority_len: HOST.len(),
+        method: "GET".as_ptr().cast(),
+        method_len: 3,
+        path: PATH.as_ptr().cast(),
+        path_len: PATH.len(),
+        scheme: "http".as_ptr().cast(),
+        scheme_len: 4,
+        port: 0,
+        gateway: ptr::null(),
+        gateway_len: 0,
+        source_namespace: ns.as_ptr().cast(),
+        source_namespace_len: ns.len(),
+        source_labels: ptr::null(),
+        source_labels_len: 0,
+        remote_address: ptr::null(),
+        remote_address_len: 0,
+        local_address: ptr::null(),
+        local_address_len: 0,
+        headers: headers.as_ptr(),
+        headers_len: headers.len(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let text = canary();
+    let header_pairs = [("user-agent", "bench/1"), ("accept", "*/*")];
+    let c_headers: Vec<weir_header> = header_pairs
+        .iter()
+        .map(|(n, v)| weir_header::new(n, v))
+        .collect();
+
+    // Rust API.
+    let engine = Engine::new();
+    engine.apply_str(&text).expect("canary applies");
+    let headers = HeaderList(&header_pairs);
+    let req = Request {
+        method: "GET",
+        source: Source {
+            namespace: "default",
+            ..Source::default()
+        },
+        headers: &headers,
+        ..Request::get(HOST, PATH)
+    };
+
+    // C ABI.
+    let mut cengine = ptr::null_mut();
+    let mut decision = ptr::null_mut();
+    unsafe {
+        assert_eq!(weir_engine_new(&mut cengine), weir_result::Ok);
+        assert_eq!(
+            weir_engine_apply(
+                cengine,
+                ptr::null(),
+                0,
+                text.as_ptr().cast(),
+                text.len(),
+                ptr::null_mut()
+            ),
+            weir_result::Ok
+        );
+        assert_eq!(weir_decision_new(&mut decision), weir_result::Ok);
+    }
+    let creq = c_request(&c_headers);
+    let mut view = unsafe { std::mem::zeroed::<weir_decision_view>() };
+
+    let mut g = c.benchmark_group("decide_fleetman_canary");
+    let mut entropy = 0u64;
+    g.bench_function("rust/decide", |b| {
+        b.iter(|| {
+            entropy = entropy.wrapping_add(1);
+            let snap = engine.snapshot();
+            let d = snap.decide(black_box(&req), black_box(entropy));
+            black_box(d.endpoint.map(|e| e.address.len()));
+        })
+    });
+    g.bench_function("c_abi/decide", |b| {
+        b.iter(|| unsafe {
+            entropy = entropy.wrapping_add(1);
+            let mut snap = ptr::null();
+            weir_engine_snapshot(cengine, &mut snap);
+            let rc = weir_snapshot_decide(
+                snap,
+                black_box(&creq),
+                black_box(entropy),
+                decision,
+                &mut view,
+            );
+            black_box((rc, view.endpoint.len));
+            weir_snapshot_free(snap);
+        })
+    });
+    let held = engine.table();
+    g.bench_function("rust/decide_held", |b| {
+        b.iter(|| {
+            entropy = entropy.wrapping_add(1);
+            let d = held.decide(black_box(&req), black_box(entropy));
+            black_box(d.endpoint.map(|e| e.address.len()));
+        })
+    });
+    let mut snap = ptr::null();
+    unsafe { weir_engine_snapshot(cengine, &mut snap) };
+    g.bench_function("c_abi/decide_held", |b| {
+        b.iter(|| unsafe {
+            entropy = entropy.wrapping_add(1);
+            let rc = weir_snapshot_decide(
+                snap,
+                black_box(&creq),
+                black_box(entropy),
+                decision,
+                &mut view,
+            );
+            black_box((rc, view.endpoint.len));
+        })
+    });
+    g.finish();
+    unsafe {
+        weir_snapshot_free(snap);
+        weir_decision_free(decision);
+        weir_engine_free(cengine);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench
+}
+criterion_main!(benches);
