@@ -89,7 +89,10 @@ impl RootContext for Root {
         let settings = match Settings::from_json(&raw) {
             Ok(s) => s,
             Err(e) => {
-                log(LogLevel::Error, &format!("weir: {e}"));
+                // One log line per problem, so each names its resource and field.
+                for line in e.to_string().lines() {
+                    log(LogLevel::Error, &format!("weir: {}", line.trim_start()));
+                }
                 return false;
             }
         };
