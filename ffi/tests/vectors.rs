@@ -232,7 +232,6 @@ fn render(out: &mut String, d: &Decision<'_>) {
         _ => String::new(),
     };
     line("route", &route);
-    let route = clean(&route).to_string();
     line(
         "route_name",
         d.route.and_then(|r| r.rule.name.as_deref()).unwrap_or(""),

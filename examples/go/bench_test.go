@@ -1,0 +1,123 @@
+package weir
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// baseline is a plain-Go router for the same fleetman canary: first-match
+// host + prefix routing and a weighted pick (entropy % total weight, Envoy's
+// rule), then a round-robin endpoint. It is what a hand-written Go proxy
+// would do, without Istio's semantics (no validation, no hashing, no faults).
+type baselineDest struct {
+	cluster   string
+	weight    uint64
+	endpoints []string
+}
+
+type baselineRoute struct {
+	host   string
+	prefix string
+	dests  []baselineDest
+	total  uint64
+}
+
+type baseline struct {
+	routes []baselineRoute
+	rr     uint64
+}
+
+func newBaseline() *baseline {
+	host := "fleetman-staff-service.default.svc.cluster.local"
+	b := &baseline{routes: []baselineRoute{{
+		host:   host,
+		prefix: "/",
+		dests: []baselineDest{
+			{cluster: "outbound|8080|safe-group|" + host, weight: 90, endpoints: []string{"10.1.0.11:8080", "10.1.0.12:8080"}},
+			{cluster: "outbound|8080|risky-group|" + host, weight: 10, endpoints: []string{"10.1.0.21:8080"}},
+		},
+	}}}
+	for i := range b.routes {
+		for _, d := range b.routes[i].dests {
+			b.routes[i].total += d.weight
+		}
+	}
+	return b
+}
+
+func (b *baseline) decide(host, path string, entropy uint64) (string, string, bool) {
+	for i := range b.routes {
+		r := &b.routes[i]
+		if r.host != host || !strings.HasPrefix(path, r.prefix) {
+			continue
+		}
+		v := entropy % r.total
+		for _, d := range r.dests {
+			if v < d.weight {
+				b.rr++
+				return d.cluster, d.endpoints[b.rr%uint64(len(d.endpoints))], true
+			}
+			v -= d.weight
+		}
+	}
+	return "", "", false
+}
+
+func TestBaselineAgreesOnClusters(t *testing.T) {
+	e := mustEngine(t, "fleetman-canary.yaml")
+	defer e.Close()
+	b := newBaseline()
+	r := &Request{Authority: "fleetman-staff-service.default.svc.cluster.local", Method: "GET", Path: "/api/staff?page=2", Namespace: "default"}
+	for i := uint64(0); i < 1000; i++ {
+		d, err := e.Decide(r, i)
+		cluster, _, ok := b.decide(r.Authority, r.Path, i)
+		if err != nil || !ok || d.Cluster != cluster {
+			t.Fatalf("entropy %d: weir %q, baseline %q (%v)", i, d.Cluster, cluster, err)
+		}
+	}
+}
+
+func BenchmarkDecideCgo(b *testing.B) {
+	text, _ := os.ReadFile(filepath.Join(configsDir, "fleetman-canary.yaml"))
+	e, _ := New()
+	defer e.Close()
+	if _, err := e.Apply("canary", text); err != nil {
+		b.Fatal(err)
+	}
+	r := &Request{Authority: "fleetman-staff-service.default.svc.cluster.local", Method: "GET", Path: "/api/staff?page=2",
+		Namespace: "default", Headers: []Header{{"user-agent", "bench/1"}, {"accept", "*/*"}}}
+	b.Run("snapshot_per_request", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			d, err := e.Decide(r, uint64(i))
+			if err != nil || d.Endpoint == "" {
+				b.Fatal(d, err)
+			}
+		}
+	})
+	b.Run("held_snapshot", func(b *testing.B) {
+		s := e.Snapshot()
+		defer s.Close()
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			d, err := s.Decide(r, uint64(i))
+			if err != nil || d.Endpoint == "" {
+				b.Fatal(d, err)
+			}
+		}
+	})
+}
+
+func BenchmarkDecideBaselineGo(b *testing.B) {
+	base := newBaseline()
+	host, path := "fleetman-staff-service.default.svc.cluster.local", "/api/staff?page=2"
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_, ep, ok := base.decide(host, path, uint64(i))
+		if !ok || ep == "" {
+			b.Fatal("no route")
+		}
+	}
+}
