@@ -201,11 +201,8 @@ impl Maglev {
     /// `MaglevTable::chooseHost`).
     #[inline]
     pub fn pick(&self, hash: u64, attempt: u32) -> Option<u32> {
-        let h = if attempt > 0 {
-            hash ^ u64::from(attempt).wrapping_neg()
-        } else {
-            hash
-        };
+        // 2^64 - 0 wraps to 0: attempt 0 leaves the hash alone, no branch.
+        let h = hash ^ u64::from(attempt).wrapping_neg();
         let i = fast_mod(h, self.reciprocal, self.size) as usize;
         match &self.table {
             Table::Empty => None,
