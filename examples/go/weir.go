@@ -446,14 +446,20 @@ var decisions = sync.Pool{New: func() any {
 	return b
 }}
 
-// scratch is a reusable request buffer.
+// scratch is a reusable request buffer. The view lives in C memory: a Go
+// pointer to a struct full of pointers would make cgo scan it on every call.
 type scratch struct {
 	buf  []byte
 	lens []C.size_t
-	view C.weir_decision_view
+	view *C.weir_decision_view
 }
 
-var scratches = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 1024), lens: make([]C.size_t, 0, 32)} }}
+var scratches = sync.Pool{New: func() any {
+	s := &scratch{buf: make([]byte, 0, 1024), lens: make([]C.size_t, 0, 32),
+		view: (*C.weir_decision_view)(C.calloc(1, C.size_t(unsafe.Sizeof(C.weir_decision_view{}))))}
+	runtime.SetFinalizer(s, func(s *scratch) { C.free(unsafe.Pointer(s.view)) })
+	return s
+}}
 
 func (s *scratch) add(v string) {
 	s.buf = append(s.buf, v...)
@@ -530,11 +536,11 @@ func (s *Snapshot) decide(r *Request, entropy uint64, track bool) (Decision, *Ti
 	defer decisions.Put(box)
 	buf, lens := sc.ptrs()
 	rc := C.go_decide(s.p, buf, lens, C.size_t(len(r.Headers)), C.size_t(len(r.Labels)),
-		C.uint16_t(r.Port), C.uint64_t(entropy), box.p, &sc.view)
+		C.uint16_t(r.Port), C.uint64_t(entropy), box.p, sc.view)
 	if err := check("snapshot_decide", rc); err != nil {
 		return Decision{}, nil, err
 	}
-	d := fromView(&sc.view)
+	d := fromView(sc.view)
 	var t *Ticket
 	if track && d.Outcome == OutcomeRoute {
 		t = &Ticket{}
@@ -557,11 +563,11 @@ func (s *Snapshot) DecideTCP(c *Connection, entropy uint64) (Decision, error) {
 	box := decisions.Get().(*decisionBox)
 	defer decisions.Put(box)
 	buf, lens := sc.ptrs()
-	rc := C.go_decide_tcp(s.p, buf, lens, C.uint16_t(c.Port), C.uint64_t(entropy), box.p, &sc.view)
+	rc := C.go_decide_tcp(s.p, buf, lens, C.uint16_t(c.Port), C.uint64_t(entropy), box.p, sc.view)
 	if err := check("snapshot_decide_tcp", rc); err != nil {
 		return Decision{}, err
 	}
-	d := fromView(&sc.view)
+	d := fromView(sc.view)
 	runtime.KeepAlive(s)
 	return d, nil
 }
