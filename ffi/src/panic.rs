@@ -22,3 +22,20 @@ where
         Err(_) => weir_result::Panic,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_a_result_code() {
+        let cases: [(fn() -> Result<(), weir_result>, weir_result); 3] = [
+            (|| Ok(()), weir_result::Ok),
+            (|| Err(weir_result::InvalidUtf8), weir_result::InvalidUtf8),
+            (|| panic!("bug"), weir_result::Panic),
+        ];
+        for (f, want) in cases {
+            assert_eq!(boundary(f), want);
+        }
+    }
+}
