@@ -27,9 +27,12 @@ where
 mod tests {
     use super::*;
 
+    /// A body run inside the boundary and the code it must come out as.
+    type Case = (fn() -> Result<(), weir_result>, weir_result);
+
     #[test]
     fn panics_become_a_result_code() {
-        let cases: [(fn() -> Result<(), weir_result>, weir_result); 3] = [
+        let cases: [Case; 3] = [
             (|| Ok(()), weir_result::Ok),
             (|| Err(weir_result::InvalidUtf8), weir_result::InvalidUtf8),
             (|| panic!("bug"), weir_result::Panic),
