@@ -274,8 +274,21 @@ pub fn try_get(
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes())?;
+    // Read up to the end of the body by content-length, not to EOF: after a
+    // local reply Envoy waits for the client to close first
+    // (`delayed_close_timeout`, 1 s), so reading to EOF would add a second.
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if response_complete(&raw) {
+            break;
+        }
+    }
     let _ = s.shutdown(Shutdown::Both);
     let elapsed = start.elapsed();
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -296,6 +309,19 @@ pub fn try_get(
         body: body.to_string(),
         elapsed,
     })
+}
+
+/// True once `raw` holds the head and `content-length` bytes of body.
+fn response_complete(raw: &[u8]) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    len.is_some_and(|len| raw.len() >= end + 4 + len)
 }
 
 /// [`try_get`], panicking on transport errors.
