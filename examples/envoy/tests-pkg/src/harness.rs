@@ -234,6 +234,19 @@ fn serve(conn: TcpStream, name: &str, seen: &Mutex<Vec<Seen>>) {
     }
 }
 
+/// A port that accepts connections and never answers (kept for the process).
+pub fn blackhole() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind blackhole");
+    let port = listener.local_addr().expect("addr").port();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    port
+}
+
 /// A response as the client saw it.
 #[derive(Debug, Clone)]
 pub struct Response {

@@ -31,6 +31,12 @@ spec:
   - {name: risky, labels: {version: risky}}
   - {name: shadow, labels: {version: shadow}}
   - {name: empty, labels: {version: none}}
+  - name: sticky
+    labels: {version: safe}
+    trafficPolicy:
+      loadBalancer:
+        consistentHash:
+          httpCookie: {name: user, ttl: 60s}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -77,6 +83,9 @@ spec:
     match: [{uri: {prefix: /retry}}]
     retries: {attempts: 2, retryOn: 5xx}
     route: [{destination: {host: canary.test, subset: risky}}]
+  - name: sticky
+    match: [{uri: {prefix: /sticky}}]
+    route: [{destination: {host: canary.test, subset: sticky}}]
   - name: empty
     match: [{uri: {prefix: /empty}}]
     route: [{destination: {host: canary.test, subset: empty}}]
@@ -120,11 +129,21 @@ fn clusters(ups: &[&Upstream; 4], endpoint_header: &str) -> String {
             &[ups[3].port],
             endpoint_header,
         ),
+        override_host_cluster(
+            "outbound|80|sticky|canary.test",
+            &[ups[0].port, ups[1].port],
+            endpoint_header,
+        ),
     ]
     .concat()
 }
 
 fn start(name: &str) -> Fixture {
+    start_with(name, serde_json::json!({}))
+}
+
+/// Starts the fixture with extra plugin options merged into `{"config": …}`.
+fn start_with(name: &str, options: serde_json::Value) -> Fixture {
     let wasm = filter_wasm();
     let (safe1, safe2, risky, shadow) = (
         Upstream::start("safe1"),
@@ -230,6 +249,23 @@ fn rewrite_headers_redirect_direct_and_local_replies() {
     let r = get(f.port, HOST, "/direct", &[]);
     assert_eq!((r.status, r.body.as_str()), (203, "direct body"), "{r:?}");
 
+    // httpCookie with a ttl: the cookie is generated, set on the response,
+    // and requests carrying it stick to the endpoint it hashed to.
+    let r = get(f.port, HOST, "/sticky", &[]);
+    assert_eq!(r.status, 200, "{r:?}");
+    let cookie = r.header("set-cookie").expect("set-cookie").to_string();
+    assert!(
+        cookie.starts_with("user=\"") && cookie.ends_with("; Max-Age=60; HttpOnly"),
+        "{cookie}"
+    );
+    let value = cookie.split(';').next().unwrap_or("").to_string();
+    let first = r.upstream().map(str::to_string);
+    for _ in 0..10 {
+        let r = get(f.port, HOST, "/sticky", &[("cookie", &value)]);
+        assert_eq!(r.upstream().map(str::to_string), first, "{r:?}");
+        assert_eq!(r.header("set-cookie"), None);
+    }
+
     // No route: 404; a subset with no endpoint: 503.
     let r = get(f.port, "unknown.test", "/", &[]);
     assert_eq!(
@@ -304,6 +340,27 @@ fn faults_abort_and_delay() {
         r.elapsed < Duration::from_millis(150),
         "undelayed request took {:?}",
         r.elapsed
+    );
+}
+
+#[test]
+fn delay_by_dispatch_timeout() {
+    let f = start_with(
+        "delaydispatch",
+        serde_json::json!({ "delay_cluster": "weir_delay" }),
+    );
+    for _ in 0..3 {
+        let r = get(f.port, HOST, "/delay", &[]);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(
+            r.elapsed >= Duration::from_millis(190) && r.elapsed < Duration::from_secs(2),
+            "delay took {:?}",
+            r.elapsed
+        );
+    }
+    assert!(
+        !f.envoy.log().contains("using the tick"),
+        "fell back to the tick"
     );
 }
 
