@@ -152,15 +152,17 @@ fn start_with(name: &str, options: serde_json::Value) -> Fixture {
         Upstream::start("shadow"),
     );
     let ups = [&safe1, &safe2, &risky, &shadow];
-    let plugin = serde_json::json!({ "config": istio(&ups) }).to_string();
+    let mut plugin = serde_json::json!({ "config": istio(&ups) });
+    if let (Some(p), Some(o)) = (plugin.as_object_mut(), options.as_object()) {
+        p.extend(o.clone());
+    }
     let (admin, port) = (free_port(), free_port());
-    let yaml = bootstrap(
-        admin,
-        port,
-        &plugin,
-        &wasm,
-        &clusters(&ups, "x-weir-endpoint"),
-    );
+    let mut all_clusters = clusters(&ups, "x-weir-endpoint");
+    if let Some(name) = options.get("delay_cluster").and_then(|v| v.as_str()) {
+        // A cluster that accepts and never answers: dispatches to it time out.
+        all_clusters += &override_host_cluster(name, &[blackhole()], "x-weir-endpoint");
+    }
+    let yaml = bootstrap(admin, port, &plugin.to_string(), &wasm, &all_clusters);
     let envoy = Envoy::start(&scratch_dir(name), &yaml, admin);
     Fixture {
         safe1,
@@ -362,6 +364,8 @@ fn delay_by_dispatch_timeout() {
         !f.envoy.log().contains("using the tick"),
         "fell back to the tick"
     );
+    // Each delay was one dispatch to the never-answering cluster.
+    assert_eq!(f.envoy.stat("cluster.weir_delay.upstream_rq_total"), 3);
 }
 
 #[test]
