@@ -79,6 +79,11 @@ spec:
     timeout: 0.3s
     retries: {attempts: 0}
     route: [{destination: {host: canary.test, subset: safe}}]
+  - name: pertry
+    match: [{uri: {prefix: /pertry}}]
+    timeout: 2s
+    retries: {attempts: 1, perTryTimeout: 0.2s, retryOn: 5xx}
+    route: [{destination: {host: canary.test, subset: safe}}]
   - name: retry
     match: [{uri: {prefix: /retry}}]
     retries: {attempts: 2, retryOn: 5xx}
@@ -394,6 +399,30 @@ fn mirror_timeout_and_retries() {
         r.elapsed >= Duration::from_millis(280) && r.elapsed < Duration::from_millis(1500),
         "{:?}",
         r.elapsed
+    );
+
+    // Per-try timeout 0.2 s, one retry, upstream sleeping 1 s: two attempts,
+    // each cut at 0.2 s, then 504 well before the 2 s route timeout.
+    let r = get(f.port, HOST, "/pertry?ms=1000", &[]);
+    assert_eq!(r.status, 504, "{r:?}");
+    assert!(
+        r.elapsed >= Duration::from_millis(380) && r.elapsed < Duration::from_millis(1500),
+        "{:?}",
+        r.elapsed
+    );
+    let tries: Vec<_> = f
+        .safe1
+        .seen()
+        .into_iter()
+        .chain(f.safe2.seen())
+        .filter(|s| s.path.starts_with("/pertry"))
+        .collect();
+    assert_eq!(tries.len(), 2, "{tries:?}");
+    assert!(
+        tries
+            .iter()
+            .all(|s| s.header("x-envoy-expected-rq-timeout-ms") == Some("200")),
+        "{tries:?}"
     );
 
     // Two retries on 5xx: three attempts upstream.
