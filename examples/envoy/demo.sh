@@ -56,7 +56,7 @@ echo; echo "== reviews as end-user jason: v2"
 req -H 'host: reviews.shop.svc.cluster.local:9080' -H 'end-user: jason' localhost:10000/reviews/1 | sed 's/^/  /'
 
 echo; echo "== a client trying to steer (x-weir-cluster / x-weir-endpoint / x-envoy-original-dst-host to risky): ignored"
-for _ in $(seq 20); do req -H 'host: ratings.shop.svc.cluster.local:9080' \
+for _ in $(seq 20); do req -H 'host: reviews.shop.svc.cluster.local:9080' \
   -H 'x-weir-cluster: outbound|8080|risky-group|fleetman-staff-service.default.svc.cluster.local' \
   -H 'x-weir-endpoint: 127.0.0.1:18083' -H 'x-envoy-original-dst-host: 127.0.0.1:18083' localhost:10000/; done \
   | awk '{n[$2]++} END {for (k in n) printf "  %-12s %4d\n", k, n[k]}'

@@ -59,6 +59,12 @@ spec:
     match: [{uri: {prefix: /abort}}]
     fault: {abort: {percentage: {value: 50}, httpStatus: 418}}
     route: [{destination: {host: canary.test, subset: safe}}]
+  - name: delayabort
+    match: [{uri: {prefix: /delayabort}}]
+    fault:
+      delay: {percentage: {value: 100}, fixedDelay: 200ms}
+      abort: {percentage: {value: 100}, httpStatus: 418}
+    route: [{destination: {host: canary.test, subset: safe}}]
   - name: delay
     match: [{uri: {prefix: /delay}}]
     fault: {delay: {percentage: {value: 100}, fixedDelay: 200ms}}
@@ -342,6 +348,19 @@ fn faults_abort_and_delay() {
             r.elapsed
         );
     }
+    // Delay and abort together: the abort is answered once the delay is over.
+    let r = get(f.port, HOST, "/delayabort", &[]);
+    assert_eq!(r.status, 418, "{r:?}");
+    assert!(
+        r.elapsed >= Duration::from_millis(190) && r.elapsed < Duration::from_secs(2),
+        "{:?}",
+        r.elapsed
+    );
+    assert_eq!(
+        f.safe1.count("/delayabort") + f.safe2.count("/delayabort"),
+        0
+    );
+
     let r = get(f.port, HOST, "/", &[]);
     assert!(
         r.elapsed < Duration::from_millis(150),
