@@ -650,3 +650,55 @@ static_resources:
     assert!(names[first_risky..].iter().all(|n| *n == "risky"));
     assert!(results.len() > 50, "too little traffic: {}", results.len());
 }
+
+#[test]
+fn gateway_listener_decides_with_the_gateway_routes() {
+    let gateway = r#"
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*.example.com"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: [shop.example.com]
+  gateways: [gw]
+  http:
+  - route: [{destination: {host: canary.test, subset: risky, port: {number: 80}}}]
+"#;
+    let wasm = filter_wasm();
+    let (safe1, safe2, risky, shadow) = (
+        Upstream::start("safe1"),
+        Upstream::start("safe2"),
+        Upstream::start("risky"),
+        Upstream::start("shadow"),
+    );
+    let ups = [&safe1, &safe2, &risky, &shadow];
+    let plugin = serde_json::json!({
+        "config": istio(&ups) + gateway,
+        "gateway": "default/gw",
+        "port": 80,
+    })
+    .to_string();
+    let (admin, port) = (free_port(), free_port());
+    let yaml = bootstrap(
+        admin,
+        port,
+        &plugin,
+        &wasm,
+        &clusters(&ups, "x-weir-endpoint"),
+    );
+    let _envoy = Envoy::start(&scratch_dir("gateway"), &yaml, admin);
+    let r = get(port, "shop.example.com", "/anything", &[]);
+    assert_eq!((r.status, r.upstream()), (200, Some("risky")), "{r:?}");
+    // The mesh-only VirtualService is not on the gateway's listener.
+    let r = get(port, HOST, "/", &[]);
+    assert_eq!(r.status, 404, "{r:?}");
+}
