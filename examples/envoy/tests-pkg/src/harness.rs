@@ -19,7 +19,9 @@ pub fn repo_root() -> PathBuf {
 /// ships. Panics (the test fails, never skips) when there is none.
 pub fn envoy_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("WEIR_ENVOY") {
-        return PathBuf::from(p);
+        let p = PathBuf::from(p);
+        assert!(p.exists(), "WEIR_ENVOY={} does not exist", p.display());
+        return p;
     }
     let out = Command::new("python3")
         .args([
