@@ -225,3 +225,60 @@ fn deciding_while_endpoints_and_configs_change() {
         "updates {updates}, decisions {total}"
     );
 }
+
+#[test]
+fn owned_indices_count_eject_and_release_like_tickets() {
+    let e = Engine::new();
+    e.apply_str(&config(
+        "    loadBalancer: {simple: ROUND_ROBIN}\n    outlierDetection: {consecutive5xxErrors: 2, baseEjectionTime: 30s, maxEjectionPercent: 100}\n    connectionPool: {http: {http2MaxRequests: 2}}",
+        3,
+    ))
+    .unwrap();
+    let t = e.table();
+    let req = Request::get(HOST, "/");
+    // Indices name the decided cluster and endpoint of this table.
+    let d = t.decide(&req, 0);
+    let (ci, ei) = t.begin_indices(&d);
+    let (ci, ei) = (ci.unwrap() as usize, ei.unwrap() as usize);
+    assert_eq!(&*t.clusters()[ci].name, &*d.cluster.unwrap().name);
+    assert_eq!(t.endpoints(ci)[ei].address, d.endpoint.unwrap().address);
+    assert_eq!(t.endpoints(ci)[ei].state.active.load(Ordering::Relaxed), 1);
+    // Counted against the pool: a second request in flight fills it.
+    let second = t.begin_indices(&t.decide(&req, 1));
+    assert_eq!(t.decide(&req, 2).outcome, Outcome::Overflow);
+    // No verdict: counts drop, nothing else changes.
+    t.finish_indices((Some(ci as u32), Some(ei as u32)), None, 10);
+    t.finish_indices(second, None, 10);
+    assert_eq!(t.decide(&req, 3).outcome, Outcome::Route);
+    assert!(t
+        .endpoints(ci)
+        .iter()
+        .all(|e| e.state.active.load(Ordering::Relaxed) == 0));
+    assert_eq!(t.clusters()[ci].active.load(Ordering::Relaxed), 0);
+    // Verdicts run outlier detection: two 503s from one endpoint eject it.
+    let bad = "10.9.0.2:80";
+    let mut failures = 0;
+    while failures < 2 {
+        let d = t.decide(&req, 0);
+        let hit = &*d.endpoint.unwrap().address == bad;
+        let idx = t.begin_indices(&d);
+        failures += usize::from(hit);
+        let outcome = if hit {
+            RequestOutcome::ConnectFailure
+        } else {
+            RequestOutcome::Status(200)
+        };
+        t.finish_indices(idx, Some(outcome), 20);
+    }
+    assert!((0..30).all(|v| &*t.decide(&req, v).endpoint.unwrap().address != bad));
+    // A decision from another table counts nothing here.
+    let other = Engine::new();
+    other
+        .apply_str(&config("    loadBalancer: {simple: ROUND_ROBIN}", 1))
+        .unwrap();
+    let ot = other.table();
+    assert_eq!(t.begin_indices(&ot.decide(&req, 0)), (None, None));
+    t.finish_indices((None, None), Some(RequestOutcome::Status(503)), 30);
+    // Out-of-range indices are ignored, never a panic.
+    t.finish_indices((Some(99), Some(99)), Some(RequestOutcome::Status(503)), 30);
+}

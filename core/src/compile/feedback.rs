@@ -126,6 +126,81 @@ impl Table {
         state.consecutive_gateway.store(0, Ordering::Relaxed);
     }
 
+    /// [`Table::begin`] for callers that cannot keep a borrowing [`Ticket`]
+    /// (a proxy-wasm HTTP context that holds the table behind an `Rc`): counts
+    /// the request in and returns `(cluster index, endpoint index)` — the
+    /// cluster's position in [`Table::clusters`] and the endpoint's in
+    /// [`Table::endpoints`] of that cluster. Pass them to
+    /// [`Table::finish_indices`] **on the same table**. Nothing is counted for
+    /// a cluster or endpoint that is not this table's (the indices are `None`).
+    /// Allocation-free, like `begin`.
+    pub fn begin_indices(&self, decision: &Decision<'_>) -> (Option<u32>, Option<u32>) {
+        let ci = decision
+            .cluster
+            .and_then(|c| self.cluster_index_of(c))
+            .and_then(|i| u32::try_from(i).ok());
+        let ei = match (ci, decision.endpoint) {
+            (Some(ci), Some(e)) => self.endpoint_index_of(ci, e),
+            _ => None,
+        };
+        if let Some(c) = decision.cluster.filter(|_| ci.is_some()) {
+            c.active.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(e) = decision.endpoint.filter(|_| ei.is_some()) {
+            e.state.active.fetch_add(1, Ordering::Relaxed);
+        }
+        (ci, ei)
+    }
+
+    /// [`Table::finish`] for indices from [`Table::begin_indices`].
+    /// `outcome: None` ends the request without a verdict on the endpoint
+    /// (the client went away, or a proxy-local reply that never reached the
+    /// endpoint): in-flight counts drop, outlier detection is untouched.
+    pub fn finish_indices(
+        &self,
+        indices: (Option<u32>, Option<u32>),
+        outcome: Option<RequestOutcome>,
+        now_ms: u64,
+    ) {
+        let ticket = self.ticket_at(indices.0, indices.1);
+        match outcome {
+            Some(outcome) => self.finish(ticket, outcome, now_ms),
+            None => {
+                self.advance_clock(now_ms);
+                let dec = |a: &std::sync::atomic::AtomicU32| {
+                    let _ =
+                        a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+                };
+                if let Some(c) = ticket.cluster {
+                    dec(&c.active);
+                }
+                if let Some(e) = ticket.endpoint {
+                    dec(&e.state.active);
+                }
+            }
+        }
+    }
+
+    fn ticket_at(&self, cluster: Option<u32>, endpoint: Option<u32>) -> Ticket<'_> {
+        let ci = cluster.map(|i| i as usize);
+        let set = ci.and_then(|i| self.endpoint_set(i));
+        Ticket {
+            cluster: ci.and_then(|i| self.routing.clusters.get(i)),
+            set,
+            endpoint: endpoint.and_then(|e| set?.endpoints.get(e as usize)),
+        }
+    }
+
+    fn endpoint_index_of(&self, cluster: u32, endpoint: &Endpoint) -> Option<u32> {
+        let eps = &self.endpoint_set(cluster as usize)?.endpoints;
+        let base = eps.as_ptr() as usize;
+        let offset = (endpoint as *const Endpoint as usize).checked_sub(base)?;
+        let i = offset / std::mem::size_of::<Endpoint>();
+        (i < eps.len() && std::ptr::eq(&eps[i], endpoint))
+            .then(|| u32::try_from(i).ok())
+            .flatten()
+    }
+
     /// Moves the table's clock forward (ejections end when it passes them).
     pub fn advance_clock(&self, now_ms: u64) {
         self.routing.clock_ms.fetch_max(now_ms, Ordering::Relaxed);
