@@ -134,8 +134,14 @@ typedef uint32_t weir_rule_kind;
 #endif // __cplusplus
 
 // A reusable decision: the caller makes one per thread and decides into it
-// again and again; its buffers keep their capacity, so deciding allocates
-// nothing once warm.
+// again and again.
+//
+// Deciding only stores the core's decision (which borrows the snapshot's
+// table) and a copy of the request path; everything else is read on demand
+// by the `weir_decision_*` accessors, which render text (upstream path,
+// location, cookie) and flatten arrays (mirrors, header edits) into buffers
+// the object keeps, at most once per decision. The buffers keep their
+// capacity, so nothing allocates once warm.
 //
 // Thread safety: not synchronised; one thread at a time.
 typedef struct weir_decision weir_decision;
@@ -176,6 +182,88 @@ typedef struct {
   size_t len;
 } weir_str;
 
+// Outcome and status of a decision: what `weir_snapshot_decide` hands back
+// directly (the rest is read with the `weir_decision_*` accessors).
+typedef struct {
+  // The kind of answer.
+  weir_outcome outcome;
+  // Status of a local answer (404, 503, redirect code, abort status, direct
+  // response status); 0 for `WEIR_OUTCOME_ROUTE` and for TCP.
+  uint16_t status;
+  // True for a gRPC fault abort (answer HTTP 200 with `grpc-status`).
+  bool has_grpc_status;
+  // The `grpc-status` to answer with.
+  uint32_t grpc_status;
+} weir_decision_summary;
+
+// The matched rule and destination of a decision (`weir_decision_route_info`).
+// Strings borrow the snapshot (see `weir_decision_view` for lifetimes).
+typedef struct {
+  // True when a route (an `http[]`, `tcp[]` or `tls[]` rule) matched.
+  bool has_route;
+  // The matched rule's VirtualService namespace.
+  weir_str route_namespace;
+  // The matched rule's VirtualService name.
+  weir_str route_virtual_service;
+  // `http[].name`, or empty.
+  weir_str route_name;
+  // True when `rule_index` is set (false for a service's default route).
+  bool has_rule_index;
+  // The rule's position in `http[]` (or `tcp[]`/`tls[]`).
+  size_t rule_index;
+  // True when a weighted destination was chosen.
+  bool has_destination;
+  // The chosen destination's index in the rule's `route[]`.
+  size_t destination_index;
+} weir_route_info;
+
+// Where a decision sends the request (`weir_decision_destination_info`).
+typedef struct {
+  // The destination's cluster, `outbound|PORT|SUBSET|HOST`; empty when none.
+  weir_str cluster;
+  // The destination's host (FQDN).
+  weir_str destination_host;
+  // The destination's subset, or empty.
+  weir_str destination_subset;
+  // The destination cluster's port; 0 when there is no cluster.
+  uint16_t destination_port;
+  // The chosen endpoint `ip:port` (`[v6]:port`); empty when none.
+  weir_str endpoint;
+  // PASSTHROUGH: forward to the original destination, no endpoint chosen.
+  bool original_destination;
+  // True when the endpoint was chosen by a consistent hash.
+  bool has_hash;
+  // The 64-bit hash the ring or Maglev table was looked up with.
+  uint64_t hash;
+} weir_destination_info;
+
+// Delay, timeout and retries of a decision (`weir_decision_policy`).
+typedef struct {
+  // True when a fault delay applies.
+  bool has_delay;
+  // The delay before forwarding, nanoseconds.
+  uint64_t delay_ns;
+  // True when the route has a timeout (Istio's default: none).
+  bool has_timeout;
+  // The route timeout, nanoseconds.
+  uint64_t timeout_ns;
+  // True for HTTP routes (the retry fields below are set, with Istio's
+  // defaults when the route sets none).
+  bool has_retries;
+  // Retries allowed (0 disables).
+  uint32_t retry_attempts;
+  // True when a per-try timeout is set.
+  bool has_retry_per_try_timeout;
+  // Per-try timeout, nanoseconds.
+  uint64_t retry_per_try_timeout_ns;
+  // Envoy `retry_on` conditions, comma separated.
+  weir_str retry_on;
+  // Retriable status codes.
+  const uint16_t *retriable_status_codes;
+  // Number of retriable status codes.
+  size_t retriable_status_codes_len;
+} weir_route_policy;
+
 // One mirror the request is copied to (percentage already drawn).
 typedef struct {
   // The mirror's cluster, `outbound|PORT|SUBSET|HOST`.
@@ -199,6 +287,23 @@ typedef struct {
   size_t value_len;
 } weir_header;
 
+// Header edits for one direction (`weir_decision_request_headers`,
+// `weir_decision_response_headers`). Apply remove, then set, then add.
+typedef struct {
+  // Headers to set (overwrite).
+  const weir_header *set;
+  // Number of headers to set.
+  size_t set_len;
+  // Headers to append.
+  const weir_header *add;
+  // Number of headers to append.
+  size_t add_len;
+  // Headers to remove.
+  const weir_str *remove;
+  // Number of headers to remove.
+  size_t remove_len;
+} weir_header_edits;
+
 // Borrowed bytes (not necessarily UTF-8), e.g. a direct response's body.
 typedef struct {
   // First byte (never NULL in outputs).
@@ -207,7 +312,8 @@ typedef struct {
   size_t len;
 } weir_bytes;
 
-// Everything a proxy needs from one decision, flat.
+// Everything a proxy needs from one decision, flat (`weir_decision_fill_view`):
+// every accessor's answer in one struct.
 //
 // Lifetime: every pointer in it (strings, arrays) is valid while the caller
 // holds the `weir_snapshot` the decision was made on AND until the next
@@ -525,19 +631,142 @@ weir_result weir_version(weir_str *out);
 weir_result weir_decision_new(weir_decision **out);
 
 // Frees a decision object. NULL is a no-op; freeing twice gives
-// `WEIR_RESULT_INVALID_HANDLE`. Views taken from it become invalid.
+// `WEIR_RESULT_INVALID_HANDLE`. Strings and arrays read from it become invalid.
 //
 // # Safety
 // `decision` NULL or from `weir_decision_new`, not in use elsewhere.
 weir_result weir_decision_free(weir_decision *decision);
 
-// Copies the view of the last decision made into `decision` to `*out`
-// (see `weir_decision_view` for how long its pointers live).
-// `WEIR_RESULT_NO_DECISION` when there is none.
+// Copies the outcome and status of the last decision made into `decision`
+// (the same summary the decide call wrote) to `*out`.
+//
+// Every `weir_decision_*` accessor returns `WEIR_RESULT_NO_DECISION` when
+// the object holds no decision (none made yet, or the last decide failed),
+// and `WEIR_RESULT_NULL_PARAMETER` for a NULL argument.
 //
 // # Safety
 // `decision` live; `out` writable.
-weir_result weir_decision_get_view(const weir_decision *decision, weir_decision_view *out);
+weir_result weir_decision_get_summary(const weir_decision *decision, weir_decision_summary *out);
+
+// The chosen destination's cluster, `outbound|PORT|SUBSET|HOST`, into
+// `*out`/`*out_len` (not NUL-terminated; empty when none). Borrowed from the
+// snapshot: valid while the caller holds it and until the next decide into
+// (or free of) `decision`.
+//
+// # Safety
+// `decision` live; `out` and `out_len` writable.
+weir_result weir_decision_cluster(const weir_decision *decision, const char **out, size_t *out_len);
+
+// The chosen endpoint, `ip:port` (`[v6]:port`), into `*out`/`*out_len`
+// (empty when none: no route, PASSTHROUGH, no healthy endpoint). Lifetime as
+// `weir_decision_cluster`.
+//
+// # Safety
+// `decision` live; `out` and `out_len` writable.
+weir_result weir_decision_endpoint(const weir_decision *decision,
+                                   const char **out,
+                                   size_t *out_len);
+
+// The matched rule and chosen destination index into `*out`.
+//
+// # Safety
+// `decision` live; `out` writable.
+weir_result weir_decision_route_info(const weir_decision *decision, weir_route_info *out);
+
+// Cluster, host, subset, port, endpoint and hash of the destination into `*out`.
+//
+// # Safety
+// `decision` live; `out` writable.
+weir_result weir_decision_destination_info(const weir_decision *decision,
+                                           weir_destination_info *out);
+
+// Fault delay, route timeout and retry policy into `*out`.
+//
+// # Safety
+// `decision` live; `out` writable.
+weir_result weir_decision_policy(const weir_decision *decision, weir_route_policy *out);
+
+// Writes to `*out` whether the upstream path differs from the request's by a
+// rewrite (when false, forward the request's `:path` as is).
+//
+// # Safety
+// `decision` live; `out` writable.
+weir_result weir_decision_path_rewritten(const weir_decision *decision, bool *out);
+
+// The path to send upstream (with query), after any rewrite; for a redirect,
+// the redirect's path; empty for TCP. A rewritten path is rendered into
+// `decision` on the first call after a decide (a matching `uriRegexRewrite`
+// allocates); later calls return the same string. Valid until the next
+// decide into (or free of) `decision`, while the caller holds the snapshot.
+//
+// # Safety
+// `decision` live and not in use by another thread; `out`, `out_len` writable.
+weir_result weir_decision_upstream_path(weir_decision *decision, const char **out, size_t *out_len);
+
+// The authority to send upstream when rewritten; empty keeps the request's.
+// Lifetime as `weir_decision_cluster`.
+//
+// # Safety
+// `decision` live; `out` and `out_len` writable.
+weir_result weir_decision_upstream_authority(const weir_decision *decision,
+                                             const char **out,
+                                             size_t *out_len);
+
+// The redirect's `Location`, for `WEIR_OUTCOME_REDIRECT`; else empty.
+// Lifetime as `weir_decision_upstream_path`.
+//
+// # Safety
+// `decision` live; `out` and `out_len` writable.
+weir_result weir_decision_location(const weir_decision *decision,
+                                   const char **out,
+                                   size_t *out_len);
+
+// A `Set-Cookie` value the response must carry (consistent hashing on a
+// cookie with a ttl), or empty; rendered on the first call after a decide.
+// Lifetime as `weir_decision_upstream_path`.
+//
+// # Safety
+// `decision` live and not in use by another thread; `out`, `out_len` writable.
+weir_result weir_decision_set_cookie(weir_decision *decision, const char **out, size_t *out_len);
+
+// The direct response's body, for `WEIR_OUTCOME_DIRECT_RESPONSE`; else
+// empty. Lifetime as `weir_decision_cluster`.
+//
+// # Safety
+// `decision` live; `out` and `out_len` writable.
+weir_result weir_decision_body(const weir_decision *decision, const uint8_t **out, size_t *out_len);
+
+// The mirrors that fire for this request, in configuration order, into
+// `*out` (`*out_len` of them), flattened into `decision` on the first call
+// after a decide. Lifetime as `weir_decision_upstream_path`.
+//
+// # Safety
+// `decision` live and not in use by another thread; `out`, `out_len` writable.
+weir_result weir_decision_mirrors(weir_decision *decision,
+                                  const weir_mirror **out,
+                                  size_t *out_len);
+
+// The request header edits into `*out`, flattened into `decision` on the
+// first call after a decide. Lifetime as `weir_decision_upstream_path`.
+//
+// # Safety
+// `decision` live and not in use by another thread; `out` writable.
+weir_result weir_decision_request_headers(weir_decision *decision, weir_header_edits *out);
+
+// The response header edits into `*out`, as `weir_decision_request_headers`.
+//
+// # Safety
+// `decision` live and not in use by another thread; `out` writable.
+weir_result weir_decision_response_headers(weir_decision *decision, weir_header_edits *out);
+
+// Fills `*out` with every field of the last decision made into `decision`
+// (rendering what the accessors would), in one call: for bindings where each
+// call is expensive (cgo). See `weir_decision_view` for how long its
+// pointers live.
+//
+// # Safety
+// `decision` live and not in use by another thread; `out` writable.
+weir_result weir_decision_fill_view(weir_decision *decision, weir_decision_view *out);
 
 // Creates an empty diagnostics list and writes it to `*out`. Free it with
 // `weir_diagnostics_free`.
@@ -688,19 +917,26 @@ weir_result weir_feedback_finish(const weir_snapshot *snapshot,
 weir_result weir_snapshot_free(const weir_snapshot *snapshot);
 
 // Decides what to do with an HTTP request and stores the answer in
-// `decision` (a reusable object from `weir_decision_new`); when `view` is not
-// NULL, also copies the decision's view into `*view` (as `weir_decision_view`).
+// `decision` (a reusable object from `weir_decision_new`); when `out` is not
+// NULL, also writes the outcome and status to `*out`.
+//
+// Deciding is all this does: the rest of the answer is read afterwards, only
+// as needed, with the `weir_decision_*` accessors (`weir_decision_cluster`,
+// `weir_decision_endpoint`, `weir_decision_upstream_path`, …) or all at once
+// with `weir_decision_fill_view`.
 //
 // `entropy` drives every random choice (weights, fault and mirror
 // percentages, random and least-request picks): the same snapshot, request
 // and entropy give the same decision on every platform.
 //
-// Nothing is retained from `request`. The decision's strings point into the
-// snapshot or into `decision` itself: valid while the caller holds
-// `snapshot` and until the next decide into `decision`.
+// Nothing is retained from `request` (its path is copied into `decision`).
+// What the accessors return points into the snapshot or into `decision`
+// itself: valid while the caller holds `snapshot` and until the next decide
+// into (or free of) `decision`.
 //
 // No allocation once `decision` has served requests of similar size (its
-// buffers are reused), except for a `uriRegexRewrite` that matches.
+// buffers are reused), except for a `uriRegexRewrite` that matches (when its
+// path is read).
 //
 // Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8` (authority,
 // method, path, scheme, gateway, namespace, labels), `WEIR_RESULT_INVALID_ARGUMENT`
@@ -710,12 +946,13 @@ weir_result weir_snapshot_free(const weir_snapshot *snapshot);
 // two threads at once.
 //
 // # Safety
-// `snapshot` live; `request` valid with valid pointers; `decision` live.
+// `snapshot` live; `request` valid with valid pointers; `decision` live;
+// `out` NULL or writable.
 weir_result weir_snapshot_decide(const weir_snapshot *snapshot,
                                  const weir_request *request,
                                  uint64_t entropy,
                                  weir_decision *decision,
-                                 weir_decision_view *view);
+                                 weir_decision_summary *out);
 
 // Decides for a TCP or TLS connection (`tcp[]` rules, or `tls[]` when `sni`
 // is given), like `weir_snapshot_decide`. A connection with no matching rule
@@ -727,7 +964,7 @@ weir_result weir_snapshot_decide_tcp(const weir_snapshot *snapshot,
                                      const weir_connection *connection,
                                      uint64_t entropy,
                                      weir_decision *decision,
-                                     weir_decision_view *view);
+                                     weir_decision_summary *out);
 
 // Lists the rules of `snapshot` with their counters into a new stats object
 // written to `*out` (it keeps the table alive). Free it with `weir_stats_free`.

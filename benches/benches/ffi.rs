@@ -1,11 +1,16 @@
 //! Decision cost through the C ABI against the Rust API, same run, on the
-//! fleetman canary (90/10 weighted subsets, least-request endpoints).
+//! fleetman canary (90/10 weighted subsets, least-request endpoints). Every
+//! variant reads the outcome, the cluster name and the endpoint address.
 //!
-//! - `rust/decide`: `engine.snapshot()` + `Table::decide` (borrowed decision).
-//! - `c_abi/decide`: `weir_engine_snapshot` + `weir_snapshot_decide` (which
-//!   validates the UTF-8 inputs, renders the upstream path into the reusable
-//!   decision and fills the flat view) + `weir_snapshot_free`.
-//! - `*/decide_held`: the same on a snapshot held across requests.
+//! - `rust/decide_held`: `Table::decide` on a held table.
+//! - `c_abi/decide_held`: `weir_snapshot_decide` (validates the UTF-8
+//!   inputs, stores the decision) on a held snapshot, then
+//!   `weir_decision_cluster` + `weir_decision_endpoint`.
+//! - `c_abi/decide_held_view`: as `c_abi/decide_held`, reading everything
+//!   through `weir_decision_fill_view` instead (what the Go binding does).
+//! - `rust/decide`, `c_abi/decide`: the same with a snapshot per request
+//!   (`engine.snapshot()`, an arc-swap guard, against `weir_engine_snapshot`
+//!   + `weir_snapshot_free`, an `Arc` count up and down).
 //!
 //! `WEIR_BENCH_QUICK=1` runs with tiny samples (CI).
 
@@ -115,39 +120,28 @@ fn bench(c: &mut Criterion) {
     }
     let creq = c_request(&c_headers);
     let mut view = unsafe { std::mem::zeroed::<weir_decision_view>() };
+    let mut summary = unsafe { std::mem::zeroed::<weir_decision_summary>() };
+
+    // Reads outcome, cluster and endpoint of a C decision.
+    let read_c = |summary: &weir_decision_summary| unsafe {
+        let (mut cp, mut cl, mut ep, mut el) = (ptr::null(), 0, ptr::null(), 0);
+        weir_decision_cluster(decision, &mut cp, &mut cl);
+        weir_decision_endpoint(decision, &mut ep, &mut el);
+        black_box((summary.outcome, cp, cl, ep, el));
+    };
 
     let mut g = c.benchmark_group("decide_fleetman_canary");
     let mut entropy = 0u64;
-    g.bench_function("rust/decide", |b| {
-        b.iter(|| {
-            entropy = entropy.wrapping_add(1);
-            let snap = engine.snapshot();
-            let d = snap.decide(black_box(&req), black_box(entropy));
-            black_box(d.endpoint.map(|e| e.address.len()));
-        })
-    });
-    g.bench_function("c_abi/decide", |b| {
-        b.iter(|| unsafe {
-            entropy = entropy.wrapping_add(1);
-            let mut snap = ptr::null();
-            weir_engine_snapshot(cengine, &mut snap);
-            let rc = weir_snapshot_decide(
-                snap,
-                black_box(&creq),
-                black_box(entropy),
-                decision,
-                &mut view,
-            );
-            black_box((rc, view.endpoint.len));
-            weir_snapshot_free(snap);
-        })
-    });
     let held = engine.table();
     g.bench_function("rust/decide_held", |b| {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
             let d = held.decide(black_box(&req), black_box(entropy));
-            black_box(d.endpoint.map(|e| e.address.len()));
+            black_box((
+                d.outcome,
+                d.cluster.map(|c| &*c.name),
+                d.endpoint.map(|e| &*e.address),
+            ));
         })
     });
     let mut snap = ptr::null();
@@ -160,14 +154,58 @@ fn bench(c: &mut Criterion) {
                 black_box(&creq),
                 black_box(entropy),
                 decision,
-                &mut view,
+                &mut summary,
             );
-            black_box((rc, view.endpoint.len));
+            black_box(rc);
+            read_c(&summary);
+        })
+    });
+    g.bench_function("c_abi/decide_held_view", |b| {
+        b.iter(|| unsafe {
+            entropy = entropy.wrapping_add(1);
+            let rc = weir_snapshot_decide(
+                snap,
+                black_box(&creq),
+                black_box(entropy),
+                decision,
+                ptr::null_mut(),
+            );
+            let rv = weir_decision_fill_view(decision, &mut view);
+            black_box((rc, rv, view.outcome, view.cluster, view.endpoint));
+        })
+    });
+    unsafe { weir_snapshot_free(snap) };
+    g.bench_function("rust/decide", |b| {
+        b.iter(|| {
+            entropy = entropy.wrapping_add(1);
+            let snap = engine.snapshot();
+            let d = snap.decide(black_box(&req), black_box(entropy));
+            black_box((
+                d.outcome,
+                d.cluster.map(|c| &*c.name),
+                d.endpoint.map(|e| &*e.address),
+            ));
+        })
+    });
+    g.bench_function("c_abi/decide", |b| {
+        b.iter(|| unsafe {
+            entropy = entropy.wrapping_add(1);
+            let mut snap = ptr::null();
+            weir_engine_snapshot(cengine, &mut snap);
+            let rc = weir_snapshot_decide(
+                snap,
+                black_box(&creq),
+                black_box(entropy),
+                decision,
+                &mut summary,
+            );
+            black_box(rc);
+            read_c(&summary);
+            weir_snapshot_free(snap);
         })
     });
     g.finish();
     unsafe {
-        weir_snapshot_free(snap);
         weir_decision_free(decision);
         weir_engine_free(cengine);
     }

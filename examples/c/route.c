@@ -117,22 +117,40 @@ int main(int argc, char **argv) {
 
     const weir_snapshot *snap = NULL;
     weir_engine_snapshot(engine, &snap);
-    weir_decision_view v;
+    weir_decision_summary sum;
     entropy = entropy * 6364136223846793005u + 1442695040888963407u;
-    rc = weir_snapshot_decide(snap, &req, entropy >> 1, decision, &v);
+    rc = weir_snapshot_decide(snap, &req, entropy >> 1, decision, &sum);
     if (rc != WEIR_RESULT_OK) {
       weir_snapshot_free(snap);
       fail("decide", rc);
       continue;
     }
-    printf("%s %u", OUTCOMES[v.outcome], (unsigned)v.status);
-    if (v.cluster.len) printf(" cluster=%.*s", (int)v.cluster.len, v.cluster.ptr);
-    if (v.endpoint.len) printf(" endpoint=%.*s", (int)v.endpoint.len, v.endpoint.ptr);
-    if (v.path_rewritten) printf(" path=%.*s", (int)v.upstream_path.len, v.upstream_path.ptr);
-    if (v.location.len) printf(" location=%.*s", (int)v.location.len, v.location.ptr);
-    if (v.has_delay) printf(" delay_ms=%" PRIu64, v.delay_ns / 1000000);
-    if (v.has_timeout) printf(" timeout_ms=%" PRIu64, v.timeout_ns / 1000000);
-    for (size_t i = 0; i < v.mirrors_len; i++) printf(" mirror=%.*s", (int)v.mirrors[i].cluster.len, v.mirrors[i].cluster.ptr);
+    /* Deciding stored the answer; read only the parts this tool prints. */
+    printf("%s %u", OUTCOMES[sum.outcome], (unsigned)sum.status);
+    const char *s = NULL;
+    size_t n = 0;
+    weir_decision_cluster(decision, &s, &n);
+    if (n) printf(" cluster=%.*s", (int)n, s);
+    weir_decision_endpoint(decision, &s, &n);
+    if (n) printf(" endpoint=%.*s", (int)n, s);
+    bool rewritten = false;
+    weir_decision_path_rewritten(decision, &rewritten);
+    if (rewritten) {
+      weir_decision_upstream_path(decision, &s, &n);
+      printf(" path=%.*s", (int)n, s);
+    }
+    if (sum.outcome == WEIR_OUTCOME_REDIRECT) {
+      weir_decision_location(decision, &s, &n);
+      printf(" location=%.*s", (int)n, s);
+    }
+    weir_route_policy pol;
+    weir_decision_policy(decision, &pol);
+    if (pol.has_delay) printf(" delay_ms=%" PRIu64, pol.delay_ns / 1000000);
+    if (pol.has_timeout) printf(" timeout_ms=%" PRIu64, pol.timeout_ns / 1000000);
+    const weir_mirror *mirrors = NULL;
+    size_t nmirrors = 0;
+    weir_decision_mirrors(decision, &mirrors, &nmirrors);
+    for (size_t i = 0; i < nmirrors; i++) printf(" mirror=%.*s", (int)mirrors[i].cluster.len, mirrors[i].cluster.ptr);
     printf("\n");
     weir_snapshot_free(snap);
   }

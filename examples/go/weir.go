@@ -20,7 +20,9 @@ package weir
 
 // Go may not pass Go memory that holds Go pointers to C, so the request's
 // strings travel as one byte buffer plus lengths, and the weir_request and
-// its header array are built here, on the C stack.
+// its header array are built here, on the C stack. A cgo call costs far more
+// than a C call, so one call decides and fills the whole flat view
+// (weir_decision_fill_view) instead of calling each accessor.
 #define GO_MAX_PAIRS 64
 
 static weir_result go_decide(const weir_snapshot *snap, const char *buf, const size_t *lens,
@@ -54,7 +56,9 @@ static weir_result go_decide(const weir_snapshot *snap, const char *buf, const s
 	r.port = port;
 	r.headers = headers; r.headers_len = nheaders;
 	r.source_labels = labels; r.source_labels_len = nlabels;
-	return weir_snapshot_decide(snap, &r, entropy, d, view);
+	weir_result rc = weir_snapshot_decide(snap, &r, entropy, d, NULL);
+	if (rc != WEIR_RESULT_OK) return rc;
+	return weir_decision_fill_view(d, view);
 }
 
 static weir_result go_decide_tcp(const weir_snapshot *snap, const char *buf, const size_t *lens,
@@ -69,7 +73,9 @@ static weir_result go_decide_tcp(const weir_snapshot *snap, const char *buf, con
 	c.source_namespace = p; c.source_namespace_len = lens[4]; p += lens[4];
 	c.remote_address = p; c.remote_address_len = lens[5];
 	c.port = port;
-	return weir_snapshot_decide_tcp(snap, &c, entropy, d, view);
+	weir_result rc = weir_snapshot_decide_tcp(snap, &c, entropy, d, NULL);
+	if (rc != WEIR_RESULT_OK) return rc;
+	return weir_decision_fill_view(d, view);
 }
 
 static weir_result go_apply(const weir_engine *e, const char *name, size_t name_len, const char *text,

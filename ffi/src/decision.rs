@@ -1,9 +1,11 @@
-//! `weir_decision`: a reusable answer object, and its flat C view.
+//! `weir_decision`: a reusable answer object, its accessors, and its flat C view.
 
 use crate::cast;
 use crate::error::weir_result;
 use crate::panic;
 use crate::slice::{weir_bytes, weir_header, weir_str};
+use std::mem::MaybeUninit;
+use std::os::raw::c_char;
 use weir_core::compile::{HeaderOps, RouteDestination};
 use weir_core::{Decision, Outcome};
 
@@ -56,7 +58,8 @@ pub struct weir_mirror {
     pub per_million: u32,
 }
 
-/// Everything a proxy needs from one decision, flat.
+/// Everything a proxy needs from one decision, flat (`weir_decision_fill_view`):
+/// every accessor's answer in one struct.
 ///
 /// Lifetime: every pointer in it (strings, arrays) is valid while the caller
 /// holds the `weir_snapshot` the decision was made on AND until the next
@@ -174,62 +177,113 @@ pub struct weir_decision_view {
     pub hash: u64,
 }
 
-impl weir_decision_view {
-    fn empty() -> Self {
-        weir_decision_view {
-            outcome: weir_outcome::NoRoute,
-            status: 0,
-            has_grpc_status: false,
-            grpc_status: 0,
-            has_route: false,
-            route_namespace: weir_str::EMPTY,
-            route_virtual_service: weir_str::EMPTY,
-            route_name: weir_str::EMPTY,
-            has_rule_index: false,
-            rule_index: 0,
-            has_destination: false,
-            destination_index: 0,
-            cluster: weir_str::EMPTY,
-            destination_host: weir_str::EMPTY,
-            destination_subset: weir_str::EMPTY,
-            destination_port: 0,
-            endpoint: weir_str::EMPTY,
-            original_destination: false,
-            has_delay: false,
-            delay_ns: 0,
-            has_timeout: false,
-            timeout_ns: 0,
-            has_retries: false,
-            retry_attempts: 0,
-            has_retry_per_try_timeout: false,
-            retry_per_try_timeout_ns: 0,
-            retry_on: weir_str::EMPTY,
-            retriable_status_codes: [].as_ptr(),
-            retriable_status_codes_len: 0,
-            mirrors: std::ptr::NonNull::dangling().as_ptr(),
-            mirrors_len: 0,
-            request_headers_set: std::ptr::NonNull::dangling().as_ptr(),
-            request_headers_set_len: 0,
-            request_headers_add: std::ptr::NonNull::dangling().as_ptr(),
-            request_headers_add_len: 0,
-            request_headers_remove: std::ptr::NonNull::dangling().as_ptr(),
-            request_headers_remove_len: 0,
-            response_headers_set: std::ptr::NonNull::dangling().as_ptr(),
-            response_headers_set_len: 0,
-            response_headers_add: std::ptr::NonNull::dangling().as_ptr(),
-            response_headers_add_len: 0,
-            response_headers_remove: std::ptr::NonNull::dangling().as_ptr(),
-            response_headers_remove_len: 0,
-            upstream_path: weir_str::EMPTY,
-            path_rewritten: false,
-            upstream_authority: weir_str::EMPTY,
-            location: weir_str::EMPTY,
-            body: weir_bytes::default(),
-            set_cookie: weir_str::EMPTY,
-            has_hash: false,
-            hash: 0,
-        }
-    }
+/// Outcome and status of a decision: what `weir_snapshot_decide` hands back
+/// directly (the rest is read with the `weir_decision_*` accessors).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct weir_decision_summary {
+    /// The kind of answer.
+    pub outcome: weir_outcome,
+    /// Status of a local answer (404, 503, redirect code, abort status, direct
+    /// response status); 0 for `WEIR_OUTCOME_ROUTE` and for TCP.
+    pub status: u16,
+    /// True for a gRPC fault abort (answer HTTP 200 with `grpc-status`).
+    pub has_grpc_status: bool,
+    /// The `grpc-status` to answer with.
+    pub grpc_status: u32,
+}
+
+/// The matched rule and destination of a decision (`weir_decision_route_info`).
+/// Strings borrow the snapshot (see `weir_decision_view` for lifetimes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct weir_route_info {
+    /// True when a route (an `http[]`, `tcp[]` or `tls[]` rule) matched.
+    pub has_route: bool,
+    /// The matched rule's VirtualService namespace.
+    pub route_namespace: weir_str,
+    /// The matched rule's VirtualService name.
+    pub route_virtual_service: weir_str,
+    /// `http[].name`, or empty.
+    pub route_name: weir_str,
+    /// True when `rule_index` is set (false for a service's default route).
+    pub has_rule_index: bool,
+    /// The rule's position in `http[]` (or `tcp[]`/`tls[]`).
+    pub rule_index: usize,
+    /// True when a weighted destination was chosen.
+    pub has_destination: bool,
+    /// The chosen destination's index in the rule's `route[]`.
+    pub destination_index: usize,
+}
+
+/// Where a decision sends the request (`weir_decision_destination_info`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct weir_destination_info {
+    /// The destination's cluster, `outbound|PORT|SUBSET|HOST`; empty when none.
+    pub cluster: weir_str,
+    /// The destination's host (FQDN).
+    pub destination_host: weir_str,
+    /// The destination's subset, or empty.
+    pub destination_subset: weir_str,
+    /// The destination cluster's port; 0 when there is no cluster.
+    pub destination_port: u16,
+    /// The chosen endpoint `ip:port` (`[v6]:port`); empty when none.
+    pub endpoint: weir_str,
+    /// PASSTHROUGH: forward to the original destination, no endpoint chosen.
+    pub original_destination: bool,
+    /// True when the endpoint was chosen by a consistent hash.
+    pub has_hash: bool,
+    /// The 64-bit hash the ring or Maglev table was looked up with.
+    pub hash: u64,
+}
+
+/// Delay, timeout and retries of a decision (`weir_decision_policy`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct weir_route_policy {
+    /// True when a fault delay applies.
+    pub has_delay: bool,
+    /// The delay before forwarding, nanoseconds.
+    pub delay_ns: u64,
+    /// True when the route has a timeout (Istio's default: none).
+    pub has_timeout: bool,
+    /// The route timeout, nanoseconds.
+    pub timeout_ns: u64,
+    /// True for HTTP routes (the retry fields below are set, with Istio's
+    /// defaults when the route sets none).
+    pub has_retries: bool,
+    /// Retries allowed (0 disables).
+    pub retry_attempts: u32,
+    /// True when a per-try timeout is set.
+    pub has_retry_per_try_timeout: bool,
+    /// Per-try timeout, nanoseconds.
+    pub retry_per_try_timeout_ns: u64,
+    /// Envoy `retry_on` conditions, comma separated.
+    pub retry_on: weir_str,
+    /// Retriable status codes.
+    pub retriable_status_codes: *const u16,
+    /// Number of retriable status codes.
+    pub retriable_status_codes_len: usize,
+}
+
+/// Header edits for one direction (`weir_decision_request_headers`,
+/// `weir_decision_response_headers`). Apply remove, then set, then add.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct weir_header_edits {
+    /// Headers to set (overwrite).
+    pub set: *const weir_header,
+    /// Number of headers to set.
+    pub set_len: usize,
+    /// Headers to append.
+    pub add: *const weir_header,
+    /// Number of headers to append.
+    pub add_len: usize,
+    /// Headers to remove.
+    pub remove: *const weir_str,
+    /// Number of headers to remove.
+    pub remove_len: usize,
 }
 
 /// Header edits flattened into reusable arrays.
@@ -241,7 +295,7 @@ struct OpsBuf {
 }
 
 impl OpsBuf {
-    fn fill(&mut self, ops: &HeaderOps) {
+    fn fill(&mut self, ops: &HeaderOps) -> weir_header_edits {
         self.set.clear();
         self.add.clear();
         self.remove.clear();
@@ -251,17 +305,47 @@ impl OpsBuf {
             .extend(ops.add.iter().map(|(n, v)| weir_header::new(n, v)));
         self.remove
             .extend(ops.remove.iter().map(|n| weir_str::new(n)));
+        weir_header_edits {
+            set: self.set.as_ptr(),
+            set_len: self.set.len(),
+            add: self.add.as_ptr(),
+            add_len: self.add.len(),
+            remove: self.remove.as_ptr(),
+            remove_len: self.remove.len(),
+        }
     }
 }
 
+// Parts rendered since the last decide (bits of `weir_decision::ready`).
+const PATH: u8 = 1;
+const LOCATION: u8 = 2;
+const COOKIE: u8 = 4;
+const MIRRORS: u8 = 8;
+const REQUEST_OPS: u8 = 16;
+const RESPONSE_OPS: u8 = 32;
+
 /// A reusable decision: the caller makes one per thread and decides into it
-/// again and again; its buffers keep their capacity, so deciding allocates
-/// nothing once warm.
+/// again and again.
+///
+/// Deciding only stores the core's decision (which borrows the snapshot's
+/// table) and a copy of the request path; everything else is read on demand
+/// by the `weir_decision_*` accessors, which render text (upstream path,
+/// location, cookie) and flatten arrays (mirrors, header edits) into buffers
+/// the object keeps, at most once per decision. The buffers keep their
+/// capacity, so nothing allocates once warm.
 ///
 /// Thread safety: not synchronised; one thread at a time.
 pub struct weir_decision {
+    /// True when `dec` holds the last decide's answer.
     valid: bool,
-    view: weir_decision_view,
+    /// Which on-demand parts are already rendered for this decision.
+    ready: u8,
+    /// The last decision. What it borrows is in the table (kept alive by the
+    /// caller's snapshot, the documented contract) or in `path` (for the
+    /// request's path); its `location` is rendered at decide time and cleared.
+    dec: MaybeUninit<Decision<'static>>,
+    /// A copy of the request's path: the decision's upstream path borrows it.
+    path: String,
     upstream_path: String,
     location: String,
     set_cookie: String,
@@ -270,26 +354,26 @@ pub struct weir_decision {
     response_ops: OpsBuf,
     /// Scratch for the request's labels as `&str` pairs; empty between calls.
     labels: Vec<(&'static str, &'static str)>,
-    /// The last decision with its request-borrowed parts (path, location)
-    /// cleared: what remains borrows the snapshot, which the caller holds.
-    /// Used by `weir_feedback_begin`.
-    last: Option<Decision<'static>>,
 }
 
 impl std::fmt::Debug for weir_decision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("weir_decision")
             .field("valid", &self.valid)
-            .field("view", &self.view)
+            .field("decision", &self.get().ok())
             .finish_non_exhaustive()
     }
 }
+
+type R<T> = Result<T, weir_result>;
 
 impl weir_decision {
     fn new() -> Self {
         weir_decision {
             valid: false,
-            view: weir_decision_view::empty(),
+            ready: 0,
+            dec: MaybeUninit::uninit(),
+            path: String::with_capacity(256),
             upstream_path: String::with_capacity(256),
             location: String::with_capacity(256),
             set_cookie: String::with_capacity(64),
@@ -297,22 +381,66 @@ impl weir_decision {
             request_ops: OpsBuf::default(),
             response_ops: OpsBuf::default(),
             labels: Vec::with_capacity(8),
-            last: None,
         }
     }
 
+    /// Forgets the last decision (a decide call starts here, so a failed one
+    /// leaves none).
+    #[inline(always)]
     pub(crate) fn reset(&mut self) {
         self.valid = false;
-        self.last = None;
     }
 
-    /// The last decision (table-borrowed parts only), if any.
-    pub(crate) fn last(&self) -> Option<&Decision<'static>> {
-        self.last.as_ref()
+    /// Copies the request's path into this object and returns the copy, for
+    /// the request the next [`store`](Self::store) decision is made on.
+    ///
+    /// The `'static` is a lie the caller keeps: the copy lives until the next
+    /// `keep_path`, and only the stored decision (same contract) borrows it.
+    #[inline(always)]
+    pub(crate) fn keep_path(&mut self, path: &str) -> &'static str {
+        self.path.clear();
+        self.path.push_str(path);
+        // SAFETY: see above; the String's heap buffer does not move until it
+        // is next written, at the next decide (which clears the decision).
+        unsafe { &*std::ptr::from_ref::<str>(self.path.as_str()) }
     }
 
-    pub(crate) fn view(&self) -> &weir_decision_view {
-        &self.view
+    /// Stores `d`, made on a request whose path came from
+    /// [`keep_path`](Self::keep_path). A redirect's `Location` (which may
+    /// borrow the request's authority and scheme) is rendered now.
+    #[inline(always)]
+    pub(crate) fn store(&mut self, mut d: Decision<'_>) {
+        self.ready = 0;
+        if let Some(loc) = d.location.take() {
+            self.location.clear();
+            // Rendering into a String cannot fail.
+            let _ = loc.write_to(&mut self.location);
+            self.ready = LOCATION;
+        }
+        // SAFETY: only the lifetime changes. With `location` gone, `d`
+        // borrows the table (alive while the caller holds the snapshot, the
+        // documented contract) and `self.path` (unchanged until the next
+        // decide, which resets this object first).
+        self.dec
+            .write(unsafe { std::mem::transmute::<Decision<'_>, Decision<'static>>(d) });
+        self.valid = true;
+    }
+
+    /// The last decision, or `NoDecision`.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> R<&Decision<'static>> {
+        if self.valid {
+            // SAFETY: `valid` is set only after `dec` is written.
+            Ok(unsafe { self.dec.assume_init_ref() })
+        } else {
+            Err(weir_result::NoDecision)
+        }
+    }
+
+    /// The summary of the last decision, or `NoDecision`.
+    #[inline(always)]
+    pub(crate) fn current_summary(&self) -> R<weir_decision_summary> {
+        Ok(Self::summary(self.get()?))
     }
 
     pub(crate) fn take_labels(&mut self) -> Vec<(&'static str, &'static str)> {
@@ -323,20 +451,27 @@ impl weir_decision {
         self.labels = labels;
     }
 
-    /// Renders `d` into this object's buffers and view. Everything `d`
-    /// borrows from the request is copied here; what it borrows from the table
-    /// is pointed to.
-    pub(crate) fn fill(&mut self, d: &Decision<'_>) {
-        // Filled in place: the view is ~500 bytes, copies show in profiles.
-        self.view = weir_decision_view::empty();
-        let v = &mut self.view;
-        v.outcome = d.outcome.into();
-        v.status = d.status;
-        if let Some(g) = d.grpc_status {
-            v.has_grpc_status = true;
-            v.grpc_status = g;
+    #[inline(always)]
+    fn summary(d: &Decision<'_>) -> weir_decision_summary {
+        weir_decision_summary {
+            outcome: d.outcome.into(),
+            status: d.status,
+            has_grpc_status: d.grpc_status.is_some(),
+            grpc_status: d.grpc_status.unwrap_or(0),
         }
-        let mut destinations: &[RouteDestination] = &[];
+    }
+
+    fn route_info(d: &Decision<'_>) -> weir_route_info {
+        let mut v = weir_route_info {
+            has_route: false,
+            route_namespace: weir_str::EMPTY,
+            route_virtual_service: weir_str::EMPTY,
+            route_name: weir_str::EMPTY,
+            has_rule_index: false,
+            rule_index: 0,
+            has_destination: false,
+            destination_index: 0,
+        };
         if let Some(route) = d.route {
             let rule = &route.rule;
             v.has_route = true;
@@ -347,37 +482,57 @@ impl weir_decision {
                 v.has_rule_index = true;
                 v.rule_index = i;
             }
-            destinations = rule.destinations();
         } else if let Some(rule) = d.l4_rule {
             v.has_route = true;
             v.route_namespace = weir_str::new(&rule.namespace);
             v.route_virtual_service = weir_str::new(&rule.virtual_service);
             v.has_rule_index = true;
             v.rule_index = rule.index;
-            destinations = &rule.destinations;
         }
         if let Some(di) = d.destination_index {
             v.has_destination = true;
             v.destination_index = di;
-            if let Some(dest) = destinations.get(di) {
-                v.destination_host = weir_str::new(&dest.host);
-                v.destination_subset = weir_str::new(&dest.subset);
-            }
         }
+        v
+    }
+
+    fn destination_info(d: &Decision<'_>) -> weir_destination_info {
+        let mut v = weir_destination_info {
+            cluster: weir_str::EMPTY,
+            destination_host: weir_str::EMPTY,
+            destination_subset: weir_str::EMPTY,
+            destination_port: 0,
+            endpoint: opt_str(d.endpoint.map(|e| &*e.address)),
+            original_destination: d.original_destination,
+            has_hash: d.hash.is_some(),
+            hash: d.hash.map_or(0, |h| h.value),
+        };
         if let Some(c) = d.cluster {
             v.cluster = weir_str::new(&c.name);
             v.destination_host = weir_str::new(&c.host);
             v.destination_subset = weir_str::new(&c.subset);
             v.destination_port = c.port;
+        } else if let Some(dest) = d.destination_index.and_then(|i| destinations(d).get(i)) {
+            v.destination_host = weir_str::new(&dest.host);
+            v.destination_subset = weir_str::new(&dest.subset);
         }
-        if let Some(ep) = d.endpoint {
-            v.endpoint = weir_str::new(&ep.address);
-        }
-        v.original_destination = d.original_destination;
-        if let Some(delay) = d.delay {
-            v.has_delay = true;
-            v.delay_ns = duration_ns(delay);
-        }
+        v
+    }
+
+    fn policy(d: &Decision<'_>) -> weir_route_policy {
+        let mut v = weir_route_policy {
+            has_delay: d.delay.is_some(),
+            delay_ns: d.delay.map_or(0, duration_ns),
+            has_timeout: false,
+            timeout_ns: 0,
+            has_retries: false,
+            retry_attempts: 0,
+            has_retry_per_try_timeout: false,
+            retry_per_try_timeout_ns: 0,
+            retry_on: weir_str::EMPTY,
+            retriable_status_codes: [].as_ptr(),
+            retriable_status_codes_len: 0,
+        };
         if let Some(t) = d.timeout() {
             v.has_timeout = true;
             v.timeout_ns = duration_ns(t);
@@ -393,52 +548,171 @@ impl weir_decision {
             v.retriable_status_codes = r.retriable_status_codes.as_ptr();
             v.retriable_status_codes_len = r.retriable_status_codes.len();
         }
-        self.mirrors.clear();
-        self.mirrors.extend(d.mirrors.iter().map(|m| weir_mirror {
-            cluster: weir_str::new(&m.cluster_name),
-            host: weir_str::new(&m.host),
-            per_million: m.per_million,
-        }));
-        v.mirrors = self.mirrors.as_ptr();
-        v.mirrors_len = self.mirrors.len();
-        self.request_ops.fill(d.request_headers);
-        self.response_ops.fill(d.response_headers);
-        (v.request_headers_set, v.request_headers_set_len) = raw(&self.request_ops.set);
-        (v.request_headers_add, v.request_headers_add_len) = raw(&self.request_ops.add);
-        (v.request_headers_remove, v.request_headers_remove_len) = raw(&self.request_ops.remove);
-        (v.response_headers_set, v.response_headers_set_len) = raw(&self.response_ops.set);
-        (v.response_headers_add, v.response_headers_add_len) = raw(&self.response_ops.add);
-        (v.response_headers_remove, v.response_headers_remove_len) = raw(&self.response_ops.remove);
-        // Rendering into a String cannot fail; the buffers keep their capacity.
-        self.upstream_path.clear();
-        let _ = d.upstream_path.write_to(&mut self.upstream_path);
-        v.upstream_path = weir_str::new(&self.upstream_path);
-        v.path_rewritten = d.upstream_path.is_rewritten();
-        v.upstream_authority = weir_str::new(d.upstream_authority.unwrap_or(""));
-        self.location.clear();
-        if let Some(loc) = &d.location {
-            let _ = loc.write_to(&mut self.location);
-        }
-        v.location = weir_str::new(&self.location);
-        v.body = weir_bytes::new(d.body());
-        self.set_cookie.clear();
-        if let Some(c) = &d.set_cookie {
-            let _ = c.write_to(&mut self.set_cookie);
-        }
-        v.set_cookie = weir_str::new(&self.set_cookie);
-        if let Some(h) = &d.hash {
-            v.has_hash = true;
-            v.hash = h.value;
-        }
-        self.valid = true;
-        let mut kept = *d;
-        kept.upstream_path = weir_core::decision::UpstreamPath::Unchanged("");
-        kept.location = None;
-        // SAFETY: only the lifetime changes. What `kept` still borrows is in
-        // the table, which the caller keeps alive by holding the snapshot for
-        // as long as it uses this decision (the documented contract).
-        self.last = Some(unsafe { std::mem::transmute::<Decision<'_>, Decision<'static>>(kept) });
+        v
     }
+
+    /// The upstream path, rendered into this object on first use.
+    fn upstream_path(&mut self) -> R<weir_str> {
+        let d = *self.get()?;
+        Ok(match d.upstream_path {
+            // The request's path: already copied (`keep_path`) or static.
+            weir_core::decision::UpstreamPath::Unchanged(p) => weir_str::new(p),
+            rewritten => {
+                if self.ready & PATH == 0 {
+                    self.upstream_path.clear();
+                    let _ = rewritten.write_to(&mut self.upstream_path);
+                    self.ready |= PATH;
+                }
+                weir_str::new(&self.upstream_path)
+            }
+        })
+    }
+
+    /// The redirect's `Location` (rendered at decide time), or empty.
+    fn location(&self) -> R<weir_str> {
+        self.get()?;
+        Ok(if self.ready & LOCATION != 0 {
+            weir_str::new(&self.location)
+        } else {
+            weir_str::EMPTY
+        })
+    }
+
+    /// The `Set-Cookie` value, rendered on first use, or empty.
+    fn set_cookie(&mut self) -> R<weir_str> {
+        let d = *self.get()?;
+        let Some(c) = d.set_cookie else {
+            return Ok(weir_str::EMPTY);
+        };
+        if self.ready & COOKIE == 0 {
+            self.set_cookie.clear();
+            let _ = c.write_to(&mut self.set_cookie);
+            self.ready |= COOKIE;
+        }
+        Ok(weir_str::new(&self.set_cookie))
+    }
+
+    /// The mirrors that fire, flattened on first use.
+    fn mirrors(&mut self) -> R<&[weir_mirror]> {
+        let d = *self.get()?;
+        if self.ready & MIRRORS == 0 {
+            self.mirrors.clear();
+            self.mirrors.extend(d.mirrors.iter().map(|m| weir_mirror {
+                cluster: weir_str::new(&m.cluster_name),
+                host: weir_str::new(&m.host),
+                per_million: m.per_million,
+            }));
+            self.ready |= MIRRORS;
+        }
+        Ok(&self.mirrors)
+    }
+
+    /// Request (`response == false`) or response header edits, flattened on first use.
+    fn header_edits(&mut self, response: bool) -> R<weir_header_edits> {
+        let d = *self.get()?;
+        let (bit, buf, ops) = if response {
+            (RESPONSE_OPS, &mut self.response_ops, d.response_headers)
+        } else {
+            (REQUEST_OPS, &mut self.request_ops, d.request_headers)
+        };
+        if self.ready & bit == 0 {
+            self.ready |= bit;
+            return Ok(buf.fill(ops));
+        }
+        Ok(weir_header_edits {
+            set: buf.set.as_ptr(),
+            set_len: buf.set.len(),
+            add: buf.add.as_ptr(),
+            add_len: buf.add.len(),
+            remove: buf.remove.as_ptr(),
+            remove_len: buf.remove.len(),
+        })
+    }
+
+    /// Everything, flat, into `v` (rendering whatever is not yet rendered).
+    fn fill_view(&mut self, v: &mut weir_decision_view) -> R<()> {
+        let d = *self.get()?;
+        let s = Self::summary(&d);
+        let r = Self::route_info(&d);
+        let t = Self::destination_info(&d);
+        let p = Self::policy(&d);
+        let upstream_path = self.upstream_path()?;
+        let location = self.location()?;
+        let set_cookie = self.set_cookie()?;
+        let (mirrors, mirrors_len) = raw(self.mirrors()?);
+        let req = self.header_edits(false)?;
+        let resp = self.header_edits(true)?;
+        *v = weir_decision_view {
+            outcome: s.outcome,
+            status: s.status,
+            has_grpc_status: s.has_grpc_status,
+            grpc_status: s.grpc_status,
+            has_route: r.has_route,
+            route_namespace: r.route_namespace,
+            route_virtual_service: r.route_virtual_service,
+            route_name: r.route_name,
+            has_rule_index: r.has_rule_index,
+            rule_index: r.rule_index,
+            has_destination: r.has_destination,
+            destination_index: r.destination_index,
+            cluster: t.cluster,
+            destination_host: t.destination_host,
+            destination_subset: t.destination_subset,
+            destination_port: t.destination_port,
+            endpoint: t.endpoint,
+            original_destination: t.original_destination,
+            has_delay: p.has_delay,
+            delay_ns: p.delay_ns,
+            has_timeout: p.has_timeout,
+            timeout_ns: p.timeout_ns,
+            has_retries: p.has_retries,
+            retry_attempts: p.retry_attempts,
+            has_retry_per_try_timeout: p.has_retry_per_try_timeout,
+            retry_per_try_timeout_ns: p.retry_per_try_timeout_ns,
+            retry_on: p.retry_on,
+            retriable_status_codes: p.retriable_status_codes,
+            retriable_status_codes_len: p.retriable_status_codes_len,
+            mirrors,
+            mirrors_len,
+            request_headers_set: req.set,
+            request_headers_set_len: req.set_len,
+            request_headers_add: req.add,
+            request_headers_add_len: req.add_len,
+            request_headers_remove: req.remove,
+            request_headers_remove_len: req.remove_len,
+            response_headers_set: resp.set,
+            response_headers_set_len: resp.set_len,
+            response_headers_add: resp.add,
+            response_headers_add_len: resp.add_len,
+            response_headers_remove: resp.remove,
+            response_headers_remove_len: resp.remove_len,
+            upstream_path,
+            path_rewritten: d.upstream_path.is_rewritten(),
+            upstream_authority: weir_str::new(d.upstream_authority.unwrap_or("")),
+            location,
+            body: weir_bytes::new(d.body()),
+            set_cookie,
+            has_hash: t.has_hash,
+            hash: t.hash,
+        };
+        Ok(())
+    }
+}
+
+/// The matched rule's `route[]` list.
+fn destinations<'a>(d: &Decision<'a>) -> &'a [RouteDestination] {
+    if let Some(route) = d.route {
+        route.rule.destinations()
+    } else if let Some(rule) = d.l4_rule {
+        &rule.destinations
+    } else {
+        &[]
+    }
+}
+
+#[inline(always)]
+fn opt_str(s: Option<&str>) -> weir_str {
+    s.map_or(weir_str::EMPTY, weir_str::new)
 }
 
 fn raw<T>(v: &[T]) -> (*const T, usize) {
@@ -447,6 +721,37 @@ fn raw<T>(v: &[T]) -> (*const T, usize) {
 
 fn duration_ns(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Writes `s` to a `(ptr, len)` out-pair, both checked before either is written.
+///
+/// # Safety
+/// As `cast::try_out`.
+#[inline(always)]
+unsafe fn put_str(s: weir_str, out: *mut *const c_char, out_len: *mut usize) -> R<()> {
+    let out = cast::try_out(out)?;
+    let out_len = cast::try_out(out_len)?;
+    *out = s.ptr;
+    *out_len = s.len;
+    Ok(())
+}
+
+/// Writes an array to a `(ptr, len)` out-pair, both checked before either is written.
+///
+/// # Safety
+/// As `cast::try_out`.
+#[inline(always)]
+unsafe fn put_array<T>(
+    ptr: *const T,
+    len: usize,
+    out: *mut *const T,
+    out_len: *mut usize,
+) -> R<()> {
+    let out = cast::try_out(out)?;
+    let out_len = cast::try_out(out_len)?;
+    *out = ptr;
+    *out_len = len;
+    Ok(())
 }
 
 /// Creates a reusable decision object and writes it to `*out`. Make one per
@@ -464,7 +769,7 @@ pub unsafe extern "C" fn weir_decision_new(out: *mut *mut weir_decision) -> weir
 }
 
 /// Frees a decision object. NULL is a no-op; freeing twice gives
-/// `WEIR_RESULT_INVALID_HANDLE`. Views taken from it become invalid.
+/// `WEIR_RESULT_INVALID_HANDLE`. Strings and arrays read from it become invalid.
 ///
 /// # Safety
 /// `decision` NULL or from `weir_decision_new`, not in use elsewhere.
@@ -473,24 +778,293 @@ pub unsafe extern "C" fn weir_decision_free(decision: *mut weir_decision) -> wei
     panic::boundary(|| cast::free_handle(decision))
 }
 
-/// Copies the view of the last decision made into `decision` to `*out`
-/// (see `weir_decision_view` for how long its pointers live).
-/// `WEIR_RESULT_NO_DECISION` when there is none.
+/// Copies the outcome and status of the last decision made into `decision`
+/// (the same summary the decide call wrote) to `*out`.
+///
+/// Every `weir_decision_*` accessor returns `WEIR_RESULT_NO_DECISION` when
+/// the object holds no decision (none made yet, or the last decide failed),
+/// and `WEIR_RESULT_NULL_PARAMETER` for a NULL argument.
 ///
 /// # Safety
 /// `decision` live; `out` writable.
 #[no_mangle]
-pub unsafe extern "C" fn weir_decision_get_view(
+pub unsafe extern "C" fn weir_decision_get_summary(
     decision: *const weir_decision,
-    out: *mut weir_decision_view,
+    out: *mut weir_decision_summary,
 ) -> weir_result {
     panic::boundary(|| {
         let d = cast::try_ref(decision)?;
         let out = cast::try_out(out)?;
-        if !d.valid {
-            return Err(weir_result::NoDecision);
-        }
-        *out = d.view;
+        *out = weir_decision::summary(d.get()?);
         Ok(())
+    })
+}
+
+/// The chosen destination's cluster, `outbound|PORT|SUBSET|HOST`, into
+/// `*out`/`*out_len` (not NUL-terminated; empty when none). Borrowed from the
+/// snapshot: valid while the caller holds it and until the next decide into
+/// (or free of) `decision`.
+///
+/// # Safety
+/// `decision` live; `out` and `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_cluster(
+    decision: *const weir_decision,
+    out: *mut *const c_char,
+    out_len: *mut usize,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_ref(decision)?.get()?;
+        put_str(opt_str(d.cluster.map(|c| &*c.name)), out, out_len)
+    })
+}
+
+/// The chosen endpoint, `ip:port` (`[v6]:port`), into `*out`/`*out_len`
+/// (empty when none: no route, PASSTHROUGH, no healthy endpoint). Lifetime as
+/// `weir_decision_cluster`.
+///
+/// # Safety
+/// `decision` live; `out` and `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_endpoint(
+    decision: *const weir_decision,
+    out: *mut *const c_char,
+    out_len: *mut usize,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_ref(decision)?.get()?;
+        put_str(opt_str(d.endpoint.map(|e| &*e.address)), out, out_len)
+    })
+}
+
+/// The matched rule and chosen destination index into `*out`.
+///
+/// # Safety
+/// `decision` live; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_route_info(
+    decision: *const weir_decision,
+    out: *mut weir_route_info,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_ref(decision)?;
+        let out = cast::try_out(out)?;
+        *out = weir_decision::route_info(d.get()?);
+        Ok(())
+    })
+}
+
+/// Cluster, host, subset, port, endpoint and hash of the destination into `*out`.
+///
+/// # Safety
+/// `decision` live; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_destination_info(
+    decision: *const weir_decision,
+    out: *mut weir_destination_info,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_ref(decision)?;
+        let out = cast::try_out(out)?;
+        *out = weir_decision::destination_info(d.get()?);
+        Ok(())
+    })
+}
+
+/// Fault delay, route timeout and retry policy into `*out`.
+///
+/// # Safety
+/// `decision` live; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_policy(
+    decision: *const weir_decision,
+    out: *mut weir_route_policy,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_ref(decision)?;
+        let out = cast::try_out(out)?;
+        *out = weir_decision::policy(d.get()?);
+        Ok(())
+    })
+}
+
+/// Writes to `*out` whether the upstream path differs from the request's by a
+/// rewrite (when false, forward the request's `:path` as is).
+///
+/// # Safety
+/// `decision` live; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_path_rewritten(
+    decision: *const weir_decision,
+    out: *mut bool,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_ref(decision)?;
+        let out = cast::try_out(out)?;
+        *out = d.get()?.upstream_path.is_rewritten();
+        Ok(())
+    })
+}
+
+/// The path to send upstream (with query), after any rewrite; for a redirect,
+/// the redirect's path; empty for TCP. A rewritten path is rendered into
+/// `decision` on the first call after a decide (a matching `uriRegexRewrite`
+/// allocates); later calls return the same string. Valid until the next
+/// decide into (or free of) `decision`, while the caller holds the snapshot.
+///
+/// # Safety
+/// `decision` live and not in use by another thread; `out`, `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_upstream_path(
+    decision: *mut weir_decision,
+    out: *mut *const c_char,
+    out_len: *mut usize,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_mut(decision)?;
+        put_str(d.upstream_path()?, out, out_len)
+    })
+}
+
+/// The authority to send upstream when rewritten; empty keeps the request's.
+/// Lifetime as `weir_decision_cluster`.
+///
+/// # Safety
+/// `decision` live; `out` and `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_upstream_authority(
+    decision: *const weir_decision,
+    out: *mut *const c_char,
+    out_len: *mut usize,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_ref(decision)?.get()?;
+        put_str(opt_str(d.upstream_authority), out, out_len)
+    })
+}
+
+/// The redirect's `Location`, for `WEIR_OUTCOME_REDIRECT`; else empty.
+/// Lifetime as `weir_decision_upstream_path`.
+///
+/// # Safety
+/// `decision` live; `out` and `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_location(
+    decision: *const weir_decision,
+    out: *mut *const c_char,
+    out_len: *mut usize,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_ref(decision)?;
+        put_str(d.location()?, out, out_len)
+    })
+}
+
+/// A `Set-Cookie` value the response must carry (consistent hashing on a
+/// cookie with a ttl), or empty; rendered on the first call after a decide.
+/// Lifetime as `weir_decision_upstream_path`.
+///
+/// # Safety
+/// `decision` live and not in use by another thread; `out`, `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_set_cookie(
+    decision: *mut weir_decision,
+    out: *mut *const c_char,
+    out_len: *mut usize,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_mut(decision)?;
+        put_str(d.set_cookie()?, out, out_len)
+    })
+}
+
+/// The direct response's body, for `WEIR_OUTCOME_DIRECT_RESPONSE`; else
+/// empty. Lifetime as `weir_decision_cluster`.
+///
+/// # Safety
+/// `decision` live; `out` and `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_body(
+    decision: *const weir_decision,
+    out: *mut *const u8,
+    out_len: *mut usize,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_ref(decision)?.get()?;
+        let b = weir_bytes::new(d.body());
+        put_array(b.ptr, b.len, out, out_len)
+    })
+}
+
+/// The mirrors that fire for this request, in configuration order, into
+/// `*out` (`*out_len` of them), flattened into `decision` on the first call
+/// after a decide. Lifetime as `weir_decision_upstream_path`.
+///
+/// # Safety
+/// `decision` live and not in use by another thread; `out`, `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_mirrors(
+    decision: *mut weir_decision,
+    out: *mut *const weir_mirror,
+    out_len: *mut usize,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_mut(decision)?;
+        let (p, n) = raw(d.mirrors()?);
+        put_array(p, n, out, out_len)
+    })
+}
+
+/// The request header edits into `*out`, flattened into `decision` on the
+/// first call after a decide. Lifetime as `weir_decision_upstream_path`.
+///
+/// # Safety
+/// `decision` live and not in use by another thread; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_request_headers(
+    decision: *mut weir_decision,
+    out: *mut weir_header_edits,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_mut(decision)?;
+        let out = cast::try_out(out)?;
+        *out = d.header_edits(false)?;
+        Ok(())
+    })
+}
+
+/// The response header edits into `*out`, as `weir_decision_request_headers`.
+///
+/// # Safety
+/// `decision` live and not in use by another thread; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_response_headers(
+    decision: *mut weir_decision,
+    out: *mut weir_header_edits,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_mut(decision)?;
+        let out = cast::try_out(out)?;
+        *out = d.header_edits(true)?;
+        Ok(())
+    })
+}
+
+/// Fills `*out` with every field of the last decision made into `decision`
+/// (rendering what the accessors would), in one call: for bindings where each
+/// call is expensive (cgo). See `weir_decision_view` for how long its
+/// pointers live.
+///
+/// # Safety
+/// `decision` live and not in use by another thread; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_fill_view(
+    decision: *mut weir_decision,
+    out: *mut weir_decision_view,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_mut(decision)?;
+        let out = cast::try_out(out)?;
+        d.fill_view(out)
     })
 }

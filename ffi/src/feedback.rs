@@ -51,7 +51,7 @@ pub unsafe extern "C" fn weir_feedback_begin(
         let table: &Table = cast::arc_ref(snapshot)?;
         let d = cast::try_ref(decision)?;
         let out = cast::try_out(out)?;
-        let last = d.last().ok_or(weir_result::NoDecision)?;
+        let last = d.get()?;
         let ticket: Ticket<'_> = table.begin(last);
         let mut t = weir_ticket {
             state: BEGUN,

@@ -139,13 +139,24 @@ impl<'a> CHeaders<'a> {
     }
 
     fn pairs(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
-        // SAFETY: every pointer/length pair was checked in `new`.
-        self.list.iter().map(|h| unsafe {
-            (
-                cast::try_chars(h.name, h.name_len).unwrap_or(&[]),
-                cast::try_chars(h.value, h.value_len).unwrap_or(&[]),
-            )
-        })
+        // SAFETY: every pointer/length pair was checked in `new`; only the
+        // `(NULL, 0)` case needs care here (no slice may have a NULL pointer).
+        self.list
+            .iter()
+            .map(|h| unsafe { (checked(h.name, h.name_len), checked(h.value, h.value_len)) })
+    }
+}
+
+/// A slice from a pair [`CHeaders::new`] has checked (not re-checked here).
+///
+/// # Safety
+/// `(p, len)` passed `cast::try_chars`.
+#[inline(always)]
+unsafe fn checked<'a>(p: *const c_char, len: usize) -> &'a [u8] {
+    if len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(p.cast::<u8>(), len)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `weir_snapshot`: one table, held by the caller; decisions borrow it.
 
 use crate::cast;
-use crate::decision::{weir_decision, weir_decision_view};
+use crate::decision::{weir_decision, weir_decision_summary};
 use crate::error::weir_result;
 use crate::panic;
 use crate::request::{labels_into, parse_address, weir_connection, weir_request, CHeaders};
@@ -40,19 +40,26 @@ pub unsafe extern "C" fn weir_snapshot_free(snapshot: *const weir_snapshot) -> w
 }
 
 /// Decides what to do with an HTTP request and stores the answer in
-/// `decision` (a reusable object from `weir_decision_new`); when `view` is not
-/// NULL, also copies the decision's view into `*view` (as `weir_decision_view`).
+/// `decision` (a reusable object from `weir_decision_new`); when `out` is not
+/// NULL, also writes the outcome and status to `*out`.
+///
+/// Deciding is all this does: the rest of the answer is read afterwards, only
+/// as needed, with the `weir_decision_*` accessors (`weir_decision_cluster`,
+/// `weir_decision_endpoint`, `weir_decision_upstream_path`, …) or all at once
+/// with `weir_decision_fill_view`.
 ///
 /// `entropy` drives every random choice (weights, fault and mirror
 /// percentages, random and least-request picks): the same snapshot, request
 /// and entropy give the same decision on every platform.
 ///
-/// Nothing is retained from `request`. The decision's strings point into the
-/// snapshot or into `decision` itself: valid while the caller holds
-/// `snapshot` and until the next decide into `decision`.
+/// Nothing is retained from `request` (its path is copied into `decision`).
+/// What the accessors return points into the snapshot or into `decision`
+/// itself: valid while the caller holds `snapshot` and until the next decide
+/// into (or free of) `decision`.
 ///
 /// No allocation once `decision` has served requests of similar size (its
-/// buffers are reused), except for a `uriRegexRewrite` that matches.
+/// buffers are reused), except for a `uriRegexRewrite` that matches (when its
+/// path is read).
 ///
 /// Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8` (authority,
 /// method, path, scheme, gateway, namespace, labels), `WEIR_RESULT_INVALID_ARGUMENT`
@@ -62,14 +69,15 @@ pub unsafe extern "C" fn weir_snapshot_free(snapshot: *const weir_snapshot) -> w
 /// two threads at once.
 ///
 /// # Safety
-/// `snapshot` live; `request` valid with valid pointers; `decision` live.
+/// `snapshot` live; `request` valid with valid pointers; `decision` live;
+/// `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn weir_snapshot_decide(
     snapshot: *const weir_snapshot,
     request: *const weir_request,
     entropy: u64,
     decision: *mut weir_decision,
-    view: *mut weir_decision_view,
+    out: *mut weir_decision_summary,
 ) -> weir_result {
     panic::boundary(|| {
         let table: &Table = cast::arc_ref(snapshot)?;
@@ -91,7 +99,7 @@ pub unsafe extern "C" fn weir_snapshot_decide(
             let req = Request {
                 authority,
                 method,
-                path,
+                path: d.keep_path(path),
                 scheme: if scheme.is_empty() { "http" } else { scheme },
                 port: r.port,
                 source: Source {
@@ -103,17 +111,28 @@ pub unsafe extern "C" fn weir_snapshot_decide(
                 },
                 headers: &headers,
             };
-            let dec = table.decide(&req, entropy);
-            d.fill(&dec);
+            d.store(table.decide(&req, entropy));
         });
         labels.clear();
         d.put_labels(labels);
         result?;
-        if !view.is_null() {
-            *view = *d.view();
-        }
-        Ok(())
+        write_summary(d, out)
     })
+}
+
+/// Writes the summary of the decision just stored to `out`, when not NULL.
+///
+/// # Safety
+/// `out` NULL or writable.
+#[inline(always)]
+unsafe fn write_summary(
+    d: &weir_decision,
+    out: *mut weir_decision_summary,
+) -> Result<(), weir_result> {
+    if let Some(out) = out.as_mut() {
+        *out = d.current_summary()?;
+    }
+    Ok(())
 }
 
 /// Decides for a TCP or TLS connection (`tcp[]` rules, or `tls[]` when `sni`
@@ -128,7 +147,7 @@ pub unsafe extern "C" fn weir_snapshot_decide_tcp(
     connection: *const weir_connection,
     entropy: u64,
     decision: *mut weir_decision,
-    view: *mut weir_decision_view,
+    out: *mut weir_decision_summary,
 ) -> weir_result {
     panic::boundary(|| {
         let table: &Table = cast::arc_ref(snapshot)?;
@@ -157,15 +176,11 @@ pub unsafe extern "C" fn weir_snapshot_decide_tcp(
                     labels: &labels,
                 },
             };
-            let dec = table.decide_tcp(&conn, entropy);
-            d.fill(&dec);
+            d.store(table.decide_tcp(&conn, entropy));
         });
         labels.clear();
         d.put_labels(labels);
         result?;
-        if !view.is_null() {
-            *view = *d.view();
-        }
-        Ok(())
+        write_summary(d, out)
     })
 }

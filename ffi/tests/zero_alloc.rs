@@ -1,6 +1,6 @@
 //! No allocation per decision through the C ABI: snapshot, decide (HTTP and
-//! TCP), view, feedback begin/finish and snapshot free, 10 000+ times, after a
-//! warm-up, with a counting global allocator.
+//! TCP), every accessor, the flat view, feedback begin/finish and snapshot
+//! free, 10 000+ times, after a warm-up, with a counting global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
@@ -84,6 +84,76 @@ fn apply(engine: *mut weir_engine, file: &str) {
     assert_eq!(rc, weir_result::Ok);
 }
 
+/// Calls every accessor of `decision` (each must succeed).
+unsafe fn read_everything(decision: *mut weir_decision) {
+    let (mut p, mut n) = (ptr::null(), 0usize);
+    let mut summary = std::mem::zeroed::<weir_decision_summary>();
+    assert_eq!(
+        weir_decision_get_summary(decision, &mut summary),
+        weir_result::Ok
+    );
+    assert_eq!(
+        weir_decision_cluster(decision, &mut p, &mut n),
+        weir_result::Ok
+    );
+    assert_eq!(
+        weir_decision_endpoint(decision, &mut p, &mut n),
+        weir_result::Ok
+    );
+    assert_eq!(
+        weir_decision_upstream_path(decision, &mut p, &mut n),
+        weir_result::Ok
+    );
+    assert_eq!(
+        weir_decision_upstream_authority(decision, &mut p, &mut n),
+        weir_result::Ok
+    );
+    assert_eq!(
+        weir_decision_location(decision, &mut p, &mut n),
+        weir_result::Ok
+    );
+    assert_eq!(
+        weir_decision_set_cookie(decision, &mut p, &mut n),
+        weir_result::Ok
+    );
+    let mut route = std::mem::zeroed::<weir_route_info>();
+    assert_eq!(
+        weir_decision_route_info(decision, &mut route),
+        weir_result::Ok
+    );
+    let mut dest = std::mem::zeroed::<weir_destination_info>();
+    assert_eq!(
+        weir_decision_destination_info(decision, &mut dest),
+        weir_result::Ok
+    );
+    let mut policy = std::mem::zeroed::<weir_route_policy>();
+    assert_eq!(weir_decision_policy(decision, &mut policy), weir_result::Ok);
+    let mut rewritten = false;
+    assert_eq!(
+        weir_decision_path_rewritten(decision, &mut rewritten),
+        weir_result::Ok
+    );
+    let (mut b, mut m) = (ptr::null(), ptr::null());
+    assert_eq!(
+        weir_decision_body(decision, &mut b, &mut n),
+        weir_result::Ok
+    );
+    assert_eq!(
+        weir_decision_mirrors(decision, &mut m, &mut n),
+        weir_result::Ok
+    );
+    let mut edits = std::mem::zeroed::<weir_header_edits>();
+    assert_eq!(
+        weir_decision_request_headers(decision, &mut edits),
+        weir_result::Ok
+    );
+    assert_eq!(
+        weir_decision_response_headers(decision, &mut edits),
+        weir_result::Ok
+    );
+    let _ = (p, b, m);
+}
+
 #[test]
 fn deciding_through_the_abi_allocates_nothing() {
     unsafe {
@@ -138,6 +208,7 @@ fn deciding_through_the_abi_allocates_nothing() {
         for (file, reqs) in &cases {
             apply(engine, file);
             let mut view = std::mem::zeroed::<weir_decision_view>();
+            let mut summary = std::mem::zeroed::<weir_decision_summary>();
             let mut ticket = std::mem::zeroed::<weir_ticket>();
             let mut run = |n: u64| {
                 for i in 0..n {
@@ -145,10 +216,15 @@ fn deciding_through_the_abi_allocates_nothing() {
                     assert_eq!(weir_engine_snapshot(engine, &mut snap), weir_result::Ok);
                     let req = &reqs[(i as usize) % reqs.len()];
                     assert_eq!(
-                        weir_snapshot_decide(snap, req, i, decision, &mut view),
+                        weir_snapshot_decide(snap, req, i, decision, &mut summary),
                         weir_result::Ok
                     );
-                    assert_eq!(weir_decision_get_view(decision, &mut view), weir_result::Ok);
+                    read_everything(decision);
+                    assert_eq!(
+                        weir_decision_fill_view(decision, &mut view),
+                        weir_result::Ok
+                    );
+                    assert_eq!(view.outcome, summary.outcome);
                     assert_eq!(
                         weir_feedback_begin(snap, decision, &mut ticket),
                         weir_result::Ok
@@ -186,16 +262,17 @@ fn deciding_through_the_abi_allocates_nothing() {
             remote_address: ptr::null(),
             remote_address_len: 0,
         };
-        let mut view = std::mem::zeroed::<weir_decision_view>();
+        let mut summary = std::mem::zeroed::<weir_decision_summary>();
         let mut tcp = |n: u64| {
             for i in 0..n {
                 let mut snap = ptr::null();
                 assert_eq!(weir_engine_snapshot(engine, &mut snap), weir_result::Ok);
                 assert_eq!(
-                    weir_snapshot_decide_tcp(snap, &conn, i, decision, &mut view),
+                    weir_snapshot_decide_tcp(snap, &conn, i, decision, &mut summary),
                     weir_result::Ok
                 );
-                assert_eq!(view.outcome, weir_outcome::Route);
+                assert_eq!(summary.outcome, weir_outcome::Route);
+                read_everything(decision);
                 assert_eq!(weir_snapshot_free(snap), weir_result::Ok);
             }
         };

@@ -60,7 +60,7 @@ static void decide_staff(const weir_engine *e, weir_decision *dec, uint64_t entr
   const weir_snapshot *s = NULL;
   CHECK_OK(weir_engine_snapshot(e, &s));
   weir_request r = make_request(STAFF, "GET", "/");
-  CHECK_OK(weir_snapshot_decide(s, &r, entropy, dec, v));
+  CHECK_OK(decide_view(s, &r, entropy, dec, v));
   CHECK_OK(weir_snapshot_free(s));
 }
 
@@ -118,7 +118,7 @@ static void test_invalid_configs(const char *dir) {
   const weir_snapshot *s = NULL;
   CHECK_OK(weir_engine_snapshot(e, &s));
   weir_request r = make_request("j.example.com", "GET", "/");
-  CHECK_OK(weir_snapshot_decide(s, &r, 0, dec, &v));
+  CHECK_OK(decide_view(s, &r, 0, dec, &v));
   CHECK(v.outcome == WEIR_OUTCOME_DIRECT_RESPONSE);
   CHECK(v.status == 418);
   CHECK(v.body.len == 6 && memcmp(v.body.ptr, "teapot", 6) == 0);
@@ -127,6 +127,68 @@ static void test_invalid_configs(const char *dir) {
   CHECK_OK(weir_decision_free(dec));
   CHECK_OK(weir_diagnostics_free(d));
   CHECK_OK(weir_engine_free(e));
+}
+
+/* Every accessor answers NO_DECISION (and writes nothing). */
+static void check_no_decision(weir_decision *dec) {
+  const char *p = "untouched";
+  size_t n = 42;
+  weir_decision_view v;
+  weir_decision_summary sum;
+  weir_route_info ri;
+  weir_destination_info di;
+  weir_route_policy pol;
+  weir_header_edits ed;
+  bool b = false;
+  const uint8_t *body = NULL;
+  const weir_mirror *m = NULL;
+  CHECK_RC(weir_decision_fill_view(dec, &v), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_get_summary(dec, &sum), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_cluster(dec, &p, &n), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_endpoint(dec, &p, &n), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_upstream_path(dec, &p, &n), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_upstream_authority(dec, &p, &n), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_location(dec, &p, &n), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_set_cookie(dec, &p, &n), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_route_info(dec, &ri), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_destination_info(dec, &di), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_policy(dec, &pol), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_path_rewritten(dec, &b), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_body(dec, &body, &n), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_mirrors(dec, &m, &n), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_request_headers(dec, &ed), WEIR_RESULT_NO_DECISION);
+  CHECK_RC(weir_decision_response_headers(dec, &ed), WEIR_RESULT_NO_DECISION);
+  CHECK(strcmp(p, "untouched") == 0 && n == 42 && body == NULL && m == NULL);
+}
+
+/* NULL handles and NULL out-pointers give NULL_PARAMETER and write nothing. */
+static void check_null_outs(weir_decision *dec) {
+  const char *p = "untouched";
+  size_t n = 42;
+  weir_decision_summary sum;
+  weir_header_edits ed;
+  CHECK_RC(weir_decision_get_summary(NULL, &sum), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_get_summary(dec, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_cluster(NULL, &p, &n), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_cluster(dec, NULL, &n), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_cluster(dec, &p, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_endpoint(dec, &p, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_endpoint(dec, NULL, &n), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_upstream_path(NULL, &p, &n), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_upstream_path(dec, &p, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_set_cookie(dec, NULL, &n), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_location(dec, NULL, &n), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_upstream_authority(dec, NULL, &n), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_body(dec, NULL, &n), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_mirrors(dec, NULL, &n), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_route_info(dec, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_destination_info(dec, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_policy(dec, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_path_rewritten(dec, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_request_headers(dec, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_response_headers(NULL, &ed), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_fill_view(dec, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK(strcmp(p, "untouched") == 0 && n == 42);
 }
 
 static void test_misuse(const char *dir) {
@@ -143,9 +205,9 @@ static void test_misuse(const char *dir) {
   CHECK_OK(weir_diagnostics_new(&d));
   CHECK_OK(weir_decision_new(&dec));
 
-  /* No decision yet. */
-  CHECK_RC(weir_decision_get_view(dec, &v), WEIR_RESULT_NO_DECISION);
-  CHECK_RC(weir_decision_get_view(NULL, &v), WEIR_RESULT_NULL_PARAMETER);
+  /* No decision yet: every accessor says so. */
+  check_no_decision(dec);
+  CHECK_RC(weir_decision_fill_view(NULL, &v), WEIR_RESULT_NULL_PARAMETER);
 
   /* Apply: NULL handle, NULL with a length, invalid UTF-8, too large, empty. */
   CHECK_RC(weir_engine_apply(NULL, NULL, 0, "", 0, d), WEIR_RESULT_NULL_PARAMETER);
@@ -163,69 +225,101 @@ static void test_misuse(const char *dir) {
   CHECK_RC(weir_engine_snapshot(e, NULL), WEIR_RESULT_NULL_PARAMETER);
   CHECK_OK(weir_engine_snapshot(e, &s));
   weir_request r = make_request(STAFF, "GET", "/");
-  CHECK_RC(weir_snapshot_decide(NULL, &r, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
-  CHECK_RC(weir_snapshot_decide(s, NULL, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
-  CHECK_RC(weir_snapshot_decide(s, &r, 0, NULL, &v), WEIR_RESULT_NULL_PARAMETER);
-  CHECK_OK(weir_snapshot_decide(s, &r, 0, dec, NULL)); /* view optional */
-  CHECK_OK(weir_decision_get_view(dec, &v));
+  CHECK_RC(decide_view(NULL, &r, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(decide_view(s, NULL, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(decide_view(s, &r, 0, NULL, &v), WEIR_RESULT_NULL_PARAMETER);
+  weir_decision_summary sum;
+  CHECK_RC(weir_snapshot_decide(NULL, &r, 0, dec, &sum), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_OK(weir_snapshot_decide(s, &r, 0, dec, NULL)); /* summary optional */
+  CHECK_OK(weir_decision_fill_view(dec, &v));
   CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
+  check_null_outs(dec);
+  /* The lazy path: summary from decide, strings from the accessors. */
+  memset(&sum, 0xff, sizeof sum);
+  CHECK_OK(weir_snapshot_decide(s, &r, 95, dec, &sum));
+  CHECK(sum.outcome == WEIR_OUTCOME_ROUTE && sum.status == 0 && !sum.has_grpc_status);
+  const char *p = NULL;
+  size_t plen = 0;
+  CHECK_OK(weir_decision_cluster(dec, &p, &plen));
+  CHECK(plen == strlen("outbound|8080|risky-group|" STAFF) && memcmp(p, "outbound|8080|risky-group|" STAFF, plen) == 0);
+  CHECK_OK(weir_decision_endpoint(dec, &p, &plen));
+  CHECK(plen == strlen("10.1.0.21:8080") && memcmp(p, "10.1.0.21:8080", plen) == 0);
+  CHECK_OK(weir_decision_upstream_path(dec, &p, &plen));
+  CHECK(plen == 1 && p[0] == '/');
+  bool rewritten = true;
+  CHECK_OK(weir_decision_path_rewritten(dec, &rewritten));
+  CHECK(!rewritten);
+  CHECK_OK(weir_decision_location(dec, &p, &plen));
+  CHECK(plen == 0 && p != NULL);
+  weir_decision_summary again;
+  CHECK_OK(weir_decision_get_summary(dec, &again));
+  CHECK(again.outcome == sum.outcome && again.status == sum.status);
+  /* The request's buffers may go away after the call: the path was copied. */
+  char path_copy[] = "/copied?x=1";
+  weir_request rc_req = r;
+  rc_req.path = path_copy;
+  rc_req.path_len = strlen(path_copy);
+  CHECK_OK(weir_snapshot_decide(s, &rc_req, 0, dec, &sum));
+  memset(path_copy, 'z', sizeof path_copy - 1);
+  CHECK_OK(weir_decision_upstream_path(dec, &p, &plen));
+  CHECK(plen == 11 && memcmp(p, "/copied?x=1", 11) == 0);
 
   /* NULL with a length in every kind of field. */
   weir_request bad = r;
   bad.path = NULL;
-  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
-  CHECK_RC(weir_decision_get_view(dec, &v), WEIR_RESULT_NO_DECISION); /* failed decide clears it */
+  CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  check_no_decision(dec); /* failed decide clears it */
   bad = r;
   bad.headers = NULL;
   bad.headers_len = 2;
-  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
   weir_header h = {NULL, 3, "v", 1};
   bad = r;
   bad.headers = &h;
   bad.headers_len = 1;
-  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
   bad = r;
   bad.source_labels = &h;
   bad.source_labels_len = 1;
-  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
 
   /* Invalid UTF-8: rejected in the request line, ignored in a header value. */
   bad = r;
   bad.path = "/\xc3\x28";
   bad.path_len = 3;
-  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_UTF8);
+  CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_UTF8);
   weir_header hv = {"x-myval", 7, "\xff\xff", 2};
   bad = r;
   bad.headers = &hv;
   bad.headers_len = 1;
-  CHECK_OK(weir_snapshot_decide(s, &bad, 0, dec, &v));
+  CHECK_OK(decide_view(s, &bad, 0, dec, &v));
   weir_header lb = {"app", 3, "\xff", 1};
   bad = r;
   bad.source_labels = &lb;
   bad.source_labels_len = 1;
-  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_UTF8);
+  CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_UTF8);
 
   /* Addresses that do not parse. */
   bad = r;
   bad.remote_address = "not-an-ip";
   bad.remote_address_len = 9;
-  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_ARGUMENT);
   bad = r;
   bad.remote_address = "10.0.0.1";
   bad.remote_address_len = 8;
-  CHECK_OK(weir_snapshot_decide(s, &bad, 0, dec, &v));
+  CHECK_OK(decide_view(s, &bad, 0, dec, &v));
   bad.remote_address = "[::1]:80";
   bad.remote_address_len = 8;
-  CHECK_OK(weir_snapshot_decide(s, &bad, 0, dec, &v));
+  CHECK_OK(decide_view(s, &bad, 0, dec, &v));
 
   /* Huge inputs: lengths past PTRDIFF_MAX, and real megabyte strings. */
   bad = r;
   bad.path_len = SIZE_MAX;
-  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_ARGUMENT);
   bad = r;
   bad.headers = &h;
   bad.headers_len = SIZE_MAX / 2;
-  CHECK_RC(weir_snapshot_decide(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_ARGUMENT);
   size_t big = 4u << 20;
   char *huge = malloc(big);
   memset(huge, 'a', big);
@@ -233,12 +327,12 @@ static void test_misuse(const char *dir) {
   bad = r;
   bad.path = huge;
   bad.path_len = big;
-  CHECK_OK(weir_snapshot_decide(s, &bad, 0, dec, &v));
+  CHECK_OK(decide_view(s, &bad, 0, dec, &v));
   CHECK(v.outcome == WEIR_OUTCOME_ROUTE && v.upstream_path.len == big);
   bad = r;
   bad.authority = huge;
   bad.authority_len = big;
-  CHECK_OK(weir_snapshot_decide(s, &bad, 0, dec, &v));
+  CHECK_OK(decide_view(s, &bad, 0, dec, &v));
   CHECK(v.outcome == WEIR_OUTCOME_NO_ROUTE && v.status == 404);
   /* A large config that is not YAML: rejected with a diagnostic, old table kept. */
   CHECK_RC(weir_engine_apply(e, NULL, 0, huge, big, d), WEIR_RESULT_CONFIG_REJECTED);
@@ -339,17 +433,17 @@ static void test_endpoints_stats_tcp(const char *dir) {
   c.port = 31400;
   c.gateway = "istioinaction/echo-tcp-gateway";
   c.gateway_len = strlen(c.gateway);
-  CHECK_OK(weir_snapshot_decide_tcp(s, &c, 1, dec, &v));
+  CHECK_OK(decide_tcp_view(s, &c, 1, dec, &v));
   CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
   CHECK(str_eq(v.cluster, "outbound|2701||tcp-echo.istioinaction.svc.cluster.local"));
   CHECK(v.endpoint.len > 0 && !v.has_retries);
   c.port = 1;
-  CHECK_OK(weir_snapshot_decide_tcp(s, &c, 1, dec, &v));
+  CHECK_OK(decide_tcp_view(s, &c, 1, dec, &v));
   CHECK(v.outcome == WEIR_OUTCOME_NO_ROUTE);
   c.sni = NULL;
   c.sni_len = 1;
-  CHECK_RC(weir_snapshot_decide_tcp(s, &c, 1, dec, &v), WEIR_RESULT_NULL_PARAMETER);
-  CHECK_RC(weir_snapshot_decide_tcp(s, NULL, 1, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(decide_tcp_view(s, &c, 1, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(decide_tcp_view(s, NULL, 1, dec, &v), WEIR_RESULT_NULL_PARAMETER);
   CHECK_OK(weir_snapshot_free(s));
 
   CHECK_OK(weir_decision_free(dec));
@@ -373,7 +467,7 @@ static void test_feedback(const char *dir) {
   r.source_namespace = "shop";
   r.source_namespace_len = 4;
   /* Outlier detection (consecutive5xxErrors: 5): five 503s eject the endpoint. */
-  CHECK_OK(weir_snapshot_decide(s, &r, 1, dec, &v));
+  CHECK_OK(decide_view(s, &r, 1, dec, &v));
   CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
   char ejected[64];
   snprintf(ejected, sizeof ejected, "%.*s", (int)v.endpoint.len, v.endpoint.ptr);
@@ -383,7 +477,7 @@ static void test_feedback(const char *dir) {
   }
   CHECK_RC(weir_feedback_finish(s, &t, 503, 1000), WEIR_RESULT_INVALID_HANDLE); /* finished twice */
   for (uint64_t i = 0; i < 200; i++) {
-    CHECK_OK(weir_snapshot_decide(s, &r, i, dec, &v));
+    CHECK_OK(decide_view(s, &r, i, dec, &v));
     CHECK(v.outcome == WEIR_OUTCOME_ROUTE && !str_eq(v.endpoint, ejected));
   }
   /* A connect failure (status 0) counts as a gateway error. */

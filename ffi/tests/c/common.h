@@ -91,4 +91,33 @@ static inline weir_request make_request(const char *authority, const char *metho
   return r;
 }
 
+/* Decides and reads everything through weir_decision_fill_view; the view
+ * must agree with the summary the decide call wrote. */
+static inline weir_result decide_view(const weir_snapshot *s, const weir_request *r, uint64_t entropy,
+                                      weir_decision *d, weir_decision_view *v) {
+  weir_decision_summary sum;
+  weir_result rc = weir_snapshot_decide(s, r, entropy, d, &sum);
+  if (rc != WEIR_RESULT_OK) return rc;
+  rc = weir_decision_fill_view(d, v);
+  if (rc == WEIR_RESULT_OK && (v->outcome != sum.outcome || v->status != sum.status)) {
+    fprintf(stderr, "view and summary disagree\n");
+    failures++;
+  }
+  return rc;
+}
+
+/* As decide_view, for a connection. */
+static inline weir_result decide_tcp_view(const weir_snapshot *s, const weir_connection *c, uint64_t entropy,
+                                          weir_decision *d, weir_decision_view *v) {
+  weir_decision_summary sum;
+  weir_result rc = weir_snapshot_decide_tcp(s, c, entropy, d, &sum);
+  if (rc != WEIR_RESULT_OK) return rc;
+  rc = weir_decision_fill_view(d, v);
+  if (rc == WEIR_RESULT_OK && v->outcome != sum.outcome) {
+    fprintf(stderr, "view and summary disagree\n");
+    failures++;
+  }
+  return rc;
+}
+
 #endif

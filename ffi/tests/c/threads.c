@@ -26,14 +26,20 @@ static void *decider(void *arg) {
   while (!atomic_load(&stop) || n < 1000) {
     const weir_snapshot *s = NULL;
     CHECK_OK(weir_engine_snapshot(engine, &s));
-    weir_decision_view v;
-    CHECK_OK(weir_snapshot_decide(s, &r, entropy++, dec, &v));
+    weir_decision_summary sum;
+    CHECK_OK(weir_snapshot_decide(s, &r, entropy++, dec, &sum));
     /* Canary or sticky: routed to a staff pod; myapp: no route for this host. */
-    if (v.outcome == WEIR_OUTCOME_ROUTE) {
-      CHECK(v.endpoint.len >= 14 && memcmp(v.endpoint.ptr, "10.1.0.", 7) == 0);
-      CHECK(v.cluster.len > 0 && memcmp(v.cluster.ptr, "outbound|8080|", 14) == 0);
+    if (sum.outcome == WEIR_OUTCOME_ROUTE) {
+      const char *p = NULL;
+      size_t len = 0;
+      CHECK_OK(weir_decision_endpoint(dec, &p, &len));
+      CHECK(len >= 14 && memcmp(p, "10.1.0.", 7) == 0);
+      CHECK_OK(weir_decision_cluster(dec, &p, &len));
+      CHECK(len > 0 && memcmp(p, "outbound|8080|", 14) == 0);
+      CHECK_OK(weir_decision_upstream_path(dec, &p, &len));
+      CHECK(len == 4 && memcmp(p, "/api", 4) == 0);
     } else {
-      CHECK(v.outcome == WEIR_OUTCOME_NO_ROUTE && v.status == 404);
+      CHECK(sum.outcome == WEIR_OUTCOME_NO_ROUTE && sum.status == 404);
     }
     CHECK_OK(weir_snapshot_free(s));
     n++;

@@ -1,5 +1,7 @@
 /* Replays ffi/tests/vectors/decisions.txt through the C ABI and renders each
- * decision as the canonical want.* lines; they must equal the core's.
+ * decision as the canonical want.* lines, twice: through the accessors
+ * (weir_decision_cluster, ...) and through the flat view
+ * (weir_decision_fill_view); both must equal the core's.
  * Usage: vectors <shared/configs dir> <decisions.txt> */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -34,8 +36,97 @@ static void put(sbuf *b, const char *fmt, ...) {
 
 static void put_str(sbuf *b, const char *key, weir_str s) { put(b, "want.%s\t%.*s\n", key, (int)s.len, s.ptr); }
 
+static void put_edits(sbuf *b, const char *side, const weir_header_edits *e) {
+  for (size_t i = 0; i < e->set_len; i++)
+    put(b, "want.%s_set\t%.*s\t%.*s\n", side, (int)e->set[i].name_len, e->set[i].name, (int)e->set[i].value_len,
+        e->set[i].value);
+  for (size_t i = 0; i < e->add_len; i++)
+    put(b, "want.%s_add\t%.*s\t%.*s\n", side, (int)e->add[i].name_len, e->add[i].name, (int)e->add[i].value_len,
+        e->add[i].value);
+  for (size_t i = 0; i < e->remove_len; i++)
+    put(b, "want.%s_remove\t%.*s\n", side, (int)e->remove[i].len, e->remove[i].ptr);
+}
+
+/* A string accessor's answer as a weir_str. */
+#define GET_STR(fn, d, out)                          \
+  do {                                               \
+    const char *p_ = NULL;                           \
+    size_t n_ = 0;                                   \
+    CHECK_OK(fn(d, &p_, &n_));                       \
+    CHECK(p_ != NULL);                               \
+    (out).ptr = p_;                                  \
+    (out).len = n_;                                  \
+  } while (0)
+
+/* The decision read through the accessors; same lines as render_view. */
+static void render_accessors(sbuf *b, weir_decision *d) {
+  weir_decision_summary s;
+  weir_route_info r;
+  weir_destination_info t;
+  weir_route_policy p;
+  weir_str cluster, endpoint, path, authority, location, cookie;
+  CHECK_OK(weir_decision_get_summary(d, &s));
+  CHECK_OK(weir_decision_route_info(d, &r));
+  CHECK_OK(weir_decision_destination_info(d, &t));
+  CHECK_OK(weir_decision_policy(d, &p));
+  GET_STR(weir_decision_cluster, d, cluster);
+  GET_STR(weir_decision_endpoint, d, endpoint);
+  GET_STR(weir_decision_upstream_path, d, path);
+  GET_STR(weir_decision_upstream_authority, d, authority);
+  GET_STR(weir_decision_location, d, location);
+  GET_STR(weir_decision_set_cookie, d, cookie);
+  CHECK(str_eq(cluster, "") || (cluster.len == t.cluster.len && cluster.ptr == t.cluster.ptr));
+  CHECK(endpoint.len == t.endpoint.len && (endpoint.len == 0 || endpoint.ptr == t.endpoint.ptr));
+  /* A second read gives the same (already rendered) string. */
+  weir_str again;
+  GET_STR(weir_decision_upstream_path, d, again);
+  CHECK(again.ptr == path.ptr && again.len == path.len);
+  const uint8_t *body = NULL;
+  size_t body_len = 0;
+  CHECK_OK(weir_decision_body(d, &body, &body_len));
+  const weir_mirror *mirrors = NULL;
+  size_t nmirrors = 0;
+  CHECK_OK(weir_decision_mirrors(d, &mirrors, &nmirrors));
+  weir_header_edits req, resp;
+  CHECK_OK(weir_decision_request_headers(d, &req));
+  CHECK_OK(weir_decision_response_headers(d, &resp));
+
+  put(b, "want.outcome\t%s\n", OUTCOMES[s.outcome]);
+  put(b, "want.status\t%u\n", (unsigned)s.status);
+  if (s.has_grpc_status) put(b, "want.grpc_status\t%u\n", (unsigned)s.grpc_status);
+  else put(b, "want.grpc_status\t\n");
+  if (r.has_route) {
+    put(b, "want.route\t%.*s/%.*s/", (int)r.route_namespace.len, r.route_namespace.ptr,
+        (int)r.route_virtual_service.len, r.route_virtual_service.ptr);
+    if (r.has_rule_index) put(b, "%zu\n", r.rule_index);
+    else put(b, "-\n");
+  } else {
+    put(b, "want.route\t\n");
+  }
+  put_str(b, "route_name", r.route_name);
+  if (r.has_destination) put(b, "want.destination_index\t%zu\n", r.destination_index);
+  else put(b, "want.destination_index\t\n");
+  put_str(b, "cluster", cluster);
+  put_str(b, "endpoint", endpoint);
+  if (p.has_delay) put(b, "want.delay_ns\t%" PRIu64 "\n", p.delay_ns);
+  else put(b, "want.delay_ns\t\n");
+  if (p.has_timeout) put(b, "want.timeout_ns\t%" PRIu64 "\n", p.timeout_ns);
+  else put(b, "want.timeout_ns\t\n");
+  if (p.has_retries) put(b, "want.retry_attempts\t%u\n", (unsigned)p.retry_attempts);
+  else put(b, "want.retry_attempts\t\n");
+  put_str(b, "retry_on", p.retry_on);
+  put_str(b, "upstream_path", path);
+  put_str(b, "upstream_authority", authority);
+  put_str(b, "location", location);
+  put(b, "want.body\t%.*s\n", (int)body_len, (const char *)body);
+  put_str(b, "set_cookie", cookie);
+  for (size_t i = 0; i < nmirrors; i++) put_str(b, "mirror", mirrors[i].cluster);
+  put_edits(b, "req", &req);
+  put_edits(b, "resp", &resp);
+}
+
 /* Same order and forms as render() in ffi/tests/vectors.rs. */
-static void render(sbuf *b, const weir_decision_view *v) {
+static void render_view(sbuf *b, const weir_decision_view *v) {
   put(b, "want.outcome\t%s\n", OUTCOMES[v->outcome]);
   put(b, "want.status\t%u\n", (unsigned)v->status);
   if (v->has_grpc_status) put(b, "want.grpc_status\t%u\n", (unsigned)v->grpc_status);
@@ -144,6 +235,7 @@ int main(int argc, char **argv) {
       const weir_snapshot *s = NULL;
       CHECK_OK(weir_engine_snapshot(engine, &s));
       weir_decision_view v;
+      weir_decision_summary sum;
       c.tcp = strcmp(get(&c, "kind"), "tcp") == 0;
       weir_result rc;
       if (c.tcp) {
@@ -158,7 +250,7 @@ int main(int argc, char **argv) {
         conn.port = (uint16_t)atoi(get(&c, "port"));
         conn.source_labels = c.labels;
         conn.source_labels_len = c.nlabels;
-        rc = weir_snapshot_decide_tcp(s, &conn, c.entropy, dec, &v);
+        rc = weir_snapshot_decide_tcp(s, &conn, c.entropy, dec, &sum);
       } else {
         weir_request r;
         memset(&r, 0, sizeof r);
@@ -175,15 +267,23 @@ int main(int argc, char **argv) {
         r.headers_len = c.nheaders;
         r.source_labels = c.labels;
         r.source_labels_len = c.nlabels;
-        rc = weir_snapshot_decide(s, &r, c.entropy, dec, &v);
+        rc = weir_snapshot_decide(s, &r, c.entropy, dec, &sum);
       }
       CHECK_OK(rc);
-      got.len = 0;
-      if (rc == WEIR_RESULT_OK) render(&got, &v);
-      if (got.len != want.len || memcmp(got.buf, want.buf, want.len) != 0) {
-        fprintf(stderr, "vector %d (%s) differs.\n--- want\n%.*s--- got\n%.*s", cases, config, (int)want.len,
-                want.buf, (int)got.len, got.buf);
-        failures++;
+      for (int way = 0; way < 2 && rc == WEIR_RESULT_OK; way++) {
+        got.len = 0;
+        if (way == 0) {
+          render_accessors(&got, dec);
+        } else {
+          CHECK_OK(weir_decision_fill_view(dec, &v));
+          CHECK(v.outcome == sum.outcome && v.status == sum.status);
+          render_view(&got, &v);
+        }
+        if (got.len != want.len || memcmp(got.buf, want.buf, want.len) != 0) {
+          fprintf(stderr, "vector %d (%s) differs (%s).\n--- want\n%.*s--- got\n%.*s", cases, config,
+                  way == 0 ? "accessors" : "view", (int)want.len, want.buf, (int)got.len, got.buf);
+          failures++;
+        }
       }
       CHECK_OK(weir_snapshot_free(s));
       cases++;
