@@ -16,12 +16,16 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
-use weir_core::compile::Rule;
+use weir_core::compile::{Cluster, LbKind, RequestOutcome, Rule};
 use weir_core::decision::Outcome;
 use weir_core::{Decision, Headers, Request, Source};
 
 fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
+}
+
+fn now_millis() -> u64 {
+    now_nanos() / 1_000_000
 }
 
 fn now_nanos() -> u64 {
@@ -47,6 +51,9 @@ struct Shared {
     rng: Cell<u64>,
     delayed: RefCell<Vec<Delayed>>,
     ticking: Cell<bool>,
+    /// Some cluster has outlier detection: keep the table's clock moving so
+    /// ejections end, and report upstream statuses.
+    outlier: bool,
 }
 
 impl Shared {
@@ -108,11 +115,16 @@ impl RootContext for Root {
             ),
         );
         let seed = now_nanos() ^ u64::from(self.id).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let outlier = settings
+            .table
+            .as_deref()
+            .is_some_and(|t| t.clusters().iter().any(|c| c.policy.outlier.is_some()));
         self.shared = Some(Rc::new(Shared {
             settings,
             rng: Cell::new(seed),
             delayed: RefCell::new(Vec::new()),
             ticking: Cell::new(false),
+            outlier,
         }));
         true
     }
@@ -150,6 +162,7 @@ impl RootContext for Root {
             local_reply: false,
             delay_token: None,
             then_abort: None,
+            in_flight: None,
         }))
     }
 
@@ -170,6 +183,40 @@ struct Http {
     /// The dispatch standing in for a delay timer.
     delay_token: Option<u32>,
     then_abort: Option<(u16, Option<u32>)>,
+    /// The request counted in flight on the cluster and endpoint Weir chose
+    /// (`Table::begin_indices`), until `on_log`.
+    in_flight: Option<InFlight>,
+}
+
+/// Feedback for one routed request: what `Table::finish_indices` needs.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    indices: (Option<u32>, Option<u32>),
+    /// The cluster has outlier detection: the outcome matters.
+    outlier: bool,
+    /// What the response headers said, if they came.
+    outcome: Option<RequestOutcome>,
+}
+
+/// Whether a cluster's policy reads in-flight counts or outcomes. Istio's
+/// default balancer is LEAST_REQUEST, so most do.
+fn needs_feedback(c: &Cluster) -> bool {
+    let p = &c.policy;
+    p.outlier.is_some()
+        || p.lb == LbKind::LeastRequest
+        || p.pool.http2_max_requests.is_some()
+        || (p.pool.max_connections.is_some() && p.pool.http1_max_pending_requests.is_some())
+}
+
+/// How the request ended at the upstream, from Envoy's `response.code_details`
+/// (and the `:status` when response headers came): `None` when the endpoint
+/// was never reached or not to blame (a local reply, the client went away).
+fn upstream_outcome(status: Option<u16>) -> Option<RequestOutcome> {
+    let details = hostcalls::get_property(vec!["response", "code_details"])
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    crate::outcome::classify(status, &details)
 }
 
 /// The request headers as fetched in one host call.
@@ -326,6 +373,34 @@ impl HttpContext for Http {
         if self.local_reply {
             return Action::Continue;
         }
+        if let Some(f) = self.in_flight.as_mut().filter(|f| f.outlier) {
+            let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .and_then(|s| s.parse().ok());
+            let mut outcome = upstream_outcome(status);
+            if matches!(outcome, Some(RequestOutcome::Status(_))) {
+                // Envoy retried (or fell back) to another endpoint: the one
+                // Weir chose did not give this answer, it failed before.
+                if let (Some(table), (Some(ci), Some(ei))) = (
+                    self.shared
+                        .as_ref()
+                        .and_then(|s| s.settings.table.as_deref()),
+                    f.indices,
+                ) {
+                    let chosen = table.endpoints(ci as usize).get(ei as usize);
+                    let answered = hostcalls::get_property(vec!["upstream", "address"])
+                        .ok()
+                        .flatten();
+                    if let (Some(chosen), Some(answered)) = (chosen, answered) {
+                        if chosen.address.as_bytes() != answered.as_slice() {
+                            outcome = Some(RequestOutcome::ConnectFailure);
+                        }
+                    }
+                }
+            }
+            f.outcome = outcome;
+        }
         if let Some((rule, di)) = &self.response_ops {
             if let Some(dest) = rule.destinations().get(*di) {
                 let ops = &dest.response_headers;
@@ -354,10 +429,47 @@ impl HttpContext for Http {
                 q.retain(|d| d.context_id != self.id);
             }
         }
+        self.finish_feedback();
+    }
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        // on_log always comes first in Envoy; never leave a count behind.
+        if let (Some(f), Some(table)) = (
+            self.in_flight.take(),
+            self.shared
+                .as_ref()
+                .and_then(|s| s.settings.table.as_deref()),
+        ) {
+            table.finish_indices(f.indices, None, 0);
+        }
     }
 }
 
 impl Http {
+    /// Ends the request's in-flight count; with outlier detection, reports
+    /// how it went (the response headers' verdict, else what Envoy says
+    /// happened: no response headers came).
+    fn finish_feedback(&mut self) {
+        let Some(f) = self.in_flight.take() else {
+            return;
+        };
+        let Some(table) = self
+            .shared
+            .as_ref()
+            .and_then(|s| s.settings.table.as_deref())
+        else {
+            return;
+        };
+        if !f.outlier {
+            table.finish_indices(f.indices, None, 0);
+            return;
+        }
+        let outcome = f.outcome.or_else(|| upstream_outcome(None));
+        table.finish_indices(f.indices, outcome, now_millis());
+    }
+
     fn internal_error(&mut self, what: &str) -> Action {
         self.local_reply = true;
         let body = format!("weir: internal error: {what}\n");
@@ -407,6 +519,10 @@ impl Http {
             },
             headers: &view,
         };
+        if shared.outlier {
+            // Ejections end when the table's clock passes them.
+            table.advance_clock(now_millis());
+        }
         let d = table.decide(&req, shared.next_entropy());
         match d.outcome {
             Outcome::Route => self.forward(shared, &d, &headers, authority),
@@ -544,6 +660,18 @@ impl Http {
         }
         if let Some(cookie) = &d.set_cookie {
             self.set_cookie = Some(cookie.to_string());
+        }
+        // Count the request in flight on the cluster and endpoint Weir chose
+        // (least request, pool limits, outlier detection): per VM, i.e. per
+        // Envoy worker; each worker sees only its own requests.
+        if let (Some(c), Some(table)) = (d.cluster, settings.table.as_deref()) {
+            if needs_feedback(c) {
+                self.in_flight = Some(InFlight {
+                    indices: table.begin_indices(d),
+                    outlier: c.policy.outlier.is_some(),
+                    outcome: None,
+                });
+            }
         }
         match d.delay {
             Some(delay) => Ok(self.pause_for(shared, delay, None)),

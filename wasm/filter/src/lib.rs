@@ -8,6 +8,7 @@
 //! `dispatch_http_call` (mirrors). See README.md for the options and the two
 //! `envoy.yaml` variants.
 
+pub mod outcome;
 pub mod settings;
 
 #[cfg(target_arch = "wasm32")]

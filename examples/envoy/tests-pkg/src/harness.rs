@@ -113,8 +113,21 @@ pub struct Upstream {
     stop: Arc<AtomicBool>,
 }
 
+/// How an [`Upstream`] answers every request, whatever the path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Behavior {
+    /// Answer 503 to everything.
+    pub always_fail: bool,
+    /// Sleep this long before every answer.
+    pub delay_ms: u64,
+}
+
 impl Upstream {
     pub fn start(name: &str) -> Upstream {
+        Upstream::start_with(name, Behavior::default())
+    }
+
+    pub fn start_with(name: &str, behavior: Behavior) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
         let port = listener.local_addr().expect("addr").port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -127,7 +140,7 @@ impl Upstream {
                 }
                 let Ok(conn) = conn else { continue };
                 let (n, s) = (n.clone(), Arc::clone(&s));
-                thread::spawn(move || serve(conn, &n, &s));
+                thread::spawn(move || serve(conn, &n, &s, behavior));
             }
         });
         Upstream {
@@ -163,7 +176,7 @@ impl Drop for Upstream {
     }
 }
 
-fn serve(conn: TcpStream, name: &str, seen: &Mutex<Vec<Seen>>) {
+fn serve(conn: TcpStream, name: &str, seen: &Mutex<Vec<Seen>>, behavior: Behavior) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let Ok(mut writer) = conn.try_clone() else {
         return;
@@ -216,7 +229,10 @@ fn serve(conn: TcpStream, name: &str, seen: &Mutex<Vec<Seen>>) {
         {
             thread::sleep(Duration::from_millis(ms));
         }
-        let status = if s.path.contains("/fail") {
+        if behavior.delay_ms > 0 {
+            thread::sleep(Duration::from_millis(behavior.delay_ms));
+        }
+        let status = if behavior.always_fail || s.path.contains("/fail") {
             "503 Service Unavailable"
         } else {
             "200 OK"
@@ -365,13 +381,20 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 impl Envoy {
     /// Writes `yaml` to `dir/envoy.yaml` and spawns Envoy on it (no wait).
     pub fn spawn(dir: &Path, yaml: &str, admin: u16) -> Envoy {
+        Envoy::spawn_with(dir, yaml, admin, 2)
+    }
+
+    /// [`Envoy::spawn`] with `--concurrency workers`.
+    pub fn spawn_with(dir: &Path, yaml: &str, admin: u16, workers: u32) -> Envoy {
         let cfg = dir.join("envoy.yaml");
         std::fs::write(&cfg, yaml).expect("write envoy.yaml");
         let log = std::fs::File::create(dir.join("envoy.log")).expect("create envoy.log");
         let child = Command::new(envoy_bin())
             .arg("-c")
             .arg(&cfg)
-            .args(["--concurrency", "2", "--use-dynamic-base-id", "-l", "info"])
+            .arg("--concurrency")
+            .arg(workers.to_string())
+            .args(["--use-dynamic-base-id", "-l", "info"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -385,7 +408,13 @@ impl Envoy {
 
     /// Starts Envoy and waits until its admin `/ready` says LIVE.
     pub fn start(dir: &Path, yaml: &str, admin: u16) -> Envoy {
-        let mut envoy = Envoy::spawn(dir, yaml, admin);
+        Envoy::start_with(dir, yaml, admin, 2)
+    }
+
+    /// [`Envoy::start`] with `--concurrency workers` (1: one worker VM sees
+    /// every request, for tests of per-VM feedback state).
+    pub fn start_with(dir: &Path, yaml: &str, admin: u16, workers: u32) -> Envoy {
+        let mut envoy = Envoy::spawn_with(dir, yaml, admin, workers);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = envoy.child.try_wait() {
