@@ -5,6 +5,14 @@
 pub struct WeightedChoice {
     /// Running sums of the weights: `cumulative[i]` = w0 + … + wi.
     cumulative: Box<[u64]>,
+    /// `ceil(2^128 / total)` when `total` fits in 32 bits, for [`fast_mod`];
+    /// 0 otherwise (plain `%`).
+    reciprocal: u128,
+    /// The sum of the weights (kept inline: the common 1- and 2-way splits
+    /// are decided without touching `cumulative`).
+    total: u64,
+    /// `cumulative[0]`.
+    first: u64,
 }
 
 impl WeightedChoice {
@@ -20,13 +28,22 @@ impl WeightedChoice {
                 sum += u64::from(w);
                 sum
             })
-            .collect();
-        WeightedChoice { cumulative }
+            .collect::<Box<[u64]>>();
+        let reciprocal = match sum {
+            2..=0xFFFF_FFFF => u128::MAX / u128::from(sum) + 1,
+            _ => 0,
+        };
+        WeightedChoice {
+            first: cumulative.first().copied().unwrap_or(0),
+            cumulative,
+            reciprocal,
+            total: sum,
+        }
     }
 
     /// The sum of the weights.
     pub fn total(&self) -> u64 {
-        self.cumulative.last().copied().unwrap_or(0)
+        self.total
     }
 
     /// The destination index chosen by random value `entropy`, or `None` with
@@ -38,15 +55,23 @@ impl WeightedChoice {
     /// running sum exceeds `selected`, walking in configuration order.
     #[inline]
     pub fn pick(&self, entropy: u64) -> Option<usize> {
-        let total = self.total();
+        let total = self.total;
+        let n = self.cumulative.len();
         if total == 0 {
             return None;
         }
-        if self.cumulative.len() == 1 {
+        if n == 1 {
             return Some(0);
         }
-        let selected = entropy % total;
-        if self.cumulative.len() <= 8 {
+        let selected = if self.reciprocal != 0 {
+            fast_mod(entropy, self.reciprocal, total)
+        } else {
+            entropy % total
+        };
+        if n == 2 {
+            return Some(usize::from(selected >= self.first));
+        }
+        if n <= 8 {
             self.cumulative.iter().position(|&c| selected < c)
         } else {
             Some(self.cumulative.partition_point(|&c| c <= selected))
@@ -54,9 +79,63 @@ impl WeightedChoice {
     }
 }
 
+/// `a % d` for `2 <= d < 2^32` without a divide, given `m = ceil(2^128 / d)`
+/// (Lemire, Kaser, Kurz, "Faster Remainder by Direct Computation", 2019: a
+/// 128-bit fraction is exact for 64-bit numerators and 32-bit divisors).
+#[inline]
+fn fast_mod(a: u64, m: u128, d: u64) -> u64 {
+    let low = m.wrapping_mul(u128::from(a));
+    let hi = (low >> 64) * u128::from(d);
+    let lo = ((low as u64 as u128) * u128::from(d)) >> 64;
+    ((hi + lo) >> 64) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_mod_equals_remainder() {
+        let divisors = [
+            2u64,
+            3,
+            7,
+            10,
+            100,
+            101,
+            1000,
+            65_535,
+            65_537,
+            1 << 31,
+            0xFFFF_FFFF,
+            0xFFFF_FFFE,
+            999_999_937,
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for &d in &divisors {
+            let m = u128::MAX / u128::from(d) + 1;
+            let edges = [
+                0,
+                1,
+                d - 1,
+                d,
+                d + 1,
+                u64::MAX,
+                u64::MAX - 1,
+                u64::MAX / d * d,
+                (u64::MAX / d) * d - 1,
+            ];
+            for a in edges {
+                assert_eq!(fast_mod(a, m, d), a % d, "{a} % {d}");
+            }
+            for _ in 0..100_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                assert_eq!(fast_mod(x, m, d), x % d, "{x} % {d}");
+            }
+        }
+    }
 
     #[test]
     fn picks_like_envoy_weighted_clusters() {
