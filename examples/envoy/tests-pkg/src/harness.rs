@@ -45,10 +45,14 @@ pub fn envoy_bin() -> PathBuf {
 /// Builds the filter once per test process and returns the `.wasm` path.
 ///
 /// The build runs in its own target directory (`target/wasm-build`) so it
-/// does not wait on the lock of the `cargo test` that runs us.
+/// does not wait on the lock of the `cargo test` that runs us. The target is
+/// `wasm32-wasip1`, or `$WEIR_WASM_TARGET` (`wasm32-unknown-unknown` loads in
+/// Envoy too: `WEIR_WASM_TARGET=wasm32-unknown-unknown cargo test -p weir-envoy-tests`).
 pub fn filter_wasm() -> PathBuf {
     static WASM: OnceLock<PathBuf> = OnceLock::new();
     WASM.get_or_init(|| {
+        let target =
+            std::env::var("WEIR_WASM_TARGET").unwrap_or_else(|_| "wasm32-wasip1".to_string());
         let root = repo_root();
         let target_dir = root.join("target/wasm-build");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -60,7 +64,7 @@ pub fn filter_wasm() -> PathBuf {
                 "-p",
                 "weir-envoy-filter",
                 "--target",
-                "wasm32-wasip1",
+                &target,
                 "--profile",
                 "wasm-release",
             ])
@@ -68,9 +72,9 @@ pub fn filter_wasm() -> PathBuf {
             .expect("spawn cargo to build the filter");
         assert!(
             status.success(),
-            "building the filter failed (is the target installed? `rustup target add wasm32-wasip1`)"
+            "building the filter failed (is the target installed? `rustup target add {target}`)"
         );
-        let wasm = target_dir.join("wasm32-wasip1/wasm-release/weir_envoy_filter.wasm");
+        let wasm = target_dir.join(format!("{target}/wasm-release/weir_envoy_filter.wasm"));
         assert!(wasm.exists(), "no {}", wasm.display());
         wasm
     })
