@@ -22,7 +22,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use weir_core::balance::maglev::Maglev;
 use weir_core::balance::ring_hash::RingHash;
 use weir_core::balance::splitmix64;
-use xxhash_rust::xxh64::xxh64;
+use weir_core::balance::xxh64::xxh64;
 
 const HOST_COUNTS: [usize; 4] = [10, 100, 1_000, 10_000];
 /// The `maglev` crate's permutation matrix is M × hosts words.

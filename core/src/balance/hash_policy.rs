@@ -11,11 +11,11 @@
 //! fixed windows over repeated passes), addresses are formatted into stack
 //! buffers, and cookies and query strings are scanned in place.
 
+use crate::balance::xxh64::xxh64;
 use crate::request::{Headers, Request};
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
-use xxhash_rust::xxh64::xxh64;
 
 /// One of Istio's `consistentHash` hash keys, compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@
 //! modulo dominates Envoy's own build profile, envoyproxy/envoy#44167), and
 //! lookups use a precomputed reciprocal instead of a 64-bit division.
 
-use xxhash_rust::xxh64::xxh64;
+use crate::balance::xxh64::xxh64;
 
 /// A built Maglev table over hosts given as `(hash key, weight)`.
 #[derive(Debug, Clone)]

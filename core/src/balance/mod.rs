@@ -7,6 +7,7 @@ pub mod hash_policy;
 pub mod maglev;
 pub mod ring_hash;
 pub mod weighted;
+pub mod xxh64;
 
 /// Derives an independent 64-bit value from `state` (one splitmix64 step).
 ///

@@ -205,7 +205,7 @@ impl RingHash {
                 key_buf.truncate(prefix);
                 push_decimal(&mut key_buf, i);
                 let h = match hash_function {
-                    RingHashFunction::XxHash => xxhash_rust::xxh64::xxh64(&key_buf, 0),
+                    RingHashFunction::XxHash => crate::balance::xxh64::xxh64(&key_buf, 0),
                     RingHashFunction::MurmurHash2 => murmur_hash2_64(&key_buf, MURMUR_SEED),
                 };
                 ring.push((h, host));
