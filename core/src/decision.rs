@@ -7,7 +7,9 @@
 //! into a buffer the caller owns ([`UpstreamPath::write_to`], …).
 
 use crate::balance::hash_policy::{HashPolicy, RequestHash};
-use crate::compile::{Cluster, Endpoint, HeaderOps, L4Rule, Mirror, Redirect, RetryPolicy, Route};
+use crate::compile::{
+    Cluster, Cors, Endpoint, HeaderOps, L4Rule, Mirror, Redirect, RetryPolicy, Route,
+};
 use std::fmt;
 use std::time::Duration;
 
@@ -242,6 +244,43 @@ impl fmt::Display for SetCookie<'_> {
     }
 }
 
+/// The CORS headers a response carries (Envoy's CORS filter, as Istio
+/// configures it from `corsPolicy`): the request's origin is allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct CorsHeaders<'a> {
+    /// The route's policy.
+    pub policy: &'a Cors,
+    /// The request's `Origin`, echoed back.
+    pub origin: &'a str,
+    /// True for a preflight (`OPTIONS` with `Access-Control-Request-Method`),
+    /// answered locally with status 200.
+    pub preflight: bool,
+}
+
+impl<'a> CorsHeaders<'a> {
+    /// Calls `f(name, value)` for every response header to add.
+    pub fn for_each(&self, mut f: impl FnMut(&'static str, &'a str)) {
+        let p = self.policy;
+        f("access-control-allow-origin", self.origin);
+        if p.allow_credentials == Some(true) {
+            f("access-control-allow-credentials", "true");
+        }
+        if self.preflight {
+            if !p.allow_methods.is_empty() {
+                f("access-control-allow-methods", &p.allow_methods);
+            }
+            if !p.allow_headers.is_empty() {
+                f("access-control-allow-headers", &p.allow_headers);
+            }
+            if let Some(age) = &p.max_age_header {
+                f("access-control-max-age", age);
+            }
+        } else if !p.expose_headers.is_empty() {
+            f("access-control-expose-headers", &p.expose_headers);
+        }
+    }
+}
+
 /// What to do with one request. Borrows the table it was decided on.
 #[derive(Debug, Clone, Copy)]
 pub struct Decision<'a> {
@@ -282,6 +321,10 @@ pub struct Decision<'a> {
     pub hash: Option<HashUse<'a>>,
     /// A cookie the response must set.
     pub set_cookie: Option<SetCookie<'a>>,
+    /// CORS response headers, when the route has a `corsPolicy` and the
+    /// request's origin is allowed. A preflight is answered locally:
+    /// [`Outcome::DirectResponse`], status 200, with these headers.
+    pub cors: Option<CorsHeaders<'a>>,
 }
 
 /// Shared empty edits for decisions without a destination (an empty boxed
@@ -310,6 +353,7 @@ impl<'a> Decision<'a> {
             location: None,
             hash: None,
             set_cookie: None,
+            cors: None,
         }
     }
 

@@ -1200,6 +1200,12 @@ fn compile_cors(c: &CorsPolicy) -> Cors {
         allow_headers: c.allow_headers.join(",").into(),
         expose_headers: c.expose_headers.join(",").into(),
         max_age: c.max_age.as_deref().and_then(|d| parse_duration(d).ok()),
+        max_age_header: c
+            .max_age
+            .as_deref()
+            .and_then(|d| parse_duration(d).ok())
+            .map(|d| d.as_secs().to_string().into()),
+        ignore_unmatched_preflights: c.unmatched_preflights.as_deref() == Some("IGNORE"),
         allow_credentials: c.allow_credentials,
     }
 }

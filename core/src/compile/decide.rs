@@ -3,7 +3,9 @@
 use super::*;
 use crate::balance::hash_policy::RequestHash;
 use crate::balance::splitmix64;
-use crate::decision::{Decision, HashUse, Location, Mirrors, Outcome, SetCookie, UpstreamPath};
+use crate::decision::{
+    CorsHeaders, Decision, HashUse, Location, Mirrors, Outcome, SetCookie, UpstreamPath,
+};
 use crate::request::{split_host_port, Connection, Request};
 use crate::route::lowercase_into;
 use std::sync::atomic::Ordering;
@@ -162,6 +164,26 @@ impl Table {
         let mut rng = entropy;
         let mut d = Decision::local(Outcome::Route, 0, req.path);
         d.route = Some(route);
+        // CORS runs before faults and routing (Istio's filter order).
+        if let Some(policy) = &rule.cors {
+            if let Some(origin) = req.headers.get("origin") {
+                let preflight = req.method == "OPTIONS"
+                    && req.headers.get("access-control-request-method").is_some();
+                let allowed = policy.allows(origin);
+                if allowed {
+                    d.cors = Some(CorsHeaders {
+                        policy,
+                        origin,
+                        preflight,
+                    });
+                }
+                if preflight && (allowed || policy.ignore_unmatched_preflights) {
+                    d.outcome = Outcome::DirectResponse;
+                    d.status = 200;
+                    return d;
+                }
+            }
+        }
         let path = req.path_only();
         let matched_len = match &route.matcher.uri {
             Some(u) => u.matched_len(path),

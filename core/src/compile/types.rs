@@ -162,7 +162,12 @@ pub struct Cors {
     pub allow_headers: Box<str>,
     pub expose_headers: Box<str>,
     pub max_age: Option<Duration>,
+    /// `max_age` in whole seconds, as the header value.
+    pub max_age_header: Option<Box<str>>,
     pub allow_credentials: Option<bool>,
+    /// `unmatchedPreflights: IGNORE`: a preflight whose origin is not allowed
+    /// is answered locally (200, no CORS headers) instead of forwarded.
+    pub ignore_unmatched_preflights: bool,
 }
 
 impl Cors {
