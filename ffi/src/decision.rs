@@ -6,6 +6,7 @@ use crate::panic;
 use crate::slice::{weir_bytes, weir_header, weir_str};
 use std::mem::MaybeUninit;
 use std::os::raw::c_char;
+use std::ptr::addr_of_mut;
 use weir_core::compile::{HeaderOps, RouteDestination};
 use weir_core::{Decision, Outcome};
 
@@ -406,24 +407,56 @@ impl weir_decision {
     }
 
     /// Stores `d`, made on a request whose path came from
-    /// [`keep_path`](Self::keep_path). A redirect's `Location` (which may
-    /// borrow the request's authority and scheme) is rendered now.
+    /// [`keep_path`](Self::keep_path), and returns its summary. A redirect's
+    /// `Location` (which may borrow the request's authority and scheme) is
+    /// rendered now and not kept.
+    ///
+    /// Copied field by field, on purpose: `*slot = *d` is a `memcpy` of the
+    /// ~400-byte decision whose wide loads span the core's narrower stores
+    /// and stall on store-to-load forwarding, as do the accessors' loads
+    /// right after its wide stores (seen in `perf` on benches/ffi.rs).
     #[inline(always)]
-    pub(crate) fn store(&mut self, mut d: Decision<'_>) {
+    pub(crate) fn store(&mut self, d: &Decision<'_>) -> weir_decision_summary {
         self.ready = 0;
-        if let Some(loc) = d.location.take() {
+        if let Some(loc) = d.location {
             self.location.clear();
             // Rendering into a String cannot fail.
             let _ = loc.write_to(&mut self.location);
             self.ready = LOCATION;
         }
-        // SAFETY: only the lifetime changes. With `location` gone, `d`
-        // borrows the table (alive while the caller holds the snapshot, the
-        // documented contract) and `self.path` (unchanged until the next
-        // decide, which resets this object first).
-        self.dec
-            .write(unsafe { std::mem::transmute::<Decision<'_>, Decision<'static>>(d) });
+        let p = self.dec.as_mut_ptr().cast::<Decision<'_>>();
+        // SAFETY: `p` is valid for writes of a decision; every field is
+        // written before `valid` is set. Only the lifetime changes: without
+        // `location`, `d` borrows the table (alive while the caller holds the
+        // snapshot, the documented contract) and `self.path` (unchanged until
+        // the next decide, which resets this object first).
+        unsafe {
+            addr_of_mut!((*p).outcome).write(d.outcome);
+            addr_of_mut!((*p).status).write(d.status);
+            addr_of_mut!((*p).grpc_status).write(d.grpc_status);
+            addr_of_mut!((*p).route).write(d.route);
+            addr_of_mut!((*p).l4_rule).write(d.l4_rule);
+            addr_of_mut!((*p).destination_index).write(d.destination_index);
+            addr_of_mut!((*p).cluster).write(d.cluster);
+            addr_of_mut!((*p).endpoint).write(d.endpoint);
+            addr_of_mut!((*p).original_destination).write(d.original_destination);
+            addr_of_mut!((*p).delay).write(d.delay);
+            addr_of_mut!((*p).mirrors).write(d.mirrors);
+            addr_of_mut!((*p).request_headers).write(d.request_headers);
+            addr_of_mut!((*p).response_headers).write(d.response_headers);
+            addr_of_mut!((*p).upstream_path).write(d.upstream_path);
+            addr_of_mut!((*p).upstream_authority).write(d.upstream_authority);
+            addr_of_mut!((*p).location).write(None);
+            // Rare and large: copied only when present.
+            addr_of_mut!((*p).hash).write(if d.hash.is_some() { d.hash } else { None });
+            addr_of_mut!((*p).set_cookie).write(if d.set_cookie.is_some() {
+                d.set_cookie
+            } else {
+                None
+            });
+        }
         self.valid = true;
+        Self::summary(d)
     }
 
     /// The last decision, or `NoDecision`.
@@ -435,12 +468,6 @@ impl weir_decision {
         } else {
             Err(weir_result::NoDecision)
         }
-    }
-
-    /// The summary of the last decision, or `NoDecision`.
-    #[inline(always)]
-    pub(crate) fn current_summary(&self) -> R<weir_decision_summary> {
-        Ok(Self::summary(self.get()?))
     }
 
     pub(crate) fn take_labels(&mut self) -> Vec<(&'static str, &'static str)> {

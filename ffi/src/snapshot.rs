@@ -5,6 +5,7 @@ use crate::decision::{weir_decision, weir_decision_summary};
 use crate::error::weir_result;
 use crate::panic;
 use crate::request::{labels_into, parse_address, weir_connection, weir_request, CHeaders};
+use crate::slice::weir_header;
 use weir_core::request::{Connection, Request, Source};
 use weir_core::Table;
 
@@ -93,46 +94,75 @@ pub unsafe extern "C" fn weir_snapshot_decide(
         let remote = parse_address(cast::try_str(r.remote_address, r.remote_address_len)?)?;
         let local = parse_address(cast::try_str(r.local_address, r.local_address_len)?)?;
         let headers = CHeaders::new(r.headers, r.headers_len)?;
-        let mut labels = d.take_labels();
-        let filled = labels_into(r.source_labels, r.source_labels_len, &mut labels);
-        let result = filled.map(|()| {
-            let req = Request {
-                authority,
-                method,
-                path: d.keep_path(path),
-                scheme: if scheme.is_empty() { "http" } else { scheme },
-                port: r.port,
-                source: Source {
-                    gateway: (!gateway.is_empty()).then_some(gateway),
-                    remote,
-                    local,
-                    namespace,
-                    labels: &labels,
-                },
-                headers: &headers,
-            };
-            d.store(table.decide(&req, entropy));
-        });
-        labels.clear();
-        d.put_labels(labels);
-        result?;
-        write_summary(d, out)
+        // Straight-line on purpose: a closure here is outlined, and passing
+        // its captures or its result through memory stalls on
+        // store-to-load forwarding (perf, benches/ffi.rs).
+        let mut scratch = Vec::new();
+        let labels = take_labels(d, r.source_labels, r.source_labels_len, &mut scratch)?;
+        let req = Request {
+            authority,
+            method,
+            path: d.keep_path(path),
+            scheme: if scheme.is_empty() { "http" } else { scheme },
+            port: r.port,
+            source: Source {
+                gateway: (!gateway.is_empty()).then_some(gateway),
+                remote,
+                local,
+                namespace,
+                labels,
+            },
+            headers: &headers,
+        };
+        let summary = d.store(&table.decide(&req, entropy));
+        put_labels(d, scratch);
+        write_summary(summary, out);
+        Ok(())
     })
 }
 
-/// Writes the summary of the decision just stored to `out`, when not NULL.
+/// The request's labels as `&str` pairs (strict UTF-8). No labels (the
+/// common case) is `&[]`; otherwise they are collected in the decision's
+/// scratch vector, moved into `scratch` (hand it back with [`put_labels`]).
+///
+/// # Safety
+/// As [`labels_into`]; the pairs must not be used after `put_labels`.
+#[inline(always)]
+unsafe fn take_labels<'s>(
+    d: &mut weir_decision,
+    p: *const weir_header,
+    len: usize,
+    scratch: &'s mut Vec<(&'static str, &'static str)>,
+) -> Result<&'s [(&'static str, &'static str)], weir_result> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    *scratch = d.take_labels();
+    if let Err(e) = labels_into(p, len, scratch) {
+        put_labels(d, std::mem::take(scratch));
+        return Err(e);
+    }
+    Ok(scratch)
+}
+
+/// Gives the scratch vector of [`take_labels`] back to the decision, empty.
+#[inline(always)]
+fn put_labels(d: &mut weir_decision, mut scratch: Vec<(&'static str, &'static str)>) {
+    if scratch.capacity() != 0 {
+        scratch.clear();
+        d.put_labels(scratch);
+    }
+}
+
+/// Writes `summary` to `out`, when not NULL.
 ///
 /// # Safety
 /// `out` NULL or writable.
 #[inline(always)]
-unsafe fn write_summary(
-    d: &weir_decision,
-    out: *mut weir_decision_summary,
-) -> Result<(), weir_result> {
+unsafe fn write_summary(summary: weir_decision_summary, out: *mut weir_decision_summary) {
     if let Some(out) = out.as_mut() {
-        *out = d.current_summary()?;
+        *out = summary;
     }
-    Ok(())
 }
 
 /// Decides for a TCP or TLS connection (`tcp[]` rules, or `tls[]` when `sni`
@@ -160,27 +190,24 @@ pub unsafe extern "C" fn weir_snapshot_decide_tcp(
         let gateway = cast::try_str(c.gateway, c.gateway_len)?;
         let namespace = cast::try_str(c.source_namespace, c.source_namespace_len)?;
         let remote = parse_address(cast::try_str(c.remote_address, c.remote_address_len)?)?;
-        let mut labels = d.take_labels();
-        let filled = labels_into(c.source_labels, c.source_labels_len, &mut labels);
-        let result = filled.map(|()| {
-            let conn = Connection {
-                destination,
-                port: c.port,
-                sni: (!sni.is_empty()).then_some(sni),
-                host: (!host.is_empty()).then_some(host),
-                source: Source {
-                    gateway: (!gateway.is_empty()).then_some(gateway),
-                    remote,
-                    local: None,
-                    namespace,
-                    labels: &labels,
-                },
-            };
-            d.store(table.decide_tcp(&conn, entropy));
-        });
-        labels.clear();
-        d.put_labels(labels);
-        result?;
-        write_summary(d, out)
+        let mut scratch = Vec::new();
+        let labels = take_labels(d, c.source_labels, c.source_labels_len, &mut scratch)?;
+        let conn = Connection {
+            destination,
+            port: c.port,
+            sni: (!sni.is_empty()).then_some(sni),
+            host: (!host.is_empty()).then_some(host),
+            source: Source {
+                gateway: (!gateway.is_empty()).then_some(gateway),
+                remote,
+                local: None,
+                namespace,
+                labels,
+            },
+        };
+        let summary = d.store(&table.decide_tcp(&conn, entropy));
+        put_labels(d, scratch);
+        write_summary(summary, out);
+        Ok(())
     })
 }
