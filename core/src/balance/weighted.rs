@@ -5,9 +5,8 @@
 pub struct WeightedChoice {
     /// Running sums of the weights: `cumulative[i]` = w0 + … + wi.
     cumulative: Box<[u64]>,
-    /// `ceil(2^128 / total)` when `total` fits in 32 bits, for [`fast_mod`];
-    /// 0 otherwise (plain `%`).
-    reciprocal: u128,
+    /// `floor(2^64 / total)` for [`fast_mod`] (0 when `total` < 2).
+    reciprocal: u64,
     /// The sum of the weights (kept inline: the common 1- and 2-way splits
     /// are decided without touching `cumulative`).
     total: u64,
@@ -29,9 +28,10 @@ impl WeightedChoice {
                 sum
             })
             .collect::<Box<[u64]>>();
-        let reciprocal = match sum {
-            2..=0xFFFF_FFFF => u128::MAX / u128::from(sum) + 1,
-            _ => 0,
+        let reciprocal = if sum >= 2 {
+            (1u128 << 64).div_euclid(u128::from(sum)) as u64
+        } else {
+            0
         };
         WeightedChoice {
             first: cumulative.first().copied().unwrap_or(0),
@@ -63,11 +63,7 @@ impl WeightedChoice {
         if n == 1 {
             return Some(0);
         }
-        let selected = if self.reciprocal != 0 {
-            fast_mod(entropy, self.reciprocal, total)
-        } else {
-            entropy % total
-        };
+        let selected = fast_mod(entropy, self.reciprocal, total);
         if n == 2 {
             return Some(usize::from(selected >= self.first));
         }
@@ -79,15 +75,20 @@ impl WeightedChoice {
     }
 }
 
-/// `a % d` for `2 <= d < 2^32` without a divide, given `m = ceil(2^128 / d)`
-/// (Lemire, Kaser, Kurz, "Faster Remainder by Direct Computation", 2019: a
-/// 128-bit fraction is exact for 64-bit numerators and 32-bit divisors).
+/// `a % d` without a divide (Barrett reduction), given `m = floor(2^64 / d)`.
+///
+/// `q = floor(a * m / 2^64)` is the true quotient or one less, so one
+/// conditional subtraction makes the remainder exact. `d` of 0 or 1 has
+/// `m = 0`, which leaves `a - 0`, corrected below for `d = 1`.
 #[inline]
-fn fast_mod(a: u64, m: u128, d: u64) -> u64 {
-    let low = m.wrapping_mul(u128::from(a));
-    let hi = (low >> 64) * u128::from(d);
-    let lo = ((low as u64 as u128) * u128::from(d)) >> 64;
-    ((hi + lo) >> 64) as u64
+fn fast_mod(a: u64, m: u64, d: u64) -> u64 {
+    let q = ((u128::from(a) * u128::from(m)) >> 64) as u64;
+    let r = a.wrapping_sub(q.wrapping_mul(d));
+    if r >= d {
+        r.wrapping_sub(d) % d.max(1) // only d = 1 can leave r >= 2d
+    } else {
+        r
+    }
 }
 
 #[cfg(test)]
@@ -110,20 +111,28 @@ mod tests {
             0xFFFF_FFFF,
             0xFFFF_FFFE,
             999_999_937,
+            1 << 40,
+            (1 << 63) + 12345,
+            u64::MAX,
         ];
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         for &d in &divisors {
-            let m = u128::MAX / u128::from(d) + 1;
+            let m = if d >= 2 {
+                ((1u128 << 64) / u128::from(d)) as u64
+            } else {
+                0
+            };
             let edges = [
                 0,
                 1,
                 d - 1,
                 d,
-                d + 1,
+                d.wrapping_add(1),
                 u64::MAX,
                 u64::MAX - 1,
                 u64::MAX / d * d,
                 (u64::MAX / d) * d - 1,
+                d.wrapping_mul(2),
             ];
             for a in edges {
                 assert_eq!(fast_mod(a, m, d), a % d, "{a} % {d}");
