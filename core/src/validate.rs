@@ -10,7 +10,7 @@ use crate::compile::registry::{labels_select, Registry};
 use crate::config::model::*;
 use crate::config::names::{expand_host, hosts_intersect, parse_duration, resolve_gateway};
 use crate::config::{Config, Kind, Origin, Resource};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 /// How bad a problem is.
@@ -1549,7 +1549,7 @@ fn service_entry(se: &Resource<ServiceEntrySpec>, r: &mut Reporter<'_>) {
 
 /// IST0130 / IST0131: rules and match blocks earlier rules already take.
 fn reachability(rules: &[HttpRoute], r: &mut Reporter<'_>) {
-    let mut earlier: Vec<(usize, usize, &HttpMatchRequest)> = Vec::new();
+    let mut earlier = EarlierMatches::default();
     let mut catch_all_at: Option<usize> = None;
     for (i, rule) in rules.iter().enumerate() {
         if let Some(at) = catch_all_at {
@@ -1571,7 +1571,7 @@ fn reachability(rules: &[HttpRoute], r: &mut Reporter<'_>) {
         };
         let mut covered = 0;
         for (j, m) in matches.iter().enumerate() {
-            if let Some((ei, ej, _)) = earlier.iter().find(|(_, _, e)| match_covers(e, m)) {
+            if let Some((ei, ej)) = earlier.covering(m) {
                 covered += 1;
                 if matches.len() > 1 {
                     r.push(
@@ -1595,9 +1595,93 @@ fn reachability(rules: &[HttpRoute], r: &mut Reporter<'_>) {
             if is_catch_all(m) && i + 1 < rules.len() {
                 catch_all_at = Some(i);
             }
-            earlier.push((i, j, m));
+            earlier.add(m, (i, j));
         }
     }
+}
+
+/// The uri conditions of earlier match blocks that share the same other
+/// conditions: what a later block with those conditions is covered by.
+#[derive(Default)]
+struct UriCover {
+    /// A block with no uri (or `.*`): covers every uri.
+    all: Option<(usize, usize)>,
+    exact: HashMap<String, (usize, usize)>,
+    prefix: HashMap<String, (usize, usize)>,
+    regex: HashMap<String, (usize, usize)>,
+}
+
+/// Earlier match blocks grouped by their non-uri conditions, so checking a
+/// block costs lookups, not a comparison with every earlier block (a
+/// VirtualService may carry thousands of rules).
+#[derive(Default)]
+struct EarlierMatches {
+    groups: HashMap<(String, bool), UriCover>,
+}
+
+impl EarlierMatches {
+    fn add(&mut self, m: &HttpMatchRequest, at: (usize, usize)) {
+        let g = self
+            .groups
+            .entry((others_key(m), m.ignore_uri_case))
+            .or_default();
+        let keep = |slot: &mut (usize, usize)| *slot = (*slot).min(at);
+        match &m.uri {
+            None => keep(g.all.get_or_insert(at)),
+            Some(u) if u.regex.as_deref() == Some(".*") => keep(g.all.get_or_insert(at)),
+            Some(u) => {
+                if let Some(x) = &u.exact {
+                    keep(g.exact.entry(x.clone()).or_insert(at));
+                } else if let Some(p) = &u.prefix {
+                    keep(g.prefix.entry(p.clone()).or_insert(at));
+                } else if let Some(re) = &u.regex {
+                    keep(g.regex.entry(re.clone()).or_insert(at));
+                }
+            }
+        }
+    }
+
+    /// The earliest block that takes every request `m` takes, if any.
+    fn covering(&self, m: &HttpMatchRequest) -> Option<(usize, usize)> {
+        let own = (others_key(m), m.ignore_uri_case);
+        let unconditional = (others_key(&HttpMatchRequest::default()), m.ignore_uri_case);
+        [own, unconditional]
+            .iter()
+            .filter_map(|key| self.groups.get(key))
+            .filter_map(|g| g.covering(m.uri.as_ref()))
+            .min()
+    }
+}
+
+impl UriCover {
+    fn covering(&self, uri: Option<&StringMatch>) -> Option<(usize, usize)> {
+        let by_prefix = |text: &str| {
+            text.char_indices()
+                .map(|(i, _)| i)
+                .chain([text.len()])
+                .filter(|&i| i > 0)
+                .filter_map(|i| self.prefix.get(&text[..i]).copied())
+                .min()
+        };
+        let found = match uri {
+            None => None,
+            Some(u) => match (&u.exact, &u.prefix, &u.regex) {
+                (Some(x), _, _) => [self.exact.get(x).copied(), by_prefix(x)]
+                    .into_iter()
+                    .flatten()
+                    .min(),
+                (None, Some(p), _) => by_prefix(p),
+                (None, None, Some(re)) => self.regex.get(re).copied(),
+                _ => None,
+            },
+        };
+        [self.all, found].into_iter().flatten().min()
+    }
+}
+
+/// The conditions of a block other than its uri, as a comparable key.
+fn others_key(m: &HttpMatchRequest) -> String {
+    format!("{:?}", without_uri(m))
 }
 
 /// A match block that takes every request: at most a uri of prefix `/` or
@@ -1612,7 +1696,7 @@ fn is_catch_all(m: &HttpMatchRequest) -> bool {
 }
 
 /// The conditions of a block other than its uri, for comparison.
-fn without_uri(m: &HttpMatchRequest) -> impl PartialEq + '_ {
+fn without_uri(m: &HttpMatchRequest) -> impl PartialEq + std::fmt::Debug + '_ {
     (
         &m.scheme,
         &m.method,
@@ -1627,30 +1711,59 @@ fn without_uri(m: &HttpMatchRequest) -> impl PartialEq + '_ {
     )
 }
 
-/// True when every request `later` takes is already taken by `earlier`.
-fn match_covers(earlier: &HttpMatchRequest, later: &HttpMatchRequest) -> bool {
-    if earlier.ignore_uri_case != later.ignore_uri_case && !is_catch_all(earlier) {
-        return false;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Loaded;
+
+    /// Codes and fields of the reachability diagnostics for `http` rules.
+    fn reachability_of(http: &str) -> Vec<(String, String)> {
+        let yaml = format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: v}}\nspec:\n  hosts: [web.example.com]\n  http:\n{http}"
+        );
+        let loaded = Loaded::from_source("t.yaml", &yaml);
+        let mut out = loaded.diagnostics.clone();
+        validate(&loaded.config, &mut out);
+        out.into_iter()
+            .filter(|d| d.code == "IST0130" || d.code == "IST0131")
+            .map(|d| (d.code.to_string(), d.field))
+            .collect()
     }
-    let none = HttpMatchRequest::default();
-    let others_same =
-        without_uri(earlier) == without_uri(later) || without_uri(earlier) == without_uri(&none);
-    if !others_same {
-        return false;
-    }
-    match (&earlier.uri, &later.uri) {
-        (None, _) => true,
-        (Some(e), _) if e.regex.as_deref() == Some(".*") => true,
-        (Some(e), Some(l)) => {
-            if e == l {
-                return true;
-            }
-            match (&e.prefix, &l.prefix, &l.exact) {
-                (Some(ep), Some(lp), _) => lp.starts_with(ep.as_str()),
-                (Some(ep), _, Some(lx)) => lx.starts_with(ep.as_str()),
-                _ => false,
-            }
+
+    #[test]
+    fn shadowed_rules_and_matches() {
+        let route = "    route: [{destination: {host: web.example.com}}]\n";
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            // A longer prefix after a shorter one is shadowed.
+            ("  - match: [{uri: {prefix: /a}}]\nR  - match: [{uri: {prefix: /ab}}]\nR", &[("IST0130", "spec.http[1]")]),
+            // The other way round is fine.
+            ("  - match: [{uri: {prefix: /ab}}]\nR  - match: [{uri: {prefix: /a}}]\nR", &[]),
+            // An exact path under an earlier prefix; one of two blocks covered.
+            (
+                "  - match: [{uri: {prefix: /a}}]\nR  - match: [{uri: {exact: /a/x}}, {uri: {exact: /b}}]\nR",
+                &[("IST0131", "spec.http[1].match[0]")],
+            ),
+            // Extra conditions on the earlier block: the later one is reachable.
+            ("  - match: [{uri: {prefix: /a}, headers: {x: {exact: y}}}]\nR  - match: [{uri: {prefix: /a/b}}]\nR", &[]),
+            // Same extra conditions: shadowed.
+            (
+                "  - match: [{uri: {prefix: /a}, headers: {x: {exact: y}}}]\nR  - match: [{uri: {prefix: /a/b}, headers: {x: {exact: y}}}]\nR",
+                &[("IST0130", "spec.http[1]")],
+            ),
+            // Identical regex.
+            ("  - match: [{uri: {regex: /r.*}}]\nR  - match: [{uri: {regex: /r.*}}]\nR", &[("IST0130", "spec.http[1]")]),
+            // A rule without match before others shadows them.
+            ("  - route: [{destination: {host: web.example.com}}]\n  - match: [{uri: {prefix: /z}}]\nR", &[("IST0130", "spec.http[1]")]),
+            // ignoreUriCase differs: not covered.
+            ("  - match: [{uri: {prefix: /a}, ignoreUriCase: true}]\nR  - match: [{uri: {prefix: /a/b}}]\nR", &[]),
+        ];
+        for (http, want) in cases {
+            let got = reachability_of(&http.replace('R', route));
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(c, f)| (c.to_string(), f.to_string()))
+                .collect();
+            assert_eq!(got, want, "{http}");
         }
-        (Some(_), None) => false,
     }
 }
