@@ -1,5 +1,6 @@
 //! Core benchmarks: route match at 10 / 1 024 / 10 000 routes (last route and
-//! a miss), weighted pick over 2 and 16 destinations, and a full decision on
+//! a miss), weighted pick over 2 and 16 destinations, least-request pick over
+//! 10 / 100 / 1 000 endpoints, and a full decision on
 //! every config in ../shared/configs.
 //!
 //! `WEIR_BENCH_QUICK=1` runs everything with tiny samples (CI).
@@ -77,6 +78,44 @@ fn weighted_pick(c: &mut Criterion) {
                 x ^= x << 17;
                 black_box(choice.pick(black_box(x)))
             })
+        });
+    }
+    g.finish();
+}
+
+/// A service with `n` endpoints (weights 1, or 1..=4 when `weighted`) balanced by LEAST_REQUEST.
+fn least_request_yaml(n: usize, weighted: bool) -> String {
+    let eps: Vec<String> = (0..n)
+        .map(|i| {
+            let w = if weighted { i % 4 + 1 } else { 1 };
+            format!(
+                "{{address: 10.{}.{}.{}, weight: {w}}}",
+                i / 65536,
+                (i / 256) % 256,
+                i % 256
+            )
+        })
+        .collect();
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: lr, namespace: default}}\nspec:\n  hosts: [lr.default.svc.cluster.local]\n  ports: [{{number: 80, name: http, protocol: HTTP}}]\n  resolution: STATIC\n  endpoints: [{}]\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: lr, namespace: default}}\nspec:\n  host: lr.default.svc.cluster.local\n  trafficPolicy: {{loadBalancer: {{simple: LEAST_REQUEST}}}}\n",
+        eps.join(", ")
+    )
+}
+
+fn least_request_pick(c: &mut Criterion) {
+    let mut g = c.benchmark_group("least_request_pick");
+    for (n, weighted) in [(10, false), (100, false), (1000, false), (100, true)] {
+        let engine = engine_from(&least_request_yaml(n, weighted));
+        let table = engine.table();
+        let ci = table
+            .cluster_index("outbound|80||lr.default.svc.cluster.local")
+            .expect("cluster");
+        let set = table.endpoint_set(ci).expect("set");
+        assert!(set.pick_least_request(&mut 1).is_some());
+        let id = if weighted { "weighted" } else { "equal" };
+        g.bench_with_input(BenchmarkId::new(id, n), set, |b, set| {
+            let mut rng = 7u64;
+            b.iter(|| black_box(set.pick_least_request(&mut rng)))
         });
     }
     g.finish();
@@ -202,6 +241,6 @@ fn full_decision(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = weir_benches::criterion();
-    targets = route_match, weighted_pick, full_decision
+    targets = route_match, weighted_pick, least_request_pick, full_decision
 }
 criterion_main!(benches);

@@ -75,6 +75,64 @@ impl WeightedChoice {
     }
 }
 
+/// Weighted random choice in O(1) (Vose's alias method, integer form), for
+/// picks that need no Envoy parity: random and least-request endpoint draws.
+#[derive(Debug, Clone, Default)]
+pub struct AliasTable {
+    /// Column `i` keeps itself when the draw's fraction is below
+    /// `keep[i]` (out of `total`), else it gives way to `alias[i]`.
+    keep: Box<[u64]>,
+    alias: Box<[u32]>,
+    total: u64,
+}
+
+impl AliasTable {
+    /// Builds the table; zero weights are never picked.
+    pub fn new(weights: &[u32]) -> Self {
+        let n = weights.len() as u64;
+        let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+        if total == 0 || n > u64::from(u32::MAX) {
+            return AliasTable::default();
+        }
+        // Column height is `total`; weight i brings `w_i * n` of mass.
+        let mut mass: Vec<u64> = weights.iter().map(|&w| u64::from(w) * n).collect();
+        let mut keep = vec![total; weights.len()];
+        let mut alias: Vec<u32> = (0..weights.len() as u32).collect();
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..weights.len()).partition(|&i| mass[i] < total);
+        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+            keep[s] = mass[s];
+            alias[s] = l as u32;
+            mass[l] -= total - mass[s];
+            if mass[l] < total {
+                large.pop();
+                small.push(l);
+            }
+        }
+        AliasTable {
+            keep: keep.into(),
+            alias: alias.into(),
+            total,
+        }
+    }
+
+    /// The index chosen by the random value `x`, or `None` with no weight.
+    #[inline]
+    pub fn pick(&self, x: u64) -> Option<usize> {
+        let n = self.keep.len() as u64;
+        if self.total == 0 {
+            return None;
+        }
+        let column = (((x >> 32) * n) >> 32) as usize;
+        let fraction = ((x & 0xFFFF_FFFF) * self.total) >> 32;
+        Some(if fraction < self.keep[column] {
+            column
+        } else {
+            self.alias[column] as usize
+        })
+    }
+}
+
 /// `a % d` without a divide (Barrett reduction), given `m = floor(2^64 / d)`.
 ///
 /// `q = floor(a * m / 2^64)` is the true quotient or one less, so one
@@ -94,6 +152,38 @@ fn fast_mod(a: u64, m: u64, d: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alias_table_masses_equal_the_weights() {
+        let cases: &[&[u32]] = &[
+            &[1, 2, 3, 4],
+            &[5],
+            &[0, 3, 0, 1],
+            &[1; 16],
+            &[1000, 1, 1, 1],
+            &[7, 0],
+        ];
+        for &weights in cases {
+            let t = AliasTable::new(weights);
+            let n = weights.len() as u64;
+            // Exact mass per index over all columns: w_i * n (in units of 1/total per column).
+            let mut mass = vec![0u64; weights.len()];
+            for j in 0..weights.len() {
+                mass[j] += t.keep[j];
+                mass[t.alias[j] as usize] += t.total - t.keep[j];
+            }
+            let want: Vec<u64> = weights.iter().map(|&w| u64::from(w) * n).collect();
+            assert_eq!(mass, want, "{weights:?}");
+            // Zero weights are never picked.
+            let mut x = 1u64;
+            for _ in 0..10_000 {
+                let i = t.pick(crate::balance::splitmix64(&mut x)).unwrap();
+                assert_ne!(weights[i], 0, "{weights:?}");
+                x = x.wrapping_add(1);
+            }
+        }
+        assert_eq!(AliasTable::new(&[0, 0]).pick(5), None);
+    }
 
     #[test]
     fn fast_mod_equals_remainder() {

@@ -5,7 +5,7 @@ use super::*;
 use crate::balance::hash_policy::HashPolicy;
 use crate::balance::maglev::Maglev;
 use crate::balance::ring_hash::RingHash;
-use crate::balance::weighted::WeightedChoice;
+use crate::balance::weighted::{AliasTable, WeightedChoice};
 use crate::config::model::{
     self, ConnectionPoolSettings, CorsPolicy, Destination, DestinationRuleSpec, GatewaySpec,
     HeaderOperations, HttpFaultInjection, HttpMatchRequest, HttpRetry, HttpRoute,
@@ -255,10 +255,10 @@ fn build_endpoint_set(
             weights: (!equal).then(|| WeightedChoice::new(&weights)),
         },
         LbKind::Random => Balancer::Random {
-            weights: WeightedChoice::new(&weights),
+            weights: AliasTable::new(&weights),
         },
         LbKind::LeastRequest => Balancer::LeastRequest {
-            weights: WeightedChoice::new(&weights),
+            weights: AliasTable::new(&weights),
             equal,
         },
         LbKind::Passthrough => Balancer::Passthrough,

@@ -323,26 +323,7 @@ impl Table {
                 }
             }
             Balancer::Random { weights } => weights.pick(splitmix64(rng)),
-            Balancer::LeastRequest { weights, equal } => {
-                // Envoy's LEAST_REQUEST: two random choices, fewer active wins
-                // (weights steer the draws when they differ).
-                let (a, b) = if *equal {
-                    (
-                        Some((splitmix64(rng) % n as u64) as usize),
-                        Some((splitmix64(rng) % n as u64) as usize),
-                    )
-                } else {
-                    (weights.pick(splitmix64(rng)), weights.pick(splitmix64(rng)))
-                };
-                match (a, b) {
-                    (Some(a), Some(b)) => {
-                        let la = set.endpoints[a].state.active.load(Ordering::Relaxed);
-                        let lb = set.endpoints[b].state.active.load(Ordering::Relaxed);
-                        Some(if lb < la { b } else { a })
-                    }
-                    (a, b) => a.or(b),
-                }
-            }
+            Balancer::LeastRequest { .. } => set.pick_least_request(rng),
             Balancer::Ring(_) | Balancer::Maglev(_) => {
                 let (value, input) = match &cluster.policy.hash {
                     Some(policy) => {

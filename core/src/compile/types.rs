@@ -3,7 +3,7 @@
 use crate::balance::hash_policy::HashPolicy;
 use crate::balance::maglev::Maglev;
 use crate::balance::ring_hash::RingHash;
-use crate::balance::weighted::WeightedChoice;
+use crate::balance::weighted::{AliasTable, WeightedChoice};
 use crate::route::RouteMatch;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -402,10 +402,10 @@ pub enum Balancer {
         weights: Option<WeightedChoice>,
     },
     Random {
-        weights: WeightedChoice,
+        weights: AliasTable,
     },
     LeastRequest {
-        weights: WeightedChoice,
+        weights: AliasTable,
         equal: bool,
     },
     Passthrough,
@@ -418,4 +418,32 @@ pub enum Balancer {
 pub struct EndpointSet {
     pub endpoints: Box<[Endpoint]>,
     pub balancer: Balancer,
+}
+
+impl EndpointSet {
+    /// Envoy's LEAST_REQUEST: two random choices, the one with fewer requests
+    /// in flight wins (ties: the first). With unequal weights the two draws
+    /// are weighted. `None` only for a set that is not least-request or empty.
+    #[inline]
+    pub fn pick_least_request(&self, rng: &mut u64) -> Option<usize> {
+        let Balancer::LeastRequest { weights, equal } = &self.balancer else {
+            return None;
+        };
+        let n = self.endpoints.len() as u64;
+        if n == 0 {
+            return None;
+        }
+        // Multiply-shift maps a random u64 onto 0..n without a divide.
+        let draw = |rng: &mut u64| -> Option<usize> {
+            let x = crate::balance::splitmix64(rng);
+            if *equal {
+                Some(((u128::from(x) * u128::from(n)) >> 64) as usize)
+            } else {
+                weights.pick(x)
+            }
+        };
+        let (a, b) = (draw(rng)?, draw(rng)?);
+        let active = |i: usize| self.endpoints[i].state.active.load(Ordering::Relaxed);
+        Some(if active(b) < active(a) { b } else { a })
+    }
 }
