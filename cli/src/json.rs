@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 use weir_core::balance::hash_policy::{HashPolicy, RequestHash};
 use weir_core::compile::HeaderOps;
-use weir_core::{Decision, Diagnostic, Outcome};
+use weir_core::{Decision, Diagnostic, Outcome, Request};
 
 /// One diagnostic as JSON.
 pub fn diagnostic(d: &Diagnostic) -> Value {
@@ -48,8 +48,48 @@ pub fn hash_policy(p: &HashPolicy) -> String {
     }
 }
 
+/// The key a hash policy read from the request, for people.
+pub fn hash_input(h: &weir_core::decision::HashUse<'_>, req: &Request<'_>) -> String {
+    match h.input {
+        RequestHash::Missing => "absent (random pick, as Envoy)".to_string(),
+        RequestHash::GeneratedCookie { value, .. } => {
+            format!("generated cookie {:?}", String::from_utf8_lossy(&value))
+        }
+        RequestHash::Hash(_) => match h.policy {
+            HashPolicy::Header { name } => {
+                let mut values = Vec::new();
+                req.headers
+                    .for_each(name, &mut |v| values.push(format!("{v:?}")));
+                values.join(", ")
+            }
+            HashPolicy::Cookie { name, .. } => {
+                let mut found = None;
+                req.headers.for_each("cookie", &mut |line| {
+                    for part in line.split(';') {
+                        if let Some((k, v)) = part.trim_start().split_once('=') {
+                            if k == name && found.is_none() {
+                                found = Some(v.trim_matches('"').to_string());
+                            }
+                        }
+                    }
+                });
+                format!("{:?}", found.unwrap_or_default())
+            }
+            HashPolicy::SourceIp => req
+                .source
+                .remote
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default(),
+            HashPolicy::QueryParameter { name } => format!(
+                "{:?}",
+                weir_core::route::query_value(req.query(), name).unwrap_or("")
+            ),
+        },
+    }
+}
+
 /// One decision as JSON.
-pub fn decision(d: &Decision<'_>) -> Value {
+pub fn decision(d: &Decision<'_>, req: &Request<'_>) -> Value {
     let mut out = Map::new();
     out.insert("outcome".into(), json!(d.outcome.as_str()));
     out.insert(
@@ -145,7 +185,12 @@ pub fn decision(d: &Decision<'_>) -> Value {
         };
         out.insert(
             "hash".into(),
-            json!({"policy": hash_policy(h.policy), "input": input, "value": h.value.to_string()}),
+            json!({
+                "policy": hash_policy(h.policy),
+                "input": input,
+                "key": hash_input(h, req),
+                "value": h.value.to_string(),
+            }),
         );
     }
     out.insert(

@@ -358,7 +358,9 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, String> {
                 .unwrap_or_default();
             let entropy = v["entropy"].as_u64().unwrap_or(args.entropy);
             let owned = OwnedRequest::new(method, url, headers, &args.request)?;
-            let out = with_request(&owned, |req| json::decision(&table.decide(req, entropy)));
+            let out = with_request(&owned, |req| {
+                json::decision(&table.decide(req, entropy), req)
+            });
             println!("{out}");
         }
         return Ok(ExitCode::SUCCESS);
@@ -372,11 +374,11 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, String> {
         if args.json {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&json::decision(&d)).unwrap_or_default()
+                serde_json::to_string_pretty(&json::decision(&d, req)).unwrap_or_default()
             );
         } else {
             print_trace(&table, req);
-            print_decision(&d);
+            print_decision(&d, req);
         }
     });
     Ok(ExitCode::SUCCESS)
@@ -412,7 +414,7 @@ fn print_trace(table: &Table, req: &Request<'_>) {
     }
 }
 
-fn print_decision(d: &Decision<'_>) {
+fn print_decision(d: &Decision<'_>, req: &Request<'_>) {
     println!(
         "outcome: {}{}",
         d.outcome,
@@ -427,7 +429,12 @@ fn print_decision(d: &Decision<'_>) {
         println!("lb: {}", c.policy.lb.as_str());
     }
     if let Some(h) = &d.hash {
-        println!("hash: {} -> {}", json::hash_policy(h.policy), h.value);
+        println!(
+            "hash: {} = {} -> {}",
+            json::hash_policy(h.policy),
+            json::hash_input(h, req),
+            h.value
+        );
     }
     if let Some(e) = d.endpoint {
         println!("endpoint: {}", e.address);
