@@ -424,6 +424,29 @@ impl weir_decision {
             let _ = loc.write_to(&mut self.location);
             self.ready = LOCATION;
         }
+        // Exhaustive on purpose: a field added to `Decision` fails to compile
+        // here until it is written below (`dec` is `MaybeUninit`).
+        let Decision {
+            outcome: _,
+            status: _,
+            grpc_status: _,
+            route: _,
+            l4_rule: _,
+            destination_index: _,
+            cluster: _,
+            endpoint: _,
+            original_destination: _,
+            delay: _,
+            mirrors: _,
+            request_headers: _,
+            response_headers: _,
+            upstream_path: _,
+            upstream_authority: _,
+            location: _,
+            hash: _,
+            set_cookie: _,
+            cors: _,
+        } = d;
         let p = self.dec.as_mut_ptr().cast::<Decision<'_>>();
         // SAFETY: `p` is valid for writes of a decision; every field is
         // written before `valid` is set. Only the lifetime changes: without
@@ -454,6 +477,9 @@ impl weir_decision {
             } else {
                 None
             });
+            // CORS headers borrow the request's Origin, which the caller may
+            // free after the call: not kept (see ffi/README.md).
+            addr_of_mut!((*p).cors).write(None);
         }
         self.valid = true;
         Self::summary(d)
