@@ -12,15 +12,14 @@
 //! lookups use a precomputed reciprocal instead of a 64-bit division.
 
 use crate::balance::xxh64::xxh64;
+use crate::balance::Modulus;
 
 /// A built Maglev table over hosts given as `(hash key, weight)`.
 #[derive(Debug, Clone)]
 pub struct Maglev {
     table: Table,
-    /// Table size M (prime).
-    size: u64,
-    /// `ceil(2^128 / M)`, for [`fast_mod`].
-    reciprocal: u128,
+    /// Table size M (prime), as a divisor prepared for `% M`.
+    size: Modulus,
 }
 
 /// Host indices, as narrow as the host count allows.
@@ -35,8 +34,7 @@ impl Default for Maglev {
     fn default() -> Self {
         Maglev {
             table: Table::Empty,
-            size: 0,
-            reciprocal: 0,
+            size: Modulus::new(0),
         }
     }
 }
@@ -185,14 +183,13 @@ impl Maglev {
         };
         Maglev {
             table,
-            size: m,
-            reciprocal: reciprocal(m),
+            size: Modulus::new(m),
         }
     }
 
     /// The table size M (0 when empty).
     pub fn table_size(&self) -> u64 {
-        self.size
+        self.size.divisor()
     }
 
     /// The host index for request hash `hash` on retry attempt `attempt` (0 first).
@@ -203,7 +200,7 @@ impl Maglev {
     pub fn pick(&self, hash: u64, attempt: u32) -> Option<u32> {
         // 2^64 - 0 wraps to 0: attempt 0 leaves the hash alone, no branch.
         let h = hash ^ u64::from(attempt).wrapping_neg();
-        let i = fast_mod(h, self.reciprocal, self.size) as usize;
+        let i = self.size.remainder(h) as usize;
         match &self.table {
             Table::Empty => None,
             Table::U16(t) => t.get(i).map(|&v| u32::from(v)),
@@ -272,41 +269,11 @@ fn fill<T: Slot>(entries: &mut [BuildEntry], m: u64, max_weight: f64) -> Box<[T]
     table.into_boxed_slice()
 }
 
-/// `ceil(2^128 / d)` (0 for d ≤ 1, where every remainder is 0).
-fn reciprocal(d: u64) -> u128 {
-    if d <= 1 {
-        0
-    } else {
-        (u128::MAX / u128::from(d)).wrapping_add(1)
-    }
-}
-
-/// `a % d` from `reciprocal(d)` without a division (Lemire, Kaser, Kurz,
-/// "Faster remainder by direct computation", 2019: exact for all 64-bit `a`
-/// and `d` with a 128-bit reciprocal).
-#[inline]
-fn fast_mod(a: u64, reciprocal: u128, d: u64) -> u64 {
-    let low = reciprocal.wrapping_mul(u128::from(a));
-    let d = u128::from(d);
-    let lo = (low as u64 as u128) * d;
-    let hi = (low >> 64) * d;
-    ((hi + (lo >> 64)) >> 64) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ports(range: std::ops::Range<u32>) -> Vec<String> {
-        range.map(|p| format!("127.0.0.1:{p}")).collect()
-    }
-
-    fn hosts<'a>(keys: &'a [String], weights: &[u32]) -> Vec<(&'a str, u32)> {
-        keys.iter()
-            .zip(weights.iter().copied().chain(std::iter::repeat(1)))
-            .map(|(k, w)| (k.as_str(), w))
-            .collect()
-    }
+    use crate::balance::test_support::{hosts, ports};
 
     /// (keys, weights, M, table of host indices)
     type TableCase<'a> = (&'a [String], &'a [u32], u64, &'a [u32]);
@@ -524,34 +491,6 @@ mod tests {
         ];
         for &(n, ok) in cases {
             assert_eq!(validate_table_size(n).is_ok(), ok, "{n}");
-        }
-    }
-
-    #[test]
-    fn fast_mod_equals_remainder() {
-        let mut x = 0xdead_beef_u64;
-        let divisors = [
-            1u64,
-            2,
-            3,
-            7,
-            17,
-            131,
-            65537,
-            5_000_011,
-            1 << 32,
-            u64::MAX - 58,
-            u64::MAX,
-        ];
-        for &d in &divisors {
-            let r = reciprocal(d);
-            for a in [0u64, 1, d - 1, d, d.wrapping_add(1), u64::MAX, u64::MAX - 1] {
-                assert_eq!(fast_mod(a, r, d), a % d, "{a} % {d}");
-            }
-            for _ in 0..10_000 {
-                let a = crate::balance::splitmix64(&mut x);
-                assert_eq!(fast_mod(a, r, d), a % d, "{a} % {d}");
-            }
         }
     }
 }

@@ -313,16 +313,7 @@ fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
 mod tests {
     use super::*;
 
-    fn ports(range: std::ops::Range<u32>) -> Vec<String> {
-        range.map(|p| format!("127.0.0.1:{p}")).collect()
-    }
-
-    fn hosts<'a>(keys: &'a [String], weights: &[u32]) -> Vec<(&'a str, u32)> {
-        keys.iter()
-            .zip(weights.iter().copied().chain(std::iter::repeat(1)))
-            .map(|(k, w)| (k.as_str(), w))
-            .collect()
-    }
+    use crate::balance::test_support::{hosts, ports};
 
     /// (hosts, min ring size, max ring size, expected entries)
     type DegenerateCase<'a> = (Vec<(&'a str, u32)>, u64, u64, usize);

@@ -1,12 +1,14 @@
 //! Weighted destination choice, the way Envoy's `weighted_clusters` picks.
 
+use super::Modulus;
+
 /// Relative weights of a route's destinations, zero weights already dropped.
 #[derive(Debug, Clone, Default)]
 pub struct WeightedChoice {
     /// Running sums of the weights: `cumulative[i]` = w0 + … + wi.
     cumulative: Box<[u64]>,
-    /// `floor(2^64 / total)` for [`fast_mod`] (0 when `total` < 2).
-    reciprocal: u64,
+    /// `% total` without a divide.
+    modulus: Modulus,
     /// The sum of the weights (kept inline: the common 1- and 2-way splits
     /// are decided without touching `cumulative`).
     total: u64,
@@ -28,15 +30,10 @@ impl WeightedChoice {
                 sum
             })
             .collect::<Box<[u64]>>();
-        let reciprocal = if sum >= 2 {
-            (1u128 << 64).div_euclid(u128::from(sum)) as u64
-        } else {
-            0
-        };
         WeightedChoice {
             first: cumulative.first().copied().unwrap_or(0),
             cumulative,
-            reciprocal,
+            modulus: Modulus::new(sum),
             total: sum,
         }
     }
@@ -63,7 +60,7 @@ impl WeightedChoice {
         if n == 1 {
             return Some(0);
         }
-        let selected = fast_mod(entropy, self.reciprocal, total);
+        let selected = self.modulus.remainder(entropy);
         if n == 2 {
             return Some(usize::from(selected >= self.first));
         }
@@ -133,22 +130,6 @@ impl AliasTable {
     }
 }
 
-/// `a % d` without a divide (Barrett reduction), given `m = floor(2^64 / d)`.
-///
-/// `q = floor(a * m / 2^64)` is the true quotient or one less, so one
-/// conditional subtraction makes the remainder exact. `d` of 0 or 1 has
-/// `m = 0`, which leaves `a - 0`, corrected below for `d = 1`.
-#[inline]
-fn fast_mod(a: u64, m: u64, d: u64) -> u64 {
-    let q = ((u128::from(a) * u128::from(m)) >> 64) as u64;
-    let r = a.wrapping_sub(q.wrapping_mul(d));
-    if r >= d {
-        r.wrapping_sub(d) % d.max(1) // only d = 1 can leave r >= 2d
-    } else {
-        r
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,57 +164,6 @@ mod tests {
             }
         }
         assert_eq!(AliasTable::new(&[0, 0]).pick(5), None);
-    }
-
-    #[test]
-    fn fast_mod_equals_remainder() {
-        let divisors = [
-            2u64,
-            3,
-            7,
-            10,
-            100,
-            101,
-            1000,
-            65_535,
-            65_537,
-            1 << 31,
-            0xFFFF_FFFF,
-            0xFFFF_FFFE,
-            999_999_937,
-            1 << 40,
-            (1 << 63) + 12345,
-            u64::MAX,
-        ];
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        for &d in &divisors {
-            let m = if d >= 2 {
-                ((1u128 << 64) / u128::from(d)) as u64
-            } else {
-                0
-            };
-            let edges = [
-                0,
-                1,
-                d - 1,
-                d,
-                d.wrapping_add(1),
-                u64::MAX,
-                u64::MAX - 1,
-                u64::MAX / d * d,
-                (u64::MAX / d) * d - 1,
-                d.wrapping_mul(2),
-            ];
-            for a in edges {
-                assert_eq!(fast_mod(a, m, d), a % d, "{a} % {d}");
-            }
-            for _ in 0..100_000 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                assert_eq!(fast_mod(x, m, d), x % d, "{x} % {d}");
-            }
-        }
     }
 
     #[test]

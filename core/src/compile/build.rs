@@ -535,33 +535,16 @@ impl<'c> Builder<'c> {
             }
         } else {
             let dests = http.route.as_deref().unwrap_or(&[]);
-            let mut destinations = Vec::new();
-            let mut weights = Vec::new();
-            for d in dests {
-                let weight = if dests.len() == 1 {
-                    1
-                } else {
-                    d.weight.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32
-                };
-                let (host, cluster) = self.cluster_choice(&d.destination, ns);
-                let dest_req = ops(d.headers.as_ref().and_then(|h| h.request.as_ref()));
-                let dest_resp = ops(d.headers.as_ref().and_then(|h| h.response.as_ref()));
-                let (dest_req, dest_authority) = take_authority(dest_req);
-                weights.push(weight);
-                destinations.push(RouteDestination {
-                    host: host.into(),
-                    subset: d.destination.subset.clone().unwrap_or_default().into(),
-                    cluster,
-                    weight,
-                    request_headers: route_req.then(&dest_req),
-                    response_headers: route_resp.then(&dest_resp),
-                    authority: route_authority.clone().or(dest_authority).map(Into::into),
-                    hits: AtomicU64::new(0),
-                });
-            }
+            let (destinations, choice) = self.route_destinations(
+                dests
+                    .iter()
+                    .map(|d| (&d.destination, d.weight, d.headers.as_ref())),
+                ns,
+                (&route_req, &route_resp, route_authority.as_deref()),
+            );
             RuleAction::Forward {
-                destinations: destinations.into(),
-                choice: WeightedChoice::new(&weights),
+                destinations,
+                choice,
             }
         };
         let mut mirrors = Vec::new();
@@ -609,6 +592,46 @@ impl<'c> Builder<'c> {
             cors: http.cors_policy.as_ref().map(compile_cors),
             hits: AtomicU64::new(0),
         })
+    }
+
+    /// A route's weighted destinations with their clusters and header edits
+    /// (route level `(request, response, authority)` merged in; the
+    /// destination level wins). A lone destination takes all traffic
+    /// whatever its weight; zero weights stay as ranges never picked.
+    fn route_destinations<'d>(
+        &mut self,
+        dests: impl ExactSizeIterator<Item = (&'d Destination, Option<i64>, Option<&'d model::Headers>)>,
+        namespace: &str,
+        (route_req, route_resp, route_authority): (&HeaderOps, &HeaderOps, Option<&str>),
+    ) -> (Box<[RouteDestination]>, WeightedChoice) {
+        let lone = dests.len() == 1;
+        let mut destinations = Vec::with_capacity(dests.len());
+        let mut weights = Vec::with_capacity(dests.len());
+        for (dest, weight, headers) in dests {
+            let weight = if lone {
+                1
+            } else {
+                weight.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32
+            };
+            let (host, cluster) = self.cluster_choice(dest, namespace);
+            let (dest_req, dest_authority) =
+                take_authority(ops(headers.and_then(|h| h.request.as_ref())));
+            let dest_resp = ops(headers.and_then(|h| h.response.as_ref()));
+            weights.push(weight);
+            destinations.push(RouteDestination {
+                host: host.into(),
+                subset: dest.subset.clone().unwrap_or_default().into(),
+                cluster,
+                weight,
+                request_headers: route_req.then(&dest_req),
+                response_headers: route_resp.then(&dest_resp),
+                authority: route_authority
+                    .map(Into::into)
+                    .or(dest_authority.map(Into::into)),
+                hits: AtomicU64::new(0),
+            });
+        }
+        (destinations.into(), WeightedChoice::new(&weights))
     }
 
     fn uses_hash(&self, choice: &ClusterChoice) -> bool {
@@ -858,35 +881,20 @@ impl<'c> Builder<'c> {
                 }));
             for (index, (tls, matches, route)) in l4.enumerate() {
                 let Some(matches) = matches else { continue };
-                let mut destinations = Vec::new();
-                let mut weights = Vec::new();
-                for d in route {
-                    let weight = if route.len() == 1 {
-                        1
-                    } else {
-                        d.weight.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32
-                    };
-                    let (host, cluster) = self.cluster_choice(&d.destination, &vs.namespace);
-                    weights.push(weight);
-                    destinations.push(RouteDestination {
-                        host: host.into(),
-                        subset: d.destination.subset.clone().unwrap_or_default().into(),
-                        cluster,
-                        weight,
-                        request_headers: HeaderOps::default(),
-                        response_headers: HeaderOps::default(),
-                        authority: None,
-                        hits: AtomicU64::new(0),
-                    });
-                }
+                let no_edits = HeaderOps::default();
+                let (destinations, choice) = self.route_destinations(
+                    route.iter().map(|d| (&d.destination, d.weight, None)),
+                    &vs.namespace,
+                    (&no_edits, &no_edits, None),
+                );
                 rules.push(L4Rule {
                     namespace: vs.namespace.clone().into(),
                     virtual_service: vs.name.clone().into(),
                     index,
                     hosts: hosts.clone(),
                     matches,
-                    destinations: destinations.into(),
-                    choice: WeightedChoice::new(&weights),
+                    destinations,
+                    choice,
                     tls,
                     hits: AtomicU64::new(0),
                 });

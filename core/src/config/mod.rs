@@ -362,23 +362,31 @@ fn format_ignored_path(path: &serde_ignored::Path<'_>) -> String {
     }
 }
 
+/// WEIR0001 for document `index` (0-based) of `file`, at `(line, column)`.
+fn syntax_error(
+    file: &str,
+    index: usize,
+    message: String,
+    at: Option<(usize, usize)>,
+) -> Diagnostic {
+    let origin = Origin {
+        file: file.to_string(),
+        document: index + 1,
+    };
+    let mut d = Diagnostic::load_error("WEIR0001", &origin, "", message);
+    d.line = at.map(|(l, _)| l);
+    d.column = at.map(|(_, c)| c);
+    d
+}
+
 fn parse_yaml_stream(file: &str, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<Value> {
     let mut docs = Vec::new();
     for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         match Value::deserialize(de) {
             Ok(v) => docs.push(v),
             Err(e) => {
-                let origin = Origin {
-                    file: file.to_string(),
-                    document: i + 1,
-                };
-                let mut d =
-                    Diagnostic::load_error("WEIR0001", &origin, "", format!("malformed YAML: {e}"));
-                if let Some(loc) = e.location() {
-                    d.line = Some(loc.line());
-                    d.column = Some(loc.column());
-                }
-                diagnostics.push(d);
+                let at = e.location().map(|l| (l.line(), l.column()));
+                diagnostics.push(syntax_error(file, i, format!("malformed YAML: {e}"), at));
                 // A syntax error leaves the parser without a sound position:
                 // later documents cannot be trusted.
                 break;
@@ -397,15 +405,8 @@ fn parse_json_stream(file: &str, text: &str, diagnostics: &mut Vec<Diagnostic>) 
         match item {
             Ok(v) => docs.push(v),
             Err(e) => {
-                let origin = Origin {
-                    file: file.to_string(),
-                    document: i + 1,
-                };
-                let mut d =
-                    Diagnostic::load_error("WEIR0001", &origin, "", format!("malformed JSON: {e}"));
-                d.line = Some(e.line());
-                d.column = Some(e.column());
-                diagnostics.push(d);
+                let at = Some((e.line(), e.column()));
+                diagnostics.push(syntax_error(file, i, format!("malformed JSON: {e}"), at));
                 break;
             }
         }
