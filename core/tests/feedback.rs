@@ -282,3 +282,42 @@ fn owned_indices_count_eject_and_release_like_tickets() {
     // Out-of-range indices are ignored, never a panic.
     t.finish_indices((Some(99), Some(99)), Some(RequestOutcome::Status(503)), 30);
 }
+
+#[test]
+fn round_robin_spreads_an_ejected_endpoints_turns_evenly() {
+    let e = Engine::new();
+    e.apply_str(&config(
+        "    loadBalancer: {simple: ROUND_ROBIN}\n    outlierDetection: {consecutive5xxErrors: 1, baseEjectionTime: 60s, maxEjectionPercent: 100}",
+        3,
+    ))
+    .unwrap();
+    let t = e.table();
+    let req = Request::get(HOST, "/");
+    loop {
+        let d = t.decide(&req, 0);
+        let hit = &*d.endpoint.unwrap().address == "10.9.0.1:80";
+        let ticket = t.begin(&d);
+        t.finish(
+            ticket,
+            RequestOutcome::Status(if hit { 503 } else { 200 }),
+            10,
+        );
+        if hit {
+            break;
+        }
+    }
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let n = 6000;
+    for v in 0..n {
+        *counts
+            .entry(t.decide(&req, v).endpoint.unwrap().address.to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(counts.get("10.9.0.1:80"), None, "{counts:?}");
+    // Each healthy endpoint: its own third plus half of the ejected third = 3000;
+    // the displaced third (2000) splits binomially, sd ≈ 22; bound at 5 sd.
+    for ep in ["10.9.0.2:80", "10.9.0.3:80"] {
+        let c = counts[ep];
+        assert!((2888..=3112).contains(&c), "{ep}: {c} of {n} ({counts:?})");
+    }
+}

@@ -367,7 +367,7 @@ impl Table {
             }
             Balancer::Passthrough => None,
         };
-        let picked = picked.and_then(|i| self.skip_ejected(set, cluster, i, hash_value));
+        let picked = picked.and_then(|i| self.skip_ejected(set, cluster, i, hash_value, rng));
         match picked.and_then(|i| set.endpoints.get(i)) {
             Some(ep) => d.endpoint = Some(ep),
             None => {
@@ -379,7 +379,7 @@ impl Table {
 
     /// `i` if its endpoint is not ejected; otherwise the next choice the way
     /// Envoy walks on (ring: next entries, Maglev: the attempt hash pattern,
-    /// others: the next endpoint), or `None` when all are ejected (panic mode
+    /// others: a healthy endpoint drawn uniformly), or `None` when all are ejected (panic mode
     /// only below `minHealthPercent`, Istio's panic threshold).
     fn skip_ejected(
         &self,
@@ -387,6 +387,7 @@ impl Table {
         cluster: &Cluster,
         i: usize,
         hash: u64,
+        rng: &mut u64,
     ) -> Option<usize> {
         let clock = self.routing.clock_ms.load(Ordering::Relaxed);
         let ejected = |i: usize| {
@@ -422,7 +423,13 @@ impl Table {
             Balancer::Maglev(m) => walk(&|a| m.pick(hash, a)),
             _ => None,
         };
-        next.or_else(|| (1..n).map(|k| (i + k) % n).find(|&j| !ejected(j)))
+        // Envoy balances over the host set without the ejected hosts: the
+        // displaced turn goes to a healthy endpoint drawn uniformly, so the
+        // remaining endpoints share the load evenly.
+        next.or_else(|| {
+            let k = (splitmix64(rng) % healthy as u64) as usize;
+            (0..n).filter(|&j| !ejected(j)).nth(k)
+        })
     }
 
     /// Decides for a TCP or TLS connection: the first `tcp[]` (or, with an
