@@ -159,6 +159,7 @@ impl RootContext for Root {
             shared: self.shared.clone(),
             response_ops: None,
             set_cookie: None,
+            cors_headers: Vec::new(),
             local_reply: false,
             delay_token: None,
             then_abort: None,
@@ -178,6 +179,8 @@ struct Http {
     /// The rule and destination whose response header edits apply.
     response_ops: Option<(Arc<Rule>, usize)>,
     set_cookie: Option<String>,
+    /// CORS headers for the response (the request's origin is allowed).
+    cors_headers: Vec<(&'static str, String)>,
     /// Weir answered locally: leave the response alone.
     local_reply: bool,
     /// The dispatch standing in for a delay timer.
@@ -419,6 +422,9 @@ impl HttpContext for Http {
         if let Some(cookie) = &self.set_cookie {
             let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", cookie);
         }
+        for (name, value) in &self.cors_headers {
+            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
+        }
         Action::Continue
     }
 
@@ -552,12 +558,16 @@ impl Http {
             Outcome::DirectResponse => {
                 self.local_reply = true;
                 let ops = d.response_headers;
-                let extra: Vec<(&str, &str)> = ops
+                let mut extra: Vec<(&str, &str)> = ops
                     .set
                     .iter()
                     .chain(ops.add.iter())
                     .map(|(k, v)| (&**k, &**v))
                     .collect();
+                // A CORS preflight from an allowed origin is answered here.
+                if let Some(cors) = d.cors {
+                    cors.for_each(|name, value| extra.push((name, value)));
+                }
                 local_reply(settings, d.status, d.outcome, &extra, d.body());
                 Ok(Action::Pause)
             }
@@ -660,6 +670,9 @@ impl Http {
         }
         if let Some(cookie) = &d.set_cookie {
             self.set_cookie = Some(cookie.to_string());
+        }
+        if let Some(cors) = d.cors {
+            cors.for_each(|name, value| self.cors_headers.push((name, value.to_string())));
         }
         // Count the request in flight on the cluster and endpoint Weir chose
         // (least request, pool limits, outlier detection): per VM, i.e. per

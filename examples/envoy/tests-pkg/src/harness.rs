@@ -300,10 +300,24 @@ pub fn try_get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Response> {
+    try_request(port, "GET", host, path, headers)
+}
+
+/// One HTTP/1.1 request with `method`, as [`try_get`].
+///
+/// # Errors
+/// Connect, write or read failures, or an unparsable response.
+pub fn try_request(
+    port: u16,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
     let start = Instant::now();
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let mut req = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }

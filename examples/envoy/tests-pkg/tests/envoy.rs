@@ -100,6 +100,15 @@ spec:
   - name: empty
     match: [{uri: {prefix: /empty}}]
     route: [{destination: {host: canary.test, subset: empty}}]
+  - name: cors
+    match: [{uri: {prefix: /cors}}]
+    corsPolicy:
+      allowOrigins: [{exact: "https://app.test"}]
+      allowMethods: [GET, PUT]
+      allowHeaders: [x-token]
+      exposeHeaders: [x-served]
+      maxAge: 10m
+    route: [{destination: {host: canary.test, subset: safe}}]
   - name: split
     route:
     - {destination: {host: canary.test, subset: safe}, weight: 90}
@@ -701,4 +710,58 @@ spec:
     // The mesh-only VirtualService is not on the gateway's listener.
     let r = get(port, HOST, "/", &[]);
     assert_eq!(r.status, 404, "{r:?}");
+}
+
+#[test]
+fn cors_preflight_is_answered_and_allowed_origins_get_headers() {
+    let f = start("cors");
+    let preflight = [
+        ("origin", "https://app.test"),
+        ("access-control-request-method", "PUT"),
+    ];
+    let upstream_hits = || f.safe1.count("/cors") + f.safe2.count("/cors");
+    let r = try_request(f.port, "OPTIONS", HOST, "/cors/item", &preflight).expect("preflight");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.test")
+    );
+    assert_eq!(r.header("access-control-allow-methods"), Some("GET,PUT"));
+    assert_eq!(r.header("access-control-allow-headers"), Some("x-token"));
+    assert_eq!(r.header("access-control-max-age"), Some("600"));
+    assert_eq!(
+        upstream_hits(),
+        0,
+        "an allowed preflight is answered by the filter"
+    );
+    // An actual request from the allowed origin reaches the upstream and
+    // comes back with the CORS response headers.
+    let r = get(
+        f.port,
+        HOST,
+        "/cors/item",
+        &[("origin", "https://app.test")],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.test")
+    );
+    assert_eq!(r.header("access-control-expose-headers"), Some("x-served"));
+    assert_eq!(upstream_hits(), 1);
+    // Another origin: no CORS headers, its preflight is forwarded.
+    let r = get(
+        f.port,
+        HOST,
+        "/cors/item",
+        &[("origin", "https://evil.test")],
+    );
+    assert_eq!(r.header("access-control-allow-origin"), None, "{r:?}");
+    let other = [
+        ("origin", "https://evil.test"),
+        ("access-control-request-method", "PUT"),
+    ];
+    let r = try_request(f.port, "OPTIONS", HOST, "/cors/item", &other).expect("preflight");
+    assert_eq!(r.header("access-control-allow-origin"), None, "{r:?}");
+    assert_eq!(upstream_hits(), 3);
 }
