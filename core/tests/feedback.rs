@@ -321,3 +321,100 @@ fn round_robin_spreads_an_ejected_endpoints_turns_evenly() {
         assert!((2888..=3112).contains(&c), "{ep}: {c} of {n} ({counts:?})");
     }
 }
+
+#[test]
+fn set_endpoints_rebuilds_only_that_hosts_sets() {
+    let e = Engine::new();
+    e.apply_str(&format!(
+        "{}---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: other, namespace: default}}\nspec:\n  hosts: [other.default.svc.cluster.local]\n  ports: [{{number: 80, name: http, protocol: HTTP}}]\n  resolution: STATIC\n  endpoints: [{{address: 10.7.0.1}}]\n",
+        config("    loadBalancer: {consistentHash: {maglev: {tableSize: 65537}, httpHeaderName: x}}", 3)
+    ))
+    .unwrap();
+    let before = e.table();
+    let set = |t: &weir_core::Table, name: &str| {
+        let i = t.cluster_index(name).expect(name);
+        std::ptr::from_ref(t.endpoint_set(i).expect("set"))
+    };
+    let api = "outbound|80||api.default.svc.cluster.local";
+    let other = "outbound|80||other.default.svc.cluster.local";
+    e.set_endpoints(
+        HOST,
+        &[EndpointSpec {
+            address: "10.8.0.9".into(),
+            ..Default::default()
+        }],
+    );
+    let after = e.table();
+    // The other host's set (and its Maglev table) is the same object; api's is new.
+    assert_eq!(set(&before, other), set(&after, other));
+    assert_ne!(set(&before, api), set(&after, api));
+    let d = after.decide(&Request::get(HOST, "/"), 0);
+    assert_eq!(&*d.endpoint.unwrap().address, "10.8.0.9:80");
+}
+
+#[test]
+fn port_level_settings_replace_and_subsets_override_field_by_field() {
+    let e = Engine::new();
+    e.apply_str(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.default.svc.cluster.local]
+  ports: [{number: 80, name: http, protocol: HTTP}, {number: 9080, name: http-alt, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 10.9.0.1, labels: {v: a}}, {address: 10.9.0.2, labels: {v: b}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api, namespace: default}
+spec:
+  host: api
+  trafficPolicy:
+    loadBalancer: {simple: RANDOM}
+    connectionPool: {http: {http2MaxRequests: 7}}
+    portLevelSettings:
+    - port: {number: 9080}
+      connectionPool: {http: {http2MaxRequests: 3}}
+  subsets:
+  - name: a
+    labels: {v: a}
+    trafficPolicy:
+      loadBalancer: {consistentHash: {httpHeaderName: user, ringHash: {minimumRingSize: 4096}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api]
+  http:
+  - match: [{port: 80}]
+    route: [{destination: {host: api, subset: a, port: {number: 80}}}]
+  - route: [{destination: {host: api, port: {number: 9080}}}]
+",
+    )
+    .unwrap();
+    let t = e.table();
+    let policy = |name: &str| &t.clusters()[t.cluster_index(name).expect(name)].policy;
+    use weir_core::compile::LbKind;
+    // DR level on port 80.
+    let p = policy("outbound|80||api.default.svc.cluster.local");
+    assert_eq!((p.lb, p.pool.http2_max_requests), (LbKind::Random, Some(7)));
+    // Port 9080: the port entry replaces all four fields; the LB falls back to
+    // Istio's default (LEAST_REQUEST), not the DR's RANDOM.
+    let p = policy("outbound|9080||api.default.svc.cluster.local");
+    assert_eq!(
+        (p.lb, p.pool.http2_max_requests),
+        (LbKind::LeastRequest, Some(3))
+    );
+    // Subset a overrides only loadBalancer; the DR's connectionPool stays.
+    let p = policy("outbound|80|a|api.default.svc.cluster.local");
+    assert_eq!(
+        p.lb,
+        LbKind::RingHash {
+            minimum_ring_size: 4096
+        }
+    );
+    assert_eq!(p.pool.http2_max_requests, Some(7));
+    assert!(p.hash.is_some());
+}
