@@ -203,3 +203,21 @@ fn tcp_echo_routes_connections() {
     );
     assert!(d.endpoint.unwrap().address.ends_with(":2701"));
 }
+
+#[test]
+fn fleetman_sticky_without_the_header_picks_at_random_like_envoy() {
+    let e = engine("fleetman-sticky.yaml");
+    let t = e.snapshot();
+    let req = Request::get("fleetman-staff-service.default.svc.cluster.local", "/");
+    let mut seen = std::collections::HashSet::new();
+    for v in 0..400 {
+        let d = t.decide(&req, v);
+        assert!(matches!(
+            d.hash.map(|h| h.input),
+            Some(weir_core::balance::hash_policy::RequestHash::Missing)
+        ));
+        seen.insert(d.endpoint.unwrap().address.to_string());
+    }
+    // All four pods get traffic (chance of missing one in 400 draws ≈ 4·0.75^400).
+    assert_eq!(seen.len(), 4, "{seen:?}");
+}
