@@ -122,16 +122,9 @@ impl Maglev {
     /// the default, larger than the maximum is clamped, and a non-prime is
     /// raised to the next prime.
     pub fn build(hosts: &[(&str, u32)], table_size: u64) -> Self {
-        let sum: u64 = hosts.iter().map(|&(_, w)| u64::from(w)).sum();
-        if sum == 0 {
+        let Some(weighted) = super::normalized_weights(hosts) else {
             return Maglev::default();
-        }
-        let weighted: Vec<(&[u8], u32, f64)> = hosts
-            .iter()
-            .enumerate()
-            .filter(|(_, &(_, w))| w != 0)
-            .map(|(i, &(key, w))| (key.as_bytes(), i as u32, (f64::from(w) * 1.0) / sum as f64))
-            .collect();
+        };
         Self::build_internal(weighted, hosts.len(), table_size)
     }
 

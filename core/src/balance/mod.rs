@@ -26,6 +26,27 @@ pub fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Hosts as `(key, index in hosts, normalised weight)`, weight-0 hosts left
+/// out; `None` when no host has weight. Envoy's flat normalisation
+/// (`thread_aware_lb_impl.cc` `normalizeHostWeights`): `w * 1.0 / sum` in f64,
+/// in that order, so ring entry counts match bit for bit.
+pub(crate) fn normalized_weights<'h>(
+    hosts: &[(&'h str, u32)],
+) -> Option<Vec<(&'h [u8], u32, f64)>> {
+    let sum: u64 = hosts.iter().map(|&(_, w)| u64::from(w)).sum();
+    if sum == 0 {
+        return None;
+    }
+    Some(
+        hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, &(_, w))| w != 0)
+            .map(|(i, &(key, w))| (key.as_bytes(), i as u32, (f64::from(w) * 1.0) / sum as f64))
+            .collect(),
+    )
+}
+
 /// `x % d` without a hardware divide, for a divisor fixed at build time:
 /// Maglev's table size, a route's total weight.
 ///

@@ -120,16 +120,9 @@ impl RingHash {
     pub fn build(hosts: &[(&str, u32)], min_ring_size: u64, max_ring_size: u64) -> Self {
         // Flat normalisation (thread_aware_lb_impl.cc `normalizeHostWeights`),
         // in f64 in Envoy's order.
-        let sum: u64 = hosts.iter().map(|&(_, w)| u64::from(w)).sum();
-        if sum == 0 {
+        let Some(weighted) = super::normalized_weights(hosts) else {
             return RingHash::default();
-        }
-        let weighted: Vec<(&[u8], u32, f64)> = hosts
-            .iter()
-            .enumerate()
-            .filter(|(_, &(_, w))| w != 0)
-            .map(|(i, &(key, w))| (key.as_bytes(), i as u32, (f64::from(w) * 1.0) / sum as f64))
-            .collect();
+        };
         Self::build_internal(
             &weighted,
             hosts.len(),
