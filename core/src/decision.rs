@@ -227,14 +227,13 @@ impl SetCookie<'_> {
     /// # Errors
     /// Only those of `out`.
     pub fn write_to(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        write!(out, "{}=\"{}\"", self.name, self.value_str())?;
-        if let Some(ttl) = self.ttl.filter(|t| !t.is_zero()) {
-            write!(out, "; Max-Age={}", ttl.as_secs())?;
-        }
-        if !self.path.is_empty() {
-            write!(out, "; Path={}", self.path)?;
-        }
-        out.write_str("; HttpOnly")
+        crate::balance::hash_policy::write_set_cookie(
+            out,
+            self.name,
+            self.value_str(),
+            self.ttl.unwrap_or(Duration::ZERO),
+            self.path,
+        )
     }
 }
 
