@@ -635,13 +635,12 @@ impl<'c> Builder<'c> {
     }
 
     fn uses_hash(&self, choice: &ClusterChoice) -> bool {
-        let ids: Vec<u32> = match choice {
-            ClusterChoice::Fixed(id) => vec![*id],
-            ClusterChoice::ByPort(list) => list.iter().map(|&(_, id)| id).collect(),
-            ClusterChoice::Missing(_) => vec![],
-        };
-        ids.iter()
-            .any(|&id| self.clusters[id as usize].policy.hash.is_some())
+        let hashes = |id: u32| self.clusters[id as usize].policy.hash.is_some();
+        match choice {
+            ClusterChoice::Fixed(id) => hashes(*id),
+            ClusterChoice::ByPort(list) => list.iter().any(|&(_, id)| hashes(id)),
+            ClusterChoice::Missing(_) => false,
+        }
     }
 
     fn mirror(&mut self, dest: &Destination, ns: &str, percent: f64) -> Mirror {

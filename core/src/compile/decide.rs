@@ -53,6 +53,18 @@ impl Listener {
         }
         self.find(host)
     }
+
+    /// The virtual host for `req`'s host (lower-cased on the stack, port
+    /// ignored); a sidecar also accepts a service's short names.
+    pub fn virtual_host_for(&self, req: &Request<'_>) -> Option<&VirtualHost> {
+        let mut buf = [0u8; MAX_HOST];
+        let host = lowercase_into(req.host_without_port(), &mut buf)?;
+        if req.source.gateway.is_none() {
+            self.find_mesh(host, req.source.namespace)
+        } else {
+            self.find(host)
+        }
+    }
 }
 
 /// Concatenates `parts` into `buf` without allocating.
@@ -104,14 +116,8 @@ impl Table {
 
     /// The virtual host `req` lands on, if any.
     pub fn virtual_host_for(&self, req: &Request<'_>) -> Option<&VirtualHost> {
-        let listener = self.listener_for(req.source.gateway, req.port)?;
-        let mut buf = [0u8; MAX_HOST];
-        let host = lowercase_into(req.host_without_port(), &mut buf)?;
-        if req.source.gateway.is_none() {
-            listener.find_mesh(host, req.source.namespace)
-        } else {
-            listener.find(host)
-        }
+        self.listener_for(req.source.gateway, req.port)?
+            .virtual_host_for(req)
     }
 
     /// Decides what to do with `req`. `entropy` drives every random choice:
@@ -120,16 +126,7 @@ impl Table {
         let Some(listener) = self.listener_for(req.source.gateway, req.port) else {
             return Decision::local(Outcome::NoRoute, 404, req.path);
         };
-        let mut buf = [0u8; MAX_HOST];
-        let Some(host) = lowercase_into(req.host_without_port(), &mut buf) else {
-            return Decision::local(Outcome::NoRoute, 404, req.path);
-        };
-        let vhost = if req.source.gateway.is_none() {
-            listener.find_mesh(host, req.source.namespace)
-        } else {
-            listener.find(host)
-        };
-        let Some(vhost) = vhost else {
+        let Some(vhost) = listener.virtual_host_for(req) else {
             return Decision::local(Outcome::NoRoute, 404, req.path);
         };
         if listener.https_redirect && req.scheme != "https" {
@@ -325,7 +322,7 @@ impl Table {
             Balancer::Random { weights } => weights.pick(splitmix64(rng)),
             Balancer::LeastRequest { .. } => set.pick_least_request(rng),
             Balancer::Ring(_) | Balancer::Maglev(_) => {
-                let (value, input) = match &cluster.policy.hash {
+                let value = match &cluster.policy.hash {
                     Some(policy) => {
                         let input = policy.hash_request(req);
                         let value = match input {
@@ -353,11 +350,10 @@ impl Table {
                             input,
                             value,
                         });
-                        (value, Some(input))
+                        value
                     }
-                    None => (splitmix64(rng), None),
+                    None => splitmix64(rng),
                 };
-                let _ = input;
                 hash_value = value;
                 match &set.balancer {
                     Balancer::Ring(r) => r.pick(value, 0).map(|i| i as usize),
