@@ -266,7 +266,7 @@ fn fill<T: Slot>(entries: &mut [BuildEntry], m: u64, max_weight: f64) -> Box<[T]
 mod tests {
     use super::*;
 
-    use crate::balance::test_support::{hosts, ports};
+    use crate::balance::test_support::{hosts, lopsided, ports};
 
     /// (keys, weights, M, table of host indices)
     type TableCase<'a> = (&'a [String], &'a [u32], u64, &'a [u32]);
@@ -342,13 +342,7 @@ mod tests {
         }
         // `LocalityWeightedLopsided`: localities 127:1, one heavy host, 1023 light.
         let keys = ports(0..1024);
-        let heavy = (1.0 * (127.0 / 128.0)) / 1.0;
-        let light = (1.0 * (1.0 / 128.0)) / 1023.0;
-        let hs: Vec<(&str, f64)> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.as_str(), if i == 0 { heavy } else { light }))
-            .collect();
+        let hs = lopsided(&keys);
         let c = counts(&Maglev::build_normalized(&hs, 65537), 1024);
         assert_eq!(c[0], 65537 - 1023);
         assert!(c[1..].iter().all(|&n| n == 1));

@@ -306,7 +306,7 @@ fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
 mod tests {
     use super::*;
 
-    use crate::balance::test_support::{hosts, ports};
+    use crate::balance::test_support::{hosts, lopsided, ports};
 
     /// (hosts, min ring size, max ring size, expected entries)
     type DegenerateCase<'a> = (Vec<(&'a str, u32)>, u64, u64, usize);
@@ -599,13 +599,7 @@ mod tests {
         // `LopsidedWeightSmallScale`: localities 127:1, :0 alone in the heavy
         // one, :1..:1023 in the light one; min = max = 1024.
         let keys = ports(0..1024);
-        let heavy = (1.0 * (127.0 / 128.0)) / 1.0;
-        let light = (1.0 * (1.0 / 128.0)) / 1023.0;
-        let hs: Vec<(&str, f64)> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.as_str(), if i == 0 { heavy } else { light }))
-            .collect();
+        let hs = lopsided(&keys);
         let ring = RingHash::build_normalized(&hs, 1024, 1024, RingHashFunction::XxHash);
         assert_eq!(ring.entries().filter(|e| e.1 == 0).count(), 1016);
         let picks: &[(u64, u32)] = &[

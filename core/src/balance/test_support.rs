@@ -12,3 +12,15 @@ pub fn hosts<'a>(keys: &'a [String], weights: &[u32]) -> Vec<(&'a str, u32)> {
         .map(|(k, w)| (k.as_str(), w))
         .collect()
 }
+
+/// Envoy's lopsided locality case: localities weighted 127:1, the first key
+/// alone in the heavy one, the rest (1023 in Envoy's tests) sharing the light
+/// one; normalised weights computed in Envoy's order.
+pub fn lopsided(keys: &[String]) -> Vec<(&str, f64)> {
+    let heavy = (1.0 * (127.0 / 128.0)) / 1.0;
+    let light = (1.0 * (1.0 / 128.0)) / (keys.len() - 1) as f64;
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), if i == 0 { heavy } else { light }))
+        .collect()
+}
