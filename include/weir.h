@@ -182,8 +182,11 @@ typedef struct {
   size_t len;
 } weir_str;
 
-// Outcome and status of a decision: what `weir_snapshot_decide` hands back
-// directly (the rest is read with the `weir_decision_*` accessors).
+// What `weir_snapshot_decide` hands back directly: the outcome, the status
+// and where to send the request, which is all a proxy reads for a plain
+// forward (the rest is read with the `weir_decision_*` accessors).
+// `cluster` and `endpoint` are as `weir_decision_cluster` and
+// `weir_decision_endpoint` give them, with the same lifetime.
 typedef struct {
   // The kind of answer.
   weir_outcome outcome;
@@ -194,6 +197,10 @@ typedef struct {
   bool has_grpc_status;
   // The `grpc-status` to answer with.
   uint32_t grpc_status;
+  // The chosen destination's cluster, `outbound|PORT|SUBSET|HOST`; empty when none.
+  weir_str cluster;
+  // The chosen endpoint, `ip:port` (`[v6]:port`); empty when none.
+  weir_str endpoint;
 } weir_decision_summary;
 
 // The matched rule and destination of a decision (`weir_decision_route_info`).

@@ -4,8 +4,8 @@
 //!
 //! - `rust/decide_held`: `Table::decide` on a held table.
 //! - `c_abi/decide_held`: `weir_snapshot_decide` (validates the UTF-8
-//!   inputs, stores the decision) on a held snapshot, then
-//!   `weir_decision_cluster` + `weir_decision_endpoint`.
+//!   inputs, decides into the `weir_decision`) on a held snapshot, reading
+//!   the outcome, cluster and endpoint from the summary it writes.
 //! - `c_abi/decide_held_view`: as `c_abi/decide_held`, reading everything
 //!   through `weir_decision_fill_view` instead (what the Go binding does).
 //! - `rust/decide`, `c_abi/decide`: the same with a snapshot per request
@@ -122,12 +122,10 @@ fn bench(c: &mut Criterion) {
     let mut view = unsafe { std::mem::zeroed::<weir_decision_view>() };
     let mut summary = unsafe { std::mem::zeroed::<weir_decision_summary>() };
 
-    // Reads outcome, cluster and endpoint of a C decision.
-    let read_c = |summary: &weir_decision_summary| unsafe {
-        let (mut cp, mut cl, mut ep, mut el) = (ptr::null(), 0, ptr::null(), 0);
-        weir_decision_cluster(decision, &mut cp, &mut cl);
-        weir_decision_endpoint(decision, &mut ep, &mut el);
-        black_box((summary.outcome, cp, cl, ep, el));
+    // Reads outcome, cluster and endpoint of a C decision (all in the summary).
+    let read_c = |s: &weir_decision_summary| {
+        black_box((s.outcome, s.cluster.ptr, s.cluster.len));
+        black_box((s.endpoint.ptr, s.endpoint.len));
     };
 
     let mut g = c.benchmark_group("decide_fleetman_canary");
@@ -172,6 +170,47 @@ fn bench(c: &mut Criterion) {
             );
             let rv = weir_decision_fill_view(decision, &mut view);
             black_box((rc, rv, view.outcome, view.cluster, view.endpoint));
+        })
+    });
+    // The boundary alone: a request for a gateway the config does not have
+    // is answered 404 before any lookup, so the difference between these two
+    // is what the C ABI adds around the core (checks, copies, summary).
+    let miss = Request {
+        source: Source {
+            gateway: Some("none/none"),
+            ..req.source
+        },
+        ..req
+    };
+    let gateway = "none/none";
+    let cmiss = weir_request {
+        gateway: gateway.as_ptr().cast(),
+        gateway_len: gateway.len(),
+        ..creq
+    };
+    g.bench_function("rust/miss_held", |b| {
+        b.iter(|| {
+            entropy = entropy.wrapping_add(1);
+            let d = held.decide(black_box(&miss), black_box(entropy));
+            black_box((
+                d.outcome,
+                d.cluster.map(|c| &*c.name),
+                d.endpoint.map(|e| &*e.address),
+            ));
+        })
+    });
+    g.bench_function("c_abi/miss_held", |b| {
+        b.iter(|| unsafe {
+            entropy = entropy.wrapping_add(1);
+            let rc = weir_snapshot_decide(
+                snap,
+                black_box(&cmiss),
+                black_box(entropy),
+                decision,
+                &mut summary,
+            );
+            black_box(rc);
+            read_c(&summary);
         })
     });
     unsafe { weir_snapshot_free(snap) };

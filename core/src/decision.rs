@@ -330,6 +330,14 @@ pub struct Decision<'a> {
 /// slice owns no heap memory).
 static EMPTY_OPS: std::sync::LazyLock<HeaderOps> = std::sync::LazyLock::new(HeaderOps::default);
 
+/// A 404 no-route answer: a starting value for a decision kept in place
+/// and filled by [`Table::decide_into`](crate::Table::decide_into).
+impl Default for Decision<'_> {
+    fn default() -> Self {
+        Decision::local(Outcome::NoRoute, 404, "")
+    }
+}
+
 impl<'a> Decision<'a> {
     /// A local answer with no route behind it (404 / 503 before any route).
     pub(crate) fn local(outcome: Outcome, status: u16, path: &'a str) -> Self {

@@ -127,12 +127,10 @@ int main(int argc, char **argv) {
     }
     /* Deciding stored the answer; read only the parts this tool prints. */
     printf("%s %u", OUTCOMES[sum.outcome], (unsigned)sum.status);
+    if (sum.cluster.len) printf(" cluster=%.*s", (int)sum.cluster.len, sum.cluster.ptr);
+    if (sum.endpoint.len) printf(" endpoint=%.*s", (int)sum.endpoint.len, sum.endpoint.ptr);
     const char *s = NULL;
     size_t n = 0;
-    weir_decision_cluster(decision, &s, &n);
-    if (n) printf(" cluster=%.*s", (int)n, s);
-    weir_decision_endpoint(decision, &s, &n);
-    if (n) printf(" endpoint=%.*s", (int)n, s);
     bool rewritten = false;
     weir_decision_path_rewritten(decision, &rewritten);
     if (rewritten) {

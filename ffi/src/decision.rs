@@ -6,7 +6,6 @@ use crate::panic;
 use crate::slice::{weir_bytes, weir_header, weir_str};
 use std::mem::MaybeUninit;
 use std::os::raw::c_char;
-use std::ptr::addr_of_mut;
 use weir_core::compile::{HeaderOps, RouteDestination};
 use weir_core::{Decision, Outcome};
 
@@ -178,8 +177,11 @@ pub struct weir_decision_view {
     pub hash: u64,
 }
 
-/// Outcome and status of a decision: what `weir_snapshot_decide` hands back
-/// directly (the rest is read with the `weir_decision_*` accessors).
+/// What `weir_snapshot_decide` hands back directly: the outcome, the status
+/// and where to send the request, which is all a proxy reads for a plain
+/// forward (the rest is read with the `weir_decision_*` accessors).
+/// `cluster` and `endpoint` are as `weir_decision_cluster` and
+/// `weir_decision_endpoint` give them, with the same lifetime.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct weir_decision_summary {
@@ -192,6 +194,10 @@ pub struct weir_decision_summary {
     pub has_grpc_status: bool,
     /// The `grpc-status` to answer with.
     pub grpc_status: u32,
+    /// The chosen destination's cluster, `outbound|PORT|SUBSET|HOST`; empty when none.
+    pub cluster: weir_str,
+    /// The chosen endpoint, `ip:port` (`[v6]:port`); empty when none.
+    pub endpoint: weir_str,
 }
 
 /// The matched rule and destination of a decision (`weir_decision_route_info`).
@@ -344,6 +350,7 @@ pub struct weir_decision {
     /// The last decision. What it borrows is in the table (kept alive by the
     /// caller's snapshot, the documented contract) or in `path` (for the
     /// request's path); its `location` is rendered at decide time and cleared.
+    /// `MaybeUninit` because between decisions it may hold stale borrows.
     dec: MaybeUninit<Decision<'static>>,
     /// A copy of the request's path: the decision's upstream path borrows it.
     path: String,
@@ -373,7 +380,7 @@ impl weir_decision {
         weir_decision {
             valid: false,
             ready: 0,
-            dec: MaybeUninit::uninit(),
+            dec: MaybeUninit::new(Decision::default()),
             path: String::with_capacity(256),
             upstream_path: String::with_capacity(256),
             location: String::with_capacity(256),
@@ -406,90 +413,54 @@ impl weir_decision {
         unsafe { &*std::ptr::from_ref::<str>(self.path.as_str()) }
     }
 
-    /// Stores `d`, made on a request whose path came from
-    /// [`keep_path`](Self::keep_path), and returns its summary. A redirect's
+    /// Decides in place: `decide` writes the core's decision straight into
+    /// this object (the core's `decide_into`, no copy of the ~450-byte
+    /// answer), for a request whose path came from
+    /// [`keep_path`](Self::keep_path). Writes the summary to `out`. A redirect's
     /// `Location` (which may borrow the request's authority and scheme) is
-    /// rendered now and not kept.
-    ///
-    /// Copied field by field, on purpose: `*slot = *d` is a `memcpy` of the
-    /// ~400-byte decision whose wide loads span the core's narrower stores
-    /// and stall on store-to-load forwarding, as do the accessors' loads
-    /// right after its wide stores (seen in `perf` on benches/ffi.rs).
+    /// rendered now and not kept; CORS headers (which borrow the request's
+    /// `Origin`) are not kept either (see ffi/README.md).
     #[inline(always)]
-    pub(crate) fn store(&mut self, d: &Decision<'_>) -> weir_decision_summary {
+    pub(crate) fn decide_with<'a>(
+        &mut self,
+        decide: impl FnOnce(&mut Decision<'a>),
+        out: Option<&mut weir_decision_summary>,
+    ) {
         self.ready = 0;
-        if let Some(loc) = d.location {
+        // SAFETY: only the lifetime changes. What the decision borrows is the
+        // table (alive while the caller holds the snapshot, the documented
+        // contract), `self.path` (unchanged until the next decide, which
+        // resets this object first) and, until cleared below, the request.
+        // `dec` was initialised in `new`; `decide` overwrites every field.
+        let dec: &mut Decision<'a> = unsafe { &mut *self.dec.as_mut_ptr().cast() };
+        decide(dec);
+        if let Some(loc) = dec.location.take() {
             self.location.clear();
             // Rendering into a String cannot fail.
             let _ = loc.write_to(&mut self.location);
             self.ready = LOCATION;
         }
-        // Exhaustive on purpose: a field added to `Decision` fails to compile
-        // here until it is written below (`dec` is `MaybeUninit`).
-        let Decision {
-            outcome: _,
-            status: _,
-            grpc_status: _,
-            route: _,
-            l4_rule: _,
-            destination_index: _,
-            cluster: _,
-            endpoint: _,
-            original_destination: _,
-            delay: _,
-            mirrors: _,
-            request_headers: _,
-            response_headers: _,
-            upstream_path: _,
-            upstream_authority: _,
-            location: _,
-            hash: _,
-            set_cookie: _,
-            cors: _,
-        } = d;
-        let p = self.dec.as_mut_ptr().cast::<Decision<'_>>();
-        // SAFETY: `p` is valid for writes of a decision; every field is
-        // written before `valid` is set. Only the lifetime changes: without
-        // `location`, `d` borrows the table (alive while the caller holds the
-        // snapshot, the documented contract) and `self.path` (unchanged until
-        // the next decide, which resets this object first).
-        unsafe {
-            addr_of_mut!((*p).outcome).write(d.outcome);
-            addr_of_mut!((*p).status).write(d.status);
-            addr_of_mut!((*p).grpc_status).write(d.grpc_status);
-            addr_of_mut!((*p).route).write(d.route);
-            addr_of_mut!((*p).l4_rule).write(d.l4_rule);
-            addr_of_mut!((*p).destination_index).write(d.destination_index);
-            addr_of_mut!((*p).cluster).write(d.cluster);
-            addr_of_mut!((*p).endpoint).write(d.endpoint);
-            addr_of_mut!((*p).original_destination).write(d.original_destination);
-            addr_of_mut!((*p).delay).write(d.delay);
-            addr_of_mut!((*p).mirrors).write(d.mirrors);
-            addr_of_mut!((*p).request_headers).write(d.request_headers);
-            addr_of_mut!((*p).response_headers).write(d.response_headers);
-            addr_of_mut!((*p).upstream_path).write(d.upstream_path);
-            addr_of_mut!((*p).upstream_authority).write(d.upstream_authority);
-            addr_of_mut!((*p).location).write(None);
-            // Rare and large: copied only when present.
-            addr_of_mut!((*p).hash).write(if d.hash.is_some() { d.hash } else { None });
-            addr_of_mut!((*p).set_cookie).write(if d.set_cookie.is_some() {
-                d.set_cookie
-            } else {
-                None
-            });
-            // CORS headers borrow the request's Origin, which the caller may
-            // free after the call: not kept (see ffi/README.md).
-            addr_of_mut!((*p).cors).write(None);
-        }
+        dec.cors = None;
         self.valid = true;
-        Self::summary(d)
+        if let Some(out) = out {
+            // Field by field into the caller's struct: a summary built on the
+            // stack and copied would be read back wide right after its narrow
+            // stores (a store-forwarding stall).
+            out.outcome = dec.outcome.into();
+            out.status = dec.status;
+            out.has_grpc_status = dec.grpc_status.is_some();
+            out.grpc_status = dec.grpc_status.unwrap_or(0);
+            out.cluster = cluster_name(dec);
+            out.endpoint = endpoint_address(dec);
+        }
     }
 
     /// The last decision, or `NoDecision`.
     #[inline(always)]
     pub(crate) fn get(&self) -> R<&Decision<'static>> {
         if self.valid {
-            // SAFETY: `valid` is set only after `dec` is written.
+            // SAFETY: `dec` is always initialised (`new`), and `valid` says
+            // what it borrows is alive (the caller's snapshot, see `decide_with`).
             Ok(unsafe { self.dec.assume_init_ref() })
         } else {
             Err(weir_result::NoDecision)
@@ -511,6 +482,8 @@ impl weir_decision {
             status: d.status,
             has_grpc_status: d.grpc_status.is_some(),
             grpc_status: d.grpc_status.unwrap_or(0),
+            cluster: cluster_name(d),
+            endpoint: endpoint_address(d),
         }
     }
 
@@ -555,7 +528,7 @@ impl weir_decision {
             destination_host: weir_str::EMPTY,
             destination_subset: weir_str::EMPTY,
             destination_port: 0,
-            endpoint: opt_str(d.endpoint.map(|e| &*e.address)),
+            endpoint: endpoint_address(d),
             original_destination: d.original_destination,
             has_hash: d.hash.is_some(),
             hash: d.hash.map_or(0, |h| h.value),
@@ -763,6 +736,18 @@ fn destinations<'a>(d: &Decision<'a>) -> &'a [RouteDestination] {
     }
 }
 
+/// The chosen cluster's name, or empty.
+#[inline(always)]
+fn cluster_name(d: &Decision<'_>) -> weir_str {
+    opt_str(d.cluster.map(|c| &*c.name))
+}
+
+/// The chosen endpoint's `ip:port`, or empty.
+#[inline(always)]
+fn endpoint_address(d: &Decision<'_>) -> weir_str {
+    opt_str(d.endpoint.map(|e| &*e.address))
+}
+
 #[inline(always)]
 fn opt_str(s: Option<&str>) -> weir_str {
     s.map_or(weir_str::EMPTY, weir_str::new)
@@ -868,7 +853,7 @@ pub unsafe extern "C" fn weir_decision_cluster(
 ) -> weir_result {
     panic::boundary(|| {
         let d = cast::try_ref(decision)?.get()?;
-        put_str(opt_str(d.cluster.map(|c| &*c.name)), out, out_len)
+        put_str(cluster_name(d), out, out_len)
     })
 }
 
@@ -886,7 +871,7 @@ pub unsafe extern "C" fn weir_decision_endpoint(
 ) -> weir_result {
     panic::boundary(|| {
         let d = cast::try_ref(decision)?.get()?;
-        put_str(opt_str(d.endpoint.map(|e| &*e.address)), out, out_len)
+        put_str(endpoint_address(d), out, out_len)
     })
 }
 

@@ -114,9 +114,8 @@ pub unsafe extern "C" fn weir_snapshot_decide(
             },
             headers: &headers,
         };
-        let summary = d.store(&table.decide(&req, entropy));
+        d.decide_with(|dec| table.decide_into(&req, entropy, dec), out.as_mut());
         put_labels(d, scratch);
-        write_summary(summary, out);
         Ok(())
     })
 }
@@ -151,17 +150,6 @@ fn put_labels(d: &mut weir_decision, mut scratch: Vec<(&'static str, &'static st
     if scratch.capacity() != 0 {
         scratch.clear();
         d.put_labels(scratch);
-    }
-}
-
-/// Writes `summary` to `out`, when not NULL.
-///
-/// # Safety
-/// `out` NULL or writable.
-#[inline(always)]
-unsafe fn write_summary(summary: weir_decision_summary, out: *mut weir_decision_summary) {
-    if let Some(out) = out.as_mut() {
-        *out = summary;
     }
 }
 
@@ -205,9 +193,8 @@ pub unsafe extern "C" fn weir_snapshot_decide_tcp(
                 labels,
             },
         };
-        let summary = d.store(&table.decide_tcp(&conn, entropy));
+        d.decide_with(|dec| *dec = table.decide_tcp(&conn, entropy), out.as_mut());
         put_labels(d, scratch);
-        write_summary(summary, out);
         Ok(())
     })
 }

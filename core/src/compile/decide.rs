@@ -123,30 +123,41 @@ impl Table {
     /// Decides what to do with `req`. `entropy` drives every random choice:
     /// the same table, request and entropy give the same decision.
     pub fn decide<'a>(&'a self, req: &Request<'a>, entropy: u64) -> Decision<'a> {
+        let mut d = Decision::local(Outcome::NoRoute, 404, req.path);
+        self.decide_into(req, entropy, &mut d);
+        d
+    }
+
+    /// [`decide`](Self::decide), writing the decision into `d` (every field
+    /// is overwritten). For callers that keep the decision in place, such as
+    /// the C ABI: the ~450-byte answer is written once, where it is kept,
+    /// instead of being returned and copied.
+    pub fn decide_into<'a>(&'a self, req: &Request<'a>, entropy: u64, d: &mut Decision<'a>) {
+        *d = Decision::local(Outcome::NoRoute, 404, req.path);
         let Some(listener) = self.listener_for(req.source.gateway, req.port) else {
-            return Decision::local(Outcome::NoRoute, 404, req.path);
+            return;
         };
         let Some(vhost) = listener.virtual_host_for(req) else {
-            return Decision::local(Outcome::NoRoute, 404, req.path);
+            return;
         };
         if listener.https_redirect && req.scheme != "https" {
-            let mut d = Decision::local(Outcome::Redirect, 301, req.path);
+            d.outcome = Outcome::Redirect;
+            d.status = 301;
             d.location = Some(Location {
                 scheme: "https",
                 host: split_host_port(req.authority).0,
                 port: None,
                 path: UpstreamPath::Unchanged(req.path),
             });
-            return d;
+            return;
         }
         let path = req.path_only();
         let found = vhost.index.first_match(vhost.routes.len(), path, |i| {
             vhost.routes[i].matcher.matches(req)
         });
-        let Some(route) = found.map(|i| &vhost.routes[i]) else {
-            return Decision::local(Outcome::NoRoute, 404, req.path);
-        };
-        self.decide_route(route, req, entropy)
+        if let Some(route) = found.map(|i| &vhost.routes[i]) {
+            self.route_into(route, req, entropy, d);
+        }
     }
 
     /// The decision once `route` matched.
@@ -156,10 +167,25 @@ impl Table {
         req: &Request<'a>,
         entropy: u64,
     ) -> Decision<'a> {
+        let mut d = Decision::local(Outcome::NoRoute, 404, req.path);
+        self.route_into(route, req, entropy, &mut d);
+        d
+    }
+
+    /// Writes the decision for `route` into `d`, which holds a fresh
+    /// `Decision::local(.., req.path)` (both callers start with one).
+    fn route_into<'a>(
+        &'a self,
+        route: &'a Route,
+        req: &Request<'a>,
+        entropy: u64,
+        d: &mut Decision<'a>,
+    ) {
         let rule = &*route.rule;
         rule.hits.fetch_add(1, Ordering::Relaxed);
         let mut rng = entropy;
-        let mut d = Decision::local(Outcome::Route, 0, req.path);
+        d.outcome = Outcome::Route;
+        d.status = 0;
         d.route = Some(route);
         // CORS runs before faults and routing (Istio's filter order).
         if let Some(policy) = &rule.cors {
@@ -177,7 +203,7 @@ impl Table {
                 if preflight && (allowed || policy.ignore_unmatched_preflights) {
                     d.outcome = Outcome::DirectResponse;
                     d.status = 200;
-                    return d;
+                    return;
                 }
             }
         }
@@ -188,16 +214,15 @@ impl Table {
         };
         match &rule.action {
             RuleAction::Redirect(rd) => {
+                let loc = location(rd, req, matched_len);
                 d.outcome = Outcome::Redirect;
                 d.status = rd.code;
-                d.location = Some(location(rd, req, matched_len));
-                d.upstream_path = d.location.map(|l| l.path).unwrap_or(d.upstream_path);
-                d
+                d.upstream_path = loc.path;
+                d.location = Some(loc);
             }
             RuleAction::Direct { status, .. } => {
                 d.outcome = Outcome::DirectResponse;
                 d.status = *status;
-                d
             }
             RuleAction::Forward {
                 destinations,
@@ -227,7 +252,7 @@ impl Table {
                 let Some(di) = choice.pick(entropy) else {
                     d.outcome = Outcome::NoCluster;
                     d.status = 503;
-                    return d;
+                    return;
                 };
                 let dest = &destinations[di];
                 dest.hits.fetch_add(1, Ordering::Relaxed);
@@ -259,7 +284,7 @@ impl Table {
                 }
                 d.mirrors = Mirrors::new(&rule.mirrors, chosen);
                 if d.outcome == Outcome::FaultAbort {
-                    return d;
+                    return;
                 }
                 let cluster = match &dest.cluster {
                     ClusterChoice::Fixed(c) => Some(*c),
@@ -272,10 +297,9 @@ impl Table {
                 let Some(ci) = cluster else {
                     d.outcome = Outcome::NoCluster;
                     d.status = 503;
-                    return d;
+                    return;
                 };
-                self.finish_upstream(&mut d, ci as usize, req, &mut rng);
-                d
+                self.finish_upstream(d, ci as usize, req, &mut rng);
             }
         }
     }

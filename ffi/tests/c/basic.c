@@ -238,6 +238,8 @@ static void test_misuse(const char *dir) {
   memset(&sum, 0xff, sizeof sum);
   CHECK_OK(weir_snapshot_decide(s, &r, 95, dec, &sum));
   CHECK(sum.outcome == WEIR_OUTCOME_ROUTE && sum.status == 0 && !sum.has_grpc_status);
+  CHECK(str_eq(sum.cluster, "outbound|8080|risky-group|" STAFF));
+  CHECK(str_eq(sum.endpoint, "10.1.0.21:8080"));
   const char *p = NULL;
   size_t plen = 0;
   CHECK_OK(weir_decision_cluster(dec, &p, &plen));
