@@ -338,9 +338,11 @@ fn direct_response_body_grpc_status_headers_and_retries() {
         r.per_try_timeout,
         Some(std::time::Duration::from_millis(250))
     );
+    assert!(!r.is_istio_default());
     // A route without retries gets Istio's default policy; no timeout.
     let d = table.decide(&Request::get("web", "/other"), 0);
     let r = d.retries().unwrap();
+    assert!(r.is_istio_default());
     assert_eq!(r.attempts, 2);
     assert_eq!(
         &*r.retry_on,

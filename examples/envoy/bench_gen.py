@@ -17,7 +17,7 @@ import json
 import sys
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from render import ROUTER, hcm, listener, static_cluster, wasm_filter, weir_routes  # noqa: E402
+from render import ISTIO_DEFAULT_RETRY, ROUTER, hcm, listener, static_cluster, wasm_filter, weir_routes  # noqa: E402
 
 N = 1024
 CANARY_SAFE = "outbound|8080|safe-group|fleetman-staff-service.default.svc.cluster.local"
@@ -51,13 +51,16 @@ def table_istio(kind):
 
 
 def native_routes(scenario):
+    # Istio's default retries are on every route istiod writes: the native
+    # table gets them too (Weir's route carries the same, see render.py).
     if scenario == "canary":
-        return [{"match": {"prefix": "/"}, "route": {"timeout": "0s", "weighted_clusters": {"clusters": [
+        return [{"match": {"prefix": "/"}, "route": {"timeout": "0s", "retry_policy": ISTIO_DEFAULT_RETRY,
+                                                     "weighted_clusters": {"clusters": [
             {"name": CANARY_SAFE, "weight": 90}, {"name": CANARY_RISKY, "weight": 10}]}}}]
     routes = []
     for i in range(N):
         m = {"prefix": f"/p{i}/"} if scenario == "prefix1024" else {"safe_regex": {"regex": f"/r{i}/[a-z]+"}}
-        routes.append({"match": m, "route": {"cluster": BENCH, "timeout": "0s"}})
+        routes.append({"match": m, "route": {"cluster": BENCH, "timeout": "0s", "retry_policy": ISTIO_DEFAULT_RETRY}})
     return routes
 
 
@@ -77,7 +80,7 @@ def main():
         listeners.append(listener(f"{scenario}-noop", base + 1, hcm(
             f"{scenario}_noop", native_routes(scenario), [wasm_filter({"noop": True}, wasm)])))
         listeners.append(listener(f"{scenario}-weir", base + 2, hcm(
-            f"{scenario}_weir", weir_routes("x-weir-cluster"), [wasm_filter({"config": istio[scenario]}, wasm)])))
+            f"{scenario}_weir", weir_routes("x-weir-cluster"), [wasm_filter({"config": istio[scenario], "default_retries_on_route": True}, wasm)])))
     clusters = [static_cluster(CANARY_SAFE, [18181, 18182], "x-weir-endpoint"),
                 static_cluster(CANARY_RISKY, [18183], "x-weir-endpoint"),
                 static_cluster(BENCH, [18181, 18182, 18183], "x-weir-endpoint")]

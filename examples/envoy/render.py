@@ -88,13 +88,27 @@ def hcm(name, routes, http_filters):
     }
 
 
+# What istiod puts on every route of a VirtualService without `retries`
+# (pilot/pkg/networking/core/route/retry/retry.go): 2 attempts, these
+# conditions, no retriable status codes, skip hosts already tried.
+ISTIO_DEFAULT_RETRY = {
+    "retry_on": "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+    "num_retries": 2,
+    "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}],
+    "host_selection_retry_max_attempts": 5,
+}
+
+
 def weir_routes(cluster_header):
     # Weir decides; Envoy's route only reads the cluster Weir named. Istio's
     # default route timeout is "disabled": Weir sets x-envoy-upstream-rq-timeout-ms
-    # when a VirtualService asks for one.
+    # when a VirtualService asks for one. The route carries Istio's default
+    # retries (the plugin says so with `default_retries_on_route`); Weir sends
+    # x-envoy-retry-* headers only for rules with other retries.
     return [
         {"match": {"prefix": "/", "headers": [{"name": cluster_header, "present_match": True}]},
-         "route": {"cluster_header": cluster_header, "timeout": "0s"}},
+         "route": {"cluster_header": cluster_header, "timeout": "0s", "retry_policy": ISTIO_DEFAULT_RETRY}},
         {"match": {"prefix": "/"}, "direct_response": {"status": 500, "body": {"inline_string": "weir: no decision\n"}}},
     ]
 
@@ -119,7 +133,7 @@ def main():
     ap.add_argument("istio", nargs="+")
     a = ap.parse_args()
     config = "\n---\n".join(open(f).read() for f in a.istio)
-    plugin = {"config": config, "cluster_header": "x-weir-cluster"}
+    plugin = {"config": config, "cluster_header": "x-weir-cluster", "default_retries_on_route": True}
     if a.mode == "override_host":
         plugin["endpoint_header"] = "x-weir-endpoint"
         clusters = [static_cluster(n, p, "x-weir-endpoint") for n, p in CLUSTERS.items()]

@@ -75,19 +75,34 @@ pub struct RetryPolicy {
     pub backoff: Option<Duration>,
 }
 
+/// `retry_on` of Istio's mesh default retry policy.
+pub const ISTIO_DEFAULT_RETRY_ON: &str =
+    "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
+
 impl RetryPolicy {
     /// Istio's mesh default (`pilot/pkg/networking/core/route/retry/retry.go`).
     pub fn istio_default() -> RetryPolicy {
         RetryPolicy {
             attempts: 2,
             per_try_timeout: None,
-            retry_on: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
-                .into(),
+            retry_on: ISTIO_DEFAULT_RETRY_ON.into(),
             retriable_status_codes: Box::new([]),
             retry_remote_localities: false,
             retry_previous_hosts_predicate: true,
             backoff: None,
         }
+    }
+
+    /// True when this is Istio's default policy as far as an Envoy route's
+    /// retry headers can say (the previous-hosts predicate is not one of
+    /// them): what an Envoy route carrying the default already does.
+    pub fn is_istio_default(&self) -> bool {
+        self.attempts == 2
+            && self.per_try_timeout.is_none()
+            && &*self.retry_on == ISTIO_DEFAULT_RETRY_ON
+            && self.retriable_status_codes.is_empty()
+            && !self.retry_remote_localities
+            && self.backoff.is_none()
     }
 }
 
@@ -445,5 +460,33 @@ impl EndpointSet {
         let (a, b) = (draw(rng)?, draw(rng)?);
         let active = |i: usize| self.endpoints[i].state.active.load(Ordering::Relaxed);
         Some(if active(b) < active(a) { b } else { a })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Any one field away from the default is not the default.
+    #[test]
+    fn is_istio_default_sees_every_header_field() {
+        let d = RetryPolicy::istio_default();
+        assert!(d.is_istio_default());
+        let mut no_predicate = d.clone();
+        no_predicate.retry_previous_hosts_predicate = false;
+        assert!(no_predicate.is_istio_default(), "not a header's business");
+        let changes: [fn(&mut RetryPolicy); 6] = [
+            |p| p.attempts = 3,
+            |p| p.per_try_timeout = Some(Duration::from_secs(1)),
+            |p| p.retry_on = "5xx".into(),
+            |p| p.retriable_status_codes = Box::new([503]),
+            |p| p.retry_remote_localities = true,
+            |p| p.backoff = Some(Duration::from_millis(25)),
+        ];
+        for change in changes {
+            let mut p = d.clone();
+            change(&mut p);
+            assert!(!p.is_istio_default(), "{p:?}");
+        }
     }
 }

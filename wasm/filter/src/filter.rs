@@ -619,7 +619,7 @@ impl Http {
             }
             None => authority,
         };
-        self.set_timeouts(d)?;
+        Self::set_timeouts(settings, d)?;
 
         // Steering headers last, so neither the client nor a header edit can
         // point the request elsewhere.
@@ -693,16 +693,21 @@ impl Http {
     }
 
     /// Timeout and retry policy through the headers Envoy's router trusts
-    /// when a filter (not the client) sets them.
-    fn set_timeouts(&self, d: &Decision<'_>) -> Result<(), Failure> {
+    /// when a filter (not the client) sets them; none for Istio's default
+    /// retries when the route already carries them.
+    fn set_timeouts(settings: &Settings, d: &Decision<'_>) -> Result<(), Failure> {
         let mut buf = String::new();
         if let Some(t) = d.timeout() {
             let _ = write!(buf, "{}", t.as_millis());
             set_request("x-envoy-upstream-rq-timeout-ms", &buf)?;
         }
         let Some(r) = d.retries() else { return Ok(()) };
-        if r.attempts == 0 {
+        if settings.default_retries_on_route && r.is_istio_default() {
             return Ok(());
+        }
+        if r.attempts == 0 {
+            // Said explicitly: the route may carry a default policy.
+            return set_request("x-envoy-max-retries", "0");
         }
         buf.clear();
         let _ = write!(buf, "{}", r.attempts);

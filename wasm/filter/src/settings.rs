@@ -81,6 +81,14 @@ pub struct PluginConfig {
     /// Do nothing at all (a baseline for measuring the cost of a wasm filter).
     #[serde(default)]
     pub noop: bool,
+    /// The Envoy route Weir's requests take (the `cluster_header` route)
+    /// already carries Istio's default retry policy, as examples/envoy's
+    /// envoy.yaml does: Weir then sends the `x-envoy-retry-*` headers only for
+    /// rules whose `retries` differ from the default (four host calls and
+    /// header parses fewer per request; the route's policy also has the
+    /// previous-hosts predicate, which no header can ask for).
+    #[serde(default)]
+    pub default_retries_on_route: bool,
 }
 
 fn default_cluster_header() -> String {
@@ -157,6 +165,7 @@ pub struct Settings {
     pub tick_ms: u64,
     pub outcome_header: String,
     pub noop: bool,
+    pub default_retries_on_route: bool,
     /// A cluster hashes on the source IP or generates cookies: fetch the
     /// connection's addresses (two extra host calls, skipped otherwise).
     pub needs_addresses: bool,
@@ -274,6 +283,7 @@ impl Settings {
             tick_ms: cfg.tick_ms,
             outcome_header: cfg.outcome_header,
             noop: cfg.noop,
+            default_retries_on_route: cfg.default_retries_on_route,
             needs_addresses,
             warnings,
         })

@@ -539,7 +539,19 @@ pub fn weir_hcm(plugin_json: &str, wasm: &Path, cluster_header: &str) -> String 
               domains: ["*"]
               routes:
               - match: {{prefix: "/", headers: [{{name: {cluster_header}, present_match: true}}]}}
-                route: {{cluster_header: {cluster_header}, timeout: 0s}}
+                route:
+                  cluster_header: {cluster_header}
+                  timeout: 0s
+                  # Istio's default retries (what istiod writes on every route);
+                  # plugins with `default_retries_on_route` rely on it.
+                  retry_policy:
+                    retry_on: connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes
+                    num_retries: 2
+                    retry_host_predicate:
+                    - name: envoy.retry_host_predicates.previous_hosts
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate
+                    host_selection_retry_max_attempts: 5
               - match: {{prefix: "/"}}
                 direct_response: {{status: 500, body: {{inline_string: "weir: no decision\n"}}}}
           http_filters:

@@ -403,7 +403,12 @@ fn delay_by_dispatch_timeout() {
 
 #[test]
 fn mirror_timeout_and_retries() {
-    let f = start("mirror");
+    // The route carries Istio's default retries: these rules' own retries
+    // must still reach Envoy (as headers), attempts 0 included.
+    let f = start_with(
+        "mirror",
+        serde_json::json!({ "default_retries_on_route": true }),
+    );
     for i in 0..10 {
         let r = get(f.port, HOST, &format!("/mirror/{i}"), &[]);
         assert_eq!(r.status, 200, "{r:?}");

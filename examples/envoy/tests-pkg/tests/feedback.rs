@@ -48,8 +48,23 @@ fn start(name: &str, ups: &[&Upstream], traffic_policy: &str) -> (Envoy, u16) {
 
 /// [`start`] with endpoint ports (some may have no upstream).
 fn start_ports(name: &str, ports: &[u16], traffic_policy: &str) -> (Envoy, u16) {
+    start_ports_with(name, ports, traffic_policy, false)
+}
+
+/// [`start_ports`]; `route_retries`: Istio's default retries come from the
+/// Envoy route (`default_retries_on_route`), not from Weir's headers.
+fn start_ports_with(
+    name: &str,
+    ports: &[u16],
+    traffic_policy: &str,
+    route_retries: bool,
+) -> (Envoy, u16) {
     let wasm = filter_wasm();
-    let plugin = serde_json::json!({ "config": istio(ports, traffic_policy) }).to_string();
+    let plugin = serde_json::json!({
+        "config": istio(ports, traffic_policy),
+        "default_retries_on_route": route_retries,
+    })
+    .to_string();
     let (admin, port) = (free_port(), free_port());
     let clusters = override_host_cluster("outbound|80||pool.test", ports, "x-weir-endpoint");
     let yaml = bootstrap(admin, port, &plugin, &wasm, &clusters);
@@ -179,18 +194,39 @@ fn connect_failures(envoy: &Envoy) -> u64 {
 
 #[test]
 fn outlier_detection_ejects_an_unreachable_upstream() {
+    unreachable_upstream_is_retried_and_ejected(false);
+}
+
+#[test]
+fn default_retries_from_the_route_reach_a_live_upstream() {
+    unreachable_upstream_is_retried_and_ejected(true);
+}
+
+/// `route_retries`: Istio's default retries come from the Envoy route
+/// instead of Weir's headers; either way the client never sees the failure.
+fn unreachable_upstream_is_retried_and_ejected(route_retries: bool) {
     let (a, b) = (Upstream::start("a"), Upstream::start("b"));
     // Nobody listens on `dead`: Envoy's connection fails. Istio's default
     // retries (connect-failure) then land on another endpoint, so the client
     // sees 200 from `a` or `b`; the filter notices that the endpoint that
     // answered is not the one Weir chose and reports a connect failure.
     let dead = free_port();
-    let (envoy, port) = start_ports(
-        "outlier-connect",
+    let (envoy, port) = start_ports_with(
+        if route_retries {
+            "outlier-connect-route"
+        } else {
+            "outlier-connect"
+        },
         &[a.port, b.port, dead],
         "{loadBalancer: {simple: ROUND_ROBIN}, outlierDetection: {consecutiveGatewayErrors: 2, consecutive5xxErrors: 0, baseEjectionTime: 30s, maxEjectionPercent: 100}}",
+        route_retries,
     );
     let warmup: Vec<Response> = (0..12).map(|_| get(port, HOST, "/", &[])).collect();
+    assert!(
+        warmup.iter().all(|r| r.status == 200),
+        "a connect failure reached the client: {:?}",
+        tally(&warmup)
+    );
     let tried = connect_failures(&envoy);
     assert!(
         tried >= 2,
