@@ -649,9 +649,11 @@ impl Http {
             hostcalls::remove_map_value(MapType::HttpRequestHeaders, ORIGINAL_DST_HEADER)
                 .map_err(|s| Failure("remove x-envoy-original-dst-host", s))?;
         }
-        // Envoy 1.40 re-matches the route when a filter edits headers, but that
-        // is ABI-dependent: ask explicitly (a foreign function, not in the SDK).
-        let _ = hostcalls::call_foreign_function("clear_route_cache", Some(&[]));
+        // No explicit `clear_route_cache` (a foreign-function host call per
+        // request): Envoy clears the route cache itself whenever a filter of
+        // ABI 0.2.1 (this SDK's) edits request headers, and Weir has just set
+        // the cluster header. Envoy keeps that only for ABI <= 0.2.1 (its
+        // changelog), so a test pins the module's ABI (tests-pkg, abi.rs).
 
         if !d.mirrors.is_empty() {
             let view = HeaderView(headers);
