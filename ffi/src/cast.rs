@@ -103,14 +103,35 @@ pub(crate) unsafe fn try_chars<'a>(p: *const c_char, len: usize) -> R<&'a [u8]> 
 /// As [`try_slice`].
 #[inline(always)]
 pub(crate) unsafe fn try_str<'a>(p: *const c_char, len: usize) -> R<&'a str> {
+    // Many request fields are empty: no ASCII check (an out-of-line call) for them.
+    if len == 0 {
+        return Ok("");
+    }
     let bytes = try_chars(p, len)?;
-    // Request lines are almost always ASCII; `is_ascii` checks a word at a
-    // time and skips `from_utf8`'s per-call setup (measured in benches/ffi.rs).
-    if bytes.is_ascii() {
+    // Request lines are almost always ASCII; checking that first skips
+    // `from_utf8`'s per-call setup (measured in benches/ffi.rs).
+    if is_ascii(bytes) {
         // SAFETY: ASCII is valid UTF-8.
         return Ok(std::str::from_utf8_unchecked(bytes));
     }
     std::str::from_utf8(bytes).map_err(|_| weir_result::InvalidUtf8)
+}
+
+/// True when every byte is ASCII. Short strings (methods, schemes,
+/// namespaces) take two overlapping loads and no call; longer ones std's
+/// word-at-a-time `is_ascii`.
+#[inline(always)]
+pub(crate) fn is_ascii(b: &[u8]) -> bool {
+    let n = b.len();
+    if n < 4 {
+        return b.iter().fold(0u8, |any, &c| any | c) < 0x80;
+    }
+    if n <= 8 {
+        let head = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let tail = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+        return (head | tail) & 0x8080_8080 == 0;
+    }
+    b.is_ascii()
 }
 
 /// A writable byte buffer from `ptr + len` (`(NULL, 0)` is empty).
@@ -161,5 +182,24 @@ pub(crate) unsafe fn arc_clone<T, H>(p: *const H) -> Arc<T> {
 pub(crate) unsafe fn arc_free<T, H>(p: *const H) {
     if !p.is_null() {
         drop(Arc::from_raw(p.cast::<T>()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every length up to 40, with one non-ASCII byte at every position.
+    #[test]
+    fn is_ascii_finds_any_high_byte() {
+        for n in 0..40 {
+            let mut b = vec![b'a'; n];
+            assert!(is_ascii(&b), "len {n}");
+            for i in 0..n {
+                b[i] = 0x80;
+                assert!(!is_ascii(&b), "len {n}, high byte at {i}");
+                b[i] = b'a';
+            }
+        }
     }
 }
