@@ -6,10 +6,11 @@
 //! `Result`s: the SDK's trait helpers `unwrap` them, and a panic aborts the VM
 //! (the wasm profile is `panic = "abort"`), failing every later request.
 
+use crate::header_map::HeaderMap;
 use crate::settings::{Settings, UpstreamMode, ORIGINAL_DST_HEADER};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, Bytes, ContextType, LogLevel, MapType, Status};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Status};
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -223,27 +224,6 @@ fn upstream_outcome(status: Option<u16>) -> Option<RequestOutcome> {
 }
 
 /// The request headers as fetched in one host call.
-struct HeaderView<'a>(&'a [(String, Bytes)]);
-
-impl Headers for HeaderView<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
-    }
-
-    fn for_each(&self, name: &str, f: &mut dyn FnMut(&str)) {
-        for (n, v) in self.0 {
-            if n.eq_ignore_ascii_case(name) {
-                if let Ok(v) = std::str::from_utf8(v) {
-                    f(v);
-                }
-            }
-        }
-    }
-}
-
 /// A host call failed: answer 500 and say which.
 #[derive(Debug)]
 struct Failure(&'static str, Status);
@@ -492,9 +472,9 @@ impl Http {
         let Some(table) = settings.table.as_deref() else {
             return Ok(self.internal_error("no table"));
         };
-        let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+        let headers = HeaderMap::read(MapType::HttpRequestHeaders)
             .map_err(|s| Failure("read request headers", s))?;
-        let view = HeaderView(&headers);
+        let view = &headers;
         let (remote, local) = if settings.needs_addresses {
             (
                 address(&["source", "address"]),
@@ -523,7 +503,7 @@ impl Http {
                 namespace: &settings.source_namespace,
                 labels: &labels,
             },
-            headers: &view,
+            headers: view,
         };
         if shared.outlier {
             // Ejections end when the table's clock passes them.
@@ -591,7 +571,7 @@ impl Http {
         &mut self,
         shared: &Shared,
         d: &Decision<'_>,
-        headers: &[(String, Bytes)],
+        headers: &HeaderMap,
         authority: &str,
     ) -> Result<Action, Failure> {
         let settings = &shared.settings;
@@ -656,11 +636,10 @@ impl Http {
         // changelog), so a test pins the module's ABI (tests-pkg, abi.rs).
 
         if !d.mirrors.is_empty() {
-            let view = HeaderView(headers);
             let path = if d.upstream_path.is_rewritten() {
                 path.as_str()
             } else {
-                view.get(":path").unwrap_or("/")
+                headers.get(":path").unwrap_or("/")
             };
             self.dispatch_mirrors(settings, d, headers, authority, path);
         }
@@ -758,7 +737,7 @@ impl Http {
         &self,
         settings: &Settings,
         d: &Decision<'_>,
-        headers: &[(String, Bytes)],
+        headers: &HeaderMap,
         authority: &str,
         path: &str,
     ) {
@@ -766,9 +745,9 @@ impl Http {
         let mut out: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 3);
         out.push((":authority", &shadow));
         out.push((":path", path));
-        for (name, value) in headers {
+        for (name, value) in headers.iter() {
             let skip = matches!(
-                name.as_str(),
+                name,
                 ":authority" | ":path" | "content-length" | "transfer-encoding"
             ) || settings.is_steering(name);
             if skip {
