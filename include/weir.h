@@ -481,20 +481,6 @@ typedef struct {
   size_t locality_len;
 } weir_endpoint;
 
-// A request in flight, from `weir_feedback_begin` to `weir_feedback_finish`.
-//
-// Caller-allocated (on the stack or inside the proxy's request state, so
-// feedback allocates nothing); its contents are private to Weir. It borrows
-// the snapshot the decision was made on: hold that snapshot until finish.
-// A zeroed ticket is empty; finishing an empty (or already finished) ticket
-// gives `WEIR_RESULT_INVALID_HANDLE`. Do not copy a begun ticket.
-typedef struct {
-  // Private: whether the ticket is begun.
-  uint64_t state;
-  // Private storage.
-  uint64_t storage[4];
-} weir_ticket;
-
 // One HTTP request, borrowed for the duration of a decide call only.
 //
 // Every string is `ptr + len` UTF-8, not NUL-terminated; `(NULL, 0)` is empty.
@@ -547,6 +533,20 @@ typedef struct {
   // Number of headers.
   size_t headers_len;
 } weir_request;
+
+// A request in flight, from `weir_feedback_begin` to `weir_feedback_finish`.
+//
+// Caller-allocated (on the stack or inside the proxy's request state, so
+// feedback allocates nothing); its contents are private to Weir. It borrows
+// the snapshot the decision was made on: hold that snapshot until finish.
+// A zeroed ticket is empty; finishing an empty (or already finished) ticket
+// gives `WEIR_RESULT_INVALID_HANDLE`. Do not copy a begun ticket.
+typedef struct {
+  // Private: whether the ticket is begun.
+  uint64_t state;
+  // Private storage.
+  uint64_t storage[4];
+} weir_ticket;
 
 // One TCP or TLS connection, borrowed for the duration of a decide call only.
 typedef struct {
@@ -874,6 +874,29 @@ weir_result weir_engine_set_endpoints(const weir_engine *engine,
 // # Safety
 // `engine` live; `out` writable.
 weir_result weir_engine_snapshot(const weir_engine *engine, const weir_snapshot **out);
+
+// Decides on the table in force, as `weir_snapshot_decide` on a snapshot
+// taken and freed around the call, but without touching a reference count
+// per request: `decision` keeps a reference to the table it last decided on
+// and takes a new one only when an apply (or `weir_engine_set_endpoints`)
+// has replaced the table since.
+//
+// What the accessors return stays valid until the next decide into (or
+// free of) `decision`, whatever is applied meanwhile. A decision last used
+// here keeps its table alive until then (a snapshot decide does not release
+// it).
+//
+// Errors, allocation and thread safety as `weir_snapshot_decide` (the
+// engine may be shared; `decision` must not be used by two threads at once).
+//
+// # Safety
+// `engine` live; `request` valid with valid pointers; `decision` live;
+// `out` NULL or writable.
+weir_result weir_engine_decide(const weir_engine *engine,
+                               const weir_request *request,
+                               uint64_t entropy,
+                               weir_decision *decision,
+                               weir_decision_summary *out);
 
 // Copies the message of `result` into `buf` (at most `len` bytes, not
 // NUL-terminated; truncated to fit at a character boundary) and the number

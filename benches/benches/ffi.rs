@@ -11,6 +11,11 @@
 //! - `rust/decide`, `c_abi/decide`: the same with a snapshot per request
 //!   (`engine.snapshot()`, an arc-swap guard, against `weir_engine_snapshot`
 //!   + `weir_snapshot_free`, an `Arc` count up and down).
+//! - `c_abi/engine_decide`: `weir_engine_decide`, the table in force without
+//!   a snapshot handle (an arc-swap guard inside; the decision keeps the
+//!   table), against `rust/decide`.
+//! - `rust/miss_held`, `c_abi/miss_held`: a request answered 404 before any
+//!   lookup, to isolate what the boundary itself costs.
 //!
 //! `WEIR_BENCH_QUICK=1` runs with tiny samples (CI).
 
@@ -241,6 +246,20 @@ fn bench(c: &mut Criterion) {
             black_box(rc);
             read_c(&summary);
             weir_snapshot_free(snap);
+        })
+    });
+    g.bench_function("c_abi/engine_decide", |b| {
+        b.iter(|| unsafe {
+            entropy = entropy.wrapping_add(1);
+            let rc = weir_engine_decide(
+                cengine,
+                black_box(&creq),
+                black_box(entropy),
+                decision,
+                &mut summary,
+            );
+            black_box(rc);
+            read_c(&summary);
         })
     });
     g.finish();

@@ -6,8 +6,9 @@ use crate::panic;
 use crate::slice::{weir_bytes, weir_header, weir_str};
 use std::mem::MaybeUninit;
 use std::os::raw::c_char;
+use std::sync::Arc;
 use weir_core::compile::{HeaderOps, RouteDestination};
-use weir_core::{Decision, Outcome};
+use weir_core::{Decision, Outcome, Table};
 
 /// The kind of answer (numbers match `weir_core::Outcome`, never reused).
 #[repr(u32)]
@@ -362,6 +363,9 @@ pub struct weir_decision {
     response_ops: OpsBuf,
     /// Scratch for the request's labels as `&str` pairs; empty between calls.
     labels: Vec<(&'static str, &'static str)>,
+    /// The table `weir_engine_decide` last decided on, kept so what the
+    /// decision borrows outlives later applies.
+    table: Option<Arc<Table>>,
 }
 
 impl std::fmt::Debug for weir_decision {
@@ -389,7 +393,24 @@ impl weir_decision {
             request_ops: OpsBuf::default(),
             response_ops: OpsBuf::default(),
             labels: Vec::with_capacity(8),
+            table: None,
         }
+    }
+
+    /// Holds `current` (the engine's table in force) for the next decision
+    /// and returns it: a new reference only when it is not the one held.
+    ///
+    /// The `'static` is a lie the caller keeps: the table lives until this
+    /// object takes another or is freed, and only its decision borrows it.
+    #[inline(always)]
+    pub(crate) fn hold_table(&mut self, current: &Arc<Table>) -> &'static Table {
+        if !self.table.as_ref().is_some_and(|t| Arc::ptr_eq(t, current)) {
+            // The decision borrows the table being released: forget it first.
+            self.valid = false;
+            self.table = Some(Arc::clone(current));
+        }
+        // SAFETY: see above; `self.table` is `Some` and keeps the table alive.
+        unsafe { &*Arc::as_ptr(current) }
     }
 
     /// Forgets the last decision (a decide call starts here, so a failed one

@@ -1,11 +1,13 @@
 //! `weir_engine`: holds the table in force; applies configs and endpoint updates.
 
 use crate::cast;
+use crate::decision::{weir_decision, weir_decision_summary};
 use crate::diagnostics::weir_diagnostics;
 use crate::error::weir_result;
 use crate::panic;
+use crate::request::weir_request;
 use crate::slice::weir_header;
-use crate::snapshot::weir_snapshot;
+use crate::snapshot::{decide_http, weir_snapshot};
 use std::collections::BTreeMap;
 use std::os::raw::c_char;
 use weir_core::compile::EndpointSpec;
@@ -193,5 +195,40 @@ pub unsafe extern "C" fn weir_engine_snapshot(
         let out = cast::try_out(out)?;
         *out = cast::arc_into_handle::<_, weir_snapshot>(engine.engine.table());
         Ok(())
+    })
+}
+
+/// Decides on the table in force, as `weir_snapshot_decide` on a snapshot
+/// taken and freed around the call, but without touching a reference count
+/// per request: `decision` keeps a reference to the table it last decided on
+/// and takes a new one only when an apply (or `weir_engine_set_endpoints`)
+/// has replaced the table since.
+///
+/// What the accessors return stays valid until the next decide into (or
+/// free of) `decision`, whatever is applied meanwhile. A decision last used
+/// here keeps its table alive until then (a snapshot decide does not release
+/// it).
+///
+/// Errors, allocation and thread safety as `weir_snapshot_decide` (the
+/// engine may be shared; `decision` must not be used by two threads at once).
+///
+/// # Safety
+/// `engine` live; `request` valid with valid pointers; `decision` live;
+/// `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_engine_decide(
+    engine: *const weir_engine,
+    request: *const weir_request,
+    entropy: u64,
+    decision: *mut weir_decision,
+    out: *mut weir_decision_summary,
+) -> weir_result {
+    panic::boundary(|| {
+        let engine = cast::try_ref(engine)?;
+        let r = cast::try_ref(request)?;
+        let d = cast::try_mut(decision)?;
+        let current = engine.engine.snapshot();
+        let table = d.hold_table(&current);
+        decide_http(table, r, entropy, d, out)
     })
 }

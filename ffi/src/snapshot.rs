@@ -84,40 +84,55 @@ pub unsafe extern "C" fn weir_snapshot_decide(
         let table: &Table = cast::arc_ref(snapshot)?;
         let r = cast::try_ref(request)?;
         let d = cast::try_mut(decision)?;
-        d.reset();
-        let authority = cast::try_str(r.authority, r.authority_len)?;
-        let method = cast::try_str(r.method, r.method_len)?;
-        let path = cast::try_str(r.path, r.path_len)?;
-        let scheme = cast::try_str(r.scheme, r.scheme_len)?;
-        let gateway = cast::try_str(r.gateway, r.gateway_len)?;
-        let namespace = cast::try_str(r.source_namespace, r.source_namespace_len)?;
-        let remote = parse_address(cast::try_str(r.remote_address, r.remote_address_len)?)?;
-        let local = parse_address(cast::try_str(r.local_address, r.local_address_len)?)?;
-        let headers = CHeaders::new(r.headers, r.headers_len)?;
-        // Straight-line on purpose: a closure here is outlined, and passing
-        // its captures or its result through memory stalls on
-        // store-to-load forwarding (perf, benches/ffi.rs).
-        let mut scratch = Vec::new();
-        let labels = take_labels(d, r.source_labels, r.source_labels_len, &mut scratch)?;
-        let req = Request {
-            authority,
-            method,
-            path: d.keep_path(path),
-            scheme: if scheme.is_empty() { "http" } else { scheme },
-            port: r.port,
-            source: Source {
-                gateway: (!gateway.is_empty()).then_some(gateway),
-                remote,
-                local,
-                namespace,
-                labels,
-            },
-            headers: &headers,
-        };
-        d.decide_with(|dec| table.decide_into(&req, entropy, dec), out.as_mut());
-        put_labels(d, scratch);
-        Ok(())
+        decide_http(table, r, entropy, d, out)
     })
+}
+
+/// The body of both HTTP decides: checks and converts the request, decides
+/// into `d`, writes the summary. Straight-line on purpose: a closure here is
+/// outlined, and passing its captures or its result through memory stalls
+/// on store-to-load forwarding (perf, benches/ffi.rs).
+///
+/// # Safety
+/// As `weir_snapshot_decide`; `table` outlives what `d` borrows from it.
+#[inline(always)]
+pub(crate) unsafe fn decide_http(
+    table: &Table,
+    r: &weir_request,
+    entropy: u64,
+    d: &mut weir_decision,
+    out: *mut weir_decision_summary,
+) -> Result<(), weir_result> {
+    d.reset();
+    let authority = cast::try_str(r.authority, r.authority_len)?;
+    let method = cast::try_str(r.method, r.method_len)?;
+    let path = cast::try_str(r.path, r.path_len)?;
+    let scheme = cast::try_str(r.scheme, r.scheme_len)?;
+    let gateway = cast::try_str(r.gateway, r.gateway_len)?;
+    let namespace = cast::try_str(r.source_namespace, r.source_namespace_len)?;
+    let remote = parse_address(cast::try_str(r.remote_address, r.remote_address_len)?)?;
+    let local = parse_address(cast::try_str(r.local_address, r.local_address_len)?)?;
+    let headers = CHeaders::new(r.headers, r.headers_len)?;
+    let mut scratch = Vec::new();
+    let labels = take_labels(d, r.source_labels, r.source_labels_len, &mut scratch)?;
+    let req = Request {
+        authority,
+        method,
+        path: d.keep_path(path),
+        scheme: if scheme.is_empty() { "http" } else { scheme },
+        port: r.port,
+        source: Source {
+            gateway: (!gateway.is_empty()).then_some(gateway),
+            remote,
+            local,
+            namespace,
+            labels,
+        },
+        headers: &headers,
+    };
+    d.decide_with(|dec| table.decide_into(&req, entropy, dec), out.as_mut());
+    put_labels(d, scratch);
+    Ok(())
 }
 
 /// The request's labels as `&str` pairs (strict UTF-8). No labels (the
