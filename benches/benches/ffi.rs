@@ -28,7 +28,7 @@ use std::ptr;
 use std::time::Duration;
 use weir::*;
 use weir_core::request::{HeaderList, Request, Source};
-use weir_core::Engine;
+use weir_core::{Decision, Engine};
 
 const HOST: &str = "fleetman-staff-service.default.svc.cluster.local";
 const PATH: &str = "/api/staff?page=2";
@@ -83,6 +83,20 @@ fn c_request(headers: &[weir_header]) -> weir_request {
     }
 }
 
+/// `weir_snapshot_decide` with the request and entropy hidden from the optimiser.
+///
+/// # Safety
+/// As `weir_snapshot_decide`.
+unsafe fn decide_on(
+    snap: *const weir_snapshot,
+    r: &weir_request,
+    entropy: u64,
+    decision: *mut weir_decision,
+    summary: &mut weir_decision_summary,
+) -> weir_result {
+    weir_snapshot_decide(snap, black_box(r), black_box(entropy), decision, summary)
+}
+
 fn bench(c: &mut Criterion) {
     let text = canary();
     let header_pairs = [("user-agent", "bench/1"), ("accept", "*/*")];
@@ -127,6 +141,14 @@ fn bench(c: &mut Criterion) {
     let mut view = unsafe { std::mem::zeroed::<weir_decision_view>() };
     let mut summary = unsafe { std::mem::zeroed::<weir_decision_summary>() };
 
+    // Reads outcome, cluster and endpoint of a Rust decision.
+    let read_rust = |d: &Decision<'_>| {
+        black_box((
+            d.outcome,
+            d.cluster.map(|c| &*c.name),
+            d.endpoint.map(|e| &*e.address),
+        ));
+    };
     // Reads outcome, cluster and endpoint of a C decision (all in the summary).
     let read_c = |s: &weir_decision_summary| {
         black_box((s.outcome, s.cluster.ptr, s.cluster.len));
@@ -140,11 +162,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
             let d = held.decide(black_box(&req), black_box(entropy));
-            black_box((
-                d.outcome,
-                d.cluster.map(|c| &*c.name),
-                d.endpoint.map(|e| &*e.address),
-            ));
+            read_rust(&d);
         })
     });
     let mut snap = ptr::null();
@@ -152,14 +170,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("c_abi/decide_held", |b| {
         b.iter(|| unsafe {
             entropy = entropy.wrapping_add(1);
-            let rc = weir_snapshot_decide(
-                snap,
-                black_box(&creq),
-                black_box(entropy),
-                decision,
-                &mut summary,
-            );
-            black_box(rc);
+            black_box(decide_on(snap, &creq, entropy, decision, &mut summary));
             read_c(&summary);
         })
     });
@@ -197,24 +208,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
             let d = held.decide(black_box(&miss), black_box(entropy));
-            black_box((
-                d.outcome,
-                d.cluster.map(|c| &*c.name),
-                d.endpoint.map(|e| &*e.address),
-            ));
+            read_rust(&d);
         })
     });
     g.bench_function("c_abi/miss_held", |b| {
         b.iter(|| unsafe {
             entropy = entropy.wrapping_add(1);
-            let rc = weir_snapshot_decide(
-                snap,
-                black_box(&cmiss),
-                black_box(entropy),
-                decision,
-                &mut summary,
-            );
-            black_box(rc);
+            black_box(decide_on(snap, &cmiss, entropy, decision, &mut summary));
             read_c(&summary);
         })
     });
@@ -224,11 +224,7 @@ fn bench(c: &mut Criterion) {
             entropy = entropy.wrapping_add(1);
             let snap = engine.snapshot();
             let d = snap.decide(black_box(&req), black_box(entropy));
-            black_box((
-                d.outcome,
-                d.cluster.map(|c| &*c.name),
-                d.endpoint.map(|e| &*e.address),
-            ));
+            read_rust(&d);
         })
     });
     g.bench_function("c_abi/decide", |b| {
@@ -236,14 +232,7 @@ fn bench(c: &mut Criterion) {
             entropy = entropy.wrapping_add(1);
             let mut snap = ptr::null();
             weir_engine_snapshot(cengine, &mut snap);
-            let rc = weir_snapshot_decide(
-                snap,
-                black_box(&creq),
-                black_box(entropy),
-                decision,
-                &mut summary,
-            );
-            black_box(rc);
+            black_box(decide_on(snap, &creq, entropy, decision, &mut summary));
             read_c(&summary);
             weir_snapshot_free(snap);
         })
