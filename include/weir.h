@@ -165,6 +165,11 @@ typedef struct weir_engine weir_engine;
 // number of threads at once (each with its own `weir_decision`).
 typedef struct weir_snapshot weir_snapshot;
 
+// A request source, owned by Weir (`weir_source_new`, `weir_source_free`).
+//
+// Thread safety: immutable; may be used by any number of threads at once.
+typedef struct weir_source weir_source;
+
 // The rules of a snapshot, listed once each (a rule serving several hosts or
 // gateways is one entry), with live counters.
 //
@@ -532,6 +537,12 @@ typedef struct {
   const weir_header *headers;
   // Number of headers.
   size_t headers_len;
+  // The request's source made once with `weir_source_new` (a sidecar's or
+  // gateway's are the same for every request), or NULL. When set,
+  // `gateway`, `source_namespace`, `source_labels` and `local_address` must
+  // be empty (`WEIR_RESULT_INVALID_ARGUMENT` otherwise); it must stay alive
+  // for the call.
+  const weir_source *source;
 } weir_request;
 
 // A request in flight, from `weir_feedback_begin` to `weir_feedback_finish`.
@@ -995,6 +1006,35 @@ weir_result weir_snapshot_decide_tcp(const weir_snapshot *snapshot,
                                      uint64_t entropy,
                                      weir_decision *decision,
                                      weir_decision_summary *out);
+
+// Makes a request source from the same fields `weir_request` has (gateway
+// `namespace/name` or empty for a sidecar; the client's namespace and
+// labels; the local address, empty when unknown) and writes it to `*out`.
+// Requests that point at it (`weir_request.source`) leave those fields empty.
+//
+// Everything is copied: nothing is retained from the arguments.
+//
+// Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8`,
+// `WEIR_RESULT_INVALID_ARGUMENT` (an address that does not parse).
+//
+// # Safety
+// Each `(ptr, len)` valid or `(NULL, 0)`; `out` writable.
+weir_result weir_source_new(const char *gateway,
+                            size_t gateway_len,
+                            const char *source_namespace,
+                            size_t source_namespace_len,
+                            const weir_header *source_labels,
+                            size_t source_labels_len,
+                            const char *local_address,
+                            size_t local_address_len,
+                            weir_source **out);
+
+// Frees a source. NULL is a no-op; freeing twice gives
+// `WEIR_RESULT_INVALID_HANDLE`. No decide may be using it.
+//
+// # Safety
+// `source` NULL or from `weir_source_new`.
+weir_result weir_source_free(weir_source *source);
 
 // Lists the rules of `snapshot` with their counters into a new stats object
 // written to `*out` (it keeps the table alive). Free it with `weir_stats_free`.

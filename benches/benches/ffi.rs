@@ -6,6 +6,8 @@
 //! - `c_abi/decide_held`: `weir_snapshot_decide` (validates the UTF-8
 //!   inputs, decides into the `weir_decision`) on a held snapshot, reading
 //!   the outcome, cluster and endpoint from the summary it writes.
+//! - `c_abi/decide_held_inline`: as `c_abi/decide_held`, with the source
+//!   (namespace) in the request's fields instead of a `weir_source`.
 //! - `c_abi/decide_held_view`: as `c_abi/decide_held`, reading everything
 //!   through `weir_decision_fill_view` instead (what the Go binding does).
 //! - `rust/decide`, `c_abi/decide`: the same with a snapshot per request
@@ -80,6 +82,7 @@ fn c_request(headers: &[weir_header]) -> weir_request {
         local_address_len: 0,
         headers: headers.as_ptr(),
         headers_len: headers.len(),
+        source: ptr::null(),
     }
 }
 
@@ -137,7 +140,33 @@ fn bench(c: &mut Criterion) {
         );
         assert_eq!(weir_decision_new(&mut decision), weir_result::Ok);
     }
-    let creq = c_request(&c_headers);
+    // The request's source made once, as a sidecar would (the Rust request's
+    // `Source` is built once too); `creq_inline` passes it in the fields.
+    let mut source = ptr::null_mut();
+    let ns = "default";
+    unsafe {
+        assert_eq!(
+            weir_source_new(
+                ptr::null(),
+                0,
+                ns.as_ptr().cast(),
+                ns.len(),
+                ptr::null(),
+                0,
+                ptr::null(),
+                0,
+                &mut source
+            ),
+            weir_result::Ok
+        );
+    }
+    let creq_inline = c_request(&c_headers);
+    let creq = weir_request {
+        source_namespace: ptr::null(),
+        source_namespace_len: 0,
+        source,
+        ..creq_inline
+    };
     let mut view = unsafe { std::mem::zeroed::<weir_decision_view>() };
     let mut summary = unsafe { std::mem::zeroed::<weir_decision_summary>() };
 
@@ -174,6 +203,19 @@ fn bench(c: &mut Criterion) {
             read_c(&summary);
         })
     });
+    g.bench_function("c_abi/decide_held_inline", |b| {
+        b.iter(|| unsafe {
+            entropy = entropy.wrapping_add(1);
+            black_box(decide_on(
+                snap,
+                &creq_inline,
+                entropy,
+                decision,
+                &mut summary,
+            ));
+            read_c(&summary);
+        })
+    });
     g.bench_function("c_abi/decide_held_view", |b| {
         b.iter(|| unsafe {
             entropy = entropy.wrapping_add(1);
@@ -202,8 +244,17 @@ fn bench(c: &mut Criterion) {
     let cmiss = weir_request {
         gateway: gateway.as_ptr().cast(),
         gateway_len: gateway.len(),
-        ..creq
+        ..creq_inline
     };
+    // Every C request decides as meant (a rejected one would bench an error path).
+    for (r, want) in [
+        (&creq, weir_outcome::Route),
+        (&creq_inline, weir_outcome::Route),
+        (&cmiss, weir_outcome::NoRoute),
+    ] {
+        let rc = unsafe { decide_on(snap, r, 0, decision, &mut summary) };
+        assert_eq!((rc, summary.outcome), (weir_result::Ok, want));
+    }
     g.bench_function("rust/miss_held", |b| {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
@@ -253,6 +304,7 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     unsafe {
+        weir_source_free(source);
         weir_decision_free(decision);
         weir_engine_free(cengine);
     }

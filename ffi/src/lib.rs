@@ -25,6 +25,7 @@ mod panic;
 pub mod request;
 pub mod slice;
 pub mod snapshot;
+pub mod source;
 pub mod stats;
 
 pub use decision::*;
@@ -35,6 +36,7 @@ pub use feedback::*;
 pub use request::*;
 pub use slice::*;
 pub use snapshot::*;
+pub use source::*;
 pub use stats::*;
 
 /// Writes the library version (`"0.1.0"`, the `weir-ffi` crate version) into `*out`.

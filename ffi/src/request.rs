@@ -3,6 +3,7 @@
 use crate::cast;
 use crate::error::weir_result;
 use crate::slice::weir_header;
+use crate::source::weir_source;
 use std::net::{IpAddr, SocketAddr};
 use std::os::raw::c_char;
 use weir_core::request::Headers;
@@ -60,6 +61,12 @@ pub struct weir_request {
     pub headers: *const weir_header,
     /// Number of headers.
     pub headers_len: usize,
+    /// The request's source made once with `weir_source_new` (a sidecar's or
+    /// gateway's are the same for every request), or NULL. When set,
+    /// `gateway`, `source_namespace`, `source_labels` and `local_address` must
+    /// be empty (`WEIR_RESULT_INVALID_ARGUMENT` otherwise); it must stay alive
+    /// for the call.
+    pub source: *const weir_source,
 }
 
 /// One TCP or TLS connection, borrowed for the duration of a decide call only.

@@ -108,26 +108,39 @@ pub(crate) unsafe fn decide_http(
     let method = cast::try_str(r.method, r.method_len)?;
     let path = cast::try_str(r.path, r.path_len)?;
     let scheme = cast::try_str(r.scheme, r.scheme_len)?;
-    let gateway = cast::try_str(r.gateway, r.gateway_len)?;
-    let namespace = cast::try_str(r.source_namespace, r.source_namespace_len)?;
     let remote = parse_address(cast::try_str(r.remote_address, r.remote_address_len)?)?;
-    let local = parse_address(cast::try_str(r.local_address, r.local_address_len)?)?;
     let headers = CHeaders::new(r.headers, r.headers_len)?;
     let mut scratch = Vec::new();
-    let labels = take_labels(d, r.source_labels, r.source_labels_len, &mut scratch)?;
+    let source = match r.source.as_ref() {
+        Some(source) => {
+            let inline =
+                r.gateway_len | r.source_namespace_len | r.source_labels_len | r.local_address_len;
+            if inline != 0 {
+                return Err(weir_result::InvalidArgument);
+            }
+            source.with_remote(remote)
+        }
+        None => {
+            let gateway = cast::try_str(r.gateway, r.gateway_len)?;
+            let namespace = cast::try_str(r.source_namespace, r.source_namespace_len)?;
+            let local = parse_address(cast::try_str(r.local_address, r.local_address_len)?)?;
+            let labels = take_labels(d, r.source_labels, r.source_labels_len, &mut scratch)?;
+            Source {
+                gateway: (!gateway.is_empty()).then_some(gateway),
+                remote,
+                local,
+                namespace,
+                labels,
+            }
+        }
+    };
     let req = Request {
         authority,
         method,
         path: d.keep_path(path),
         scheme: if scheme.is_empty() { "http" } else { scheme },
         port: r.port,
-        source: Source {
-            gateway: (!gateway.is_empty()).then_some(gateway),
-            remote,
-            local,
-            namespace,
-            labels,
-        },
+        source,
         headers: &headers,
     };
     d.decide_with(|dec| table.decide_into(&req, entropy, dec), out.as_mut());

@@ -9,12 +9,21 @@ use support::{libweir_a, repo_root, run};
 
 fn go() -> Command {
     let root = repo_root();
+    // Go's build cache does not track headers outside the package: a define
+    // naming the header's contents makes a changed weir.h rebuild the cgo code.
+    let header = std::fs::read(root.join("include/weir.h")).expect("include/weir.h");
+    let stamp = header.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     let mut cmd = Command::new("go");
     cmd.current_dir(root.join("examples/go"))
         .env("CGO_ENABLED", "1")
         .env(
             "CGO_CFLAGS",
-            format!("-I{}", root.join("include").display()),
+            format!(
+                "-I{} -DWEIR_H_STAMP={stamp:x}",
+                root.join("include").display()
+            ),
         )
         .env(
             "CGO_LDFLAGS",

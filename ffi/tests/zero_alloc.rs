@@ -65,6 +65,7 @@ fn request(
         local_address_len: 0,
         headers: headers.as_ptr(),
         headers_len: headers.len(),
+        source: ptr::null(),
     }
 }
 
@@ -204,9 +205,44 @@ fn deciding_through_the_abi_allocates_nothing() {
                 ],
             ),
         ];
+        // The same requests with their source in a `weir_source` handle.
+        let mut sources = Vec::new();
+        for ns in ["default", "shop"] {
+            let mut src = ptr::null_mut();
+            assert_eq!(
+                weir_source_new(
+                    ptr::null(),
+                    0,
+                    s(ns).0,
+                    ns.len(),
+                    ptr::null(),
+                    0,
+                    ptr::null(),
+                    0,
+                    &mut src
+                ),
+                weir_result::Ok
+            );
+            sources.push((ns, src));
+        }
+        let with_source = |r: &weir_request| {
+            let ns =
+                std::slice::from_raw_parts(r.source_namespace.cast::<u8>(), r.source_namespace_len);
+            let src = sources
+                .iter()
+                .find(|(n, _)| n.as_bytes() == ns)
+                .map(|&(_, p)| p);
+            weir_request {
+                source_namespace: ptr::null(),
+                source_namespace_len: 0,
+                source: src.expect("a source for the namespace"),
+                ..*r
+            }
+        };
         let mut total = 0u64;
         for (file, reqs) in &cases {
             apply(engine, file);
+            let sourced: Vec<weir_request> = reqs.iter().map(with_source).collect();
             let mut view = std::mem::zeroed::<weir_decision_view>();
             let mut summary = std::mem::zeroed::<weir_decision_summary>();
             let mut ticket = std::mem::zeroed::<weir_ticket>();
@@ -214,11 +250,15 @@ fn deciding_through_the_abi_allocates_nothing() {
                 for i in 0..n {
                     let mut snap = ptr::null();
                     assert_eq!(weir_engine_snapshot(engine, &mut snap), weir_result::Ok);
-                    let req = &reqs[(i as usize) % reqs.len()];
-                    assert_eq!(
-                        weir_snapshot_decide(snap, req, i, decision, &mut summary),
-                        weir_result::Ok
-                    );
+                    let k = (i as usize) % reqs.len();
+                    // Inline source on a snapshot, a source handle on a
+                    // snapshot, a source handle on the engine.
+                    let rc = match i % 3 {
+                        0 => weir_snapshot_decide(snap, &reqs[k], i, decision, &mut summary),
+                        1 => weir_snapshot_decide(snap, &sourced[k], i, decision, &mut summary),
+                        _ => weir_engine_decide(engine, &sourced[k], i, decision, &mut summary),
+                    };
+                    assert_eq!(rc, weir_result::Ok);
                     read_everything(decision);
                     assert_eq!(
                         weir_decision_fill_view(decision, &mut view),
@@ -287,6 +327,9 @@ fn deciding_through_the_abi_allocates_nothing() {
             "{allocs} allocations in {total} decisions through the C ABI"
         );
         assert_eq!(weir_decision_free(decision), weir_result::Ok);
+        for (_, src) in sources {
+            assert_eq!(weir_source_free(src), weir_result::Ok);
+        }
         assert_eq!(weir_engine_free(engine), weir_result::Ok);
     }
 }

@@ -506,10 +506,27 @@ static void test_engine_decide(const char *dir) {
   CHECK_RC(weir_engine_decide(NULL, &r, 0, a, &sa), WEIR_RESULT_NULL_PARAMETER);
   CHECK_RC(weir_engine_decide(e, NULL, 0, a, &sa), WEIR_RESULT_NULL_PARAMETER);
   CHECK_RC(weir_engine_decide(e, &r, 0, NULL, &sa), WEIR_RESULT_NULL_PARAMETER);
+  /* The source as a handle: same answers as the inline fields. */
+  weir_source *src = NULL;
+  CHECK_RC(weir_source_new(NULL, 0, "default", 7, NULL, 0, NULL, 0, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_source_new(NULL, 0, "\xff", 1, NULL, 0, NULL, 0, &src), WEIR_RESULT_INVALID_UTF8);
+  CHECK_RC(weir_source_new(NULL, 0, NULL, 3, NULL, 0, NULL, 0, &src), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_source_new(NULL, 0, "default", 7, NULL, 0, "not-an-ip", 9, &src), WEIR_RESULT_INVALID_ARGUMENT);
+  CHECK(src == NULL);
+  CHECK_OK(weir_source_new(NULL, 0, "default", 7, NULL, 0, NULL, 0, &src));
+  r.source_namespace = "default";
+  r.source_namespace_len = 7;
+  weir_request rs = r;
+  rs.source_namespace = NULL;
+  rs.source_namespace_len = 0;
+  rs.source = src;
+  weir_request both = r;
+  both.source = src;
+  CHECK_RC(weir_engine_decide(e, &both, 0, a, &sa), WEIR_RESULT_INVALID_ARGUMENT);
   for (uint64_t entropy = 0; entropy < 200; entropy++) {
     const weir_snapshot *s = NULL;
     CHECK_OK(weir_engine_snapshot(e, &s));
-    CHECK_OK(weir_engine_decide(e, &r, entropy, a, &sa));
+    CHECK_OK(weir_engine_decide(e, &rs, entropy, a, &sa));
     CHECK_OK(weir_snapshot_decide(s, &r, entropy, b, &sb));
     CHECK(sa.outcome == sb.outcome && sa.status == sb.status);
     CHECK(sa.cluster.len == sb.cluster.len && memcmp(sa.cluster.ptr, sb.cluster.ptr, sa.cluster.len) == 0);
@@ -529,6 +546,9 @@ static void test_engine_decide(const char *dir) {
   /* The next decide uses the new table, which does not know the host. */
   CHECK_OK(weir_engine_decide(e, &r, 95, a, &sa));
   CHECK(sa.outcome == WEIR_OUTCOME_NO_ROUTE && sa.status == 404 && sa.cluster.len == 0);
+  CHECK_OK(weir_source_free(src));
+  CHECK_RC(weir_source_free(src), WEIR_RESULT_INVALID_HANDLE);
+  CHECK_OK(weir_source_free(NULL));
   CHECK_OK(weir_decision_free(a));
   CHECK_OK(weir_decision_free(b));
   CHECK_OK(weir_engine_free(e));

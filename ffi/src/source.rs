@@ -1,0 +1,119 @@
+//! `weir_source`: who sends the requests (gateway, namespace, labels, local
+//! address), checked once and reused for every request from it.
+//!
+//! A sidecar's or a gateway's source is the same for all its requests;
+//! handing it over once saves checking four fields on every decide.
+
+use crate::cast;
+use crate::error::weir_result;
+use crate::panic;
+use crate::request::{labels_into, parse_address};
+use crate::slice::weir_header;
+use std::net::SocketAddr;
+use std::os::raw::c_char;
+use weir_core::request::Source;
+
+/// A request source, owned by Weir (`weir_source_new`, `weir_source_free`).
+///
+/// Thread safety: immutable; may be used by any number of threads at once.
+pub struct weir_source {
+    gateway: Box<str>,
+    namespace: Box<str>,
+    /// Owned label pairs; `labels` points into them (boxes do not move).
+    _owned: Vec<(Box<str>, Box<str>)>,
+    labels: Vec<(&'static str, &'static str)>,
+    local: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for weir_source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("weir_source")
+            .field("gateway", &self.gateway)
+            .field("namespace", &self.namespace)
+            .field("labels", &self.labels)
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+impl weir_source {
+    /// The core's view, with `remote` (which changes per connection) added.
+    #[inline(always)]
+    pub(crate) fn with_remote(&self, remote: Option<SocketAddr>) -> Source<'_> {
+        Source {
+            gateway: (!self.gateway.is_empty()).then_some(&*self.gateway),
+            remote,
+            local: self.local,
+            namespace: &self.namespace,
+            labels: &self.labels,
+        }
+    }
+}
+
+/// Makes a request source from the same fields `weir_request` has (gateway
+/// `namespace/name` or empty for a sidecar; the client's namespace and
+/// labels; the local address, empty when unknown) and writes it to `*out`.
+/// Requests that point at it (`weir_request.source`) leave those fields empty.
+///
+/// Everything is copied: nothing is retained from the arguments.
+///
+/// Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8`,
+/// `WEIR_RESULT_INVALID_ARGUMENT` (an address that does not parse).
+///
+/// # Safety
+/// Each `(ptr, len)` valid or `(NULL, 0)`; `out` writable.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn weir_source_new(
+    gateway: *const c_char,
+    gateway_len: usize,
+    source_namespace: *const c_char,
+    source_namespace_len: usize,
+    source_labels: *const weir_header,
+    source_labels_len: usize,
+    local_address: *const c_char,
+    local_address_len: usize,
+    out: *mut *mut weir_source,
+) -> weir_result {
+    panic::boundary(|| {
+        let out = cast::try_out(out)?;
+        let gateway = cast::try_str(gateway, gateway_len)?;
+        let namespace = cast::try_str(source_namespace, source_namespace_len)?;
+        let local = parse_address(cast::try_str(local_address, local_address_len)?)?;
+        let mut pairs = Vec::new();
+        labels_into(source_labels, source_labels_len, &mut pairs)?;
+        let owned: Vec<(Box<str>, Box<str>)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        // SAFETY: the boxes are owned by the same object and never mutated
+        // or dropped before it; moving the object does not move them.
+        let labels = owned
+            .iter()
+            .map(|(k, v)| unsafe {
+                (
+                    &*std::ptr::from_ref::<str>(k),
+                    &*std::ptr::from_ref::<str>(v),
+                )
+            })
+            .collect();
+        *out = cast::new_handle(weir_source {
+            gateway: gateway.into(),
+            namespace: namespace.into(),
+            _owned: owned,
+            labels,
+            local,
+        });
+        Ok(())
+    })
+}
+
+/// Frees a source. NULL is a no-op; freeing twice gives
+/// `WEIR_RESULT_INVALID_HANDLE`. No decide may be using it.
+///
+/// # Safety
+/// `source` NULL or from `weir_source_new`.
+#[no_mangle]
+pub unsafe extern "C" fn weir_source_free(source: *mut weir_source) -> weir_result {
+    panic::boundary(|| cast::free_handle(source))
+}
