@@ -124,7 +124,7 @@ impl Table {
     /// the same table, request and entropy give the same decision.
     pub fn decide<'a>(&'a self, req: &Request<'a>, entropy: u64) -> Decision<'a> {
         let mut d = Decision::local(Outcome::NoRoute, 404, req.path);
-        self.decide_into(req, entropy, &mut d);
+        self.fill(req, entropy, &mut d);
         d
     }
 
@@ -132,7 +132,16 @@ impl Table {
     /// is overwritten). For callers that keep the decision in place, such as
     /// the C ABI: the ~450-byte answer is written once, where it is kept,
     /// instead of being returned and copied.
+    // Out of line: the C ABI's decide stays small; `decide` inlines `fill`
+    // so its local decision is the one it returns (measured in benches/).
+    #[inline(never)]
     pub fn decide_into<'a>(&'a self, req: &Request<'a>, entropy: u64, d: &mut Decision<'a>) {
+        self.fill(req, entropy, d);
+    }
+
+    /// The body of [`decide`](Self::decide) and [`decide_into`](Self::decide_into).
+    #[inline(always)]
+    fn fill<'a>(&'a self, req: &Request<'a>, entropy: u64, d: &mut Decision<'a>) {
         *d = Decision::local(Outcome::NoRoute, 404, req.path);
         let Some(listener) = self.listener_for(req.source.gateway, req.port) else {
             return;
