@@ -107,14 +107,19 @@ pub(crate) unsafe fn try_str<'a>(p: *const c_char, len: usize) -> R<&'a str> {
     if len == 0 {
         return Ok("");
     }
-    let bytes = try_chars(p, len)?;
-    // Request lines are almost always ASCII; checking that first skips
-    // `from_utf8`'s per-call setup (measured in benches/ffi.rs).
+    utf8(try_chars(p, len)?).ok_or(weir_result::InvalidUtf8)
+}
+
+/// `bytes` as UTF-8, or `None`. Request lines and header values are almost
+/// always ASCII; checking that first skips `from_utf8`'s per-call setup
+/// (measured in benches/ffi.rs).
+#[inline(always)]
+pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
     if is_ascii(bytes) {
         // SAFETY: ASCII is valid UTF-8.
-        return Ok(std::str::from_utf8_unchecked(bytes));
+        return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
     }
-    std::str::from_utf8(bytes).map_err(|_| weir_result::InvalidUtf8)
+    std::str::from_utf8(bytes).ok()
 }
 
 /// True when every byte is ASCII. Short strings (methods, schemes,

@@ -470,15 +470,7 @@ impl weir_decision {
         dec.cors = None;
         self.valid = true;
         if let Some(out) = out {
-            // Field by field into the caller's struct: a summary built on the
-            // stack and copied would be read back wide right after its narrow
-            // stores (a store-forwarding stall).
-            out.outcome = dec.outcome.into();
-            out.status = dec.status;
-            out.has_grpc_status = dec.grpc_status.is_some();
-            out.grpc_status = dec.grpc_status.unwrap_or(0);
-            out.cluster = cluster_name(dec);
-            out.endpoint = endpoint_address(dec);
+            *out = Self::summary(dec);
         }
     }
 

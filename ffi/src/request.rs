@@ -171,28 +171,18 @@ impl Headers for CHeaders<'_> {
     fn get(&self, name: &str) -> Option<&str> {
         self.pairs()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .find_map(|(_, v)| utf8(v))
+            .find_map(|(_, v)| cast::utf8(v))
     }
 
     fn for_each(&self, name: &str, f: &mut dyn FnMut(&str)) {
         for (n, v) in self.pairs() {
             if n.eq_ignore_ascii_case(name.as_bytes()) {
-                if let Some(v) = utf8(v) {
+                if let Some(v) = cast::utf8(v) {
                     f(v);
                 }
             }
         }
     }
-}
-
-/// A header value as UTF-8, `None` when it is not (ASCII checked a word at a time first).
-#[inline(always)]
-fn utf8(v: &[u8]) -> Option<&str> {
-    if v.is_ascii() {
-        // SAFETY: ASCII is valid UTF-8.
-        return Some(unsafe { std::str::from_utf8_unchecked(v) });
-    }
-    std::str::from_utf8(v).ok()
 }
 
 /// Fills `scratch` with the labels as `&str` pairs (strict UTF-8).

@@ -529,8 +529,8 @@ static void test_engine_decide(const char *dir) {
     CHECK_OK(weir_engine_decide(e, &rs, entropy, a, &sa));
     CHECK_OK(weir_snapshot_decide(s, &r, entropy, b, &sb));
     CHECK(sa.outcome == sb.outcome && sa.status == sb.status);
-    CHECK(sa.cluster.len == sb.cluster.len && memcmp(sa.cluster.ptr, sb.cluster.ptr, sa.cluster.len) == 0);
-    CHECK(sa.endpoint.len == sb.endpoint.len && memcmp(sa.endpoint.ptr, sb.endpoint.ptr, sa.endpoint.len) == 0);
+    CHECK(strs_eq(sa.cluster, sb.cluster));
+    CHECK(strs_eq(sa.endpoint, sb.endpoint));
     CHECK_OK(weir_snapshot_free(s));
   }
   CHECK_OK(weir_engine_decide(e, &r, 95, a, &sa));

@@ -40,6 +40,11 @@ static inline int str_eq(weir_str s, const char *want) {
   return s.len == n && memcmp(s.ptr, want, n) == 0;
 }
 
+/* True when two borrowed strings hold the same bytes. */
+static inline int strs_eq(weir_str a, weir_str b) {
+  return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
 /* Reads a whole file; NULL on error. *len_out gets its length. */
 static inline char *read_file(const char *path, size_t *len_out) {
   FILE *f = fopen(path, "rb");

@@ -278,8 +278,8 @@ int main(int argc, char **argv) {
           CHECK_OK(weir_decision_fill_view(dec, &v));
           CHECK(v.outcome == sum.outcome && v.status == sum.status);
           /* The summary's cluster and endpoint are the view's, same bytes. */
-          CHECK(sum.cluster.len == v.cluster.len && memcmp(sum.cluster.ptr, v.cluster.ptr, v.cluster.len) == 0);
-          CHECK(sum.endpoint.len == v.endpoint.len && memcmp(sum.endpoint.ptr, v.endpoint.ptr, v.endpoint.len) == 0);
+          CHECK(strs_eq(sum.cluster, v.cluster));
+          CHECK(strs_eq(sum.endpoint, v.endpoint));
           render_view(&got, &v);
         }
         if (got.len != want.len || memcmp(got.buf, want.buf, want.len) != 0) {
