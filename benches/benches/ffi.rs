@@ -3,6 +3,8 @@
 //! variant reads the outcome, the cluster name and the endpoint address.
 //!
 //! - `rust/decide_held`: `Table::decide` on a held table.
+//! - `rust/decide_into_held`: `Table::decide_into`, the Rust API that
+//!   decides in place as the C ABI does (one reused `Decision`).
 //! - `c_abi/decide_held`: `weir_snapshot_decide` (validates the UTF-8
 //!   inputs, decides into the `weir_decision`) on a held snapshot, reading
 //!   the outcome, cluster and endpoint from the summary it writes.
@@ -192,6 +194,14 @@ fn bench(c: &mut Criterion) {
             entropy = entropy.wrapping_add(1);
             let d = held.decide(black_box(&req), black_box(entropy));
             read_rust(&d);
+        })
+    });
+    let mut in_place = Decision::default();
+    g.bench_function("rust/decide_into_held", |b| {
+        b.iter(|| {
+            entropy = entropy.wrapping_add(1);
+            held.decide_into(black_box(&req), black_box(entropy), &mut in_place);
+            read_rust(&in_place);
         })
     });
     let mut snap = ptr::null();

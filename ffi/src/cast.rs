@@ -122,9 +122,10 @@ pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(bytes).ok()
 }
 
-/// True when every byte is ASCII. Short strings (methods, schemes,
-/// namespaces) take two overlapping loads and no call; longer ones std's
-/// word-at-a-time `is_ascii`.
+/// True when every byte is ASCII. Request fields up to 64 bytes (methods,
+/// schemes, hosts, most paths) take a few overlapping loads and no call;
+/// longer ones std's word-at-a-time `is_ascii`, whose alignment prologue
+/// costs more than the check itself on short strings (benches/ffi.rs).
 #[inline(always)]
 pub(crate) fn is_ascii(b: &[u8]) -> bool {
     let n = b.len();
@@ -132,11 +133,36 @@ pub(crate) fn is_ascii(b: &[u8]) -> bool {
         return b.iter().fold(0u8, |any, &c| any | c) < 0x80;
     }
     if n <= 8 {
-        let head = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        let tail = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
-        return (head | tail) & 0x8080_8080 == 0;
+        let (head, tail) = (load::<4>(b, 0), load::<4>(b, n - 4));
+        return (u32::from_le_bytes(head) | u32::from_le_bytes(tail)) & 0x8080_8080 == 0;
+    }
+    if n <= 16 {
+        let (head, tail) = (load::<8>(b, 0), load::<8>(b, n - 8));
+        return (u64::from_le_bytes(head) | u64::from_le_bytes(tail)) & HIGH_BITS_64 == 0;
+    }
+    if n <= 64 {
+        // Chunks at 0, 16 and 32 when they lie before the last one, then the
+        // last 16 bytes (overlapping whatever came before).
+        let mut any = u128::from_le_bytes(load::<16>(b, n - 16));
+        for at in [0, 16, 32] {
+            if at + 16 < n {
+                any |= u128::from_le_bytes(load::<16>(b, at));
+            }
+        }
+        return any & HIGH_BITS_128 == 0;
     }
     b.is_ascii()
+}
+
+const HIGH_BITS_64: u64 = 0x8080_8080_8080_8080;
+const HIGH_BITS_128: u128 = (HIGH_BITS_64 as u128) << 64 | HIGH_BITS_64 as u128;
+
+/// `N` bytes of `b` from `at` (in bounds: callers check the length first).
+#[inline(always)]
+fn load<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&b[at..at + N]);
+    out
 }
 
 /// A writable byte buffer from `ptr + len` (`(NULL, 0)` is empty).
@@ -194,10 +220,11 @@ pub(crate) unsafe fn arc_free<T, H>(p: *const H) {
 mod tests {
     use super::*;
 
-    /// Every length up to 40, with one non-ASCII byte at every position.
+    /// Every length up to 80 (each branch and the std fallback), with one
+    /// non-ASCII byte at every position.
     #[test]
     fn is_ascii_finds_any_high_byte() {
-        for n in 0..40 {
+        for n in 0..80 {
             let mut b = vec![b'a'; n];
             assert!(is_ascii(&b), "len {n}");
             for i in 0..n {

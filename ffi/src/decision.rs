@@ -461,16 +461,33 @@ impl weir_decision {
         // `dec` was initialised in `new`; `decide` overwrites every field.
         let dec: &mut Decision<'a> = unsafe { &mut *self.dec.as_mut_ptr().cast() };
         decide(dec);
+        // CORS and redirects are rare: test, and write only then.
+        if dec.cors.is_some() {
+            dec.cors = None;
+        }
+        let redirect = dec.location.is_some();
+        if let Some(out) = out {
+            *out = Self::summary(dec);
+        }
+        self.valid = true;
+        // Last: it takes `self` whole, so `dec` is not used after it.
+        if redirect {
+            self.render_location();
+        }
+    }
+
+    /// Renders the decision's redirect `Location` (it may borrow the
+    /// request's authority and scheme) into `self.location`, and drops it.
+    #[cold]
+    #[inline(never)]
+    fn render_location(&mut self) {
+        // SAFETY: as in `decide_with`, which calls this right after deciding.
+        let dec: &mut Decision<'_> = unsafe { &mut *self.dec.as_mut_ptr() };
         if let Some(loc) = dec.location.take() {
             self.location.clear();
             // Rendering into a String cannot fail.
             let _ = loc.write_to(&mut self.location);
             self.ready = LOCATION;
-        }
-        dec.cors = None;
-        self.valid = true;
-        if let Some(out) = out {
-            *out = Self::summary(dec);
         }
     }
 
