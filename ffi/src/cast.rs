@@ -119,6 +119,13 @@ pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
         // SAFETY: ASCII is valid UTF-8.
         return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
     }
+    non_ascii_utf8(bytes)
+}
+
+/// The full UTF-8 check, out of line: rare in request lines and headers.
+#[cold]
+#[inline(never)]
+fn non_ascii_utf8(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(bytes).ok()
 }
 

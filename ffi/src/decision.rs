@@ -433,11 +433,18 @@ impl weir_decision {
             // SAFETY: only `path`'s bytes (UTF-8) are written.
             copy_short(unsafe { self.path.as_mut_vec() }, path.as_bytes());
         } else {
-            self.path.push_str(path);
+            self.keep_long_path(path);
         }
         // SAFETY: see above; the String's heap buffer does not move until it
         // is next written, at the next decide (which clears the decision).
         unsafe { &*std::ptr::from_ref::<str>(self.path.as_str()) }
+    }
+
+    /// [`keep_path`](Self::keep_path) for paths over [`SHORT_PATH`] bytes
+    /// (or before the buffer has grown): out of line, with its `memcpy`.
+    #[inline(never)]
+    fn keep_long_path(&mut self, path: &str) {
+        self.path.push_str(path);
     }
 
     /// Decides in place: `decide` writes the core's decision straight into

@@ -110,40 +110,96 @@ pub(crate) unsafe fn decide_http(
     let scheme = cast::try_str(r.scheme, r.scheme_len)?;
     let remote = parse_address(cast::try_str(r.remote_address, r.remote_address_len)?)?;
     let headers = CHeaders::new(r.headers, r.headers_len)?;
-    let mut scratch = Vec::new();
-    let source = match r.source.as_ref() {
-        Some(source) => {
-            let inline =
-                r.gateway_len | r.source_namespace_len | r.source_labels_len | r.local_address_len;
-            if inline != 0 {
-                return Err(weir_result::InvalidArgument);
-            }
-            source.with_remote(remote)
-        }
-        None => {
-            let gateway = cast::try_str(r.gateway, r.gateway_len)?;
-            let namespace = cast::try_str(r.source_namespace, r.source_namespace_len)?;
-            let local = parse_address(cast::try_str(r.local_address, r.local_address_len)?)?;
-            let labels = take_labels(d, r.source_labels, r.source_labels_len, &mut scratch)?;
-            Source {
-                gateway: (!gateway.is_empty()).then_some(gateway),
-                remote,
-                local,
-                namespace,
-                labels,
-            }
-        }
-    };
-    let req = Request {
+    let line = RequestLine {
         authority,
         method,
-        path: d.keep_path(path),
-        scheme: if scheme.is_empty() { "http" } else { scheme },
+        path,
+        scheme,
         port: r.port,
-        source,
         headers: &headers,
     };
-    d.decide_with(|dec| table.decide_into(&req, entropy, dec), out.as_mut());
+    let inline = r.gateway_len | r.source_namespace_len | r.source_labels_len | r.local_address_len;
+    let source = match r.source.as_ref() {
+        Some(_) if inline != 0 => return Err(weir_result::InvalidArgument),
+        Some(source) => source.with_remote(remote),
+        None if inline == 0 => Source {
+            remote,
+            ..Source::default()
+        },
+        None => return decide_inline_source(table, r, line, remote, entropy, d, out),
+    };
+    decide_on(table, line, source, entropy, d, out);
+    Ok(())
+}
+
+/// A request's own fields, checked: what [`decide_on`] needs besides the source.
+#[derive(Clone, Copy)]
+struct RequestLine<'a> {
+    authority: &'a str,
+    method: &'a str,
+    path: &'a str,
+    scheme: &'a str,
+    port: u16,
+    headers: &'a CHeaders<'a>,
+}
+
+/// Builds the core's request from checked parts and decides into `d`.
+#[inline(always)]
+fn decide_on(
+    table: &Table,
+    line: RequestLine<'_>,
+    source: Source<'_>,
+    entropy: u64,
+    d: &mut weir_decision,
+    out: *mut weir_decision_summary,
+) {
+    let req = Request {
+        authority: line.authority,
+        method: line.method,
+        path: d.keep_path(line.path),
+        scheme: if line.scheme.is_empty() {
+            "http"
+        } else {
+            line.scheme
+        },
+        port: line.port,
+        source,
+        headers: line.headers,
+    };
+    // SAFETY: `out` is NULL or writable (the exports' contract).
+    let out = unsafe { out.as_mut() };
+    d.decide_with(|dec| table.decide_into(&req, entropy, dec), out);
+}
+
+/// [`decide_http`] for a request that carries its gateway, namespace, labels
+/// or local address in its own fields: out of line, so the path with a
+/// `weir_source` (or no source) stays compact.
+///
+/// # Safety
+/// As `weir_snapshot_decide`.
+#[inline(never)]
+unsafe fn decide_inline_source(
+    table: &Table,
+    r: &weir_request,
+    line: RequestLine<'_>,
+    remote: Option<std::net::SocketAddr>,
+    entropy: u64,
+    d: &mut weir_decision,
+    out: *mut weir_decision_summary,
+) -> Result<(), weir_result> {
+    let gateway = cast::try_str(r.gateway, r.gateway_len)?;
+    let namespace = cast::try_str(r.source_namespace, r.source_namespace_len)?;
+    let local = parse_address(cast::try_str(r.local_address, r.local_address_len)?)?;
+    let mut scratch = Vec::new();
+    let labels = take_labels(d, r.source_labels, r.source_labels_len, &mut scratch)?;
+    let source = Source {
+        gateway: (!gateway.is_empty()).then_some(gateway),
+        remote,
+        local,
+        namespace,
+        labels,
+    };
+    decide_on(table, line, source, entropy, d, out);
     put_labels(d, scratch);
     Ok(())
 }
