@@ -124,6 +124,17 @@ pub(crate) fn parse_address(text: &str) -> Result<Option<SocketAddr>, weir_resul
     }
 }
 
+/// [`parse_address`] for a non-empty address, written in place (see
+/// `decide_on` in snapshot.rs for why in place).
+#[inline(never)]
+pub(crate) fn parse_address_into(
+    text: &str,
+    out: &mut Option<SocketAddr>,
+) -> Result<(), weir_result> {
+    *out = parse_address(text)?;
+    Ok(())
+}
+
 /// The caller's header array, checked once per decide (pointers and lengths)
 /// and read in place: nothing is copied.
 #[derive(Debug, Clone, Copy)]

@@ -37,16 +37,23 @@ impl std::fmt::Debug for weir_source {
 }
 
 impl weir_source {
-    /// The core's view, with `remote` (which changes per connection) added.
+    /// The core's view, without its addresses: the request adds the remote
+    /// one, and [`local`](Self::local) in place (see `decide_on`).
     #[inline(always)]
-    pub(crate) fn with_remote(&self, remote: Option<SocketAddr>) -> Source<'_> {
+    pub(crate) fn view(&self) -> Source<'_> {
         Source {
             gateway: (!self.gateway.is_empty()).then_some(&*self.gateway),
-            remote,
-            local: self.local,
+            remote: None,
+            local: None,
             namespace: &self.namespace,
             labels: &self.labels,
         }
+    }
+
+    /// The local address, for the request to copy in place.
+    #[inline(always)]
+    pub(crate) fn local(&self) -> &Option<SocketAddr> {
+        &self.local
     }
 }
 
