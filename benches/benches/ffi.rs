@@ -5,6 +5,8 @@
 //! - `rust/decide_held`: `Table::decide` on a held table.
 //! - `rust/decide_into_held`: `Table::decide_into`, the Rust API that
 //!   decides in place as the C ABI does (one reused `Decision`).
+//! - `rust/decide_into_built_held`: the same with the `Request` built from
+//!   its parts on every call, as a Rust proxy would.
 //! - `c_abi/decide_held`: `weir_snapshot_decide` (validates the UTF-8
 //!   inputs, decides into the `weir_decision`) on a held snapshot, reading
 //!   the outcome, cluster and endpoint from the summary it writes.
@@ -201,6 +203,28 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
             held.decide_into(black_box(&req), black_box(entropy), &mut in_place);
+            read_rust(&in_place);
+        })
+    });
+    // What a Rust proxy does per request: build the `Request` from its
+    // parts, then decide in place (the other Rust variants reuse one
+    // `Request` built before the loop; the C ABI always builds one).
+    g.bench_function("rust/decide_into_built_held", |b| {
+        b.iter(|| {
+            entropy = entropy.wrapping_add(1);
+            let fresh = Request {
+                authority: black_box(HOST),
+                method: black_box("GET"),
+                path: black_box(PATH),
+                scheme: black_box("http"),
+                port: black_box(0),
+                source: Source {
+                    namespace: black_box("default"),
+                    ..Source::default()
+                },
+                headers: black_box(&headers),
+            };
+            held.decide_into(&fresh, black_box(entropy), &mut in_place);
             read_rust(&in_place);
         })
     });
