@@ -125,7 +125,7 @@ impl<'a> Request<'a> {
         match find_byte(self.path, b'?') {
             Some(i) => {
                 let q = &self.path[i + 1..];
-                match q.find('#') {
+                match find_byte(q, b'#') {
                     Some(j) => &q[..j],
                     None => q,
                 }

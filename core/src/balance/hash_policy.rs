@@ -12,7 +12,7 @@
 //! buffers, and cookies and query strings are scanned in place.
 
 use crate::balance::xxh64::xxh64;
-use crate::request::{Headers, Request};
+use crate::request::{find_byte, Headers, Request};
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -405,7 +405,7 @@ impl CookieValue {
 /// a piece without `=` having value `""`. The fragment is not special (Envoy
 /// rejects paths with one before routing).
 fn find_query_parameter<'a>(path: &'a str, name: &str) -> Option<&'a str> {
-    let query = &path[path.find('?')? + 1..];
+    let query = &path[find_byte(path, b'?')? + 1..];
     for piece in query.split('&') {
         let (k, v) = match piece.find('=') {
             Some(eq) => (&piece[..eq], &piece[eq + 1..]),

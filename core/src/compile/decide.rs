@@ -606,7 +606,7 @@ fn location<'a>(rd: &'a Redirect, req: &Request<'a>, matched_len: usize) -> Loca
     };
     let port =
         port.filter(|&p| !((scheme == "http" && p == 80) || (scheme == "https" && p == 443)));
-    let query_at = req.path.find('?').unwrap_or(req.path.len());
+    let query_at = req.path_only().len();
     let path = match &rd.path {
         RedirectPath::Keep => UpstreamPath::Unchanged(req.path),
         RedirectPath::Uri(u) => UpstreamPath::Replaced {
