@@ -91,10 +91,12 @@ pub unsafe extern "C" fn weir_snapshot_decide(
     })
 }
 
-/// The body of both HTTP decides: checks and converts the request, decides
-/// into `d`, writes the summary. Straight-line on purpose: a closure here is
-/// outlined, and passing its captures or its result through memory stalls
-/// on store-to-load forwarding (perf, benches/ffi.rs).
+/// The body of both HTTP decides: checks the request's own fields, picks the
+/// source (a `weir_source`, none, or the request's inline fields, the last
+/// out of line) and decides into `d` with [`decide_on`], which writes the
+/// summary. Everything on the common path is inlined: an outlined helper
+/// passing its arguments or result through memory stalls on store-to-load
+/// forwarding (perf, benches/ffi.rs).
 ///
 /// # Safety
 /// As `weir_snapshot_decide`; `table` outlives what `d` borrows from it.
