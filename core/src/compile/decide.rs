@@ -7,11 +7,8 @@ use crate::decision::{
     CorsHeaders, Decision, HashUse, Location, Mirrors, Outcome, SetCookie, UpstreamPath,
 };
 use crate::request::{split_host_port, Connection, Request};
-use crate::route::lowercase_into;
+use crate::route::{with_lowercase, MAX_HOST};
 use std::sync::atomic::Ordering;
-
-/// Longest host name Weir looks up (DNS allows 253).
-const MAX_HOST: usize = 256;
 
 static NO_HEADERS: crate::request::NoHeaders = crate::request::NoHeaders;
 
@@ -57,13 +54,14 @@ impl Listener {
     /// The virtual host for `req`'s host (lower-cased on the stack, port
     /// ignored); a sidecar also accepts a service's short names.
     pub fn virtual_host_for(&self, req: &Request<'_>) -> Option<&VirtualHost> {
-        let mut buf = [0u8; MAX_HOST];
-        let host = lowercase_into(req.host_without_port(), &mut buf)?;
-        if req.source.gateway.is_none() {
-            self.find_mesh(host, req.source.namespace)
-        } else {
-            self.find(host)
-        }
+        with_lowercase(req.host_without_port(), |host| {
+            if req.source.gateway.is_none() {
+                self.find_mesh(host, req.source.namespace)
+            } else {
+                self.find(host)
+            }
+        })
+        .flatten()
     }
 }
 
@@ -545,15 +543,12 @@ fn l4_matches(m: &L4Match, conn: &Connection<'_>, port: u16) -> bool {
     }
     if !m.sni_hosts.is_empty() {
         let Some(sni) = conn.sni else { return false };
-        let mut buf = [0u8; MAX_HOST];
-        let Some(sni) = lowercase_into(sni, &mut buf) else {
-            return false;
-        };
-        if !m
-            .sni_hosts
-            .iter()
-            .any(|p| crate::config::names::host_matches(p, sni))
-        {
+        let sni_matches = with_lowercase(sni, |sni| {
+            m.sni_hosts
+                .iter()
+                .any(|p| crate::config::names::host_matches(p, sni))
+        });
+        if sni_matches != Some(true) {
             return false;
         }
     }
