@@ -201,10 +201,10 @@ fn full_decision(c: &mut Criterion) {
         let table = engine.table();
         let headers = HeaderList(headers);
         let req = Request {
-            source: Source {
+            source: &Source {
                 gateway,
                 namespace: "shop",
-                ..Default::default()
+                ..Source::MESH
             },
             headers: &headers,
             ..Request::get(authority, path)
@@ -222,9 +222,9 @@ fn full_decision(c: &mut Criterion) {
     let table = engine.table();
     let conn = weir_core::Connection {
         port: 31400,
-        source: Source {
+        source: &Source {
             gateway: Some("istioinaction/echo-tcp-gateway"),
-            ..Default::default()
+            ..Source::MESH
         },
         ..Default::default()
     };

@@ -118,9 +118,9 @@ fn bench(c: &mut Criterion) {
     let headers = HeaderList(&header_pairs);
     let req = Request {
         method: "GET",
-        source: Source {
+        source: &Source {
             namespace: "default",
-            ..Source::default()
+            ..Source::MESH
         },
         headers: &headers,
         ..Request::get(HOST, PATH)
@@ -207,8 +207,9 @@ fn bench(c: &mut Criterion) {
         })
     });
     // What a Rust proxy does per request: build the `Request` from its
-    // parts, then decide in place (the other Rust variants reuse one
-    // `Request` built before the loop; the C ABI always builds one).
+    // parts (the `Source` is made once, as for the C ABI's `weir_source`),
+    // then decide in place (the other Rust variants reuse one `Request`
+    // built before the loop; the C ABI always builds one).
     g.bench_function("rust/decide_into_built_held", |b| {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
@@ -218,10 +219,8 @@ fn bench(c: &mut Criterion) {
                 path: black_box(PATH),
                 scheme: black_box("http"),
                 port: black_box(0),
-                source: Source {
-                    namespace: black_box("default"),
-                    ..Source::default()
-                },
+                remote: black_box(None),
+                source: black_box(req.source),
                 headers: black_box(&headers),
             };
             held.decide_into(&fresh, black_box(entropy), &mut in_place);
@@ -268,9 +267,9 @@ fn bench(c: &mut Criterion) {
     // is answered 404 before any lookup, so the difference between these two
     // is what the C ABI adds around the core (checks, copies, summary).
     let miss = Request {
-        source: Source {
+        source: &Source {
             gateway: Some("none/none"),
-            ..req.source
+            ..*req.source
         },
         ..req
     };

@@ -75,11 +75,7 @@ pub fn hash_input(h: &weir_core::decision::HashUse<'_>, req: &Request<'_>) -> St
                 });
                 format!("{:?}", found.unwrap_or_default())
             }
-            HashPolicy::SourceIp => req
-                .source
-                .remote
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default(),
+            HashPolicy::SourceIp => req.remote.map(|a| a.ip().to_string()).unwrap_or_default(),
             HashPolicy::QueryParameter { name } => format!(
                 "{:?}",
                 weir_core::route::query_value(req.query(), name).unwrap_or("")

@@ -315,9 +315,9 @@ fn with_request<R>(owned: &OwnedRequest, f: impl FnOnce(&Request<'_>) -> R) -> R
         path: &owned.path,
         scheme: &owned.scheme,
         port: owned.port,
-        source: Source {
+        remote: owned.remote,
+        source: &Source {
             gateway: owned.gateway.as_deref(),
-            remote: owned.remote,
             local: Some(local),
             namespace: &owned.namespace,
             labels: &labels,

@@ -40,9 +40,9 @@ pub fn pipeline(data: &[u8]) {
         Some("default/app-gateway"),
     ] {
         let req = Request {
-            source: Source {
+            source: &Source {
                 gateway,
-                ..Default::default()
+                ..Source::MESH
             },
             headers: &list,
             ..Request::get(authority, path)

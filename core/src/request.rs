@@ -51,18 +51,29 @@ impl Headers for NoHeaders {
 
 /// Where the proxy deciding sits: a sidecar (Istio's `mesh`) or a named
 /// gateway (`namespace/name`), and the workload it serves.
+///
+/// The same for every request a listener sees, so a proxy makes it once and
+/// each request borrows it (deciding copies none of it).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Source<'a> {
     /// `None` for a sidecar (`mesh`); `Some("ns/name")` for a gateway listener.
     pub gateway: Option<&'a str>,
-    /// The client's address (TCP peer, or the trusted client address).
-    pub remote: Option<SocketAddr>,
-    /// The address the connection arrived on (for generated hash cookies).
+    /// The address the listener accepts on (for generated hash cookies).
     pub local: Option<SocketAddr>,
     /// The client workload's namespace (`sourceNamespace` matches).
     pub namespace: &'a str,
     /// The client workload's labels (`sourceLabels` matches).
     pub labels: &'a [(&'a str, &'a str)],
+}
+
+impl Source<'_> {
+    /// A sidecar (`mesh`) with no namespace, labels or address.
+    pub const MESH: Source<'static> = Source {
+        gateway: None,
+        local: None,
+        namespace: "",
+        labels: &[],
+    };
 }
 
 /// One HTTP request, borrowed.
@@ -79,8 +90,10 @@ pub struct Request<'a> {
     /// The listener (service) port the request arrived on; 0 when unknown,
     /// in which case the port in `authority`, if any, stands in.
     pub port: u16,
-    /// The proxy and client context.
-    pub source: Source<'a>,
+    /// The client's address (TCP peer, or the trusted client address).
+    pub remote: Option<SocketAddr>,
+    /// The proxy and client context, borrowed: made once per listener.
+    pub source: &'a Source<'a>,
     /// The request headers.
     pub headers: &'a dyn Headers,
 }
@@ -93,6 +106,7 @@ impl std::fmt::Debug for Request<'_> {
             .field("path", &self.path)
             .field("scheme", &self.scheme)
             .field("port", &self.port)
+            .field("remote", &self.remote)
             .field("source", &self.source)
             .finish_non_exhaustive()
     }
@@ -107,7 +121,8 @@ impl<'a> Request<'a> {
             path,
             scheme: "http",
             port: 0,
-            source: Source::default(),
+            remote: None,
+            source: &Source::MESH,
             headers: &NoHeaders,
         }
     }
@@ -195,7 +210,7 @@ pub fn split_host_port(authority: &str) -> (&str, Option<u16>) {
 }
 
 /// One TCP or TLS connection, borrowed: what L4 routes (`tcp[]`, `tls[]`) match on.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Connection<'a> {
     /// The original destination address (what the client dialled).
     pub destination: Option<SocketAddr>,
@@ -206,8 +221,24 @@ pub struct Connection<'a> {
     /// The service host the client connected to, when the proxy knows it
     /// (a sidecar's outbound listener); `None` skips the VirtualService host check.
     pub host: Option<&'a str>,
-    /// The proxy and client context.
-    pub source: Source<'a>,
+    /// The client's address (TCP peer).
+    pub remote: Option<SocketAddr>,
+    /// The proxy and client context, borrowed: made once per listener.
+    pub source: &'a Source<'a>,
+}
+
+impl Default for Connection<'_> {
+    /// A sidecar's connection with nothing known about it.
+    fn default() -> Self {
+        Connection {
+            destination: None,
+            port: 0,
+            sni: None,
+            host: None,
+            remote: None,
+            source: &Source::MESH,
+        }
+    }
 }
 
 impl Connection<'_> {

@@ -92,10 +92,10 @@ fn hashing_and_picking_allocate_nothing() {
     let request = Request {
         path: "/p?x=1&wk=key",
         headers: &list,
-        source: Source {
-            remote: Some(v6),
+        remote: Some(v6),
+        source: &Source {
             local: Some("[2001:db8::1]:80".parse().expect("addr")),
-            ..Source::default()
+            ..Source::MESH
         },
         ..Request::get("svc", "/")
     };
@@ -790,10 +790,10 @@ fn envoy_agrees_with_weir() {
             let request = Request {
                 path: &probe.path,
                 headers: &list,
-                source: Source {
-                    remote: Some(c.local_addr()),
+                remote: Some(c.local_addr()),
+                source: &Source {
                     local: Some(front_addr),
-                    ..Source::default()
+                    ..Source::MESH
                 },
                 ..Request::get("oracle", &probe.path)
             };

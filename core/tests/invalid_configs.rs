@@ -72,9 +72,9 @@ fn shadowed_route_is_a_warning_and_applies() {
     );
     let e = engine("invalid/shadowed-route.yaml");
     let req = Request {
-        source: weir_core::Source {
+        source: &weir_core::Source {
             gateway: Some("default/gt-gateway"),
-            ..Default::default()
+            ..weir_core::Source::MESH
         },
         ..Request::get("x.example.com", "/api/members")
     };

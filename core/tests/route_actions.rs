@@ -253,7 +253,8 @@ fn route_actions_table() {
                 row.scheme
             },
             port: 80,
-            source: Source::default(),
+            remote: None,
+            source: &Source::MESH,
             headers: &headers,
         };
         let d = table.decide(&req, 0);

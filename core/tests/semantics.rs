@@ -131,9 +131,9 @@ spec:
     ];
     for (authority, want) in cases {
         let req = Request {
-            source: Source {
+            source: &Source {
                 namespace: "default",
-                ..Default::default()
+                ..Source::MESH
             },
             ..Request::get(authority, "/")
         };
@@ -172,9 +172,9 @@ spec:
 "#,
     );
     let gw = |path: &'static str| Request {
-        source: Source {
+        source: &Source {
             gateway: Some("default/gw"),
-            ..Default::default()
+            ..Source::MESH
         },
         port: 80,
         ..Request::get("shop.example.com", path)
@@ -222,37 +222,27 @@ spec:
   - route: [{destination: {host: a}}]
 "#,
     );
-    let req =
-        |labels: &'static [(&'static str, &'static str)], ns: &'static str, port: u16| Request {
-            source: Source {
-                labels,
-                namespace: ns,
-                ..Default::default()
-            },
+    // The first label of the host the request is routed to.
+    let routed = |labels: &[(&str, &str)], ns: &str, port: u16| {
+        let source = Source {
+            labels,
+            namespace: ns,
+            ..Source::MESH
+        };
+        let req = Request {
+            source: &source,
             port,
             ..Request::get("a.default.svc.cluster.local", "/")
         };
-    let short = |h: Option<String>| h.map(|h| h.split('.').next().unwrap().to_string());
+        host_of(&e, &req).map(|h| h.split('.').next().unwrap().to_string())
+    };
     assert_eq!(
-        short(host_of(
-            &e,
-            &req(&[("app", "reviews"), ("v", "1")], "x", 80)
-        ))
-        .as_deref(),
+        routed(&[("app", "reviews"), ("v", "1")], "x", 80).as_deref(),
         Some("b")
     );
-    assert_eq!(
-        short(host_of(&e, &req(&[], "prod", 80))).as_deref(),
-        Some("c")
-    );
-    assert_eq!(
-        short(host_of(&e, &req(&[], "dev", 8080))).as_deref(),
-        Some("vm")
-    );
-    assert_eq!(
-        short(host_of(&e, &req(&[], "dev", 80))).as_deref(),
-        Some("a")
-    );
+    assert_eq!(routed(&[], "prod", 80).as_deref(), Some("c"));
+    assert_eq!(routed(&[], "dev", 8080).as_deref(), Some("vm"));
+    assert_eq!(routed(&[], "dev", 80).as_deref(), Some("a"));
 }
 
 /// (yaml after the services, code, severity, field) — every row must produce that diagnostic.

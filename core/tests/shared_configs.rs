@@ -41,9 +41,9 @@ fn reviews_faults_header_route_mirror_and_abort() {
     let jason = HeaderList(&[("end-user", "jason")]);
     let req = Request {
         headers: &jason,
-        source: Source {
+        source: &Source {
             namespace: "shop",
-            ..Default::default()
+            ..Source::MESH
         },
         ..Request::get("reviews:9080", "/reviews/1")
     };
@@ -57,9 +57,9 @@ fn reviews_faults_header_route_mirror_and_abort() {
     let n = 4000;
     for v in 0..n {
         let req = Request {
-            source: Source {
+            source: &Source {
                 namespace: "shop",
-                ..Default::default()
+                ..Source::MESH
             },
             ..Request::get("reviews.shop.svc.cluster.local", "/")
         };
@@ -105,9 +105,9 @@ fn ingress_paths_route_redirect_and_404() {
     let e = engine("ingress-paths.yaml");
     let t = e.snapshot();
     let gw = |authority: &'static str, path: &'static str| Request {
-        source: Source {
+        source: &Source {
             gateway: Some("default/gt-gateway"),
-            ..Default::default()
+            ..Source::MESH
         },
         port: 80,
         ..Request::get(authority, path)
@@ -156,9 +156,9 @@ fn myapp_ab_on_any_host_of_the_gateway() {
     let t = e.snapshot();
     for (v, want) in [(0u64, "v1"), (49, "v1"), (50, "v2"), (99, "v2")] {
         let req = Request {
-            source: Source {
+            source: &Source {
                 gateway: Some("default/app-gateway"),
-                ..Default::default()
+                ..Source::MESH
             },
             ..Request::get("whatever.example", "/")
         };
@@ -189,9 +189,9 @@ fn tcp_echo_routes_connections() {
     let t = e.snapshot();
     let conn = weir_core::Connection {
         port: 31400,
-        source: Source {
+        source: &Source {
             gateway: Some("istioinaction/echo-tcp-gateway"),
-            ..Default::default()
+            ..Source::MESH
         },
         ..Default::default()
     };

@@ -255,9 +255,9 @@ fn decisions_allocate_nothing() {
                     path,
                     scheme: "http",
                     port,
-                    source: Source {
+                    remote: Some(remote),
+                    source: &Source {
                         gateway,
-                        remote: Some(remote),
                         local: Some(local),
                         namespace: "shop",
                         labels: &[("app", "productpage")],
@@ -277,9 +277,9 @@ fn decisions_allocate_nothing() {
             }
             let conn = Connection {
                 port: 31400,
-                source: Source {
+                source: &Source {
                     gateway: Some("istioinaction/echo-tcp-gateway"),
-                    ..Default::default()
+                    ..Source::MESH
                 },
                 ..Default::default()
             };

@@ -8,7 +8,6 @@ use crate::request::{
     labels_into, parse_address, parse_address_into, weir_connection, weir_request, CHeaders,
 };
 use crate::slice::weir_header;
-use std::net::SocketAddr;
 use weir_core::request::{Connection, Request, Source};
 use weir_core::Table;
 
@@ -127,8 +126,8 @@ pub(crate) unsafe fn decide_http(
     let inline = r.gateway_len | r.source_namespace_len | r.source_labels_len | r.local_address_len;
     let source = match r.source.as_ref() {
         Some(_) if inline != 0 => return Err(weir_result::InvalidArgument),
-        Some(source) => (source.view(), source.local()),
-        None if inline == 0 => (Source::default(), &None),
+        Some(source) => source.view(),
+        None if inline == 0 => &Source::MESH,
         None => return decide_inline_source(table, r, line, entropy, d, out),
     };
     decide_on(table, line, source, entropy, d, out)
@@ -147,10 +146,10 @@ struct RequestLine<'a> {
     headers: &'a CHeaders<'a>,
 }
 
-/// Builds the core's request from checked parts and a source without its
-/// addresses (`local` is given apart), and decides into `d`.
+/// Builds the core's request from checked parts and a source, and decides
+/// into `d`.
 ///
-/// Both addresses are written straight into the request: an
+/// The remote address is parsed straight into the request: an
 /// `Option<SocketAddr>` staged in a temporary (narrow or overlapping
 /// stores) and then copied with wide loads stalls store-to-load forwarding
 /// (perf put a fifth of the C ABI's own time on such loads).
@@ -158,7 +157,7 @@ struct RequestLine<'a> {
 fn decide_on(
     table: &Table,
     line: RequestLine<'_>,
-    (source, local): (Source<'_>, &Option<SocketAddr>),
+    source: &Source<'_>,
     entropy: u64,
     d: &mut weir_decision,
     out: *mut weir_decision_summary,
@@ -173,12 +172,12 @@ fn decide_on(
             line.scheme
         },
         port: line.port,
+        remote: None,
         source,
         headers: line.headers,
     };
-    req.source.local = *local;
     if !line.remote.is_empty() {
-        parse_address_into(line.remote, &mut req.source.remote)?;
+        parse_address_into(line.remote, &mut req.remote)?;
     }
     // SAFETY: `out` is NULL or writable (the exports' contract).
     let out = unsafe { out.as_mut() };
@@ -208,11 +207,11 @@ unsafe fn decide_inline_source(
     let labels = take_labels(d, r.source_labels, r.source_labels_len, &mut scratch)?;
     let source = Source {
         gateway: (!gateway.is_empty()).then_some(gateway),
+        local,
         namespace,
         labels,
-        ..Source::default()
     };
-    let decided = decide_on(table, line, (source, &local), entropy, d, out);
+    let decided = decide_on(table, line, &source, entropy, d, out);
     put_labels(d, scratch);
     decided
 }
@@ -282,9 +281,9 @@ pub unsafe extern "C" fn weir_snapshot_decide_tcp(
             port: c.port,
             sni: (!sni.is_empty()).then_some(sni),
             host: (!host.is_empty()).then_some(host),
-            source: Source {
+            remote,
+            source: &Source {
                 gateway: (!gateway.is_empty()).then_some(gateway),
-                remote,
                 local: None,
                 namespace,
                 labels,

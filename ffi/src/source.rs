@@ -9,7 +9,6 @@ use crate::error::weir_result;
 use crate::panic;
 use crate::request::{labels_into, parse_address};
 use crate::slice::weir_header;
-use std::net::SocketAddr;
 use std::os::raw::c_char;
 use weir_core::request::Source;
 
@@ -17,43 +16,29 @@ use weir_core::request::Source;
 ///
 /// Thread safety: immutable; may be used by any number of threads at once.
 pub struct weir_source {
-    gateway: Box<str>,
-    namespace: Box<str>,
-    /// Owned label pairs; `labels` points into them (boxes do not move).
-    _owned: Vec<(Box<str>, Box<str>)>,
-    labels: Vec<(&'static str, &'static str)>,
-    local: Option<SocketAddr>,
+    /// What requests borrow: points into the fields below (boxes and a
+    /// vector buffer, which do not move when this object does), hence the
+    /// `'static`, shortened to `&self` by [`view`](Self::view).
+    view: Source<'static>,
+    _gateway: Box<str>,
+    _namespace: Box<str>,
+    _labels: Vec<(Box<str>, Box<str>)>,
+    _label_refs: Vec<(&'static str, &'static str)>,
 }
 
 impl std::fmt::Debug for weir_source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("weir_source")
-            .field("gateway", &self.gateway)
-            .field("namespace", &self.namespace)
-            .field("labels", &self.labels)
-            .field("local", &self.local)
-            .finish()
+            .field("view", &self.view)
+            .finish_non_exhaustive()
     }
 }
 
 impl weir_source {
-    /// The core's view, without its addresses: the request adds the remote
-    /// one, and [`local`](Self::local) in place (see `decide_on`).
+    /// The core's source, borrowed by each request (nothing copied).
     #[inline(always)]
-    pub(crate) fn view(&self) -> Source<'_> {
-        Source {
-            gateway: (!self.gateway.is_empty()).then_some(&*self.gateway),
-            remote: None,
-            local: None,
-            namespace: &self.namespace,
-            labels: &self.labels,
-        }
-    }
-
-    /// The local address, for the request to copy in place.
-    #[inline(always)]
-    pub(crate) fn local(&self) -> &Option<SocketAddr> {
-        &self.local
+    pub(crate) fn view(&self) -> &Source<'_> {
+        &self.view
     }
 }
 
@@ -93,26 +78,40 @@ pub unsafe extern "C" fn weir_source_new(
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
-        // SAFETY: the boxes are owned by the same object and never mutated
-        // or dropped before it; moving the object does not move them.
-        let labels = owned
+        let gateway: Box<str> = gateway.into();
+        let namespace: Box<str> = namespace.into();
+        // SAFETY (every `as_static` and the labels' slice): the boxes and the vector are owned
+        // by the same object, never mutated or dropped before it, and moving
+        // the object does not move their heap data.
+        let label_refs: Vec<(&'static str, &'static str)> = owned
             .iter()
-            .map(|(k, v)| unsafe {
-                (
-                    &*std::ptr::from_ref::<str>(k),
-                    &*std::ptr::from_ref::<str>(v),
-                )
-            })
+            .map(|(k, v)| unsafe { (as_static(k), as_static(v)) })
             .collect();
-        *out = cast::new_handle(weir_source {
-            gateway: gateway.into(),
-            namespace: namespace.into(),
-            _owned: owned,
-            labels,
+        let view = Source {
+            gateway: (!gateway.is_empty()).then(|| unsafe { as_static(&gateway) }),
             local,
+            namespace: unsafe { as_static(&namespace) },
+            labels: unsafe {
+                &*std::ptr::from_ref::<[(&'static str, &'static str)]>(&label_refs[..])
+            },
+        };
+        *out = cast::new_handle(weir_source {
+            view,
+            _gateway: gateway,
+            _namespace: namespace,
+            _labels: owned,
+            _label_refs: label_refs,
         });
         Ok(())
     })
+}
+
+/// `s` as `'static`.
+///
+/// # Safety
+/// `s` must outlive every use of the result (see `weir_source_new`).
+unsafe fn as_static(s: &str) -> &'static str {
+    &*std::ptr::from_ref::<str>(s)
 }
 
 /// Frees a source. NULL is a no-op; freeing twice gives

@@ -317,11 +317,11 @@ fn generate() -> String {
         let labels = c.labels.clone();
         let source = Source {
             gateway: (!c.gateway.is_empty()).then_some(c.gateway),
-            remote: (!c.remote.is_empty()).then(|| c.remote.parse().unwrap()),
             local: (!c.local.is_empty()).then(|| c.local.parse().unwrap()),
             namespace: c.namespace,
             labels: &labels,
         };
+        let remote = (!c.remote.is_empty()).then(|| c.remote.parse().unwrap());
         if c.tcp {
             kv("destination", c.destination);
             kv("port", &c.port.to_string());
@@ -355,7 +355,8 @@ fn generate() -> String {
                 port: c.port,
                 sni: (!c.sni.is_empty()).then_some(c.sni),
                 host: (!c.host.is_empty()).then_some(c.host),
-                source,
+                remote,
+                source: &source,
             };
             render(&mut out, &table.decide_tcp(&conn, c.entropy));
         } else {
@@ -366,7 +367,8 @@ fn generate() -> String {
                 path: c.path,
                 scheme: c.scheme,
                 port: c.port,
-                source,
+                remote,
+                source: &source,
                 headers: &headers,
             };
             render(&mut out, &table.decide(&req, c.entropy));

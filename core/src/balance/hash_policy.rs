@@ -76,7 +76,7 @@ impl HashPolicy {
                 if ttl.is_none() {
                     return RequestHash::Missing;
                 }
-                match (request.source.remote, request.source.local) {
+                match (request.remote, request.source.local) {
                     (Some(remote), Some(local)) => {
                         let value = generated_cookie_value(remote, local);
                         RequestHash::GeneratedCookie {
@@ -89,7 +89,7 @@ impl HashPolicy {
                     _ => RequestHash::Missing,
                 }
             }
-            HashPolicy::SourceIp => match request.source.remote {
+            HashPolicy::SourceIp => match request.remote {
                 Some(remote) => {
                     let mut buf = StackBuf::<64>::new();
                     // Writing an IP never exceeds 45 bytes.
@@ -734,11 +734,14 @@ mod tests {
     #[test]
     fn cookie_is_generated_with_a_ttl() {
         let headers = HeaderList(&[("cookie", "other=1")]);
-        let mut req = request(&headers, "/");
-        req.source = Source {
-            remote: Some("10.0.0.99:54321".parse().unwrap()),
+        let source = Source {
             local: Some("10.0.0.1:80".parse().unwrap()),
-            ..Source::default()
+            ..Source::MESH
+        };
+        let req = Request {
+            remote: Some("10.0.0.99:54321".parse().unwrap()),
+            source: &source,
+            ..request(&headers, "/")
         };
         // Spec §8.3: value 946c0e4ce91a7d06, request hash 5347015257607982784.
         let want = RequestHash::GeneratedCookie {
@@ -775,7 +778,8 @@ mod tests {
         );
         // Without addresses nothing can be generated.
         let req4 = Request {
-            source: Source::default(),
+            remote: None,
+            source: &Source::MESH,
             ..req
         };
         assert_eq!(
@@ -884,7 +888,7 @@ mod tests {
         let headers = HeaderList(&[]);
         for &(addr, text) in cases {
             let mut req = request(&headers, "/");
-            req.source.remote = Some(addr.parse().unwrap());
+            req.remote = Some(addr.parse().unwrap());
             assert_eq!(
                 HashPolicy::SourceIp.hash_request(&req),
                 RequestHash::Hash(xxh64(text.as_bytes(), 0)),
@@ -919,7 +923,7 @@ mod tests {
         // Spec §8.3: header `alice` ⊕ source_ip 192.168.1.10.
         let headers = HeaderList(&[("x-user", "alice")]);
         let mut req = request(&headers, "/");
-        req.source.remote = Some("192.168.1.10:40000".parse().unwrap());
+        req.remote = Some("192.168.1.10:40000".parse().unwrap());
         let policies = [header("x-user"), HashPolicy::SourceIp];
         assert_eq!(
             hash_request_all(&policies, &req),

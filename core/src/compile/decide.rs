@@ -519,6 +519,7 @@ impl Table {
             path: "",
             scheme: "",
             port,
+            remote: conn.remote,
             source: conn.source,
             headers: &NO_HEADERS,
         };

@@ -496,9 +496,9 @@ impl Http {
             path: view.get(":path").unwrap_or("/"),
             scheme: view.get(":scheme").unwrap_or("http"),
             port: settings.port,
-            source: Source {
+            remote,
+            source: &Source {
                 gateway: settings.gateway.as_deref(),
-                remote,
                 local,
                 namespace: &settings.source_namespace,
                 labels: &labels,
