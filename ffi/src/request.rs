@@ -147,6 +147,7 @@ impl<'a> CHeaders<'a> {
     ///
     /// # Safety
     /// `p` valid for `len` headers whose non-NULL pointers are valid for their lengths.
+    #[inline(always)]
     pub(crate) unsafe fn new(p: *const weir_header, len: usize) -> Result<Self, weir_result> {
         let list = cast::try_slice(p, len)?;
         for h in list {

@@ -91,12 +91,10 @@ pub unsafe extern "C" fn weir_snapshot_decide(
 }
 
 /// The body of both HTTP decides: picks the source (a `weir_source` or
-/// none; the request's inline fields out of line), checks the request's own
-/// fields and decides into `d` with [`decide_on`], which writes the summary.
-/// Everything on the common path is inlined: an outlined helper passing its
-/// arguments or result through memory stalls on store-to-load forwarding
-/// (perf, benches/ffi.rs), and the checked fields go straight into the
-/// core's request (callgrind: a staged copy cost 17 instructions a call).
+/// none; the request's inline fields out of line) and decides with
+/// [`decide_on`]. Everything on the common path is inlined: an outlined
+/// helper passing its arguments or result through memory stalls on
+/// store-to-load forwarding (perf, benches/ffi.rs).
 ///
 /// # Safety
 /// As `weir_snapshot_decide`; `table` outlives what `d` borrows from it.
@@ -115,71 +113,48 @@ pub(crate) unsafe fn decide_http(
         Some(source) if inline == 0 => source.view(),
         _ => return decide_inline_source(table, r, entropy, d, out),
     };
-    decide_on(table, request_line(r)?, source, entropy, d, out)
+    decide_on(table, r, source, entropy, d, out)
 }
 
-/// A request's own fields, checked: what [`decide_on`] needs besides the source.
-#[derive(Clone, Copy)]
-struct RequestLine<'a> {
-    authority: &'a str,
-    method: &'a str,
-    path: &'a str,
-    scheme: &'a str,
-    port: u16,
-    /// The client's address as given (parsed by [`decide_on`]).
-    remote: &'a str,
-    headers: CHeaders<'a>,
-}
-
-/// Checks the request's own fields, in order (the first bad one gives the error).
+/// Checks the request's own fields, builds the core's request from them and
+/// `source`, and decides into `d`. Each field goes straight from its check
+/// into the request: staging them in a struct (or a `Result` of one) kept a
+/// second copy in memory (callgrind: 17 instructions a call).
+///
+/// The remote address is parsed straight into the request too: an
+/// `Option<SocketAddr>` staged in a temporary (narrow or overlapping
+/// stores) and then copied with wide loads stalls store-to-load forwarding
+/// (perf put a fifth of the C ABI's own time on such loads).
 ///
 /// # Safety
 /// As `weir_snapshot_decide`.
 #[inline(always)]
-unsafe fn request_line(r: &weir_request) -> Result<RequestLine<'_>, weir_result> {
-    Ok(RequestLine {
-        authority: cast::try_str(r.authority, r.authority_len)?,
-        method: cast::try_str(r.method, r.method_len)?,
-        path: cast::try_str(r.path, r.path_len)?,
-        scheme: cast::try_str(r.scheme, r.scheme_len)?,
-        port: r.port,
-        remote: cast::try_str(r.remote_address, r.remote_address_len)?,
-        headers: CHeaders::new(r.headers, r.headers_len)?,
-    })
-}
-
-/// Builds the core's request from checked parts and a source, and decides
-/// into `d`.
-///
-/// The remote address is parsed straight into the request: an
-/// `Option<SocketAddr>` staged in a temporary (narrow or overlapping
-/// stores) and then copied with wide loads stalls store-to-load forwarding
-/// (perf put a fifth of the C ABI's own time on such loads).
-#[inline(always)]
-fn decide_on(
+unsafe fn decide_on(
     table: &Table,
-    line: RequestLine<'_>,
+    r: &weir_request,
     source: &Source<'_>,
     entropy: u64,
     d: &mut weir_decision,
     out: *mut weir_decision_summary,
 ) -> Result<(), weir_result> {
+    let authority = cast::try_str(r.authority, r.authority_len)?;
+    let method = cast::try_str(r.method, r.method_len)?;
+    let path = cast::try_str(r.path, r.path_len)?;
+    let scheme = cast::try_str(r.scheme, r.scheme_len)?;
+    let remote = cast::try_str(r.remote_address, r.remote_address_len)?;
+    let headers = CHeaders::new(r.headers, r.headers_len)?;
     let mut req = Request {
-        authority: line.authority,
-        method: line.method,
-        path: d.keep_path(line.path),
-        scheme: if line.scheme.is_empty() {
-            "http"
-        } else {
-            line.scheme
-        },
-        port: line.port,
+        authority,
+        method,
+        path: d.keep_path(path),
+        scheme: if scheme.is_empty() { "http" } else { scheme },
+        port: r.port,
         remote: None,
         source,
-        headers: &line.headers,
+        headers: &headers,
     };
-    if !line.remote.is_empty() {
-        parse_address_into(line.remote, &mut req.remote)?;
+    if !remote.is_empty() {
+        parse_address_into(remote, &mut req.remote)?;
     }
     // SAFETY: `out` is NULL or writable (the exports' contract).
     let out = unsafe { out.as_mut() };
@@ -190,8 +165,7 @@ fn decide_on(
 /// [`decide_http`] for a request that carries its gateway, namespace, labels
 /// or local address in its own fields (or, wrongly, those and a
 /// `weir_source`): out of line, so the path with a `weir_source` (or no
-/// source) stays compact. The request's own fields are checked first, as on
-/// that path.
+/// source) stays compact. These fields are checked before the others.
 ///
 /// # Safety
 /// As `weir_snapshot_decide`.
@@ -203,7 +177,6 @@ unsafe fn decide_inline_source(
     d: &mut weir_decision,
     out: *mut weir_decision_summary,
 ) -> Result<(), weir_result> {
-    let line = request_line(r)?;
     if !r.source.is_null() {
         return Err(weir_result::InvalidArgument);
     }
@@ -218,7 +191,7 @@ unsafe fn decide_inline_source(
         namespace,
         labels,
     };
-    let decided = decide_on(table, line, &source, entropy, d, out);
+    let decided = decide_on(table, r, &source, entropy, d, out);
     put_labels(d, scratch);
     decided
 }
