@@ -79,11 +79,14 @@ pub(crate) unsafe fn try_slice<'a, T>(p: *const T, len: usize) -> R<&'a [T]> {
     if len == 0 {
         return Ok(&[]);
     }
-    if p.is_null() {
-        return Err(weir_result::NullParameter);
-    }
-    if len.saturating_mul(std::mem::size_of::<T>().max(1)) > isize::MAX as usize {
-        return Err(weir_result::InvalidArgument);
+    // One branch for both errors on the decide path.
+    let too_long = len.saturating_mul(std::mem::size_of::<T>().max(1)) > isize::MAX as usize;
+    if p.is_null() | too_long {
+        return Err(if p.is_null() {
+            weir_result::NullParameter
+        } else {
+            weir_result::InvalidArgument
+        });
     }
     Ok(std::slice::from_raw_parts(p, len))
 }
@@ -137,7 +140,8 @@ fn non_ascii_utf8(bytes: &[u8]) -> Option<&str> {
 pub(crate) fn is_ascii(b: &[u8]) -> bool {
     let n = b.len();
     if n < 4 {
-        return b.iter().fold(0u8, |any, &c| any | c) < 0x80;
+        // First, middle and last bytes cover lengths 1 to 3 without a loop.
+        return n == 0 || (b[0] | b[n / 2] | b[n - 1]) < 0x80;
     }
     if n <= 8 {
         let (head, tail) = (load::<4>(b, 0), load::<4>(b, n - 4));

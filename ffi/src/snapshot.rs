@@ -8,7 +8,7 @@ use crate::request::{
     labels_into, parse_address, parse_address_into, weir_connection, weir_request, CHeaders,
 };
 use crate::slice::weir_header;
-use weir_core::request::{Connection, Request, Source};
+use weir_core::request::{Connection, NoHeaders, Request, Source};
 use weir_core::Table;
 
 /// An immutable routing table, as in force when `weir_engine_snapshot` took it.
@@ -137,22 +137,31 @@ unsafe fn decide_on(
     d: &mut weir_decision,
     out: *mut weir_decision_summary,
 ) -> Result<(), weir_result> {
-    let authority = cast::try_str(r.authority, r.authority_len)?;
-    let method = cast::try_str(r.method, r.method_len)?;
-    let path = cast::try_str(r.path, r.path_len)?;
-    let scheme = cast::try_str(r.scheme, r.scheme_len)?;
-    let remote = cast::try_str(r.remote_address, r.remote_address_len)?;
-    let headers = CHeaders::new(r.headers, r.headers_len)?;
+    // Each field is written into the request as soon as it is checked: the
+    // request lives in memory anyway (the core takes it by reference), and
+    // holding every field in registers until the end spilled them to the
+    // stack and back (callgrind).
     let mut req = Request {
-        authority,
-        method,
-        path: d.keep_path(path),
-        scheme: if scheme.is_empty() { "http" } else { scheme },
+        authority: "",
+        method: "",
+        path: "",
+        scheme: "http",
         port: r.port,
         remote: None,
         source,
-        headers: &headers,
+        headers: &NoHeaders,
     };
+    req.authority = cast::try_str(r.authority, r.authority_len)?;
+    req.method = cast::try_str(r.method, r.method_len)?;
+    let path = cast::try_str(r.path, r.path_len)?;
+    let scheme = cast::try_str(r.scheme, r.scheme_len)?;
+    if !scheme.is_empty() {
+        req.scheme = scheme;
+    }
+    let remote = cast::try_str(r.remote_address, r.remote_address_len)?;
+    let headers = CHeaders::new(r.headers, r.headers_len)?;
+    req.headers = &headers;
+    req.path = d.keep_path(path);
     if !remote.is_empty() {
         parse_address_into(remote, &mut req.remote)?;
     }
