@@ -91,6 +91,13 @@ pub(crate) unsafe fn try_slice<'a, T>(p: *const T, len: usize) -> R<&'a [T]> {
     Ok(std::slice::from_raw_parts(p, len))
 }
 
+/// True when [`try_chars`] refuses `(p, len)`: NULL with a length, or a
+/// length over `isize::MAX`. Branch-free, for checking many pairs at once.
+#[inline(always)]
+pub(crate) fn bad_pair(p: *const c_char, len: usize) -> bool {
+    (p.is_null() & (len != 0)) | (len > isize::MAX as usize)
+}
+
 /// As [`try_slice`], for bytes given as `const char *`.
 ///
 /// # Safety
@@ -152,21 +159,52 @@ pub(crate) fn is_ascii(b: &[u8]) -> bool {
         return (u64::from_le_bytes(head) | u64::from_le_bytes(tail)) & HIGH_BITS_64 == 0;
     }
     if n <= 64 {
-        // Chunks at 0, 16 and 32 when they lie before the last one, then the
-        // last 16 bytes (overlapping whatever came before).
+        return is_ascii_17_to_64(b);
+    }
+    b.is_ascii()
+}
+
+const HIGH_BITS_64: u64 = 0x8080_8080_8080_8080;
+
+/// [`is_ascii`] for 17 to 64 bytes: the chunks at 0, 16 and 32 when they
+/// lie before the last one, then the last 16 bytes (overlapping whatever
+/// came before), OR-ed together. On x86-64 in SSE2 registers (baseline),
+/// tested with one `pmovmskb`.
+#[inline(always)]
+fn is_ascii_17_to_64(b: &[u8]) -> bool {
+    let n = b.len();
+    debug_assert!((17..=64).contains(&n));
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
+        let at = |i: usize| {
+            let chunk: &[u8; 16] = b[i..i + 16].try_into().expect("16 bytes");
+            // SAFETY: SSE2 is part of the x86-64 baseline; the load reads
+            // the 16 bytes of `chunk`, unaligned loads are allowed.
+            unsafe { _mm_loadu_si128(std::ptr::from_ref(chunk).cast::<__m128i>()) }
+        };
+        let mut any = at(n - 16);
+        for i in [0, 16, 32] {
+            if i + 16 < n {
+                // SAFETY: as above.
+                any = unsafe { _mm_or_si128(any, at(i)) };
+            }
+        }
+        // SAFETY: as above.
+        unsafe { _mm_movemask_epi8(any) == 0 }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        const HIGH_BITS_128: u128 = (HIGH_BITS_64 as u128) << 64 | HIGH_BITS_64 as u128;
         let mut any = u128::from_le_bytes(load::<16>(b, n - 16));
         for at in [0, 16, 32] {
             if at + 16 < n {
                 any |= u128::from_le_bytes(load::<16>(b, at));
             }
         }
-        return any & HIGH_BITS_128 == 0;
+        any & HIGH_BITS_128 == 0
     }
-    b.is_ascii()
 }
-
-const HIGH_BITS_64: u64 = 0x8080_8080_8080_8080;
-const HIGH_BITS_128: u128 = (HIGH_BITS_64 as u128) << 64 | HIGH_BITS_64 as u128;
 
 /// `N` bytes of `b` from `at` (in bounds: callers check the length first).
 #[inline(always)]

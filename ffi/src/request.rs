@@ -150,9 +150,12 @@ impl<'a> CHeaders<'a> {
     #[inline(always)]
     pub(crate) unsafe fn new(p: *const weir_header, len: usize) -> Result<Self, weir_result> {
         let list = cast::try_slice(p, len)?;
-        for h in list {
-            cast::try_chars(h.name, h.name_len)?;
-            cast::try_chars(h.value, h.value_len)?;
+        // One branch for the whole array; a bad pair is found again in order.
+        let bad = list.iter().fold(false, |bad, h| {
+            bad | cast::bad_pair(h.name, h.name_len) | cast::bad_pair(h.value, h.value_len)
+        });
+        if bad {
+            return Err(first_bad_header(list));
         }
         Ok(CHeaders { list })
     }
@@ -164,6 +167,23 @@ impl<'a> CHeaders<'a> {
             .iter()
             .map(|h| unsafe { (checked(h.name, h.name_len), checked(h.value, h.value_len)) })
     }
+}
+
+/// The error of the first header whose name or value is a bad pair.
+#[cold]
+#[inline(never)]
+fn first_bad_header(list: &[weir_header]) -> weir_result {
+    for h in list {
+        for (p, len) in [(h.name, h.name_len), (h.value, h.value_len)] {
+            if cast::bad_pair(p, len) {
+                // SAFETY: a bad pair is refused before anything is read.
+                if let Err(e) = unsafe { cast::try_chars(p, len) } {
+                    return e;
+                }
+            }
+        }
+    }
+    weir_result::InvalidArgument
 }
 
 /// A slice from a pair [`CHeaders::new`] has checked (not re-checked here).
@@ -214,4 +234,52 @@ pub(crate) unsafe fn labels_into(
         scratch.push((n, v));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ptr;
+
+    /// The header array is checked in one pass; a bad pair gives the error
+    /// the first bad name or value gives, in order.
+    #[test]
+    fn bad_header_pairs_give_the_first_error() {
+        let ok = weir_header::new("accept", "*/*");
+        let empty = weir_header {
+            name: ptr::null(),
+            name_len: 0,
+            value: ptr::null(),
+            value_len: 0,
+        };
+        let null_value = weir_header {
+            value: ptr::null(),
+            value_len: 3,
+            ..ok
+        };
+        let huge_name = weir_header {
+            name_len: usize::MAX,
+            ..ok
+        };
+        let cases: [(&[weir_header], Result<usize, weir_result>); 6] = [
+            (&[], Ok(0)),
+            (&[ok, empty], Ok(2)),
+            (&[null_value], Err(weir_result::NullParameter)),
+            (&[huge_name], Err(weir_result::InvalidArgument)),
+            (
+                &[ok, huge_name, null_value],
+                Err(weir_result::InvalidArgument),
+            ),
+            (
+                &[ok, null_value, huge_name],
+                Err(weir_result::NullParameter),
+            ),
+        ];
+        for (list, want) in cases {
+            // SAFETY: every non-NULL pointer is valid for its length, except
+            // the huge lengths, which are refused before anything is read.
+            let got = unsafe { CHeaders::new(list.as_ptr(), list.len()) }.map(|h| h.list.len());
+            assert_eq!(got, want, "{list:?}");
+        }
+    }
 }
