@@ -95,7 +95,9 @@ pub(crate) unsafe fn try_slice<'a, T>(p: *const T, len: usize) -> R<&'a [T]> {
 /// length over `isize::MAX`. Branch-free, for checking many pairs at once.
 #[inline(always)]
 pub(crate) fn bad_pair(p: *const c_char, len: usize) -> bool {
-    (p.is_null() & (len != 0)) | (len > isize::MAX as usize)
+    // NULL allows only 0 bytes; any other pointer up to `isize::MAX`.
+    let limit = if p.is_null() { 0 } else { isize::MAX as usize };
+    len > limit
 }
 
 /// As [`try_slice`], for bytes given as `const char *`.

@@ -151,9 +151,10 @@ impl<'a> CHeaders<'a> {
     pub(crate) unsafe fn new(p: *const weir_header, len: usize) -> Result<Self, weir_result> {
         let list = cast::try_slice(p, len)?;
         // One branch for the whole array; a bad pair is found again in order.
-        let bad = list.iter().fold(false, |bad, h| {
-            bad | cast::bad_pair(h.name, h.name_len) | cast::bad_pair(h.value, h.value_len)
-        });
+        let mut bad = false;
+        for h in list {
+            bad |= cast::bad_pair(h.name, h.name_len) | cast::bad_pair(h.value, h.value_len);
+        }
         if bad {
             return Err(first_bad_header(list));
         }
