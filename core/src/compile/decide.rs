@@ -120,24 +120,26 @@ impl Table {
 
     /// Decides what to do with `req`. `entropy` drives every random choice:
     /// the same table, request and entropy give the same decision.
+    // Inline, around the out-of-line `decide_into`: the decision is then the
+    // caller's own variable, written in place. Out of line, the ~450-byte
+    // answer was built in this function's frame and copied out on return,
+    // reading back stores still in flight (~10 ns, benches/ffi.rs).
+    #[inline]
     pub fn decide<'a>(&'a self, req: &Request<'a>, entropy: u64) -> Decision<'a> {
         let mut d = Decision::local(Outcome::NoRoute, 404, req.path);
-        self.fill(req, entropy, &mut d);
+        self.decide_into(req, entropy, &mut d);
         d
     }
 
     /// [`decide`](Self::decide), writing the decision into `d` (every field
     /// is overwritten). For callers that keep the decision in place, such as
-    /// the C ABI: the ~450-byte answer is written once, where it is kept,
-    /// instead of being returned and copied.
-    // Out of line: the C ABI's decide stays small; `decide` inlines `fill`
-    // so its local decision is the one it returns (measured in benches/).
+    /// the C ABI.
     #[inline(never)]
     pub fn decide_into<'a>(&'a self, req: &Request<'a>, entropy: u64, d: &mut Decision<'a>) {
         self.fill(req, entropy, d);
     }
 
-    /// The body of [`decide`](Self::decide) and [`decide_into`](Self::decide_into).
+    /// The body of [`decide_into`](Self::decide_into).
     #[inline(always)]
     fn fill<'a>(&'a self, req: &Request<'a>, entropy: u64, d: &mut Decision<'a>) {
         *d = Decision::local(Outcome::NoRoute, 404, req.path);
