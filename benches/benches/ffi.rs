@@ -305,11 +305,29 @@ fn bench(c: &mut Criterion) {
         },
         ..req
     };
+    // The C request names the gateway through a `weir_source`, as
+    // `c_abi/decide_held` does, so both go through the same path.
     let gateway = "none/none";
+    let mut miss_source = ptr::null_mut();
+    unsafe {
+        assert_eq!(
+            weir_source_new(
+                gateway.as_ptr().cast(),
+                gateway.len(),
+                ns.as_ptr().cast(),
+                ns.len(),
+                ptr::null(),
+                0,
+                ptr::null(),
+                0,
+                &mut miss_source
+            ),
+            weir_result::Ok
+        );
+    }
     let cmiss = weir_request {
-        gateway: gateway.as_ptr().cast(),
-        gateway_len: gateway.len(),
-        ..creq_inline
+        source: miss_source,
+        ..creq
     };
     // Every C request decides as meant (a rejected one would bench an error path).
     for (r, want) in [
@@ -370,6 +388,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
     unsafe {
         weir_source_free(source);
+        weir_source_free(miss_source);
         weir_decision_free(decision);
         weir_engine_free(cengine);
     }
