@@ -170,20 +170,21 @@ impl<'a> CHeaders<'a> {
     }
 }
 
-/// The error of the first header whose name or value is a bad pair.
+/// The error `cast::try_chars` gives for the first bad name or value.
+///
+/// # Safety
+/// As [`CHeaders::new`].
 #[cold]
 #[inline(never)]
-fn first_bad_header(list: &[weir_header]) -> weir_result {
+unsafe fn first_bad_header(list: &[weir_header]) -> weir_result {
     for h in list {
-        for (p, len) in [(h.name, h.name_len), (h.value, h.value_len)] {
-            if cast::bad_pair(p, len) {
-                // SAFETY: a bad pair is refused before anything is read.
-                if let Err(e) = unsafe { cast::try_chars(p, len) } {
-                    return e;
-                }
-            }
+        if let Err(e) =
+            cast::try_chars(h.name, h.name_len).and_then(|_| cast::try_chars(h.value, h.value_len))
+        {
+            return e;
         }
     }
+    // Not reached: the caller saw a bad pair.
     weir_result::InvalidArgument
 }
 

@@ -80,9 +80,9 @@ pub unsafe extern "C" fn weir_source_new(
             .collect();
         let gateway: Box<str> = gateway.into();
         let namespace: Box<str> = namespace.into();
-        // SAFETY (every `as_static` and the labels' slice): the boxes and the vector are owned
-        // by the same object, never mutated or dropped before it, and moving
-        // the object does not move their heap data.
+        // SAFETY (every `as_static` and the labels' slice): the boxes and the
+        // vector are owned by the same object, never mutated or dropped
+        // before it, and moving the object does not move their heap data.
         let label_refs: Vec<(&'static str, &'static str)> = owned
             .iter()
             .map(|(k, v)| unsafe { (as_static(k), as_static(v)) })

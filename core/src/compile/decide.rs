@@ -51,8 +51,8 @@ impl Listener {
         self.find(host)
     }
 
-    /// The virtual host for `req`'s host (lower-cased on the stack, port
-    /// ignored); a sidecar also accepts a service's short names.
+    /// The virtual host for `req`'s host (lower-cased, port ignored); a
+    /// sidecar also accepts a service's short names.
     pub fn virtual_host_for(&self, req: &Request<'_>) -> Option<&VirtualHost> {
         with_lowercase(req.host_without_port(), |host| {
             if req.source.gateway.is_none() {
