@@ -413,11 +413,13 @@ impl weir_decision {
         unsafe { &*Arc::as_ptr(current) }
     }
 
-    /// Forgets the last decision (a decide call starts here, so a failed one
-    /// leaves none).
+    /// Forgets the last decision and what was rendered of it (a decide call
+    /// starts here, so a failed one leaves none). The two flags are adjacent
+    /// bytes: one store.
     #[inline(always)]
     pub(crate) fn reset(&mut self) {
         self.valid = false;
+        self.ready = 0;
     }
 
     /// Copies the request's path into this object and returns the copy, for
@@ -428,7 +430,6 @@ impl weir_decision {
     /// `keep_path`, and only the kept decision (same contract) borrows it.
     #[inline(always)]
     pub(crate) fn keep_path(&mut self, path: &str) -> &'static str {
-        self.path.clear();
         if path.len() <= SHORT_PATH && self.path.capacity() >= SHORT_PATH {
             // SAFETY: only `path`'s bytes (UTF-8) are written.
             copy_short(unsafe { self.path.as_mut_vec() }, path.as_bytes());
@@ -444,6 +445,7 @@ impl weir_decision {
     /// (or before the buffer has grown): out of line, with its `memcpy`.
     #[inline(never)]
     fn keep_long_path(&mut self, path: &str) {
+        self.path.clear();
         self.path.push_str(path);
     }
 
@@ -460,7 +462,6 @@ impl weir_decision {
         decide: impl FnOnce(&mut Decision<'a>),
         out: Option<&mut weir_decision_summary>,
     ) {
-        self.ready = 0;
         // SAFETY: only the lifetime changes. What the decision borrows is the
         // table (alive while the caller holds the snapshot, the documented
         // contract), `self.path` (unchanged until the next decide, which
@@ -782,13 +783,18 @@ fn destinations<'a>(d: &Decision<'a>) -> &'a [RouteDestination] {
 /// Paths up to this long are copied inline by [`copy_short`].
 const SHORT_PATH: usize = 64;
 
-/// Copies `src` (at most [`SHORT_PATH`] bytes) into the empty `dst`, whose
-/// capacity is at least that, with a few overlapping 16-, 8- or 4-byte moves
+/// Copies `src` (at most [`SHORT_PATH`] bytes) over what `dst` holds (its
+/// capacity is at least that), with a few overlapping 16-, 8- or 4-byte moves
 /// instead of a call to `memcpy` (measured in benches/ffi.rs).
+///
+/// The move ending at `n` goes first: the path is read
+/// from its start soon after (the core's `?` scan and prefix matches), and
+/// a load that finds its bytes in two in-flight stores waits for both to
+/// commit, while one inside the last (youngest) store is forwarded from it.
 #[inline(always)]
 fn copy_short(dst: &mut Vec<u8>, src: &[u8]) {
     let n = src.len();
-    assert!(n <= SHORT_PATH && dst.capacity() >= SHORT_PATH && dst.is_empty());
+    assert!(n <= SHORT_PATH && dst.capacity() >= SHORT_PATH);
     let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
     // SAFETY: every move reads within `src` and writes within the first `n`
     // bytes of `dst`'s capacity (checked above); unaligned reads and writes
@@ -800,18 +806,18 @@ fn copy_short(dst: &mut Vec<u8>, src: &[u8]) {
                 .write_unaligned(s.add(at).cast::<[u8; 16]>().read_unaligned());
         };
         if n >= 16 {
+            move16(n - 16);
             for at in [0, 16, 32] {
                 if at + 16 < n {
                     move16(at);
                 }
             }
-            move16(n - 16);
         } else if n >= 8 {
-            d.cast::<[u8; 8]>()
-                .write_unaligned(s.cast::<[u8; 8]>().read_unaligned());
             d.add(n - 8)
                 .cast::<[u8; 8]>()
                 .write_unaligned(s.add(n - 8).cast::<[u8; 8]>().read_unaligned());
+            d.cast::<[u8; 8]>()
+                .write_unaligned(s.cast::<[u8; 8]>().read_unaligned());
         } else {
             for i in 0..n {
                 *d.add(i) = *s.add(i);

@@ -135,21 +135,22 @@ pub(crate) fn parse_address_into(
     Ok(())
 }
 
-/// The caller's header array, checked once per decide (pointers and lengths)
-/// and read in place: nothing is copied.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CHeaders<'a> {
-    list: &'a [weir_header],
-}
+/// A `weir_request` whose header array [`check`](Self::check) has accepted,
+/// read as the request's headers: the core reads them in the caller's own
+/// struct, so handing them over stores nothing.
+#[derive(Debug)]
+#[repr(transparent)]
+pub(crate) struct CheckedHeaders(weir_request);
 
-impl<'a> CHeaders<'a> {
+impl CheckedHeaders {
     /// Checks every header's pointers and lengths (not their UTF-8).
     ///
     /// # Safety
-    /// `p` valid for `len` headers whose non-NULL pointers are valid for their lengths.
+    /// `r.headers` valid for `r.headers_len` headers whose non-NULL pointers
+    /// are valid for their lengths, and unchanged while the result is used.
     #[inline(always)]
-    pub(crate) unsafe fn new(p: *const weir_header, len: usize) -> Result<Self, weir_result> {
-        let list = cast::try_slice(p, len)?;
+    pub(crate) unsafe fn check(r: &weir_request) -> Result<&Self, weir_result> {
+        let list = cast::try_slice(r.headers, r.headers_len)?;
         // One branch for the whole array; a bad pair is found again in order.
         let mut bad = false;
         for h in list {
@@ -158,22 +159,24 @@ impl<'a> CHeaders<'a> {
         if bad {
             return Err(first_bad_header(list));
         }
-        Ok(CHeaders { list })
+        // SAFETY: `CheckedHeaders` is a transparent wrapper of `weir_request`.
+        Ok(unsafe { &*std::ptr::from_ref(r).cast::<Self>() })
     }
 
-    fn pairs(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
-        // SAFETY: every pointer/length pair was checked in `new`; only the
-        // `(NULL, 0)` case needs care here (no slice may have a NULL pointer).
-        self.list
-            .iter()
-            .map(|h| unsafe { (checked(h.name, h.name_len), checked(h.value, h.value_len)) })
+    fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        // SAFETY: the array and every pointer/length pair in it were checked
+        // in `check`; only the `(NULL, 0)` case needs care here (no slice may
+        // have a NULL pointer).
+        let list = unsafe { checked(self.0.headers, self.0.headers_len) };
+        list.iter()
+            .map(|h| unsafe { (bytes(h.name, h.name_len), bytes(h.value, h.value_len)) })
     }
 }
 
 /// The error `cast::try_chars` gives for the first bad name or value.
 ///
 /// # Safety
-/// As [`CHeaders::new`].
+/// As [`CheckedHeaders::check`].
 #[cold]
 #[inline(never)]
 unsafe fn first_bad_header(list: &[weir_header]) -> weir_result {
@@ -188,20 +191,30 @@ unsafe fn first_bad_header(list: &[weir_header]) -> weir_result {
     weir_result::InvalidArgument
 }
 
-/// A slice from a pair [`CHeaders::new`] has checked (not re-checked here).
+/// A slice from a pair [`CheckedHeaders::check`] has checked (not re-checked
+/// here).
 ///
 /// # Safety
-/// `(p, len)` passed `cast::try_chars`.
+/// `(p, len)` passed `cast::try_slice`.
 #[inline(always)]
-unsafe fn checked<'a>(p: *const c_char, len: usize) -> &'a [u8] {
+unsafe fn checked<'a, T>(p: *const T, len: usize) -> &'a [T] {
     if len == 0 {
         &[]
     } else {
-        std::slice::from_raw_parts(p.cast::<u8>(), len)
+        std::slice::from_raw_parts(p, len)
     }
 }
 
-impl Headers for CHeaders<'_> {
+/// [`checked`] for a `const char *` pair.
+///
+/// # Safety
+/// As [`checked`].
+#[inline(always)]
+unsafe fn bytes<'a>(p: *const c_char, len: usize) -> &'a [u8] {
+    checked(p.cast::<u8>(), len)
+}
+
+impl Headers for CheckedHeaders {
     fn get(&self, name: &str) -> Option<&str> {
         self.pairs()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
@@ -280,7 +293,13 @@ mod tests {
         for (list, want) in cases {
             // SAFETY: every non-NULL pointer is valid for its length, except
             // the huge lengths, which are refused before anything is read.
-            let got = unsafe { CHeaders::new(list.as_ptr(), list.len()) }.map(|h| h.list.len());
+            // All-zero is a valid (empty) `weir_request`.
+            let r = weir_request {
+                headers: list.as_ptr(),
+                headers_len: list.len(),
+                ..unsafe { std::mem::zeroed() }
+            };
+            let got = unsafe { CheckedHeaders::check(&r) }.map(|h| h.pairs().count());
             assert_eq!(got, want, "{list:?}");
         }
     }
