@@ -510,38 +510,19 @@ typedef struct {
   // The listener port the request arrived on; 0 when unknown (the port in
   // `authority`, if any, stands in).
   uint16_t port;
-  // The gateway whose listener received the request, `namespace/name`;
-  // empty for a sidecar (Istio's `mesh`).
-  const char *gateway;
-  // Length of `gateway`.
-  size_t gateway_len;
-  // The client workload's namespace (`sourceNamespace` matches; a sidecar's
-  // own namespace for `exportTo`).
-  const char *source_namespace;
-  // Length of `source_namespace`.
-  size_t source_namespace_len;
-  // The client workload's labels (`sourceLabels` matches).
-  const weir_header *source_labels;
-  // Number of labels.
-  size_t source_labels_len;
   // The client's address, `ip`, `ip:port` or `[v6]:port`; empty when unknown.
   const char *remote_address;
   // Length of `remote_address`.
   size_t remote_address_len;
-  // The address the connection arrived on (same forms); empty when unknown.
-  const char *local_address;
-  // Length of `local_address`.
-  size_t local_address_len;
   // Request headers as received (names compared case-insensitively; a value
   // that is not UTF-8 is treated as absent).
   const weir_header *headers;
   // Number of headers.
   size_t headers_len;
-  // The request's source made once with `weir_source_new` (a sidecar's or
-  // gateway's are the same for every request), or NULL. When set,
-  // `gateway`, `source_namespace`, `source_labels` and `local_address` must
-  // be empty (`WEIR_RESULT_INVALID_ARGUMENT` otherwise); it must stay alive
-  // for the call.
+  // Who sends the request (gateway, client namespace and labels, local
+  // address): a `weir_source` made once per listener with
+  // `weir_source_new`, alive for the call; NULL for a sidecar with no
+  // namespace or labels (Istio's `mesh`).
   const weir_source *source;
 } weir_request;
 
@@ -576,22 +557,13 @@ typedef struct {
   const char *host;
   // Length of `host`.
   size_t host_len;
-  // Gateway `namespace/name`; empty for a sidecar.
-  const char *gateway;
-  // Length of `gateway`.
-  size_t gateway_len;
-  // The client workload's namespace.
-  const char *source_namespace;
-  // Length of `source_namespace`.
-  size_t source_namespace_len;
-  // The client workload's labels.
-  const weir_header *source_labels;
-  // Number of labels.
-  size_t source_labels_len;
   // The client's address (`ip[:port]`); empty when unknown.
   const char *remote_address;
   // Length of `remote_address`.
   size_t remote_address_len;
+  // Who opened the connection, as `weir_request.source` (its local
+  // address is not used here); NULL for a sidecar (`mesh`).
+  const weir_source *source;
 } weir_connection;
 
 // One rule's counters. Strings borrow the `weir_stats` object.
@@ -980,8 +952,9 @@ weir_result weir_snapshot_free(const weir_snapshot *snapshot);
 // path is read).
 //
 // Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8` (authority,
-// method, path, scheme, gateway, namespace, labels), `WEIR_RESULT_INVALID_ARGUMENT`
-// (an address that does not parse). On error `decision` holds no decision.
+// method, path, scheme, remote address), `WEIR_RESULT_INVALID_ARGUMENT` (a
+// remote address that does not parse, a length over `PTRDIFF_MAX`). On error
+// `decision` holds no decision.
 //
 // Thread safety: the snapshot may be shared; `decision` must not be used by
 // two threads at once.
@@ -1007,10 +980,10 @@ weir_result weir_snapshot_decide_tcp(const weir_snapshot *snapshot,
                                      weir_decision *decision,
                                      weir_decision_summary *out);
 
-// Makes a request source from the same fields `weir_request` has (gateway
-// `namespace/name` or empty for a sidecar; the client's namespace and
-// labels; the local address, empty when unknown) and writes it to `*out`.
-// Requests that point at it (`weir_request.source`) leave those fields empty.
+// Makes a request source (gateway `namespace/name` or empty for a sidecar;
+// the client workload's namespace and labels; the local address the
+// listener accepts on, empty when unknown) and writes it to `*out`.
+// Requests and connections point at it with their `source` field.
 //
 // Everything is copied: nothing is retained from the arguments.
 //

@@ -13,8 +13,6 @@
 //! - `c_abi/decide_built_held`: as `c_abi/decide_held`, with the
 //!   `weir_request` filled from a parsed request line on every call (the C
 //!   counterpart of `rust/decide_into_built_held`).
-//! - `c_abi/decide_held_inline`: as `c_abi/decide_held`, with the source
-//!   (namespace) in the request's fields instead of a `weir_source`.
 //! - `c_abi/decide_held_view`: as `c_abi/decide_held`, reading everything
 //!   through `weir_decision_fill_view` instead (what the Go binding does).
 //! - `rust/decide`, `c_abi/decide`: the same with a snapshot per request
@@ -65,8 +63,7 @@ fn canary() -> String {
     std::fs::read_to_string(path).expect("shared configs")
 }
 
-fn c_request(headers: &[weir_header]) -> weir_request {
-    let ns = "default";
+fn c_request(headers: &[weir_header], source: *const weir_source) -> weir_request {
     weir_request {
         authority: HOST.as_ptr().cast(),
         authority_len: HOST.len(),
@@ -77,19 +74,11 @@ fn c_request(headers: &[weir_header]) -> weir_request {
         scheme: "http".as_ptr().cast(),
         scheme_len: 4,
         port: 0,
-        gateway: ptr::null(),
-        gateway_len: 0,
-        source_namespace: ns.as_ptr().cast(),
-        source_namespace_len: ns.len(),
-        source_labels: ptr::null(),
-        source_labels_len: 0,
         remote_address: ptr::null(),
         remote_address_len: 0,
-        local_address: ptr::null(),
-        local_address_len: 0,
         headers: headers.as_ptr(),
         headers_len: headers.len(),
-        source: ptr::null(),
+        source,
     }
 }
 
@@ -148,7 +137,7 @@ fn bench(c: &mut Criterion) {
         assert_eq!(weir_decision_new(&mut decision), weir_result::Ok);
     }
     // The request's source made once, as a sidecar would (the Rust request's
-    // `Source` is built once too); `creq_inline` passes it in the fields.
+    // `Source` is built once too).
     let mut source = ptr::null_mut();
     let ns = "default";
     unsafe {
@@ -167,13 +156,7 @@ fn bench(c: &mut Criterion) {
             weir_result::Ok
         );
     }
-    let creq_inline = c_request(&c_headers);
-    let creq = weir_request {
-        source_namespace: ptr::null(),
-        source_namespace_len: 0,
-        source,
-        ..creq_inline
-    };
+    let creq = c_request(&c_headers, source);
     let mut view = unsafe { std::mem::zeroed::<weir_decision_view>() };
     let mut summary = unsafe { std::mem::zeroed::<weir_decision_summary>() };
 
@@ -268,19 +251,6 @@ fn bench(c: &mut Criterion) {
             read_c(&summary);
         })
     });
-    g.bench_function("c_abi/decide_held_inline", |b| {
-        b.iter(|| unsafe {
-            entropy = entropy.wrapping_add(1);
-            black_box(decide_on(
-                snap,
-                &creq_inline,
-                entropy,
-                decision,
-                &mut summary,
-            ));
-            read_c(&summary);
-        })
-    });
     g.bench_function("c_abi/decide_held_view", |b| {
         b.iter(|| unsafe {
             entropy = entropy.wrapping_add(1);
@@ -332,7 +302,6 @@ fn bench(c: &mut Criterion) {
     // Every C request decides as meant (a rejected one would bench an error path).
     for (r, want) in [
         (&creq, weir_outcome::Route),
-        (&creq_inline, weir_outcome::Route),
         (&cmiss, weir_outcome::NoRoute),
     ] {
         let rc = unsafe { decide_on(snap, r, 0, decision, &mut summary) };

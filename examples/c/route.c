@@ -54,7 +54,12 @@ int main(int argc, char **argv) {
   weir_engine_new(&engine);
   weir_diagnostics_new(&diags);
   weir_decision_new(&decision);
-  weir_result rc = weir_engine_apply(engine, argv[1], strlen(argv[1]), text, len, diags);
+  /* Who sends the requests: the gateway listener (or a sidecar) for clients
+     in namespace "default". Made once, used by every request. */
+  weir_source *source = NULL;
+  weir_result rc = weir_source_new(gateway, strlen(gateway), "default", 7, NULL, 0, NULL, 0, &source);
+  if (rc != WEIR_RESULT_OK) return fail("source", rc);
+  rc = weir_engine_apply(engine, argv[1], strlen(argv[1]), text, len, diags);
   free(text);
   size_t count = 0;
   weir_diagnostics_count(diags, &count);
@@ -108,10 +113,7 @@ int main(int argc, char **argv) {
     req.path_len = strlen(path);
     req.scheme = scheme;
     req.scheme_len = strlen(scheme);
-    req.gateway = gateway;
-    req.gateway_len = strlen(gateway);
-    req.source_namespace = "default";
-    req.source_namespace_len = 7;
+    req.source = source;
     req.headers = headers;
     req.headers_len = nheaders;
 
@@ -152,6 +154,7 @@ int main(int argc, char **argv) {
     printf("\n");
     weir_snapshot_free(snap);
   }
+  weir_source_free(source);
   weir_decision_free(decision);
   weir_diagnostics_free(diags);
   weir_engine_free(engine);

@@ -69,7 +69,12 @@ func TestBaselineAgreesOnClusters(t *testing.T) {
 	e := mustEngine(t, "fleetman-canary.yaml")
 	defer e.Close()
 	b := newBaseline()
-	r := &Request{Authority: "fleetman-staff-service.default.svc.cluster.local", Method: "GET", Path: "/api/staff?page=2", Namespace: "default"}
+	src, err := NewSource("", "default", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	r := &Request{Authority: "fleetman-staff-service.default.svc.cluster.local", Method: "GET", Path: "/api/staff?page=2", Source: src}
 	for i := uint64(0); i < 1000; i++ {
 		d, err := e.Decide(r, i)
 		cluster, _, ok := b.decide(r.Authority, r.Path, i)
@@ -86,8 +91,13 @@ func BenchmarkDecideCgo(b *testing.B) {
 	if _, err := e.Apply("canary", text); err != nil {
 		b.Fatal(err)
 	}
+	src, err := NewSource("", "default", nil, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
 	r := &Request{Authority: "fleetman-staff-service.default.svc.cluster.local", Method: "GET", Path: "/api/staff?page=2",
-		Namespace: "default", Headers: []Header{{"user-agent", "bench/1"}, {"accept", "*/*"}}}
+		Source: src, Headers: []Header{{"user-agent", "bench/1"}, {"accept", "*/*"}}}
 	b.Run("snapshot_per_request", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {

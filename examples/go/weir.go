@@ -25,23 +25,18 @@ package weir
 // (weir_decision_fill_view) instead of calling each accessor.
 #define GO_MAX_PAIRS 64
 
-static weir_result go_decide(const weir_snapshot *snap, const char *buf, const size_t *lens,
-                             size_t nheaders, size_t nlabels, uint16_t port, uint64_t entropy,
+static weir_result go_decide(const weir_snapshot *snap, const weir_source *src, const char *buf,
+                             const size_t *lens, size_t nheaders, uint16_t port, uint64_t entropy,
                              weir_decision *d, weir_decision_view *view) {
-	weir_header headers[GO_MAX_PAIRS], labels[GO_MAX_PAIRS];
+	weir_header headers[GO_MAX_PAIRS];
 	if (nheaders > GO_MAX_PAIRS) nheaders = GO_MAX_PAIRS;
-	if (nlabels > GO_MAX_PAIRS) nlabels = GO_MAX_PAIRS;
 	const char *p = buf;
-	const char *f[8];
+	const char *f[5];
 	size_t i = 0, k = 0;
-	for (; i < 8; i++) { f[i] = p; p += lens[i]; }
+	for (; i < 5; i++) { f[i] = p; p += lens[i]; }
 	for (k = 0; k < nheaders; k++, i += 2) {
 		headers[k].name = p; headers[k].name_len = lens[i]; p += lens[i];
 		headers[k].value = p; headers[k].value_len = lens[i + 1]; p += lens[i + 1];
-	}
-	for (k = 0; k < nlabels; k++, i += 2) {
-		labels[k].name = p; labels[k].name_len = lens[i]; p += lens[i];
-		labels[k].value = p; labels[k].value_len = lens[i + 1]; p += lens[i + 1];
 	}
 	weir_request r;
 	memset(&r, 0, sizeof r);
@@ -49,33 +44,44 @@ static weir_result go_decide(const weir_snapshot *snap, const char *buf, const s
 	r.method = f[1]; r.method_len = lens[1];
 	r.path = f[2]; r.path_len = lens[2];
 	r.scheme = f[3]; r.scheme_len = lens[3];
-	r.gateway = f[4]; r.gateway_len = lens[4];
-	r.source_namespace = f[5]; r.source_namespace_len = lens[5];
-	r.remote_address = f[6]; r.remote_address_len = lens[6];
-	r.local_address = f[7]; r.local_address_len = lens[7];
+	r.remote_address = f[4]; r.remote_address_len = lens[4];
 	r.port = port;
 	r.headers = headers; r.headers_len = nheaders;
-	r.source_labels = labels; r.source_labels_len = nlabels;
+	r.source = src;
 	weir_result rc = weir_snapshot_decide(snap, &r, entropy, d, NULL);
 	if (rc != WEIR_RESULT_OK) return rc;
 	return weir_decision_fill_view(d, view);
 }
 
-static weir_result go_decide_tcp(const weir_snapshot *snap, const char *buf, const size_t *lens,
-                                 uint16_t port, uint64_t entropy, weir_decision *d, weir_decision_view *view) {
+static weir_result go_decide_tcp(const weir_snapshot *snap, const weir_source *src, const char *buf,
+                                 const size_t *lens, uint16_t port, uint64_t entropy, weir_decision *d,
+                                 weir_decision_view *view) {
 	weir_connection c;
 	memset(&c, 0, sizeof c);
 	const char *p = buf;
 	c.destination = p; c.destination_len = lens[0]; p += lens[0];
 	c.sni = p; c.sni_len = lens[1]; p += lens[1];
 	c.host = p; c.host_len = lens[2]; p += lens[2];
-	c.gateway = p; c.gateway_len = lens[3]; p += lens[3];
-	c.source_namespace = p; c.source_namespace_len = lens[4]; p += lens[4];
-	c.remote_address = p; c.remote_address_len = lens[5];
+	c.remote_address = p; c.remote_address_len = lens[3];
 	c.port = port;
+	c.source = src;
 	weir_result rc = weir_snapshot_decide_tcp(snap, &c, entropy, d, NULL);
 	if (rc != WEIR_RESULT_OK) return rc;
 	return weir_decision_fill_view(d, view);
+}
+
+static weir_result go_source_new(const char *buf, const size_t *lens, size_t nlabels, weir_source **out) {
+	weir_header labels[GO_MAX_PAIRS];
+	if (nlabels > GO_MAX_PAIRS) nlabels = GO_MAX_PAIRS;
+	const char *p = buf;
+	const char *f[3];
+	size_t i = 0, k = 0;
+	for (; i < 3; i++) { f[i] = p; p += lens[i]; }
+	for (k = 0; k < nlabels; k++, i += 2) {
+		labels[k].name = p; labels[k].name_len = lens[i]; p += lens[i];
+		labels[k].value = p; labels[k].value_len = lens[i + 1]; p += lens[i + 1];
+	}
+	return weir_source_new(f[0], lens[0], f[1], lens[1], labels, nlabels, f[2], lens[2], out);
 }
 
 static weir_result go_apply(const weir_engine *e, const char *name, size_t name_len, const char *text,
@@ -332,6 +338,56 @@ func (s *Snapshot) Close() {
 // Header is a name/value pair.
 type Header struct{ Name, Value string }
 
+// Source is who sends requests: the gateway listener (or a sidecar) and the
+// client workload's namespace, labels and local address. A proxy makes one
+// per listener with NewSource and uses it for every request (Weir checks it
+// once). A nil *Source is a sidecar with no namespace or labels (mesh).
+type Source struct {
+	p    *C.weir_source
+	once sync.Once
+}
+
+// NewSource makes a Source. gateway is "namespace/name", or "" for a
+// sidecar; local is the "ip:port" connections arrive on, or "".
+func NewSource(gateway, namespace string, labels []Header, local string) (*Source, error) {
+	if len(labels) > 64 {
+		return nil, errors.New("weir: more than 64 labels")
+	}
+	sc := scratches.Get().(*scratch)
+	defer scratches.Put(sc)
+	sc.buf, sc.lens = sc.buf[:0], sc.lens[:0]
+	sc.add(gateway)
+	sc.add(namespace)
+	sc.add(local)
+	for _, l := range labels {
+		sc.add(l.Name)
+		sc.add(l.Value)
+	}
+	buf, lens := sc.ptrs()
+	var p *C.weir_source
+	if err := check("source_new", C.go_source_new(buf, lens, C.size_t(len(labels)), &p)); err != nil {
+		return nil, err
+	}
+	s := &Source{p: p}
+	runtime.SetFinalizer(s, (*Source).Close)
+	return s, nil
+}
+
+// Close frees the source; no Decide may be using it.
+func (s *Source) Close() {
+	s.once.Do(func() {
+		C.weir_source_free(s.p)
+		runtime.SetFinalizer(s, nil)
+	})
+}
+
+func (s *Source) ptr() *C.weir_source {
+	if s == nil {
+		return nil
+	}
+	return s.p
+}
+
 // Request is the part of an HTTP request Weir decides on.
 type Request struct {
 	Authority string // Host, as sent
@@ -339,12 +395,9 @@ type Request struct {
 	Path      string // with the query
 	Scheme    string // "" means http
 	Port      int    // listener port; 0: the authority's
-	Gateway   string // "namespace/name" of the gateway listener; "" = sidecar (mesh)
-	Namespace string // client workload's namespace
-	Labels    []Header
 	Remote    string // client "ip:port"
-	Local     string // "ip:port" the connection arrived on
 	Headers   []Header
+	Source    *Source // nil: a sidecar with no namespace or labels
 }
 
 // Connection is a TCP/TLS connection for DecideTCP.
@@ -353,9 +406,8 @@ type Connection struct {
 	Port        int
 	SNI         string
 	Host        string
-	Gateway     string
-	Namespace   string
 	Remote      string
+	Source      *Source // nil: a sidecar with no namespace or labels
 }
 
 // Outcome is the kind of answer.
@@ -523,26 +575,20 @@ func (s *Snapshot) decide(r *Request, entropy uint64, track bool) (Decision, *Ti
 	sc.add(r.Method)
 	sc.add(r.Path)
 	sc.add(r.Scheme)
-	sc.add(r.Gateway)
-	sc.add(r.Namespace)
 	sc.add(r.Remote)
-	sc.add(r.Local)
 	for _, h := range r.Headers {
 		sc.add(h.Name)
 		sc.add(h.Value)
 	}
-	for _, l := range r.Labels {
-		sc.add(l.Name)
-		sc.add(l.Value)
-	}
-	if len(r.Headers) > 64 || len(r.Labels) > 64 {
-		return Decision{}, nil, errors.New("weir: more than 64 headers or labels")
+	if len(r.Headers) > 64 {
+		return Decision{}, nil, errors.New("weir: more than 64 headers")
 	}
 	box := decisions.Get().(*decisionBox)
 	defer decisions.Put(box)
 	buf, lens := sc.ptrs()
-	rc := C.go_decide(s.p, buf, lens, C.size_t(len(r.Headers)), C.size_t(len(r.Labels)),
+	rc := C.go_decide(s.p, r.Source.ptr(), buf, lens, C.size_t(len(r.Headers)),
 		C.uint16_t(r.Port), C.uint64_t(entropy), box.p, sc.view)
+	runtime.KeepAlive(r.Source)
 	if err := check("snapshot_decide", rc); err != nil {
 		return Decision{}, nil, err
 	}
@@ -563,13 +609,14 @@ func (s *Snapshot) DecideTCP(c *Connection, entropy uint64) (Decision, error) {
 	sc := scratches.Get().(*scratch)
 	defer scratches.Put(sc)
 	sc.buf, sc.lens = sc.buf[:0], sc.lens[:0]
-	for _, v := range []string{c.Destination, c.SNI, c.Host, c.Gateway, c.Namespace, c.Remote} {
+	for _, v := range []string{c.Destination, c.SNI, c.Host, c.Remote} {
 		sc.add(v)
 	}
 	box := decisions.Get().(*decisionBox)
 	defer decisions.Put(box)
 	buf, lens := sc.ptrs()
-	rc := C.go_decide_tcp(s.p, buf, lens, C.uint16_t(c.Port), C.uint64_t(entropy), box.p, sc.view)
+	rc := C.go_decide_tcp(s.p, c.Source.ptr(), buf, lens, C.uint16_t(c.Port), C.uint64_t(entropy), box.p, sc.view)
+	runtime.KeepAlive(c.Source)
 	if err := check("snapshot_decide_tcp", rc); err != nil {
 		return Decision{}, err
 	}

@@ -106,6 +106,7 @@ func TestVectors(t *testing.T) {
 		current string
 		kv      = map[string]string{}
 		req     Request
+		labels  []Header
 		want    strings.Builder
 		entropy uint64
 		cases   int
@@ -129,17 +130,24 @@ func TestVectors(t *testing.T) {
 				current = kv["config"]
 			}
 			port, _ := strconv.Atoi(kv["port"])
+			// The case's gateway, namespace, labels and local address: a
+			// source made for it (a proxy makes one per listener).
+			src, err := NewSource(kv["gateway"], kv["namespace"], labels, kv["local"])
+			if err != nil {
+				t.Fatalf("vector %d: %v", cases, err)
+			}
 			snap := engine.Snapshot()
 			var d Decision
 			if kv["kind"] == "tcp" {
 				d, err = snap.DecideTCP(&Connection{Destination: kv["destination"], Port: port, SNI: kv["sni"],
-					Host: kv["host"], Gateway: kv["gateway"], Namespace: kv["namespace"], Remote: kv["remote"]}, entropy)
+					Host: kv["host"], Remote: kv["remote"], Source: src}, entropy)
 			} else {
 				req.Authority, req.Method, req.Path, req.Scheme = kv["authority"], kv["method"], kv["path"], kv["scheme"]
-				req.Port, req.Gateway, req.Namespace, req.Remote, req.Local = port, kv["gateway"], kv["namespace"], kv["remote"], kv["local"]
+				req.Port, req.Remote, req.Source = port, kv["remote"], src
 				d, err = snap.Decide(&req, entropy)
 			}
 			snap.Close()
+			src.Close()
 			if err != nil {
 				t.Fatalf("vector %d: %v", cases, err)
 			}
@@ -147,7 +155,7 @@ func TestVectors(t *testing.T) {
 				t.Errorf("vector %d (%s) differs:\n--- want\n%s--- got\n%s", cases, current, want.String(), got)
 			}
 			cases++
-			kv, req, entropy = map[string]string{}, Request{}, 0
+			kv, req, labels, entropy = map[string]string{}, Request{}, nil, 0
 			want.Reset()
 			continue
 		}
@@ -156,7 +164,7 @@ func TestVectors(t *testing.T) {
 		case "header":
 			req.Headers = append(req.Headers, Header{parts[1], parts[2]})
 		case "label":
-			req.Labels = append(req.Labels, Header{parts[1], parts[2]})
+			labels = append(labels, Header{parts[1], parts[2]})
 		case "entropy":
 			entropy, _ = strconv.ParseUint(parts[1], 10, 64)
 		default:

@@ -361,8 +361,6 @@ pub struct weir_decision {
     mirrors: Vec<weir_mirror>,
     request_ops: OpsBuf,
     response_ops: OpsBuf,
-    /// Scratch for the request's labels as `&str` pairs; empty between calls.
-    labels: Vec<(&'static str, &'static str)>,
     /// The table `weir_engine_decide` last decided on, kept so what the
     /// decision borrows outlives later applies.
     table: Option<Arc<Table>>,
@@ -392,7 +390,6 @@ impl weir_decision {
             mirrors: Vec::with_capacity(4),
             request_ops: OpsBuf::default(),
             response_ops: OpsBuf::default(),
-            labels: Vec::with_capacity(8),
             table: None,
         }
     }
@@ -509,14 +506,6 @@ impl weir_decision {
         } else {
             Err(weir_result::NoDecision)
         }
-    }
-
-    pub(crate) fn take_labels(&mut self) -> Vec<(&'static str, &'static str)> {
-        std::mem::take(&mut self.labels)
-    }
-
-    pub(crate) fn put_labels(&mut self, labels: Vec<(&'static str, &'static str)>) {
-        self.labels = labels;
     }
 
     #[inline(always)]

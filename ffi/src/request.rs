@@ -34,38 +34,19 @@ pub struct weir_request {
     /// The listener port the request arrived on; 0 when unknown (the port in
     /// `authority`, if any, stands in).
     pub port: u16,
-    /// The gateway whose listener received the request, `namespace/name`;
-    /// empty for a sidecar (Istio's `mesh`).
-    pub gateway: *const c_char,
-    /// Length of `gateway`.
-    pub gateway_len: usize,
-    /// The client workload's namespace (`sourceNamespace` matches; a sidecar's
-    /// own namespace for `exportTo`).
-    pub source_namespace: *const c_char,
-    /// Length of `source_namespace`.
-    pub source_namespace_len: usize,
-    /// The client workload's labels (`sourceLabels` matches).
-    pub source_labels: *const weir_header,
-    /// Number of labels.
-    pub source_labels_len: usize,
     /// The client's address, `ip`, `ip:port` or `[v6]:port`; empty when unknown.
     pub remote_address: *const c_char,
     /// Length of `remote_address`.
     pub remote_address_len: usize,
-    /// The address the connection arrived on (same forms); empty when unknown.
-    pub local_address: *const c_char,
-    /// Length of `local_address`.
-    pub local_address_len: usize,
     /// Request headers as received (names compared case-insensitively; a value
     /// that is not UTF-8 is treated as absent).
     pub headers: *const weir_header,
     /// Number of headers.
     pub headers_len: usize,
-    /// The request's source made once with `weir_source_new` (a sidecar's or
-    /// gateway's are the same for every request), or NULL. When set,
-    /// `gateway`, `source_namespace`, `source_labels` and `local_address` must
-    /// be empty (`WEIR_RESULT_INVALID_ARGUMENT` otherwise); it must stay alive
-    /// for the call.
+    /// Who sends the request (gateway, client namespace and labels, local
+    /// address): a `weir_source` made once per listener with
+    /// `weir_source_new`, alive for the call; NULL for a sidecar with no
+    /// namespace or labels (Istio's `mesh`).
     pub source: *const weir_source,
 }
 
@@ -88,22 +69,13 @@ pub struct weir_connection {
     pub host: *const c_char,
     /// Length of `host`.
     pub host_len: usize,
-    /// Gateway `namespace/name`; empty for a sidecar.
-    pub gateway: *const c_char,
-    /// Length of `gateway`.
-    pub gateway_len: usize,
-    /// The client workload's namespace.
-    pub source_namespace: *const c_char,
-    /// Length of `source_namespace`.
-    pub source_namespace_len: usize,
-    /// The client workload's labels.
-    pub source_labels: *const weir_header,
-    /// Number of labels.
-    pub source_labels_len: usize,
     /// The client's address (`ip[:port]`); empty when unknown.
     pub remote_address: *const c_char,
     /// Length of `remote_address`.
     pub remote_address_len: usize,
+    /// Who opened the connection, as `weir_request.source` (its local
+    /// address is not used here); NULL for a sidecar (`mesh`).
+    pub source: *const weir_source,
 }
 
 /// Parses `ip`, `ip:port` or `[v6]:port`; empty is `None`.

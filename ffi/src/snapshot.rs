@@ -5,9 +5,9 @@ use crate::decision::{weir_decision, weir_decision_summary};
 use crate::error::weir_result;
 use crate::panic;
 use crate::request::{
-    labels_into, parse_address, parse_address_into, weir_connection, weir_request, CheckedHeaders,
+    parse_address, parse_address_into, weir_connection, weir_request, CheckedHeaders,
 };
-use crate::slice::weir_header;
+use crate::source::weir_source;
 use std::mem::MaybeUninit;
 use std::ptr::addr_of_mut;
 use weir_core::request::{Connection, Headers, Request, Source};
@@ -67,8 +67,9 @@ pub unsafe extern "C" fn weir_snapshot_free(snapshot: *const weir_snapshot) -> w
 /// path is read).
 ///
 /// Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8` (authority,
-/// method, path, scheme, gateway, namespace, labels), `WEIR_RESULT_INVALID_ARGUMENT`
-/// (an address that does not parse). On error `decision` holds no decision.
+/// method, path, scheme, remote address), `WEIR_RESULT_INVALID_ARGUMENT` (a
+/// remote address that does not parse, a length over `PTRDIFF_MAX`). On error
+/// `decision` holds no decision.
 ///
 /// Thread safety: the snapshot may be shared; `decision` must not be used by
 /// two threads at once.
@@ -93,8 +94,7 @@ pub unsafe extern "C" fn weir_snapshot_decide(
 }
 
 /// The body of both HTTP decides: picks the source (a `weir_source` or
-/// none; the request's inline fields out of line) and decides with
-/// [`decide_on`]. Everything on the common path is inlined: an outlined
+/// none) and decides with [`decide_on`]. Everything is inlined: an outlined
 /// helper passing its arguments or result through memory stalls on
 /// store-to-load forwarding (perf, benches/ffi.rs).
 ///
@@ -109,13 +109,7 @@ pub(crate) unsafe fn decide_http(
     out: *mut weir_decision_summary,
 ) -> Result<(), weir_result> {
     d.reset();
-    let inline = r.gateway_len | r.source_namespace_len | r.source_labels_len | r.local_address_len;
-    let source = match r.source.as_ref() {
-        None if inline == 0 => &Source::MESH,
-        Some(source) if inline == 0 => source.view(),
-        _ => return decide_inline_source(table, r, entropy, d, out),
-    };
-    decide_on(table, r, source, entropy, d, out)
+    decide_on(table, r, source_of(r.source), entropy, d, out)
 }
 
 /// Checks the request's own fields, builds the core's request from them and
@@ -182,70 +176,16 @@ unsafe fn decide_on(
     Ok(())
 }
 
-/// [`decide_http`] for a request that carries its gateway, namespace, labels
-/// or local address in its own fields (or, wrongly, those and a
-/// `weir_source`): out of line, so the path with a `weir_source` (or no
-/// source) stays compact. These fields are checked before the others.
+/// The source a request or connection points at; NULL is the sidecar's
+/// empty `mesh` source.
 ///
 /// # Safety
-/// As `weir_snapshot_decide`.
-#[inline(never)]
-unsafe fn decide_inline_source(
-    table: &Table,
-    r: &weir_request,
-    entropy: u64,
-    d: &mut weir_decision,
-    out: *mut weir_decision_summary,
-) -> Result<(), weir_result> {
-    if !r.source.is_null() {
-        return Err(weir_result::InvalidArgument);
-    }
-    let gateway = cast::try_str(r.gateway, r.gateway_len)?;
-    let namespace = cast::try_str(r.source_namespace, r.source_namespace_len)?;
-    let local = parse_address(cast::try_str(r.local_address, r.local_address_len)?)?;
-    let mut scratch = Vec::new();
-    let labels = take_labels(d, r.source_labels, r.source_labels_len, &mut scratch)?;
-    let source = Source {
-        gateway: (!gateway.is_empty()).then_some(gateway),
-        local,
-        namespace,
-        labels,
-    };
-    let decided = decide_on(table, r, &source, entropy, d, out);
-    put_labels(d, scratch);
-    decided
-}
-
-/// The request's labels as `&str` pairs (strict UTF-8). No labels (the
-/// common case) is `&[]`; otherwise they are collected in the decision's
-/// scratch vector, moved into `scratch` (hand it back with [`put_labels`]).
-///
-/// # Safety
-/// As [`labels_into`]; the pairs must not be used after `put_labels`.
+/// `source` NULL or a live `weir_source`.
 #[inline(always)]
-unsafe fn take_labels<'s>(
-    d: &mut weir_decision,
-    p: *const weir_header,
-    len: usize,
-    scratch: &'s mut Vec<(&'static str, &'static str)>,
-) -> Result<&'s [(&'static str, &'static str)], weir_result> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    *scratch = d.take_labels();
-    if let Err(e) = labels_into(p, len, scratch) {
-        put_labels(d, std::mem::take(scratch));
-        return Err(e);
-    }
-    Ok(scratch)
-}
-
-/// Gives the scratch vector of [`take_labels`] back to the decision, empty.
-#[inline(always)]
-fn put_labels(d: &mut weir_decision, mut scratch: Vec<(&'static str, &'static str)>) {
-    if scratch.capacity() != 0 {
-        scratch.clear();
-        d.put_labels(scratch);
+unsafe fn source_of<'s>(source: *const weir_source) -> &'s Source<'s> {
+    match source.as_ref() {
+        None => &Source::MESH,
+        Some(source) => source.view(),
     }
 }
 
@@ -271,26 +211,16 @@ pub unsafe extern "C" fn weir_snapshot_decide_tcp(
         let destination = parse_address(cast::try_str(c.destination, c.destination_len)?)?;
         let sni = cast::try_str(c.sni, c.sni_len)?;
         let host = cast::try_str(c.host, c.host_len)?;
-        let gateway = cast::try_str(c.gateway, c.gateway_len)?;
-        let namespace = cast::try_str(c.source_namespace, c.source_namespace_len)?;
         let remote = parse_address(cast::try_str(c.remote_address, c.remote_address_len)?)?;
-        let mut scratch = Vec::new();
-        let labels = take_labels(d, c.source_labels, c.source_labels_len, &mut scratch)?;
         let conn = Connection {
             destination,
             port: c.port,
             sni: (!sni.is_empty()).then_some(sni),
             host: (!host.is_empty()).then_some(host),
             remote,
-            source: &Source {
-                gateway: (!gateway.is_empty()).then_some(gateway),
-                local: None,
-                namespace,
-                labels,
-            },
+            source: source_of(c.source),
         };
         d.decide_with(|dec| *dec = table.decide_tcp(&conn, entropy), out.as_mut());
-        put_labels(d, scratch);
         Ok(())
     })
 }

@@ -42,10 +42,10 @@ impl weir_source {
     }
 }
 
-/// Makes a request source from the same fields `weir_request` has (gateway
-/// `namespace/name` or empty for a sidecar; the client's namespace and
-/// labels; the local address, empty when unknown) and writes it to `*out`.
-/// Requests that point at it (`weir_request.source`) leave those fields empty.
+/// Makes a request source (gateway `namespace/name` or empty for a sidecar;
+/// the client workload's namespace and labels; the local address the
+/// listener accepts on, empty when unknown) and writes it to `*out`.
+/// Requests and connections point at it with their `source` field.
 ///
 /// Everything is copied: nothing is retained from the arguments.
 ///

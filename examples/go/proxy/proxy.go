@@ -38,6 +38,23 @@ type Proxy struct {
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
+
+	// Weir sources made once from Gateway and Namespace: the listener's,
+	// and the sidecar's that mirrors are decided with.
+	sourcesOnce sync.Once
+	listener    *weir.Source
+	sidecar     *weir.Source
+	sourcesErr  error
+}
+
+func (p *Proxy) sources() (listener, sidecar *weir.Source, err error) {
+	p.sourcesOnce.Do(func() {
+		p.listener, p.sourcesErr = weir.NewSource(p.Gateway, p.Namespace, nil, "")
+		if p.sourcesErr == nil {
+			p.sidecar, p.sourcesErr = weir.NewSource("", p.Namespace, nil, "")
+		}
+	})
+	return p.listener, p.sidecar, p.sourcesErr
 }
 
 func (p *Proxy) entropy(r *http.Request) uint64 {
@@ -59,16 +76,15 @@ func (p *Proxy) transport() http.RoundTripper {
 	return http.DefaultTransport
 }
 
-func weirRequest(r *http.Request, gateway, namespace string, port int) *weir.Request {
+func weirRequest(r *http.Request, source *weir.Source, port int) *weir.Request {
 	wr := &weir.Request{
 		Authority: r.Host,
 		Method:    r.Method,
 		Path:      r.URL.RequestURI(),
 		Scheme:    "http",
 		Port:      port,
-		Gateway:   gateway,
-		Namespace: namespace,
 		Remote:    r.RemoteAddr,
+		Source:    source,
 	}
 	if r.TLS != nil {
 		wr.Scheme = "https"
@@ -106,9 +122,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // ServeHTTP decides and acts.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	listener, _, err := p.sources()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 	snap := p.Engine.Snapshot()
 	defer snap.Close()
-	d, ticket, err := snap.DecideTracked(weirRequest(r, p.Gateway, p.Namespace, p.Port), p.entropy(r))
+	d, ticket, err := snap.DecideTracked(weirRequest(r, listener, p.Port), p.entropy(r))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -204,8 +225,12 @@ func (p *Proxy) mirror(r *http.Request, body []byte, m weir.Mirror, d *weir.Deci
 	if parts := strings.Split(m.Cluster, "|"); len(parts) == 4 {
 		port, _ = strconv.Atoi(parts[1])
 	}
+	_, sidecar, err := p.sources()
+	if err != nil {
+		return
+	}
 	md, err := p.Engine.Decide(&weir.Request{Authority: m.Host, Method: r.Method, Path: d.UpstreamPath,
-		Port: port, Namespace: p.Namespace}, p.entropy(r))
+		Port: port, Source: sidecar}, p.entropy(r))
 	if err != nil || md.Endpoint == "" {
 		return
 	}

@@ -280,10 +280,9 @@ static void test_misuse(const char *dir) {
   bad.headers = &h;
   bad.headers_len = 1;
   CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
-  bad = r;
-  bad.source_labels = &h;
-  bad.source_labels_len = 1;
-  CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_NULL_PARAMETER);
+  weir_source *bad_src = NULL;
+  CHECK_RC(weir_source_new(NULL, 0, NULL, 0, &h, 1, NULL, 0, &bad_src), WEIR_RESULT_NULL_PARAMETER);
+  CHECK(bad_src == NULL);
 
   /* Invalid UTF-8: rejected in the request line, ignored in a header value. */
   bad = r;
@@ -296,10 +295,8 @@ static void test_misuse(const char *dir) {
   bad.headers_len = 1;
   CHECK_OK(decide_view(s, &bad, 0, dec, &v));
   weir_header lb = {"app", 3, "\xff", 1};
-  bad = r;
-  bad.source_labels = &lb;
-  bad.source_labels_len = 1;
-  CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_UTF8);
+  CHECK_RC(weir_source_new(NULL, 0, NULL, 0, &lb, 1, NULL, 0, &bad_src), WEIR_RESULT_INVALID_UTF8);
+  CHECK(bad_src == NULL);
 
   /* Addresses that do not parse. */
   bad = r;
@@ -433,8 +430,10 @@ static void test_endpoints_stats_tcp(const char *dir) {
   weir_connection c;
   memset(&c, 0, sizeof c);
   c.port = 31400;
-  c.gateway = "istioinaction/echo-tcp-gateway";
-  c.gateway_len = strlen(c.gateway);
+  weir_source *gw = NULL;
+  const char *gw_name = "istioinaction/echo-tcp-gateway";
+  CHECK_OK(weir_source_new(gw_name, strlen(gw_name), NULL, 0, NULL, 0, NULL, 0, &gw));
+  c.source = gw;
   CHECK_OK(decide_tcp_view(s, &c, 1, dec, &v));
   CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
   CHECK(str_eq(v.cluster, "outbound|2701||tcp-echo.istioinaction.svc.cluster.local"));
@@ -447,6 +446,7 @@ static void test_endpoints_stats_tcp(const char *dir) {
   CHECK_RC(decide_tcp_view(s, &c, 1, dec, &v), WEIR_RESULT_NULL_PARAMETER);
   CHECK_RC(decide_tcp_view(s, NULL, 1, dec, &v), WEIR_RESULT_NULL_PARAMETER);
   CHECK_OK(weir_snapshot_free(s));
+  CHECK_OK(weir_source_free(gw));
 
   CHECK_OK(weir_decision_free(dec));
   CHECK_OK(weir_engine_free(e));
@@ -466,8 +466,9 @@ static void test_feedback(const char *dir) {
   CHECK_RC(weir_feedback_begin(s, dec, &t), WEIR_RESULT_NO_DECISION);
   CHECK_RC(weir_feedback_finish(s, &t, 200, 1), WEIR_RESULT_INVALID_HANDLE); /* zeroed */
   weir_request r = make_request("reviews.shop.svc.cluster.local", "GET", "/");
-  r.source_namespace = "shop";
-  r.source_namespace_len = 4;
+  weir_source *shop = NULL;
+  CHECK_OK(weir_source_new(NULL, 0, "shop", 4, NULL, 0, NULL, 0, &shop));
+  r.source = shop;
   /* Outlier detection (consecutive5xxErrors: 5): five 503s eject the endpoint. */
   CHECK_OK(decide_view(s, &r, 1, dec, &v));
   CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
@@ -488,6 +489,7 @@ static void test_feedback(const char *dir) {
   CHECK_RC(weir_feedback_begin(NULL, dec, &t), WEIR_RESULT_NULL_PARAMETER);
   CHECK_RC(weir_feedback_begin(s, dec, NULL), WEIR_RESULT_NULL_PARAMETER);
   CHECK_OK(weir_snapshot_free(s));
+  CHECK_OK(weir_source_free(shop));
   CHECK_OK(weir_decision_free(dec));
   CHECK_OK(weir_engine_free(e));
 }
@@ -506,7 +508,7 @@ static void test_engine_decide(const char *dir) {
   CHECK_RC(weir_engine_decide(NULL, &r, 0, a, &sa), WEIR_RESULT_NULL_PARAMETER);
   CHECK_RC(weir_engine_decide(e, NULL, 0, a, &sa), WEIR_RESULT_NULL_PARAMETER);
   CHECK_RC(weir_engine_decide(e, &r, 0, NULL, &sa), WEIR_RESULT_NULL_PARAMETER);
-  /* The source as a handle: same answers as the inline fields. */
+  /* The source as a handle; a sidecar with no namespace needs none (NULL). */
   weir_source *src = NULL;
   CHECK_RC(weir_source_new(NULL, 0, "default", 7, NULL, 0, NULL, 0, NULL), WEIR_RESULT_NULL_PARAMETER);
   CHECK_RC(weir_source_new(NULL, 0, "\xff", 1, NULL, 0, NULL, 0, &src), WEIR_RESULT_INVALID_UTF8);
@@ -514,20 +516,13 @@ static void test_engine_decide(const char *dir) {
   CHECK_RC(weir_source_new(NULL, 0, "default", 7, NULL, 0, "not-an-ip", 9, &src), WEIR_RESULT_INVALID_ARGUMENT);
   CHECK(src == NULL);
   CHECK_OK(weir_source_new(NULL, 0, "default", 7, NULL, 0, NULL, 0, &src));
-  r.source_namespace = "default";
-  r.source_namespace_len = 7;
   weir_request rs = r;
-  rs.source_namespace = NULL;
-  rs.source_namespace_len = 0;
   rs.source = src;
-  weir_request both = r;
-  both.source = src;
-  CHECK_RC(weir_engine_decide(e, &both, 0, a, &sa), WEIR_RESULT_INVALID_ARGUMENT);
   for (uint64_t entropy = 0; entropy < 200; entropy++) {
     const weir_snapshot *s = NULL;
     CHECK_OK(weir_engine_snapshot(e, &s));
     CHECK_OK(weir_engine_decide(e, &rs, entropy, a, &sa));
-    CHECK_OK(weir_snapshot_decide(s, &r, entropy, b, &sb));
+    CHECK_OK(weir_snapshot_decide(s, &rs, entropy, b, &sb));
     CHECK(sa.outcome == sb.outcome && sa.status == sb.status);
     CHECK(strs_eq(sa.cluster, sb.cluster));
     CHECK(strs_eq(sa.endpoint, sb.endpoint));

@@ -237,6 +237,12 @@ int main(int argc, char **argv) {
       weir_decision_view v;
       weir_decision_summary sum;
       c.tcp = strcmp(get(&c, "kind"), "tcp") == 0;
+      /* The vector's gateway, namespace, labels and local address: a source
+         made for this case (a proxy makes one per listener). */
+      const char *gateway = get(&c, "gateway"), *ns = get(&c, "namespace"), *local = get(&c, "local");
+      weir_source *src = NULL;
+      CHECK_OK(weir_source_new(gateway, strlen(gateway), ns, strlen(ns), c.labels, c.nlabels, local,
+                               strlen(local), &src));
       weir_result rc;
       if (c.tcp) {
         weir_connection conn;
@@ -244,12 +250,9 @@ int main(int argc, char **argv) {
         SET(conn.destination, "destination");
         SET(conn.sni, "sni");
         SET(conn.host, "host");
-        SET(conn.gateway, "gateway");
-        SET(conn.source_namespace, "namespace");
         SET(conn.remote_address, "remote");
         conn.port = (uint16_t)atoi(get(&c, "port"));
-        conn.source_labels = c.labels;
-        conn.source_labels_len = c.nlabels;
+        conn.source = src;
         rc = weir_snapshot_decide_tcp(s, &conn, c.entropy, dec, &sum);
       } else {
         weir_request r;
@@ -258,17 +261,14 @@ int main(int argc, char **argv) {
         SET(r.method, "method");
         SET(r.path, "path");
         SET(r.scheme, "scheme");
-        SET(r.gateway, "gateway");
-        SET(r.source_namespace, "namespace");
         SET(r.remote_address, "remote");
-        SET(r.local_address, "local");
         r.port = (uint16_t)atoi(get(&c, "port"));
         r.headers = c.headers;
         r.headers_len = c.nheaders;
-        r.source_labels = c.labels;
-        r.source_labels_len = c.nlabels;
+        r.source = src;
         rc = weir_snapshot_decide(s, &r, c.entropy, dec, &sum);
       }
+      CHECK_OK(weir_source_free(src));
       CHECK_OK(rc);
       for (int way = 0; way < 2 && rc == WEIR_RESULT_OK; way++) {
         got.len = 0;
