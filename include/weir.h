@@ -330,8 +330,8 @@ typedef struct {
 // Lifetime: every pointer in it (strings, arrays) is valid while the caller
 // holds the `weir_snapshot` the decision was made on AND until the next
 // decide into (or free of) the `weir_decision` that produced it. Copy what
-// must live longer. Absent strings are empty (never NULL pointers); absent
-// numbers have a `has_*` flag.
+// must live longer. Absent strings are empty (never NULL pointers); empty
+// arrays are `(NULL, 0)`; absent numbers have a `has_*` flag.
 typedef struct {
   // The kind of answer.
   weir_outcome outcome;

@@ -65,8 +65,8 @@ pub struct weir_mirror {
 /// Lifetime: every pointer in it (strings, arrays) is valid while the caller
 /// holds the `weir_snapshot` the decision was made on AND until the next
 /// decide into (or free of) the `weir_decision` that produced it. Copy what
-/// must live longer. Absent strings are empty (never NULL pointers); absent
-/// numbers have a `has_*` flag.
+/// must live longer. Absent strings are empty (never NULL pointers); empty
+/// arrays are `(NULL, 0)`; absent numbers have a `has_*` flag.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct weir_decision_view {
@@ -314,11 +314,11 @@ impl OpsBuf {
         self.remove
             .extend(ops.remove.iter().map(|n| weir_str::new(n)));
         weir_header_edits {
-            set: self.set.as_ptr(),
+            set: array(&self.set),
             set_len: self.set.len(),
-            add: self.add.as_ptr(),
+            add: array(&self.add),
             add_len: self.add.len(),
-            remove: self.remove.as_ptr(),
+            remove: array(&self.remove),
             remove_len: self.remove.len(),
         }
     }
@@ -353,8 +353,10 @@ pub struct weir_decision {
     /// request's path); its `location` is rendered at decide time and cleared.
     /// `MaybeUninit` because between decisions it may hold stale borrows.
     dec: MaybeUninit<Decision<'static>>,
-    /// A copy of the request's path: the decision's upstream path borrows it.
-    path: String,
+    /// Room for a copy of the request's path (the decision's upstream path
+    /// borrows it): only its capacity is used, its length stays 0, so the
+    /// copy costs no length store.
+    path: Vec<u8>,
     upstream_path: String,
     location: String,
     set_cookie: String,
@@ -383,7 +385,7 @@ impl weir_decision {
             valid: false,
             ready: 0,
             dec: MaybeUninit::new(Decision::default()),
-            path: String::with_capacity(256),
+            path: Vec::with_capacity(256),
             upstream_path: String::with_capacity(256),
             location: String::with_capacity(256),
             set_cookie: String::with_capacity(64),
@@ -410,13 +412,26 @@ impl weir_decision {
         unsafe { &*Arc::as_ptr(current) }
     }
 
-    /// Forgets the last decision and what was rendered of it (a decide call
-    /// starts here, so a failed one leaves none). The two flags are adjacent
-    /// bytes: one store.
+    /// Forgets the last decision and what was rendered of it (a TCP decide
+    /// starts here, so a failed one leaves none).
     #[inline(always)]
     pub(crate) fn reset(&mut self) {
         self.valid = false;
         self.ready = 0;
+    }
+
+    /// Forgets the last decision after a failed HTTP decide (an error or a
+    /// panic). HTTP decides do not [`reset`](Self::reset) first: that would
+    /// be one more store on the decide path, which is bound by stores; the
+    /// decision is not read until the call returns, and this runs before.
+    ///
+    /// # Safety
+    /// `decision` NULL or live.
+    #[cold]
+    pub(crate) unsafe fn forget_after_failure(decision: *mut weir_decision) {
+        if let Some(d) = decision.as_mut() {
+            d.reset();
+        }
     }
 
     /// Copies the request's path into this object and returns the copy, for
@@ -427,23 +442,31 @@ impl weir_decision {
     /// `keep_path`, and only the kept decision (same contract) borrows it.
     #[inline(always)]
     pub(crate) fn keep_path(&mut self, path: &str) -> &'static str {
-        if path.len() <= SHORT_PATH && self.path.capacity() >= SHORT_PATH {
-            // SAFETY: only `path`'s bytes (UTF-8) are written.
-            copy_short(unsafe { self.path.as_mut_vec() }, path.as_bytes());
-        } else {
+        let n = path.len();
+        if n > SHORT_PATH || self.path.capacity() < SHORT_PATH {
             self.keep_long_path(path);
+        } else {
+            copy_short(&mut self.path, path.as_bytes());
         }
-        // SAFETY: see above; the String's heap buffer does not move until it
-        // is next written, at the next decide (which clears the decision).
-        unsafe { &*std::ptr::from_ref::<str>(self.path.as_str()) }
+        // SAFETY: the first `n` bytes of the buffer were just written with
+        // `path`'s (UTF-8); the buffer does not move until it is next
+        // written, at the next decide (which replaces the decision).
+        unsafe {
+            let bytes = std::slice::from_raw_parts(self.path.as_ptr(), n);
+            &*std::ptr::from_ref::<str>(std::str::from_utf8_unchecked(bytes))
+        }
     }
 
     /// [`keep_path`](Self::keep_path) for paths over [`SHORT_PATH`] bytes
     /// (or before the buffer has grown): out of line, with its `memcpy`.
     #[inline(never)]
     fn keep_long_path(&mut self, path: &str) {
-        self.path.clear();
-        self.path.push_str(path);
+        self.path.reserve(path.len().max(SHORT_PATH));
+        // SAFETY: the capacity is at least `path.len()` (reserved above, on
+        // an empty vector), and the regions do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(path.as_ptr(), self.path.as_mut_ptr(), path.len());
+        }
     }
 
     /// Decides in place: `decide` writes the core's decision straight into
@@ -474,7 +497,9 @@ impl weir_decision {
         if let Some(out) = out {
             write_summary(out, Self::summary(dec));
         }
+        // A new decision: nothing rendered of it yet (adjacent bytes, one store).
         self.valid = true;
+        self.ready = 0;
         // Last: it takes `self` whole, so `dec` is not used after it.
         if redirect {
             self.render_location();
@@ -589,7 +614,7 @@ impl weir_decision {
             has_retry_per_try_timeout: false,
             retry_per_try_timeout_ns: 0,
             retry_on: weir_str::EMPTY,
-            retriable_status_codes: [].as_ptr(),
+            retriable_status_codes: std::ptr::null(),
             retriable_status_codes_len: 0,
         };
         if let Some(t) = d.timeout() {
@@ -604,7 +629,7 @@ impl weir_decision {
                 v.retry_per_try_timeout_ns = duration_ns(t);
             }
             v.retry_on = weir_str::new(&r.retry_on);
-            v.retriable_status_codes = r.retriable_status_codes.as_ptr();
+            v.retriable_status_codes = array(&r.retriable_status_codes);
             v.retriable_status_codes_len = r.retriable_status_codes.len();
         }
         v
@@ -679,11 +704,11 @@ impl weir_decision {
             return Ok(buf.fill(ops));
         }
         Ok(weir_header_edits {
-            set: buf.set.as_ptr(),
+            set: array(&buf.set),
             set_len: buf.set.len(),
-            add: buf.add.as_ptr(),
+            add: array(&buf.add),
             add_len: buf.add.len(),
-            remove: buf.remove.as_ptr(),
+            remove: array(&buf.remove),
             remove_len: buf.remove.len(),
         })
     }
@@ -772,9 +797,10 @@ fn destinations<'a>(d: &Decision<'a>) -> &'a [RouteDestination] {
 /// Paths up to this long are copied inline by [`copy_short`].
 const SHORT_PATH: usize = 64;
 
-/// Copies `src` (at most [`SHORT_PATH`] bytes) over what `dst` holds (its
-/// capacity is at least that), with a few overlapping 16-, 8- or 4-byte moves
-/// instead of a call to `memcpy` (measured in benches/ffi.rs).
+/// Copies `src` (at most [`SHORT_PATH`] bytes) to the start of `dst`'s
+/// buffer (its capacity is at least that; its length is left as it is),
+/// with a few overlapping 16-, 8- or 4-byte moves instead of a call to
+/// `memcpy` (measured in benches/ffi.rs).
 ///
 /// The move ending at `n` goes first: the path is read
 /// from its start soon after (the core's `?` scan and prefix matches), and
@@ -812,7 +838,6 @@ fn copy_short(dst: &mut Vec<u8>, src: &[u8]) {
                 *d.add(i) = *s.add(i);
             }
         }
-        dst.set_len(n);
     }
 }
 
@@ -886,7 +911,19 @@ fn opt_str(s: Option<&str>) -> weir_str {
 }
 
 fn raw<T>(v: &[T]) -> (*const T, usize) {
-    (v.as_ptr(), v.len())
+    (array(v), v.len())
+}
+
+/// An array's first element, or NULL when it is empty: `(NULL, 0)` is the
+/// ABI's empty array. Rust's dangling pointer for an empty slice (its
+/// alignment, e.g. `0x8`) must not reach C or Go: Go's stack copier aborts
+/// on such a value in a pointer variable.
+fn array<T>(v: &[T]) -> *const T {
+    if v.is_empty() {
+        std::ptr::null()
+    } else {
+        v.as_ptr()
+    }
 }
 
 fn duration_ns(d: std::time::Duration) -> u64 {
@@ -1252,7 +1289,10 @@ mod copy_tests {
         for n in 0..=SHORT_PATH {
             let mut dst = Vec::with_capacity(SHORT_PATH + 8);
             copy_short(&mut dst, &src[..n]);
-            assert_eq!(dst, &src[..n], "len {n}");
+            // SAFETY: `copy_short` wrote the first `n` bytes of the buffer.
+            let copied = unsafe { std::slice::from_raw_parts(dst.as_ptr(), n) };
+            assert_eq!(copied, &src[..n], "len {n}");
+            assert!(dst.is_empty(), "the length is left as it is");
         }
     }
 }

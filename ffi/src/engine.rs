@@ -223,12 +223,16 @@ pub unsafe extern "C" fn weir_engine_decide(
     decision: *mut weir_decision,
     out: *mut weir_decision_summary,
 ) -> weir_result {
-    panic::boundary(|| {
+    let rc = panic::boundary(|| {
         let engine = cast::try_ref(engine)?;
         let r = cast::try_ref(request)?;
         let d = cast::try_mut(decision)?;
         let current = engine.engine.snapshot();
         let table = d.hold_table(&current);
         decide_http(table, r, entropy, d, out)
-    })
+    });
+    if rc != weir_result::Ok {
+        weir_decision::forget_after_failure(decision);
+    }
+    rc
 }

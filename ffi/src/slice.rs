@@ -2,6 +2,10 @@
 
 use std::os::raw::c_char;
 
+/// A real address for empty outputs (see [`weir_str::EMPTY`]); a one-byte
+/// literal, so it is not folded to a dangling pointer.
+const EMPTY_BYTES: &[u8] = b"\0";
+
 /// A borrowed UTF-8 string: `len` bytes at `ptr`, not NUL-terminated.
 ///
 /// As an output its lifetime is stated by the function that fills it; `ptr` is
@@ -16,15 +20,20 @@ pub struct weir_str {
 }
 
 impl weir_str {
-    /// The empty string.
+    /// The empty string. Its pointer is a real address: Rust's pointer for
+    /// an empty string or slice is a dangling small number (`0x1`), which
+    /// must not reach Go (its stack copier aborts on a pointer below 4096).
     pub const EMPTY: weir_str = weir_str {
-        ptr: "".as_ptr().cast(),
+        ptr: EMPTY_BYTES.as_ptr().cast(),
         len: 0,
     };
 
     /// Borrows `s` (the caller states how long it lives).
     #[inline(always)]
     pub fn new(s: &str) -> weir_str {
+        if s.is_empty() {
+            return weir_str::EMPTY;
+        }
         weir_str {
             ptr: s.as_ptr().cast(),
             len: s.len(),
@@ -56,7 +65,7 @@ pub struct weir_bytes {
 impl weir_bytes {
     /// Borrows `b`.
     pub fn new(b: &[u8]) -> weir_bytes {
-        let b: &[u8] = if b.is_empty() { b"" } else { b };
+        let b: &[u8] = if b.is_empty() { &EMPTY_BYTES[..0] } else { b };
         weir_bytes {
             ptr: b.as_ptr(),
             len: b.len(),
@@ -86,13 +95,14 @@ pub struct weir_header {
 }
 
 impl weir_header {
-    /// Borrows `name` and `value`.
+    /// Borrows `name` and `value` (an empty one as [`weir_str::EMPTY`]).
     pub fn new(name: &str, value: &str) -> weir_header {
+        let (name, value) = (weir_str::new(name), weir_str::new(value));
         weir_header {
-            name: name.as_ptr().cast(),
-            name_len: name.len(),
-            value: value.as_ptr().cast(),
-            value_len: value.len(),
+            name: name.ptr,
+            name_len: name.len,
+            value: value.ptr,
+            value_len: value.len,
         }
     }
 }

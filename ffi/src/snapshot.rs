@@ -85,16 +85,21 @@ pub unsafe extern "C" fn weir_snapshot_decide(
     decision: *mut weir_decision,
     out: *mut weir_decision_summary,
 ) -> weir_result {
-    panic::boundary(|| {
+    let rc = panic::boundary(|| {
         let table: &Table = cast::arc_ref(snapshot)?;
         let r = cast::try_ref(request)?;
         let d = cast::try_mut(decision)?;
         decide_http(table, r, entropy, d, out)
-    })
+    });
+    if rc != weir_result::Ok {
+        weir_decision::forget_after_failure(decision);
+    }
+    rc
 }
 
 /// The body of both HTTP decides: picks the source (a `weir_source` or
-/// none) and decides with [`decide_on`]. Everything is inlined: an outlined
+/// none) and decides with [`decide_on`]. On failure the caller must
+/// `weir_decision::forget_after_failure` (not done here: a panic skips it). Everything is inlined: an outlined
 /// helper passing its arguments or result through memory stalls on
 /// store-to-load forwarding (perf, benches/ffi.rs).
 ///
@@ -108,7 +113,6 @@ pub(crate) unsafe fn decide_http(
     d: &mut weir_decision,
     out: *mut weir_decision_summary,
 ) -> Result<(), weir_result> {
-    d.reset();
     decide_on(table, r, source_of(r.source), entropy, d, out)
 }
 

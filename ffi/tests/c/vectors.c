@@ -126,7 +126,36 @@ static void render_accessors(sbuf *b, weir_decision *d) {
 }
 
 /* Same order and forms as render() in ffi/tests/vectors.rs. */
+/* Every pointer the view hands out is a real address, or NULL for an empty
+   array: a small dangling value (Rust's pointer for an empty slice) would
+   abort Go's stack copier when a binding holds it in a pointer variable. */
+static int real_ptr(const void *p) { return (uintptr_t)p >= 4096; }
+static int real_str(weir_str s) { return real_ptr(s.ptr); }
+static int real_array(const void *p, size_t len) { return len == 0 ? p == NULL : real_ptr(p); }
+
+static void check_view_pointers(const weir_decision_view *v) {
+  CHECK(real_str(v->route_namespace) && real_str(v->route_virtual_service) && real_str(v->route_name));
+  CHECK(real_str(v->cluster) && real_str(v->destination_host) && real_str(v->destination_subset));
+  CHECK(real_str(v->endpoint) && real_str(v->retry_on) && real_str(v->upstream_path));
+  CHECK(real_str(v->upstream_authority) && real_str(v->location) && real_str(v->set_cookie));
+  CHECK(real_ptr(v->body.ptr));
+  CHECK(real_array(v->retriable_status_codes, v->retriable_status_codes_len));
+  CHECK(real_array(v->mirrors, v->mirrors_len));
+  CHECK(real_array(v->request_headers_set, v->request_headers_set_len));
+  CHECK(real_array(v->request_headers_add, v->request_headers_add_len));
+  CHECK(real_array(v->request_headers_remove, v->request_headers_remove_len));
+  CHECK(real_array(v->response_headers_set, v->response_headers_set_len));
+  CHECK(real_array(v->response_headers_add, v->response_headers_add_len));
+  CHECK(real_array(v->response_headers_remove, v->response_headers_remove_len));
+  for (size_t i = 0; i < v->request_headers_set_len; i++)
+    CHECK(real_ptr(v->request_headers_set[i].name) && real_ptr(v->request_headers_set[i].value));
+  for (size_t i = 0; i < v->response_headers_set_len; i++)
+    CHECK(real_ptr(v->response_headers_set[i].name) && real_ptr(v->response_headers_set[i].value));
+  for (size_t i = 0; i < v->mirrors_len; i++) CHECK(real_str(v->mirrors[i].cluster) && real_str(v->mirrors[i].host));
+}
+
 static void render_view(sbuf *b, const weir_decision_view *v) {
+  check_view_pointers(v);
   put(b, "want.outcome\t%s\n", OUTCOMES[v->outcome]);
   put(b, "want.status\t%u\n", (unsigned)v->status);
   if (v->has_grpc_status) put(b, "want.grpc_status\t%u\n", (unsigned)v->grpc_status);
