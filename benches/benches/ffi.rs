@@ -21,6 +21,8 @@
 //! - `c_abi/engine_decide`: `weir_engine_decide`, the table in force without
 //!   a snapshot handle (an arc-swap guard inside; the decision keeps the
 //!   table), against `rust/decide`.
+//! - `paired/c_abi_minus_rust_built`: the two `built` variants timed back
+//!   to back in each sample; reports C's time minus Rust's per decision.
 //! - `rust/miss_held`, `c_abi/miss_held`: a request answered 404 before any
 //!   lookup, to isolate what the boundary itself costs.
 //!
@@ -29,10 +31,10 @@
 // Calling the C ABI is unsafe by nature; the rest of weir-benches stays safe.
 #![allow(unsafe_code)]
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use std::hint::black_box;
 use std::ptr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use weir::*;
 use weir_core::request::{HeaderList, Request, Source};
 use weir_core::{Decision, Engine};
@@ -94,6 +96,16 @@ unsafe fn decide_on(
     summary: &mut weir_decision_summary,
 ) -> weir_result {
     weir_snapshot_decide(snap, black_box(r), black_box(entropy), decision, summary)
+}
+
+/// Runs `step` `iters` times with fresh entropy and returns how long it took.
+fn timed(iters: u64, entropy: &mut u64, mut step: impl FnMut(u64)) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        *entropy = entropy.wrapping_add(1);
+        step(*entropy);
+    }
+    start.elapsed()
 }
 
 fn bench(c: &mut Criterion) {
@@ -197,22 +209,25 @@ fn bench(c: &mut Criterion) {
     // out of the loop) and the `Source` it made once, then decide in place.
     // The other Rust variants reuse one `Request` built before the loop.
     let parsed = (HOST, "GET", PATH, "http");
+    let mut rust_built = |entropy: u64| {
+        let &(authority, method, path, scheme) = black_box(&parsed);
+        let fresh = Request {
+            authority,
+            method,
+            path,
+            scheme,
+            port: 0,
+            remote: None,
+            source: req.source,
+            headers: &headers,
+        };
+        held.decide_into(&fresh, black_box(entropy), &mut in_place);
+        read_rust(&in_place);
+    };
     g.bench_function("rust/decide_into_built_held", |b| {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
-            let &(authority, method, path, scheme) = black_box(&parsed);
-            let fresh = Request {
-                authority,
-                method,
-                path,
-                scheme,
-                port: 0,
-                remote: None,
-                source: req.source,
-                headers: &headers,
-            };
-            held.decide_into(&fresh, black_box(entropy), &mut in_place);
-            read_rust(&in_place);
+            rust_built(entropy);
         })
     });
     let mut snap = ptr::null();
@@ -226,31 +241,59 @@ fn bench(c: &mut Criterion) {
     });
     // The C counterpart of `rust/decide_into_built_held`: the caller fills
     // its `weir_request` from the parsed request line on every call.
+    let mut c_built = |entropy: u64| unsafe {
+        let &(authority, method, path, scheme) = black_box(&parsed);
+        let fresh = weir_request {
+            authority: authority.as_ptr().cast(),
+            authority_len: authority.len(),
+            method: method.as_ptr().cast(),
+            method_len: method.len(),
+            path: path.as_ptr().cast(),
+            path_len: path.len(),
+            scheme: scheme.as_ptr().cast(),
+            scheme_len: scheme.len(),
+            ..creq
+        };
+        black_box(weir_snapshot_decide(
+            snap,
+            &fresh,
+            black_box(entropy),
+            decision,
+            &mut summary,
+        ));
+        read_c(&summary);
+    };
     g.bench_function("c_abi/decide_built_held", |b| {
-        b.iter(|| unsafe {
+        b.iter(|| {
             entropy = entropy.wrapping_add(1);
-            let &(authority, method, path, scheme) = black_box(&parsed);
-            let fresh = weir_request {
-                authority: authority.as_ptr().cast(),
-                authority_len: authority.len(),
-                method: method.as_ptr().cast(),
-                method_len: method.len(),
-                path: path.as_ptr().cast(),
-                path_len: path.len(),
-                scheme: scheme.as_ptr().cast(),
-                scheme_len: scheme.len(),
-                ..creq
-            };
-            black_box(weir_snapshot_decide(
-                snap,
-                &fresh,
-                black_box(entropy),
-                decision,
-                &mut summary,
-            ));
-            read_c(&summary);
+            c_built(entropy);
         })
     });
+    // The two above, paired: each sample times a batch of each, back to
+    // back (in alternating order), and counts C's time minus Rust's. Drift
+    // on a shared machine then hits both sides of the difference alike,
+    // where separate benchmarks seconds apart can differ by a few ns. Flat
+    // sampling: every sample's batches are long (milliseconds), so timer
+    // noise stays far below the difference.
+    g.sampling_mode(SamplingMode::Flat);
+    g.bench_function("paired/c_abi_minus_rust_built", |b| {
+        let mut c_first = false;
+        b.iter_custom(|iters| {
+            c_first = !c_first;
+            let (rust, c) = if c_first {
+                let c = timed(iters, &mut entropy, &mut c_built);
+                (timed(iters, &mut entropy, &mut rust_built), c)
+            } else {
+                let rust = timed(iters, &mut entropy, &mut rust_built);
+                (rust, timed(iters, &mut entropy, &mut c_built))
+            };
+            // A sample where the VM paused the Rust batch can come out
+            // negative; criterion needs a positive time (such a sample
+            // shows as a low outlier).
+            c.saturating_sub(rust).max(Duration::from_nanos(1))
+        })
+    });
+    g.sampling_mode(SamplingMode::Auto);
     g.bench_function("c_abi/decide_held_view", |b| {
         b.iter(|| unsafe {
             entropy = entropy.wrapping_add(1);
