@@ -115,11 +115,29 @@ pub(crate) unsafe fn try_chars<'a>(p: *const c_char, len: usize) -> R<&'a [u8]> 
 /// As [`try_slice`].
 #[inline(always)]
 pub(crate) unsafe fn try_str<'a>(p: *const c_char, len: usize) -> R<&'a str> {
-    // Many request fields are empty: no ASCII check (an out-of-line call) for them.
-    if len == 0 {
-        return Ok("");
+    // One branch for a bad pair, none for an empty one (NULL becomes a
+    // dangling pointer with length 0, and `utf8` takes 0 bytes as ASCII):
+    // the decide path checks five of these per request.
+    if bad_pair(p, len) {
+        return Err(pair_error(p));
     }
-    utf8(try_chars(p, len)?).ok_or(weir_result::InvalidUtf8)
+    let p = if p.is_null() {
+        std::ptr::NonNull::<u8>::dangling().as_ptr().cast_const()
+    } else {
+        p.cast::<u8>()
+    };
+    utf8(std::slice::from_raw_parts(p, len)).ok_or(weir_result::InvalidUtf8)
+}
+
+/// The error of a `(ptr, len)` pair refused as [`try_slice`] refuses it:
+/// NULL with a length, or too long.
+#[cold]
+pub(crate) fn pair_error<T>(p: *const T) -> weir_result {
+    if p.is_null() {
+        weir_result::NullParameter
+    } else {
+        weir_result::InvalidArgument
+    }
 }
 
 /// `bytes` as UTF-8, or `None`. Request lines and header values are almost
@@ -283,6 +301,31 @@ mod tests {
                 assert!(!is_ascii(&b), "len {n}, high byte at {i}");
                 b[i] = b'a';
             }
+        }
+    }
+
+    /// `try_str`'s answers for empty, bad and non-ASCII pairs, as the C
+    /// tests expect them through `weir_snapshot_decide`.
+    #[test]
+    fn try_str_accepts_and_refuses_pairs() {
+        let text = "caf\u{e9}";
+        let bad_utf8 = [b'a', 0xff];
+        let cases: [(*const c_char, usize, Result<&str, weir_result>); 6] = [
+            (std::ptr::null(), 0, Ok("")),
+            ("x".as_ptr().cast(), 0, Ok("")),
+            (std::ptr::null(), 3, Err(weir_result::NullParameter)),
+            (
+                "x".as_ptr().cast(),
+                usize::MAX,
+                Err(weir_result::InvalidArgument),
+            ),
+            (text.as_ptr().cast(), text.len(), Ok(text)),
+            (bad_utf8.as_ptr().cast(), 2, Err(weir_result::InvalidUtf8)),
+        ];
+        for (p, len, want) in cases {
+            // SAFETY: every non-NULL pointer is valid for its length, except
+            // the huge one, which is refused before anything is read.
+            assert_eq!(unsafe { try_str(p, len) }, want, "len {len}");
         }
     }
 }
