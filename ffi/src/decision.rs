@@ -907,7 +907,8 @@ fn endpoint_address(d: &Decision<'_>) -> weir_str {
 
 #[inline(always)]
 fn opt_str(s: Option<&str>) -> weir_str {
-    s.map_or(weir_str::EMPTY, weir_str::new)
+    // One test for both kinds of empty (`weir_str::new` makes it `EMPTY`).
+    weir_str::new(s.unwrap_or(""))
 }
 
 fn raw<T>(v: &[T]) -> (*const T, usize) {
