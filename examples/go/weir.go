@@ -586,7 +586,8 @@ func (s *Snapshot) decide(r *Request, entropy uint64, track bool) (Decision, *Ti
 	box := decisions.Get().(*decisionBox)
 	defer decisions.Put(box)
 	buf, lens := sc.ptrs()
-	rc := C.go_decide(s.p, r.Source.ptr(), buf, lens, C.size_t(len(r.Headers)),
+	src := r.Source.ptr()
+	rc := C.go_decide(s.p, src, buf, lens, C.size_t(len(r.Headers)),
 		C.uint16_t(r.Port), C.uint64_t(entropy), box.p, sc.view)
 	runtime.KeepAlive(r.Source)
 	if err := check("snapshot_decide", rc); err != nil {
@@ -615,7 +616,8 @@ func (s *Snapshot) DecideTCP(c *Connection, entropy uint64) (Decision, error) {
 	box := decisions.Get().(*decisionBox)
 	defer decisions.Put(box)
 	buf, lens := sc.ptrs()
-	rc := C.go_decide_tcp(s.p, c.Source.ptr(), buf, lens, C.uint16_t(c.Port), C.uint64_t(entropy), box.p, sc.view)
+	src := c.Source.ptr()
+	rc := C.go_decide_tcp(s.p, src, buf, lens, C.uint16_t(c.Port), C.uint64_t(entropy), box.p, sc.view)
 	runtime.KeepAlive(c.Source)
 	if err := check("snapshot_decide_tcp", rc); err != nil {
 		return Decision{}, err
