@@ -25,7 +25,7 @@ package weir
 // (weir_decision_fill_view) instead of calling each accessor.
 #define GO_MAX_PAIRS 64
 
-static weir_result go_decide(const weir_snapshot *snap, const weir_source *src, const char *buf,
+static weir_result go_decide(const weir_snapshot *snap, uintptr_t src, const char *buf,
                              const size_t *lens, size_t nheaders, uint16_t port, uint64_t entropy,
                              weir_decision *d, weir_decision_view *view) {
 	weir_header headers[GO_MAX_PAIRS];
@@ -47,13 +47,13 @@ static weir_result go_decide(const weir_snapshot *snap, const weir_source *src, 
 	r.remote_address = f[4]; r.remote_address_len = lens[4];
 	r.port = port;
 	r.headers = headers; r.headers_len = nheaders;
-	r.source = src;
+	r.source = (const weir_source *)src;
 	weir_result rc = weir_snapshot_decide(snap, &r, entropy, d, NULL);
 	if (rc != WEIR_RESULT_OK) return rc;
 	return weir_decision_fill_view(d, view);
 }
 
-static weir_result go_decide_tcp(const weir_snapshot *snap, const weir_source *src, const char *buf,
+static weir_result go_decide_tcp(const weir_snapshot *snap, uintptr_t src, const char *buf,
                                  const size_t *lens, uint16_t port, uint64_t entropy, weir_decision *d,
                                  weir_decision_view *view) {
 	weir_connection c;
@@ -64,7 +64,7 @@ static weir_result go_decide_tcp(const weir_snapshot *snap, const weir_source *s
 	c.host = p; c.host_len = lens[2]; p += lens[2];
 	c.remote_address = p; c.remote_address_len = lens[3];
 	c.port = port;
-	c.source = src;
+	c.source = (const weir_source *)src;
 	weir_result rc = weir_snapshot_decide_tcp(snap, &c, entropy, d, NULL);
 	if (rc != WEIR_RESULT_OK) return rc;
 	return weir_decision_fill_view(d, view);
@@ -586,7 +586,9 @@ func (s *Snapshot) decide(r *Request, entropy uint64, track bool) (Decision, *Ti
 	box := decisions.Get().(*decisionBox)
 	defer decisions.Put(box)
 	buf, lens := sc.ptrs()
-	src := r.Source.ptr()
+	// As an integer: cgo would check a pointer argument for Go pointers (an
+	// allocation per call); this one is C memory.
+	src := C.uintptr_t(uintptr(unsafe.Pointer(r.Source.ptr())))
 	rc := C.go_decide(s.p, src, buf, lens, C.size_t(len(r.Headers)),
 		C.uint16_t(r.Port), C.uint64_t(entropy), box.p, sc.view)
 	runtime.KeepAlive(r.Source)
@@ -616,7 +618,7 @@ func (s *Snapshot) DecideTCP(c *Connection, entropy uint64) (Decision, error) {
 	box := decisions.Get().(*decisionBox)
 	defer decisions.Put(box)
 	buf, lens := sc.ptrs()
-	src := c.Source.ptr()
+	src := C.uintptr_t(uintptr(unsafe.Pointer(c.Source.ptr())))
 	rc := C.go_decide_tcp(s.p, src, buf, lens, C.uint16_t(c.Port), C.uint64_t(entropy), box.p, sc.view)
 	runtime.KeepAlive(c.Source)
 	if err := check("snapshot_decide_tcp", rc); err != nil {
