@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -81,12 +81,36 @@ pub fn filter_wasm() -> PathBuf {
     .clone()
 }
 
-/// A free loopback port (bound then released: good enough on a test box).
+/// A free loopback port for a server started later (Envoy's admin and
+/// listeners): checked by binding it, then released.
+///
+/// Taken below the kernel's ephemeral range, so nothing can claim it before
+/// Envoy binds it. A port from `bind(:0)` could be handed to one of the
+/// tests' own client connections in between ("Address already in use", seen
+/// in CI). Each process starts at its own offset; within one, a counter
+/// gives each call the next port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    const LOWEST: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = ephemeral_low().saturating_sub(LOWEST).max(1_000);
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOWEST + (start + n) % span;
+        let port = u16::try_from(port).expect("ports below 65536");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOWEST}..{}", LOWEST + span);
+}
+
+/// The first port of the kernel's ephemeral range (Linux default 32768).
+fn ephemeral_low() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// A request an upstream saw.
