@@ -76,28 +76,52 @@ pub(crate) unsafe fn try_out<'a, T: Copy>(p: *mut T) -> R<&'a mut T> {
 /// A non-NULL `p` must be valid for reads of `len` elements for `'a`.
 #[inline(always)]
 pub(crate) unsafe fn try_slice<'a, T>(p: *const T, len: usize) -> R<&'a [T]> {
-    if len == 0 {
-        return Ok(&[]);
+    // One branch for both errors, none for an empty pair: the decide path
+    // checks several of these per request.
+    if bad_pair(p, len) {
+        return Err(pair_error(p));
     }
-    // One branch for both errors on the decide path.
-    let too_long = len.saturating_mul(std::mem::size_of::<T>().max(1)) > isize::MAX as usize;
-    if p.is_null() | too_long {
-        return Err(if p.is_null() {
-            weir_result::NullParameter
-        } else {
-            weir_result::InvalidArgument
-        });
-    }
-    Ok(std::slice::from_raw_parts(p, len))
+    Ok(checked_slice(p, len))
 }
 
-/// True when [`try_chars`] refuses `(p, len)`: NULL with a length, or a
-/// length over `isize::MAX`. Branch-free, for checking many pairs at once.
+/// True when [`try_slice`] refuses `(p, len)`: NULL with a length, or more
+/// than `isize::MAX` bytes. Branch-free, for checking many pairs at once.
 #[inline(always)]
-pub(crate) fn bad_pair(p: *const c_char, len: usize) -> bool {
-    // NULL allows only 0 bytes; any other pointer up to `isize::MAX`.
-    let limit = if p.is_null() { 0 } else { isize::MAX as usize };
+pub(crate) fn bad_pair<T>(p: *const T, len: usize) -> bool {
+    // NULL allows only 0 elements; any other pointer up to `isize::MAX` bytes.
+    let limit = if p.is_null() {
+        0
+    } else {
+        isize::MAX as usize / std::mem::size_of::<T>().max(1)
+    };
     len > limit
+}
+
+/// The error of a pair [`bad_pair`] refused: NULL with a length, or too long.
+#[cold]
+pub(crate) fn pair_error<T>(p: *const T) -> weir_result {
+    if p.is_null() {
+        weir_result::NullParameter
+    } else {
+        weir_result::InvalidArgument
+    }
+}
+
+/// The slice of a pair [`bad_pair`] accepted (not re-checked here). NULL,
+/// which comes only with length 0, becomes a dangling pointer without a
+/// branch (no slice may have a NULL pointer).
+///
+/// # Safety
+/// `(p, len)` accepted by `bad_pair`; a non-NULL `p` valid for reads of
+/// `len` elements for `'a`.
+#[inline(always)]
+pub(crate) unsafe fn checked_slice<'a, T>(p: *const T, len: usize) -> &'a [T] {
+    let p = if p.is_null() {
+        std::ptr::NonNull::<T>::dangling().as_ptr().cast_const()
+    } else {
+        p
+    };
+    std::slice::from_raw_parts(p, len)
 }
 
 /// As [`try_slice`], for bytes given as `const char *`.
@@ -109,35 +133,14 @@ pub(crate) unsafe fn try_chars<'a>(p: *const c_char, len: usize) -> R<&'a [u8]> 
     try_slice(p.cast::<u8>(), len)
 }
 
-/// A borrowed UTF-8 string from `ptr + len`.
+/// A borrowed UTF-8 string from `ptr + len` (`utf8` takes 0 bytes as ASCII,
+/// so an empty pair costs no branch either).
 ///
 /// # Safety
 /// As [`try_slice`].
 #[inline(always)]
 pub(crate) unsafe fn try_str<'a>(p: *const c_char, len: usize) -> R<&'a str> {
-    // One branch for a bad pair, none for an empty one (NULL becomes a
-    // dangling pointer with length 0, and `utf8` takes 0 bytes as ASCII):
-    // the decide path checks five of these per request.
-    if bad_pair(p, len) {
-        return Err(pair_error(p));
-    }
-    let p = if p.is_null() {
-        std::ptr::NonNull::<u8>::dangling().as_ptr().cast_const()
-    } else {
-        p.cast::<u8>()
-    };
-    utf8(std::slice::from_raw_parts(p, len)).ok_or(weir_result::InvalidUtf8)
-}
-
-/// The error of a `(ptr, len)` pair refused as [`try_slice`] refuses it:
-/// NULL with a length, or too long.
-#[cold]
-pub(crate) fn pair_error<T>(p: *const T) -> weir_result {
-    if p.is_null() {
-        weir_result::NullParameter
-    } else {
-        weir_result::InvalidArgument
-    }
+    utf8(try_chars(p, len)?).ok_or(weir_result::InvalidUtf8)
 }
 
 /// `bytes` as UTF-8, or `None`. Request lines and header values are almost

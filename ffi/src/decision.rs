@@ -421,9 +421,7 @@ impl weir_decision {
     }
 
     /// Forgets the last decision after a failed HTTP decide (an error or a
-    /// panic). HTTP decides do not [`reset`](Self::reset) first: that would
-    /// be one more store on the decide path, which is bound by stores; the
-    /// decision is not read until the call returns, and this runs before.
+    /// panic; see `http_boundary` in snapshot.rs, the one caller).
     ///
     /// # Safety
     /// `decision` NULL or live.

@@ -7,7 +7,7 @@ use crate::error::weir_result;
 use crate::panic;
 use crate::request::weir_request;
 use crate::slice::weir_header;
-use crate::snapshot::{decide_http, weir_snapshot};
+use crate::snapshot::{decide_http, http_boundary, weir_snapshot};
 use std::collections::BTreeMap;
 use std::os::raw::c_char;
 use weir_core::compile::EndpointSpec;
@@ -223,16 +223,12 @@ pub unsafe extern "C" fn weir_engine_decide(
     decision: *mut weir_decision,
     out: *mut weir_decision_summary,
 ) -> weir_result {
-    let rc = panic::boundary(|| {
+    http_boundary(decision, || {
         let engine = cast::try_ref(engine)?;
         let r = cast::try_ref(request)?;
         let d = cast::try_mut(decision)?;
         let current = engine.engine.snapshot();
         let table = d.hold_table(&current);
         decide_http(table, r, entropy, d, out)
-    });
-    if rc != weir_result::Ok {
-        weir_decision::forget_after_failure(decision);
-    }
-    rc
+    })
 }

@@ -122,17 +122,7 @@ impl CheckedHeaders {
     /// are valid for their lengths, and unchanged while the result is used.
     #[inline(always)]
     pub(crate) unsafe fn check(r: &weir_request) -> Result<&Self, weir_result> {
-        // `cast::try_slice`'s checks, in the branch-free form of `bad_pair`.
-        let limit = if r.headers.is_null() {
-            0
-        } else {
-            isize::MAX as usize / std::mem::size_of::<weir_header>()
-        };
-        if r.headers_len > limit {
-            return Err(cast::pair_error(r.headers));
-        }
-        // SAFETY: checked just above; `checked` makes `(NULL, 0)` empty.
-        let list = unsafe { checked(r.headers, r.headers_len) };
+        let list = cast::try_slice(r.headers, r.headers_len)?;
         // A plain loop, a branch per header: shorter hot code than an
         // unrolled branch-free pass (benches/ffi.rs, `paired`). A bad pair
         // is found again in order, for its error.
@@ -147,11 +137,14 @@ impl CheckedHeaders {
 
     fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         // SAFETY: the array and every pointer/length pair in it were checked
-        // in `check`; only the `(NULL, 0)` case needs care here (no slice may
-        // have a NULL pointer).
-        let list = unsafe { checked(self.0.headers, self.0.headers_len) };
-        list.iter()
-            .map(|h| unsafe { (bytes(h.name, h.name_len), bytes(h.value, h.value_len)) })
+        // in `check` (`checked_slice` takes `(NULL, 0)` as empty).
+        let list = unsafe { cast::checked_slice(self.0.headers, self.0.headers_len) };
+        list.iter().map(|h| unsafe {
+            (
+                cast::checked_slice(h.name.cast::<u8>(), h.name_len),
+                cast::checked_slice(h.value.cast::<u8>(), h.value_len),
+            )
+        })
     }
 }
 
@@ -171,29 +164,6 @@ unsafe fn first_bad_header(list: &[weir_header]) -> weir_result {
     }
     // Not reached: the caller saw a bad pair.
     weir_result::InvalidArgument
-}
-
-/// A slice from a pair [`CheckedHeaders::check`] has checked (not re-checked
-/// here).
-///
-/// # Safety
-/// `(p, len)` passed `cast::try_slice`.
-#[inline(always)]
-unsafe fn checked<'a, T>(p: *const T, len: usize) -> &'a [T] {
-    if len == 0 {
-        &[]
-    } else {
-        std::slice::from_raw_parts(p, len)
-    }
-}
-
-/// [`checked`] for a `const char *` pair.
-///
-/// # Safety
-/// As [`checked`].
-#[inline(always)]
-unsafe fn bytes<'a>(p: *const c_char, len: usize) -> &'a [u8] {
-    checked(p.cast::<u8>(), len)
 }
 
 impl Headers for CheckedHeaders {
