@@ -25,6 +25,15 @@ package weir
 // (weir_decision_fill_view) instead of calling each accessor.
 #define GO_MAX_PAIRS 64
 
+// Fills pairs[0..n) from the buffer at *p, lengths from lens[*i], and moves
+// both past them.
+static void unpack_pairs(weir_header *pairs, size_t n, const char **p, const size_t *lens, size_t *i) {
+	for (size_t k = 0; k < n; k++, *i += 2) {
+		pairs[k].name = *p; pairs[k].name_len = lens[*i]; *p += lens[*i];
+		pairs[k].value = *p; pairs[k].value_len = lens[*i + 1]; *p += lens[*i + 1];
+	}
+}
+
 static weir_result go_decide(const weir_snapshot *snap, uintptr_t src, const char *buf,
                              const size_t *lens, size_t nheaders, uint16_t port, uint64_t entropy,
                              weir_decision *d, weir_decision_view *view) {
@@ -32,12 +41,9 @@ static weir_result go_decide(const weir_snapshot *snap, uintptr_t src, const cha
 	if (nheaders > GO_MAX_PAIRS) nheaders = GO_MAX_PAIRS;
 	const char *p = buf;
 	const char *f[5];
-	size_t i = 0, k = 0;
+	size_t i = 0;
 	for (; i < 5; i++) { f[i] = p; p += lens[i]; }
-	for (k = 0; k < nheaders; k++, i += 2) {
-		headers[k].name = p; headers[k].name_len = lens[i]; p += lens[i];
-		headers[k].value = p; headers[k].value_len = lens[i + 1]; p += lens[i + 1];
-	}
+	unpack_pairs(headers, nheaders, &p, lens, &i);
 	weir_request r;
 	memset(&r, 0, sizeof r);
 	r.authority = f[0]; r.authority_len = lens[0];
@@ -75,12 +81,9 @@ static weir_result go_source_new(const char *buf, const size_t *lens, size_t nla
 	if (nlabels > GO_MAX_PAIRS) nlabels = GO_MAX_PAIRS;
 	const char *p = buf;
 	const char *f[3];
-	size_t i = 0, k = 0;
+	size_t i = 0;
 	for (; i < 3; i++) { f[i] = p; p += lens[i]; }
-	for (k = 0; k < nlabels; k++, i += 2) {
-		labels[k].name = p; labels[k].name_len = lens[i]; p += lens[i];
-		labels[k].value = p; labels[k].value_len = lens[i + 1]; p += lens[i + 1];
-	}
+	unpack_pairs(labels, nlabels, &p, lens, &i);
 	return weir_source_new(f[0], lens[0], f[1], lens[1], labels, nlabels, f[2], lens[2], out);
 }
 
@@ -359,10 +362,7 @@ func NewSource(gateway, namespace string, labels []Header, local string) (*Sourc
 	sc.add(gateway)
 	sc.add(namespace)
 	sc.add(local)
-	for _, l := range labels {
-		sc.add(l.Name)
-		sc.add(l.Value)
-	}
+	sc.addPairs(labels)
 	buf, lens := sc.ptrs()
 	var p *C.weir_source
 	if err := check("source_new", C.go_source_new(buf, lens, C.size_t(len(labels)), &p)); err != nil {
@@ -381,11 +381,14 @@ func (s *Source) Close() {
 	})
 }
 
-func (s *Source) ptr() *C.weir_source {
+// handle is the source for C, 0 for a nil *Source. As an integer: cgo
+// checks a pointer argument for Go pointers (an allocation per call), and
+// this one is C memory.
+func (s *Source) handle() C.uintptr_t {
 	if s == nil {
-		return nil
+		return 0
 	}
-	return s.p
+	return C.uintptr_t(uintptr(unsafe.Pointer(s.p)))
 }
 
 // Request is the part of an HTTP request Weir decides on.
@@ -524,6 +527,13 @@ func (s *scratch) add(v string) {
 	s.lens = append(s.lens, C.size_t(len(v)))
 }
 
+func (s *scratch) addPairs(pairs []Header) {
+	for _, h := range pairs {
+		s.add(h.Name)
+		s.add(h.Value)
+	}
+}
+
 func (s *scratch) ptrs() (*C.char, *C.size_t) {
 	if len(s.buf) == 0 {
 		s.buf = append(s.buf, 0)
@@ -576,20 +586,14 @@ func (s *Snapshot) decide(r *Request, entropy uint64, track bool) (Decision, *Ti
 	sc.add(r.Path)
 	sc.add(r.Scheme)
 	sc.add(r.Remote)
-	for _, h := range r.Headers {
-		sc.add(h.Name)
-		sc.add(h.Value)
-	}
+	sc.addPairs(r.Headers)
 	if len(r.Headers) > 64 {
 		return Decision{}, nil, errors.New("weir: more than 64 headers")
 	}
 	box := decisions.Get().(*decisionBox)
 	defer decisions.Put(box)
 	buf, lens := sc.ptrs()
-	// As an integer: cgo would check a pointer argument for Go pointers (an
-	// allocation per call); this one is C memory.
-	src := C.uintptr_t(uintptr(unsafe.Pointer(r.Source.ptr())))
-	rc := C.go_decide(s.p, src, buf, lens, C.size_t(len(r.Headers)),
+	rc := C.go_decide(s.p, r.Source.handle(), buf, lens, C.size_t(len(r.Headers)),
 		C.uint16_t(r.Port), C.uint64_t(entropy), box.p, sc.view)
 	runtime.KeepAlive(r.Source)
 	if err := check("snapshot_decide", rc); err != nil {
@@ -618,8 +622,7 @@ func (s *Snapshot) DecideTCP(c *Connection, entropy uint64) (Decision, error) {
 	box := decisions.Get().(*decisionBox)
 	defer decisions.Put(box)
 	buf, lens := sc.ptrs()
-	src := C.uintptr_t(uintptr(unsafe.Pointer(c.Source.ptr())))
-	rc := C.go_decide_tcp(s.p, src, buf, lens, C.uint16_t(c.Port), C.uint64_t(entropy), box.p, sc.view)
+	rc := C.go_decide_tcp(s.p, c.Source.handle(), buf, lens, C.uint16_t(c.Port), C.uint64_t(entropy), box.p, sc.view)
 	runtime.KeepAlive(c.Source)
 	if err := check("snapshot_decide_tcp", rc); err != nil {
 		return Decision{}, err
