@@ -98,6 +98,26 @@ unsafe fn decide_on(
     weir_snapshot_decide(snap, black_box(r), black_box(entropy), decision, summary)
 }
 
+/// A `weir_source` for a gateway (`""`: a sidecar) and a client namespace.
+fn new_source(gateway: &str, namespace: &str) -> *mut weir_source {
+    let mut source = ptr::null_mut();
+    let rc = unsafe {
+        weir_source_new(
+            gateway.as_ptr().cast(),
+            gateway.len(),
+            namespace.as_ptr().cast(),
+            namespace.len(),
+            ptr::null(),
+            0,
+            ptr::null(),
+            0,
+            &mut source,
+        )
+    };
+    assert_eq!(rc, weir_result::Ok);
+    source
+}
+
 /// Runs `step` `iters` times with fresh entropy and returns how long it took.
 fn timed(iters: u64, entropy: &mut u64, mut step: impl FnMut(u64)) -> Duration {
     let start = Instant::now();
@@ -150,24 +170,7 @@ fn bench(c: &mut Criterion) {
     }
     // The request's source made once, as a sidecar would (the Rust request's
     // `Source` is built once too).
-    let mut source = ptr::null_mut();
-    let ns = "default";
-    unsafe {
-        assert_eq!(
-            weir_source_new(
-                ptr::null(),
-                0,
-                ns.as_ptr().cast(),
-                ns.len(),
-                ptr::null(),
-                0,
-                ptr::null(),
-                0,
-                &mut source
-            ),
-            weir_result::Ok
-        );
-    }
+    let source = new_source("", "default");
     let creq = c_request(&c_headers, source);
     let mut view = unsafe { std::mem::zeroed::<weir_decision_view>() };
     let mut summary = unsafe { std::mem::zeroed::<weir_decision_summary>() };
@@ -320,24 +323,7 @@ fn bench(c: &mut Criterion) {
     };
     // The C request names the gateway through a `weir_source`, as
     // `c_abi/decide_held` does, so both go through the same path.
-    let gateway = "none/none";
-    let mut miss_source = ptr::null_mut();
-    unsafe {
-        assert_eq!(
-            weir_source_new(
-                gateway.as_ptr().cast(),
-                gateway.len(),
-                ns.as_ptr().cast(),
-                ns.len(),
-                ptr::null(),
-                0,
-                ptr::null(),
-                0,
-                &mut miss_source
-            ),
-            weir_result::Ok
-        );
-    }
+    let miss_source = new_source("none/none", "default");
     let cmiss = weir_request {
         source: miss_source,
         ..creq
