@@ -125,13 +125,24 @@ static void render_accessors(sbuf *b, weir_decision *d) {
   put_edits(b, "resp", &resp);
 }
 
-/* Same order and forms as render() in ffi/tests/vectors.rs. */
 /* Every pointer the view hands out is a real address, or NULL for an empty
    array: a small dangling value (Rust's pointer for an empty slice) would
    abort Go's stack copier when a binding holds it in a pointer variable. */
 static int real_ptr(const void *p) { return (uintptr_t)p >= 4096; }
 static int real_str(weir_str s) { return real_ptr(s.ptr); }
 static int real_array(const void *p, size_t len) { return len == 0 ? p == NULL : real_ptr(p); }
+
+static int real_headers(const weir_header *h, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!real_ptr(h[i].name) || !real_ptr(h[i].value)) return 0;
+  return 1;
+}
+
+static int real_strs(const weir_str *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!real_str(s[i])) return 0;
+  return 1;
+}
 
 static void check_view_pointers(const weir_decision_view *v) {
   CHECK(real_str(v->route_namespace) && real_str(v->route_virtual_service) && real_str(v->route_name));
@@ -147,13 +158,16 @@ static void check_view_pointers(const weir_decision_view *v) {
   CHECK(real_array(v->response_headers_set, v->response_headers_set_len));
   CHECK(real_array(v->response_headers_add, v->response_headers_add_len));
   CHECK(real_array(v->response_headers_remove, v->response_headers_remove_len));
-  for (size_t i = 0; i < v->request_headers_set_len; i++)
-    CHECK(real_ptr(v->request_headers_set[i].name) && real_ptr(v->request_headers_set[i].value));
-  for (size_t i = 0; i < v->response_headers_set_len; i++)
-    CHECK(real_ptr(v->response_headers_set[i].name) && real_ptr(v->response_headers_set[i].value));
+  CHECK(real_headers(v->request_headers_set, v->request_headers_set_len));
+  CHECK(real_headers(v->request_headers_add, v->request_headers_add_len));
+  CHECK(real_strs(v->request_headers_remove, v->request_headers_remove_len));
+  CHECK(real_headers(v->response_headers_set, v->response_headers_set_len));
+  CHECK(real_headers(v->response_headers_add, v->response_headers_add_len));
+  CHECK(real_strs(v->response_headers_remove, v->response_headers_remove_len));
   for (size_t i = 0; i < v->mirrors_len; i++) CHECK(real_str(v->mirrors[i].cluster) && real_str(v->mirrors[i].host));
 }
 
+/* Same order and forms as render() in ffi/tests/vectors.rs. */
 static void render_view(sbuf *b, const weir_decision_view *v) {
   check_view_pointers(v);
   put(b, "want.outcome\t%s\n", OUTCOMES[v->outcome]);
