@@ -16,6 +16,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// `weir_address.family`: no address (unknown). A zeroed `weir_address` is this.
+#define WEIR_ADDRESS_NONE 0
+
+// `weir_address.family`: IPv4, in `ip[0..4]`.
+#define WEIR_ADDRESS_IPV4 4
+
+// `weir_address.family`: IPv6, in `ip[0..16]`.
+#define WEIR_ADDRESS_IPV6 6
+
 // Largest config `weir_engine_apply` accepts.
 #define WEIR_MAX_CONFIG_BYTES (64 << 20)
 
@@ -186,6 +195,22 @@ typedef struct {
   // Length in bytes.
   size_t len;
 } weir_str;
+
+// An IP address and port. All-zero is "no address" (`WEIR_ADDRESS_NONE`).
+//
+// From a `struct sockaddr_in`: `family = WEIR_ADDRESS_IPV4`, copy the 4
+// bytes of `sin_addr` into `ip`, `port = ntohs(sin_port)`; from a
+// `sockaddr_in6`, the 16 bytes of `sin6_addr` (the scope id is not carried).
+typedef struct {
+  // `WEIR_ADDRESS_NONE`, `WEIR_ADDRESS_IPV4` or `WEIR_ADDRESS_IPV6`; any
+  // other value is refused with `WEIR_RESULT_INVALID_ARGUMENT`.
+  uint8_t family;
+  // The port, in host byte order; 0 when unknown.
+  uint16_t port;
+  // The address in network byte order: IPv4 in the first 4 bytes (the
+  // rest is ignored), IPv6 in all 16.
+  uint8_t ip[16];
+} weir_address;
 
 // What `weir_snapshot_decide` hands back directly: the outcome, the status
 // and where to send the request, which is all a proxy reads for a plain
@@ -510,10 +535,10 @@ typedef struct {
   // The listener port the request arrived on; 0 when unknown (the port in
   // `authority`, if any, stands in).
   uint16_t port;
-  // The client's address, `ip`, `ip:port` or `[v6]:port`; empty when unknown.
-  const char *remote_address;
-  // Length of `remote_address`.
-  size_t remote_address_len;
+  // The client's address (the TCP peer, or the trusted client address);
+  // all-zero when unknown. Binary, as the proxy has it: nothing is parsed
+  // per request (`weir_address_parse` converts text once).
+  weir_address remote;
   // Request headers as received (names compared case-insensitively; a value
   // that is not UTF-8 is treated as absent).
   const weir_header *headers;
@@ -542,10 +567,8 @@ typedef struct {
 
 // One TCP or TLS connection, borrowed for the duration of a decide call only.
 typedef struct {
-  // The original destination (`ip:port`); empty when unknown.
-  const char *destination;
-  // Length of `destination`.
-  size_t destination_len;
+  // The original destination (`ip:port`); all-zero when unknown.
+  weir_address destination;
   // The listener port; 0 uses the destination's port.
   uint16_t port;
   // TLS SNI; empty for plain TCP (then only `tcp[]` rules match).
@@ -557,10 +580,8 @@ typedef struct {
   const char *host;
   // Length of `host`.
   size_t host_len;
-  // The client's address (`ip[:port]`); empty when unknown.
-  const char *remote_address;
-  // Length of `remote_address`.
-  size_t remote_address_len;
+  // The client's address; all-zero when unknown.
+  weir_address remote;
   // Who opened the connection, as `weir_request.source` (its local
   // address is not used here); NULL for a sidecar (`mesh`).
   const weir_source *source;
@@ -612,6 +633,20 @@ extern "C" {
 // # Safety
 // `out` must be NULL (an error) or point to writable memory for a `weir_str`.
 weir_result weir_version(weir_str *out);
+
+// Parses an address written as text (`10.1.2.3`, `10.1.2.3:54321`,
+// `[2001:db8::1]:443`, `::1`) into `*out`; no port reads as port 0, and
+// empty text (`(NULL, 0)`) as no address (`WEIR_ADDRESS_NONE`).
+//
+// For callers that hold addresses as text (Go's `http.Request.RemoteAddr`,
+// a test file): parse once per connection, not per request.
+//
+// Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8`,
+// `WEIR_RESULT_INVALID_ARGUMENT` (text that is not an address). Thread-safe.
+//
+// # Safety
+// `text` valid for `text_len` bytes (or NULL with 0); `out` writable.
+weir_result weir_address_parse(const char *text, size_t text_len, weir_address *out);
 
 // Creates a reusable decision object and writes it to `*out`. Make one per
 // thread (or per connection) and reuse it. Free it with `weir_decision_free`.
@@ -952,8 +987,8 @@ weir_result weir_snapshot_free(const weir_snapshot *snapshot);
 // path is read).
 //
 // Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8` (authority,
-// method, path, scheme, remote address), `WEIR_RESULT_INVALID_ARGUMENT` (a
-// remote address that does not parse, a length over `PTRDIFF_MAX`). On error
+// method, path, scheme), `WEIR_RESULT_INVALID_ARGUMENT` (a remote address of
+// unknown family, a length over `PTRDIFF_MAX`). On error
 // `decision` holds no decision.
 //
 // Thread safety: the snapshot may be shared; `decision` must not be used by

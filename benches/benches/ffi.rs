@@ -33,6 +33,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use std::hint::black_box;
+use std::net::SocketAddr;
 use std::ptr;
 use std::time::{Duration, Instant};
 use weir::*;
@@ -65,6 +66,20 @@ fn canary() -> String {
     std::fs::read_to_string(path).expect("shared configs")
 }
 
+/// The client's address every request carries (a proxy knows its peer).
+const CLIENT: ([u8; 4], u16) = ([10, 1, 2, 3], 54321);
+
+/// [`CLIENT`] as the C ABI takes it: binary, as `accept()` gives it.
+fn client_address() -> weir_address {
+    let mut ip = [0u8; 16];
+    ip[..4].copy_from_slice(&CLIENT.0);
+    weir_address {
+        family: WEIR_ADDRESS_IPV4,
+        port: CLIENT.1,
+        ip,
+    }
+}
+
 fn c_request(headers: &[weir_header], source: *const weir_source) -> weir_request {
     weir_request {
         authority: HOST.as_ptr().cast(),
@@ -76,8 +91,7 @@ fn c_request(headers: &[weir_header], source: *const weir_source) -> weir_reques
         scheme: "http".as_ptr().cast(),
         scheme_len: 4,
         port: 0,
-        remote_address: ptr::null(),
-        remote_address_len: 0,
+        remote: client_address(),
         headers: headers.as_ptr(),
         headers_len: headers.len(),
         source,
@@ -142,6 +156,7 @@ fn bench(c: &mut Criterion) {
     let headers = HeaderList(&header_pairs);
     let req = Request {
         method: "GET",
+        remote: Some(SocketAddr::from(CLIENT)),
         source: &Source {
             namespace: "default",
             ..Source::MESH
@@ -220,7 +235,7 @@ fn bench(c: &mut Criterion) {
             path,
             scheme,
             port: 0,
-            remote: None,
+            remote: req.remote,
             source: req.source,
             headers: &headers,
         };

@@ -50,11 +50,13 @@ static weir_result go_decide(const weir_snapshot *snap, uintptr_t src, const cha
 	r.method = f[1]; r.method_len = lens[1];
 	r.path = f[2]; r.path_len = lens[2];
 	r.scheme = f[3]; r.scheme_len = lens[3];
-	r.remote_address = f[4]; r.remote_address_len = lens[4];
 	r.port = port;
 	r.headers = headers; r.headers_len = nheaders;
 	r.source = (const weir_source *)src;
-	weir_result rc = weir_snapshot_decide(snap, &r, entropy, d, NULL);
+	// Go has the client address as text (http.Request.RemoteAddr).
+	weir_result rc = weir_address_parse(f[4], lens[4], &r.remote);
+	if (rc != WEIR_RESULT_OK) return rc;
+	rc = weir_snapshot_decide(snap, &r, entropy, d, NULL);
 	if (rc != WEIR_RESULT_OK) return rc;
 	return weir_decision_fill_view(d, view);
 }
@@ -65,13 +67,16 @@ static weir_result go_decide_tcp(const weir_snapshot *snap, uintptr_t src, const
 	weir_connection c;
 	memset(&c, 0, sizeof c);
 	const char *p = buf;
-	c.destination = p; c.destination_len = lens[0]; p += lens[0];
+	weir_result rc = weir_address_parse(p, lens[0], &c.destination);
+	if (rc != WEIR_RESULT_OK) return rc;
+	p += lens[0];
 	c.sni = p; c.sni_len = lens[1]; p += lens[1];
 	c.host = p; c.host_len = lens[2]; p += lens[2];
-	c.remote_address = p; c.remote_address_len = lens[3];
+	rc = weir_address_parse(p, lens[3], &c.remote);
+	if (rc != WEIR_RESULT_OK) return rc;
 	c.port = port;
 	c.source = (const weir_source *)src;
-	weir_result rc = weir_snapshot_decide_tcp(snap, &c, entropy, d, NULL);
+	rc = weir_snapshot_decide_tcp(snap, &c, entropy, d, NULL);
 	if (rc != WEIR_RESULT_OK) return rc;
 	return weir_decision_fill_view(d, view);
 }

@@ -15,6 +15,7 @@
 //! renders its strings into buffers it keeps.
 #![allow(non_camel_case_types)]
 
+pub mod address;
 mod cast;
 pub mod decision;
 pub mod diagnostics;
@@ -28,6 +29,7 @@ pub mod snapshot;
 pub mod source;
 pub mod stats;
 
+pub use address::*;
 pub use decision::*;
 pub use diagnostics::*;
 pub use engine::*;

@@ -1,10 +1,10 @@
 //! The borrowed request and connection views C hands to `weir_snapshot_decide*`.
 
+use crate::address::weir_address;
 use crate::cast;
 use crate::error::weir_result;
 use crate::slice::weir_header;
 use crate::source::weir_source;
-use std::net::{IpAddr, SocketAddr};
 use std::os::raw::c_char;
 use weir_core::request::Headers;
 
@@ -34,10 +34,10 @@ pub struct weir_request {
     /// The listener port the request arrived on; 0 when unknown (the port in
     /// `authority`, if any, stands in).
     pub port: u16,
-    /// The client's address, `ip`, `ip:port` or `[v6]:port`; empty when unknown.
-    pub remote_address: *const c_char,
-    /// Length of `remote_address`.
-    pub remote_address_len: usize,
+    /// The client's address (the TCP peer, or the trusted client address);
+    /// all-zero when unknown. Binary, as the proxy has it: nothing is parsed
+    /// per request (`weir_address_parse` converts text once).
+    pub remote: weir_address,
     /// Request headers as received (names compared case-insensitively; a value
     /// that is not UTF-8 is treated as absent).
     pub headers: *const weir_header,
@@ -54,10 +54,8 @@ pub struct weir_request {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct weir_connection {
-    /// The original destination (`ip:port`); empty when unknown.
-    pub destination: *const c_char,
-    /// Length of `destination`.
-    pub destination_len: usize,
+    /// The original destination (`ip:port`); all-zero when unknown.
+    pub destination: weir_address,
     /// The listener port; 0 uses the destination's port.
     pub port: u16,
     /// TLS SNI; empty for plain TCP (then only `tcp[]` rules match).
@@ -69,42 +67,11 @@ pub struct weir_connection {
     pub host: *const c_char,
     /// Length of `host`.
     pub host_len: usize,
-    /// The client's address (`ip[:port]`); empty when unknown.
-    pub remote_address: *const c_char,
-    /// Length of `remote_address`.
-    pub remote_address_len: usize,
+    /// The client's address; all-zero when unknown.
+    pub remote: weir_address,
     /// Who opened the connection, as `weir_request.source` (its local
     /// address is not used here); NULL for a sidecar (`mesh`).
     pub source: *const weir_source,
-}
-
-/// Parses `ip`, `ip:port` or `[v6]:port`; empty is `None`.
-pub(crate) fn parse_address(text: &str) -> Result<Option<SocketAddr>, weir_result> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    if let Ok(sa) = text.parse::<SocketAddr>() {
-        return Ok(Some(sa));
-    }
-    let bare = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(text);
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => Ok(Some(SocketAddr::new(ip, 0))),
-        Err(_) => Err(weir_result::InvalidArgument),
-    }
-}
-
-/// [`parse_address`] for a non-empty address, written in place (see
-/// `decide_on` in snapshot.rs for why in place).
-#[inline(never)]
-pub(crate) fn parse_address_into(
-    text: &str,
-    out: &mut Option<SocketAddr>,
-) -> Result<(), weir_result> {
-    *out = parse_address(text)?;
-    Ok(())
 }
 
 /// A `weir_request` whose header array [`check`](Self::check) has accepted,

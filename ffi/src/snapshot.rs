@@ -4,9 +4,7 @@ use crate::cast;
 use crate::decision::{weir_decision, weir_decision_summary};
 use crate::error::weir_result;
 use crate::panic;
-use crate::request::{
-    parse_address, parse_address_into, weir_connection, weir_request, CheckedHeaders,
-};
+use crate::request::{weir_connection, weir_request, CheckedHeaders};
 use crate::source::weir_source;
 use std::mem::MaybeUninit;
 use std::ptr::addr_of_mut;
@@ -67,8 +65,8 @@ pub unsafe extern "C" fn weir_snapshot_free(snapshot: *const weir_snapshot) -> w
 /// path is read).
 ///
 /// Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8` (authority,
-/// method, path, scheme, remote address), `WEIR_RESULT_INVALID_ARGUMENT` (a
-/// remote address that does not parse, a length over `PTRDIFF_MAX`). On error
+/// method, path, scheme), `WEIR_RESULT_INVALID_ARGUMENT` (a remote address of
+/// unknown family, a length over `PTRDIFF_MAX`). On error
 /// `decision` holds no decision.
 ///
 /// Thread safety: the snapshot may be shared; `decision` must not be used by
@@ -177,12 +175,7 @@ unsafe fn decide_on(
     let path = cast::try_str(r.path, r.path_len)?;
     let scheme = cast::try_str(r.scheme, r.scheme_len)?;
     addr_of_mut!((*p).scheme).write(if scheme.is_empty() { "http" } else { scheme });
-    let remote = cast::try_str(r.remote_address, r.remote_address_len)?;
-    let remote_field = addr_of_mut!((*p).remote);
-    remote_field.write(None);
-    if !remote.is_empty() {
-        parse_address_into(remote, &mut *remote_field)?;
-    }
+    addr_of_mut!((*p).remote).write(r.remote.to_socket_addr()?);
     let headers: &dyn Headers = CheckedHeaders::check(r)?;
     addr_of_mut!((*p).headers).write(headers);
     // Last: the copy is made only for a request that passed every check.
@@ -226,10 +219,10 @@ pub unsafe extern "C" fn weir_snapshot_decide_tcp(
         let c = cast::try_ref(connection)?;
         let d = cast::try_mut(decision)?;
         d.reset();
-        let destination = parse_address(cast::try_str(c.destination, c.destination_len)?)?;
+        let destination = c.destination.to_socket_addr()?;
         let sni = cast::try_str(c.sni, c.sni_len)?;
         let host = cast::try_str(c.host, c.host_len)?;
-        let remote = parse_address(cast::try_str(c.remote_address, c.remote_address_len)?)?;
+        let remote = c.remote.to_socket_addr()?;
         let conn = Connection {
             destination,
             port: c.port,

@@ -4,10 +4,11 @@
 //! A sidecar's or a gateway's source is the same for all its requests;
 //! handing it over once saves checking four fields on every decide.
 
+use crate::address::parse_address;
 use crate::cast;
 use crate::error::weir_result;
 use crate::panic;
-use crate::request::{labels_into, parse_address};
+use crate::request::labels_into;
 use crate::slice::weir_header;
 use std::os::raw::c_char;
 use weir_core::request::Source;

@@ -37,6 +37,17 @@ fn s(text: &str) -> (*const std::os::raw::c_char, usize) {
     (text.as_ptr().cast(), text.len())
 }
 
+/// The client `10.9.0.1:4000`, in binary form (parsed once, outside the count).
+fn client() -> weir_address {
+    let text = "10.9.0.1:4000";
+    let mut a = weir_address::default();
+    assert_eq!(
+        unsafe { weir_address_parse(s(text).0, text.len(), &mut a) },
+        weir_result::Ok
+    );
+    a
+}
+
 fn request(
     authority: &'static str,
     path: &'static str,
@@ -53,8 +64,7 @@ fn request(
         scheme: s("http").0,
         scheme_len: 4,
         port: 0,
-        remote_address: s("10.9.0.1:4000").0,
-        remote_address_len: 13,
+        remote: client(),
         headers: headers.as_ptr(),
         headers_len: headers.len(),
         source,
@@ -264,15 +274,13 @@ fn deciding_through_the_abi_allocates_nothing() {
         apply(engine, "tcp-echo.yaml");
         let gateway = new_source("istioinaction/echo-tcp-gateway", "");
         let conn = weir_connection {
-            destination: ptr::null(),
-            destination_len: 0,
+            destination: weir_address::default(),
             port: 31400,
             sni: ptr::null(),
             sni_len: 0,
             host: ptr::null(),
             host_len: 0,
-            remote_address: ptr::null(),
-            remote_address_len: 0,
+            remote: client(),
             source: gateway,
         };
         let mut summary = std::mem::zeroed::<weir_decision_summary>();

@@ -298,18 +298,27 @@ static void test_misuse(const char *dir) {
   CHECK_RC(weir_source_new(NULL, 0, NULL, 0, &lb, 1, NULL, 0, &bad_src), WEIR_RESULT_INVALID_UTF8);
   CHECK(bad_src == NULL);
 
-  /* Addresses that do not parse. */
+  /* Addresses: text that does not parse, and binary ones of no known family. */
+  weir_address addr = {WEIR_ADDRESS_IPV4, 9, {9}};
+  const weir_address untouched = addr;
+  CHECK_RC(weir_address_parse("not-an-ip", 9, &addr), WEIR_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(weir_address_parse("10.0.0.1:99999", 14, &addr), WEIR_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(weir_address_parse("\xff", 1, &addr), WEIR_RESULT_INVALID_UTF8);
+  CHECK_RC(weir_address_parse(NULL, 3, &addr), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_address_parse("10.0.0.1", 8, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK(memcmp(&addr, &untouched, sizeof addr) == 0); /* out-params only on success */
+  CHECK_OK(weir_address_parse("10.0.0.1", 8, &addr));
+  CHECK(addr.family == WEIR_ADDRESS_IPV4 && addr.port == 0 && addr.ip[0] == 10 && addr.ip[3] == 1);
   bad = r;
-  bad.remote_address = "not-an-ip";
-  bad.remote_address_len = 9;
+  bad.remote = addr;
+  CHECK_OK(decide_view(s, &bad, 0, dec, &v));
+  CHECK_OK(weir_address_parse("[::1]:80", 8, &bad.remote));
+  CHECK(bad.remote.family == WEIR_ADDRESS_IPV6 && bad.remote.port == 80 && bad.remote.ip[15] == 1);
+  CHECK_OK(decide_view(s, &bad, 0, dec, &v));
+  CHECK_OK(weir_address_parse(NULL, 0, &bad.remote));
+  CHECK(bad.remote.family == WEIR_ADDRESS_NONE);
+  bad.remote.family = 5;
   CHECK_RC(decide_view(s, &bad, 0, dec, &v), WEIR_RESULT_INVALID_ARGUMENT);
-  bad = r;
-  bad.remote_address = "10.0.0.1";
-  bad.remote_address_len = 8;
-  CHECK_OK(decide_view(s, &bad, 0, dec, &v));
-  bad.remote_address = "[::1]:80";
-  bad.remote_address_len = 8;
-  CHECK_OK(decide_view(s, &bad, 0, dec, &v));
 
   /* Huge inputs: lengths past PTRDIFF_MAX, and real megabyte strings. */
   bad = r;

@@ -242,6 +242,13 @@ static const char *get(const kase *c, const char *key) {
     field##_len = strlen(s_);           \
   } while (0)
 
+/* The vector's address text, parsed as a proxy would once per connection. */
+#define ADDRESS(field, key)                                        \
+  do {                                                             \
+    const char *s_ = get(&c, key);                                 \
+    CHECK_OK(weir_address_parse(s_, strlen(s_), &(field)));        \
+  } while (0)
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s CONFIGS_DIR VECTORS\n", argv[0]);
@@ -290,10 +297,10 @@ int main(int argc, char **argv) {
       if (c.tcp) {
         weir_connection conn;
         memset(&conn, 0, sizeof conn);
-        SET(conn.destination, "destination");
+        ADDRESS(conn.destination, "destination");
         SET(conn.sni, "sni");
         SET(conn.host, "host");
-        SET(conn.remote_address, "remote");
+        ADDRESS(conn.remote, "remote");
         conn.port = (uint16_t)atoi(get(&c, "port"));
         conn.source = src;
         rc = weir_snapshot_decide_tcp(s, &conn, c.entropy, dec, &sum);
@@ -304,7 +311,7 @@ int main(int argc, char **argv) {
         SET(r.method, "method");
         SET(r.path, "path");
         SET(r.scheme, "scheme");
-        SET(r.remote_address, "remote");
+        ADDRESS(r.remote, "remote");
         r.port = (uint16_t)atoi(get(&c, "port"));
         r.headers = c.headers;
         r.headers_len = c.nheaders;
