@@ -540,7 +540,11 @@ typedef struct {
   // per request (`weir_address_parse` converts text once).
   weir_address remote;
   // Request headers as received (names compared case-insensitively; a value
-  // that is not UTF-8 is treated as absent).
+  // that is not UTF-8 is treated as absent). The array's pointer and
+  // length are checked on every call; its entries' pointers and lengths
+  // the first time the decision reads a header (a header match, a hash on
+  // a header or cookie, CORS): a decision that reads none never looks at
+  // them, which keeps a request's cost independent of its header count.
   const weir_header *headers;
   // Number of headers.
   size_t headers_len;
@@ -988,7 +992,8 @@ weir_result weir_snapshot_free(const weir_snapshot *snapshot);
 //
 // Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8` (authority,
 // method, path, scheme), `WEIR_RESULT_INVALID_ARGUMENT` (a remote address of
-// unknown family, a length over `PTRDIFF_MAX`). On error
+// unknown family, a length over `PTRDIFF_MAX`); for a header entry, only
+// when the decision reads the headers (see `weir_request.headers`). On error
 // `decision` holds no decision.
 //
 // Thread safety: the snapshot may be shared; `decision` must not be used by

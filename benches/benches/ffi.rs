@@ -6,7 +6,8 @@
 //! - `rust/decide_into_held`: `Table::decide_into`, the Rust API that
 //!   decides in place as the C ABI does (one reused `Decision`).
 //! - `rust/decide_into_built_held`: the same with the `Request` built on
-//!   every call from a parsed request line, as a Rust proxy would.
+//!   every call from a parsed request line, as a Rust proxy would, into a
+//!   `Decision` kept on the heap (as the C ABI's is).
 //! - `c_abi/decide_held`: `weir_snapshot_decide` (validates the UTF-8
 //!   inputs, decides into the `weir_decision`) on a held snapshot, reading
 //!   the outcome, cluster and endpoint from the summary it writes.
@@ -23,6 +24,10 @@
 //!   table), against `rust/decide`.
 //! - `paired/c_abi_minus_rust_built`: the two `built` variants timed back
 //!   to back in each sample; reports C's time minus Rust's per decision.
+//! - `paired/c_abi_minus_rust_built_12_headers`: the same for a request with
+//!   a browser's twelve headers (the C ABI's cost must not grow with them).
+//!
+//! Every request carries its client's address (binary on both sides).
 //! - `rust/miss_held`, `c_abi/miss_held`: a request answered 404 before any
 //!   lookup, to isolate what the boundary itself costs.
 //!
@@ -31,14 +36,34 @@
 // Calling the C ABI is unsafe by nature; the rest of weir-benches stays safe.
 #![allow(unsafe_code)]
 
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode};
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::ptr;
 use std::time::{Duration, Instant};
 use weir::*;
 use weir_core::request::{HeaderList, Request, Source};
-use weir_core::{Decision, Engine};
+use weir_core::{Decision, Engine, Table};
+
+/// The headers of a browser's request behind a mesh.
+const BUSY_HEADERS: [(&str, &str); 12] = [
+    (
+        "user-agent",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101",
+    ),
+    ("accept", "application/json, text/plain, */*"),
+    ("accept-encoding", "gzip, deflate, br"),
+    ("accept-language", "en-US,en;q=0.9"),
+    ("cookie", "session=5f2c9a; theme=dark"),
+    ("x-request-id", "0f4c2a9e-2d3b-4c1a-9b7e-5e2f1a3c4d5e"),
+    ("x-forwarded-proto", "https"),
+    ("x-forwarded-for", "203.0.113.7"),
+    ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+    ("x-b3-spanid", "e457b5a2e4d86bd1"),
+    ("x-b3-sampled", "1"),
+    ("content-length", "0"),
+];
 
 const HOST: &str = "fleetman-staff-service.default.svc.cluster.local";
 const PATH: &str = "/api/staff?page=2";
@@ -142,6 +167,115 @@ fn timed(iters: u64, entropy: &mut u64, mut step: impl FnMut(u64)) -> Duration {
     start.elapsed()
 }
 
+/// Reads outcome, cluster and endpoint of a Rust decision.
+fn read_rust(d: &Decision<'_>) {
+    black_box((
+        d.outcome,
+        d.cluster.map(|c| &*c.name),
+        d.endpoint.map(|e| &*e.address),
+    ));
+}
+
+/// Reads outcome, cluster and endpoint of a C decision (all in the summary).
+fn read_c(s: &weir_decision_summary) {
+    black_box((s.outcome, s.cluster.ptr, s.cluster.len));
+    black_box((s.endpoint.ptr, s.endpoint.len));
+}
+
+/// A request line as a proxy has parsed it: authority, method, path, scheme.
+type RequestLine = (&'static str, &'static str, &'static str, &'static str);
+
+const PARSED: RequestLine = (HOST, "GET", PATH, "http");
+
+/// What a Rust proxy does per request: build the `Request` from the request
+/// line it has parsed (behind `black_box`, so nothing is hoisted out of the
+/// loop), its client address, the `Source` it made once and its headers,
+/// then decide in place into a `Decision` it keeps (on the heap, as a
+/// proxy's per-worker state would be, and as the C ABI's `weir_decision` is).
+fn rust_built<'a>(table: &'a Table, like: &'a Request<'a>) -> impl FnMut(u64) + 'a {
+    let mut kept = Box::new(Decision::default());
+    move |entropy| {
+        let &(authority, method, path, scheme) = black_box(&PARSED);
+        let fresh = Request {
+            authority,
+            method,
+            path,
+            scheme,
+            port: 0,
+            remote: like.remote,
+            source: like.source,
+            headers: like.headers,
+        };
+        table.decide_into(&fresh, black_box(entropy), &mut kept);
+        read_rust(&kept);
+    }
+}
+
+/// The C counterpart of [`rust_built`]: the caller fills its `weir_request`
+/// from the parsed request line on every call (the rest as in `like`).
+fn c_built(
+    snap: *const weir_snapshot,
+    like: weir_request,
+    decision: *mut weir_decision,
+) -> impl FnMut(u64) {
+    let mut summary = unsafe { std::mem::zeroed::<weir_decision_summary>() };
+    move |entropy| unsafe {
+        let &(authority, method, path, scheme) = black_box(&PARSED);
+        let fresh = weir_request {
+            authority: authority.as_ptr().cast(),
+            authority_len: authority.len(),
+            method: method.as_ptr().cast(),
+            method_len: method.len(),
+            path: path.as_ptr().cast(),
+            path_len: path.len(),
+            scheme: scheme.as_ptr().cast(),
+            scheme_len: scheme.len(),
+            ..like
+        };
+        black_box(weir_snapshot_decide(
+            snap,
+            &fresh,
+            black_box(entropy),
+            decision,
+            &mut summary,
+        ));
+        read_c(&summary);
+    }
+}
+
+/// Times `rust` and `c` back to back in each sample (in alternating order)
+/// and counts C's time minus Rust's. Drift on a shared machine then hits
+/// both sides of the difference alike, where separate benchmarks seconds
+/// apart can differ by a few ns. Flat sampling: every sample's batches are
+/// long (milliseconds), so timer noise stays far below the difference.
+fn paired(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    entropy: &mut u64,
+    mut rust: impl FnMut(u64),
+    mut c: impl FnMut(u64),
+) {
+    g.sampling_mode(SamplingMode::Flat);
+    g.bench_function(name, |b| {
+        let mut c_first = false;
+        b.iter_custom(|iters| {
+            c_first = !c_first;
+            let (rust, c) = if c_first {
+                let c = timed(iters, entropy, &mut c);
+                (timed(iters, entropy, &mut rust), c)
+            } else {
+                let rust = timed(iters, entropy, &mut rust);
+                (rust, timed(iters, entropy, &mut c))
+            };
+            // A sample where the VM paused the Rust batch can come out
+            // negative; criterion needs a positive time (such a sample
+            // shows as a low outlier).
+            c.saturating_sub(rust).max(Duration::from_nanos(1))
+        })
+    });
+    g.sampling_mode(SamplingMode::Auto);
+}
+
 fn bench(c: &mut Criterion) {
     let text = canary();
     let header_pairs = [("user-agent", "bench/1"), ("accept", "*/*")];
@@ -190,20 +324,6 @@ fn bench(c: &mut Criterion) {
     let mut view = unsafe { std::mem::zeroed::<weir_decision_view>() };
     let mut summary = unsafe { std::mem::zeroed::<weir_decision_summary>() };
 
-    // Reads outcome, cluster and endpoint of a Rust decision.
-    let read_rust = |d: &Decision<'_>| {
-        black_box((
-            d.outcome,
-            d.cluster.map(|c| &*c.name),
-            d.endpoint.map(|e| &*e.address),
-        ));
-    };
-    // Reads outcome, cluster and endpoint of a C decision (all in the summary).
-    let read_c = |s: &weir_decision_summary| {
-        black_box((s.outcome, s.cluster.ptr, s.cluster.len));
-        black_box((s.endpoint.ptr, s.endpoint.len));
-    };
-
     let mut g = c.benchmark_group("decide_fleetman_canary");
     let mut entropy = 0u64;
     let held = engine.table();
@@ -214,7 +334,7 @@ fn bench(c: &mut Criterion) {
             read_rust(&d);
         })
     });
-    let mut in_place = Decision::default();
+    let mut in_place = Box::new(Decision::default());
     g.bench_function("rust/decide_into_held", |b| {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
@@ -222,30 +342,11 @@ fn bench(c: &mut Criterion) {
             read_rust(&in_place);
         })
     });
-    // What a Rust proxy does per request: build the `Request` from the
-    // request line it has parsed (behind `black_box`, so nothing is hoisted
-    // out of the loop) and the `Source` it made once, then decide in place.
-    // The other Rust variants reuse one `Request` built before the loop.
-    let parsed = (HOST, "GET", PATH, "http");
-    let mut rust_built = |entropy: u64| {
-        let &(authority, method, path, scheme) = black_box(&parsed);
-        let fresh = Request {
-            authority,
-            method,
-            path,
-            scheme,
-            port: 0,
-            remote: req.remote,
-            source: req.source,
-            headers: &headers,
-        };
-        held.decide_into(&fresh, black_box(entropy), &mut in_place);
-        read_rust(&in_place);
-    };
+    let mut rust_step = rust_built(&held, &req);
     g.bench_function("rust/decide_into_built_held", |b| {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
-            rust_built(entropy);
+            rust_step(entropy);
         })
     });
     let mut snap = ptr::null();
@@ -257,61 +358,39 @@ fn bench(c: &mut Criterion) {
             read_c(&summary);
         })
     });
-    // The C counterpart of `rust/decide_into_built_held`: the caller fills
-    // its `weir_request` from the parsed request line on every call.
-    let mut c_built = |entropy: u64| unsafe {
-        let &(authority, method, path, scheme) = black_box(&parsed);
-        let fresh = weir_request {
-            authority: authority.as_ptr().cast(),
-            authority_len: authority.len(),
-            method: method.as_ptr().cast(),
-            method_len: method.len(),
-            path: path.as_ptr().cast(),
-            path_len: path.len(),
-            scheme: scheme.as_ptr().cast(),
-            scheme_len: scheme.len(),
-            ..creq
-        };
-        black_box(weir_snapshot_decide(
-            snap,
-            &fresh,
-            black_box(entropy),
-            decision,
-            &mut summary,
-        ));
-        read_c(&summary);
-    };
+    let mut c_step = c_built(snap, creq, decision);
     g.bench_function("c_abi/decide_built_held", |b| {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
-            c_built(entropy);
+            c_step(entropy);
         })
     });
-    // The two above, paired: each sample times a batch of each, back to
-    // back (in alternating order), and counts C's time minus Rust's. Drift
-    // on a shared machine then hits both sides of the difference alike,
-    // where separate benchmarks seconds apart can differ by a few ns. Flat
-    // sampling: every sample's batches are long (milliseconds), so timer
-    // noise stays far below the difference.
-    g.sampling_mode(SamplingMode::Flat);
-    g.bench_function("paired/c_abi_minus_rust_built", |b| {
-        let mut c_first = false;
-        b.iter_custom(|iters| {
-            c_first = !c_first;
-            let (rust, c) = if c_first {
-                let c = timed(iters, &mut entropy, &mut c_built);
-                (timed(iters, &mut entropy, &mut rust_built), c)
-            } else {
-                let rust = timed(iters, &mut entropy, &mut rust_built);
-                (rust, timed(iters, &mut entropy, &mut c_built))
-            };
-            // A sample where the VM paused the Rust batch can come out
-            // negative; criterion needs a positive time (such a sample
-            // shows as a low outlier).
-            c.saturating_sub(rust).max(Duration::from_nanos(1))
-        })
-    });
-    g.sampling_mode(SamplingMode::Auto);
+    // The two above, paired.
+    paired(
+        &mut g,
+        "paired/c_abi_minus_rust_built",
+        &mut entropy,
+        rust_step,
+        c_step,
+    );
+    // The same with the headers of a browser's request behind a mesh
+    // (twelve): the C ABI's cost must not grow with them.
+    let busy_headers = HeaderList(&BUSY_HEADERS);
+    let busy_c_headers: Vec<weir_header> = BUSY_HEADERS
+        .iter()
+        .map(|(n, v)| weir_header::new(n, v))
+        .collect();
+    let busy = Request {
+        headers: &busy_headers,
+        ..req
+    };
+    paired(
+        &mut g,
+        "paired/c_abi_minus_rust_built_12_headers",
+        &mut entropy,
+        rust_built(&held, &busy),
+        c_built(snap, c_request(&busy_c_headers, source), decision),
+    );
     g.bench_function("c_abi/decide_held_view", |b| {
         b.iter(|| unsafe {
             entropy = entropy.wrapping_add(1);

@@ -7,7 +7,7 @@
 
 use crate::cast;
 use crate::error::weir_result;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::raw::c_char;
 
 /// `weir_address.family`: no address (unknown). A zeroed `weir_address` is this.
@@ -39,21 +39,31 @@ impl weir_address {
     /// The address as the core takes it: `None` for `WEIR_ADDRESS_NONE`.
     #[inline(always)]
     pub(crate) fn to_socket_addr(self) -> Result<Option<SocketAddr>, weir_result> {
+        let mut out = None;
+        self.write_to(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`to_socket_addr`](Self::to_socket_addr) written in place, each
+    /// family with its own stores. The decide path writes its request's
+    /// field this way: a value built first and then copied in went through
+    /// staged, overlapping stores (a store-to-load forwarding stall).
+    #[inline(always)]
+    pub(crate) fn write_to(&self, out: &mut Option<SocketAddr>) -> Result<(), weir_result> {
         match self.family {
-            WEIR_ADDRESS_NONE => Ok(None),
+            WEIR_ADDRESS_NONE => *out = None,
             WEIR_ADDRESS_IPV4 => {
                 let [a, b, c, d, ..] = self.ip;
-                Ok(Some(SocketAddr::new(
-                    Ipv4Addr::new(a, b, c, d).into(),
-                    self.port,
-                )))
+                let ip = Ipv4Addr::from_bits(u32::from_be_bytes([a, b, c, d]));
+                *out = Some(SocketAddr::V4(SocketAddrV4::new(ip, self.port)));
             }
-            WEIR_ADDRESS_IPV6 => Ok(Some(SocketAddr::new(
-                Ipv6Addr::from(self.ip).into(),
-                self.port,
-            ))),
-            _ => Err(weir_result::InvalidArgument),
+            WEIR_ADDRESS_IPV6 => {
+                let ip = Ipv6Addr::from_bits(u128::from_be_bytes(self.ip));
+                *out = Some(SocketAddr::V6(SocketAddrV6::new(ip, self.port, 0, 0)));
+            }
+            _ => return Err(weir_result::InvalidArgument),
         }
+        Ok(())
     }
 
     /// The binary form of `addr` (`None`: no address).

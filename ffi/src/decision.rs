@@ -477,16 +477,19 @@ impl weir_decision {
     #[inline(always)]
     pub(crate) fn decide_with<'a>(
         &mut self,
-        decide: impl FnOnce(&mut Decision<'a>),
+        decide: impl FnOnce(&mut Decision<'a>) -> Result<(), weir_result>,
         out: Option<&mut weir_decision_summary>,
-    ) {
+    ) -> Result<(), weir_result> {
         // SAFETY: only the lifetime changes. What the decision borrows is the
         // table (alive while the caller holds the snapshot, the documented
         // contract), `self.path` (unchanged until the next decide, which
         // resets this object first) and, until cleared below, the request.
         // `dec` was initialised in `new`; `decide` overwrites every field.
         let dec: &mut Decision<'a> = unsafe { &mut *self.dec.as_mut_ptr().cast() };
-        decide(dec);
+        // A failed decide writes no summary; the caller's boundary forgets
+        // the decision (`valid` false: nothing reads `dec`, and the next
+        // decide overwrites whatever in it borrowed this request).
+        decide(dec)?;
         // CORS and redirects are rare: test, and write only then.
         if dec.cors.is_some() {
             dec.cors = None;
@@ -502,6 +505,7 @@ impl weir_decision {
         if redirect {
             self.render_location();
         }
+        Ok(())
     }
 
     /// Renders the decision's redirect `Location` (it may borrow the

@@ -4,7 +4,7 @@ use crate::cast;
 use crate::decision::{weir_decision, weir_decision_summary};
 use crate::error::weir_result;
 use crate::panic;
-use crate::request::{weir_connection, weir_request, CheckedHeaders};
+use crate::request::{weir_connection, weir_request, CHeaders};
 use crate::source::weir_source;
 use std::mem::MaybeUninit;
 use std::ptr::addr_of_mut;
@@ -66,7 +66,8 @@ pub unsafe extern "C" fn weir_snapshot_free(snapshot: *const weir_snapshot) -> w
 ///
 /// Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8` (authority,
 /// method, path, scheme), `WEIR_RESULT_INVALID_ARGUMENT` (a remote address of
-/// unknown family, a length over `PTRDIFF_MAX`). On error
+/// unknown family, a length over `PTRDIFF_MAX`); for a header entry, only
+/// when the decision reads the headers (see `weir_request.headers`). On error
 /// `decision` holds no decision.
 ///
 /// Thread safety: the snapshot may be shared; `decision` must not be used by
@@ -175,16 +176,24 @@ unsafe fn decide_on(
     let path = cast::try_str(r.path, r.path_len)?;
     let scheme = cast::try_str(r.scheme, r.scheme_len)?;
     addr_of_mut!((*p).scheme).write(if scheme.is_empty() { "http" } else { scheme });
-    addr_of_mut!((*p).remote).write(r.remote.to_socket_addr()?);
-    let headers: &dyn Headers = CheckedHeaders::check(r)?;
-    addr_of_mut!((*p).headers).write(headers);
+    // Written in place (see `write_to`); `None` first makes the field valid.
+    let remote = addr_of_mut!((*p).remote);
+    remote.write(None);
+    r.remote.write_to(&mut *remote)?;
+    let headers = CHeaders::new(r)?;
+    addr_of_mut!((*p).headers).write(&headers as &dyn Headers);
     // Last: the copy is made only for a request that passed every check.
     addr_of_mut!((*p).path).write(d.keep_path(path));
     let req = req.assume_init_ref();
     // SAFETY: `out` is NULL or writable (the exports' contract).
     let out = unsafe { out.as_mut() };
-    d.decide_with(|dec| table.decide_into(req, entropy, dec), out);
-    Ok(())
+    d.decide_with(
+        |dec| {
+            table.decide_into(req, entropy, dec);
+            headers.verdict()
+        },
+        out,
+    )
 }
 
 /// The source a request or connection points at; NULL is the sidecar's
@@ -231,7 +240,12 @@ pub unsafe extern "C" fn weir_snapshot_decide_tcp(
             remote,
             source: source_of(c.source),
         };
-        d.decide_with(|dec| *dec = table.decide_tcp(&conn, entropy), out.as_mut());
-        Ok(())
+        d.decide_with(
+            |dec| {
+                *dec = table.decide_tcp(&conn, entropy);
+                Ok(())
+            },
+            out.as_mut(),
+        )
     })
 }
