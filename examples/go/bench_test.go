@@ -97,7 +97,7 @@ func BenchmarkDecideCgo(b *testing.B) {
 	}
 	defer src.Close()
 	r := &Request{Authority: "fleetman-staff-service.default.svc.cluster.local", Method: "GET", Path: "/api/staff?page=2",
-		Source: src, Headers: []Header{{"user-agent", "bench/1"}, {"accept", "*/*"}}}
+		Remote: "10.1.2.3:54321", Source: src, Headers: []Header{{"user-agent", "bench/1"}, {"accept", "*/*"}}}
 	b.Run("snapshot_per_request", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
