@@ -182,8 +182,9 @@ impl Headers for CHeaders<'_> {
 /// Fills `scratch` with the labels as `&str` pairs (strict UTF-8).
 ///
 /// # Safety
-/// As [`CHeaders::new`] (for the label array). The `'static` is a lie the caller must keep: the
-/// scratch is cleared before the call that filled it returns.
+/// `p` valid for `len` labels whose non-NULL pointers are valid for their
+/// lengths. The `'static` is a lie the caller must keep: the scratch is
+/// cleared before the call that filled it returns.
 pub(crate) unsafe fn labels_into(
     p: *const weir_header,
     len: usize,

@@ -136,8 +136,9 @@ pub(crate) unsafe fn decide_http(
 /// counts against criterion times on benches/ffi.rs: ~0.04 ns an
 /// instruction, ~0.3 ns a store). So the core's request is written field by
 /// field as each is checked, each word once: no placeholder values, no
-/// staged copies, and the headers are read through the caller's own struct
-/// ([`CheckedHeaders`]).
+/// staged copies. The headers are read in the caller's own array
+/// ([`CHeaders`]), whose entries are checked only if a header is read; a
+/// bad one found then fails the call here, after the core has decided.
 ///
 /// # Safety
 /// As `weir_snapshot_decide`.
