@@ -24,8 +24,9 @@
 //!   table), against `rust/decide`.
 //! - `paired/c_abi_minus_rust_built`: the two `built` variants timed back
 //!   to back in each sample; reports C's time minus Rust's per decision.
-//! - `paired/c_abi_minus_rust_built_12_headers`: the same for a request with
-//!   a browser's twelve headers (the C ABI's cost must not grow with them).
+//! - `paired/c_abi_minus_rust_built_browser`: the same for a browser's
+//!   request (twelve headers, a 111-byte path with a query string): the C
+//!   ABI's cost must not grow with them.
 //!
 //! Every request carries its client's address (binary on both sides).
 //! - `rust/miss_held`, `c_abi/miss_held`: a request answered 404 before any
@@ -66,7 +67,7 @@ const BUSY_HEADERS: [(&str, &str); 12] = [
 ];
 
 const HOST: &str = "fleetman-staff-service.default.svc.cluster.local";
-const PATH: &str = "/api/staff?page=2";
+const PATH: &str = "/api/staff/v2/rosters/2026-11-24/shifts?page=2&per_page=50&sort=-updated_at&fields=id,name,role,start,end&filter[team]=ops&filter[site]=north-7";
 
 fn quick() -> bool {
     std::env::var("WEIR_BENCH_QUICK").is_ok_and(|v| v == "1")
@@ -187,15 +188,27 @@ type RequestLine = (&'static str, &'static str, &'static str, &'static str);
 
 const PARSED: RequestLine = (HOST, "GET", PATH, "http");
 
+/// A browser's request line: a 111-byte path with its query string.
+const BUSY_LINE: RequestLine = (
+    HOST,
+    "GET",
+    "/api/staff/rosters/2026-11-24/shifts?page=2&per_page=50&sort=-updated_at&fields=id,name,role,start,end&team=ops",
+    "https",
+);
+
 /// What a Rust proxy does per request: build the `Request` from the request
 /// line it has parsed (behind `black_box`, so nothing is hoisted out of the
 /// loop), its client address, the `Source` it made once and its headers,
 /// then decide in place into a `Decision` it keeps (on the heap, as a
 /// proxy's per-worker state would be, and as the C ABI's `weir_decision` is).
-fn rust_built<'a>(table: &'a Table, like: &'a Request<'a>) -> impl FnMut(u64) + 'a {
+fn rust_built<'a>(
+    table: &'a Table,
+    line: RequestLine,
+    like: &'a Request<'a>,
+) -> impl FnMut(u64) + 'a {
     let mut kept = Box::new(Decision::default());
     move |entropy| {
-        let &(authority, method, path, scheme) = black_box(&PARSED);
+        let &(authority, method, path, scheme) = black_box(&line);
         let fresh = Request {
             authority,
             method,
@@ -215,12 +228,13 @@ fn rust_built<'a>(table: &'a Table, like: &'a Request<'a>) -> impl FnMut(u64) + 
 /// from the parsed request line on every call (the rest as in `like`).
 fn c_built(
     snap: *const weir_snapshot,
+    line: RequestLine,
     like: weir_request,
     decision: *mut weir_decision,
 ) -> impl FnMut(u64) {
     let mut summary = unsafe { std::mem::zeroed::<weir_decision_summary>() };
     move |entropy| unsafe {
-        let &(authority, method, path, scheme) = black_box(&PARSED);
+        let &(authority, method, path, scheme) = black_box(&line);
         let fresh = weir_request {
             authority: authority.as_ptr().cast(),
             authority_len: authority.len(),
@@ -342,7 +356,7 @@ fn bench(c: &mut Criterion) {
             read_rust(&in_place);
         })
     });
-    let mut rust_step = rust_built(&held, &req);
+    let mut rust_step = rust_built(&held, PARSED, &req);
     g.bench_function("rust/decide_into_built_held", |b| {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
@@ -358,7 +372,7 @@ fn bench(c: &mut Criterion) {
             read_c(&summary);
         })
     });
-    let mut c_step = c_built(snap, creq, decision);
+    let mut c_step = c_built(snap, PARSED, creq, decision);
     g.bench_function("c_abi/decide_built_held", |b| {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
@@ -373,8 +387,8 @@ fn bench(c: &mut Criterion) {
         rust_step,
         c_step,
     );
-    // The same with the headers of a browser's request behind a mesh
-    // (twelve): the C ABI's cost must not grow with them.
+    // The same for a browser's request behind a mesh (twelve headers, a
+    // 111-byte path): the C ABI's cost must not grow with them.
     let busy_headers = HeaderList(&BUSY_HEADERS);
     let busy_c_headers: Vec<weir_header> = BUSY_HEADERS
         .iter()
@@ -386,10 +400,15 @@ fn bench(c: &mut Criterion) {
     };
     paired(
         &mut g,
-        "paired/c_abi_minus_rust_built_12_headers",
+        "paired/c_abi_minus_rust_built_browser",
         &mut entropy,
-        rust_built(&held, &busy),
-        c_built(snap, c_request(&busy_c_headers, source), decision),
+        rust_built(&held, BUSY_LINE, &busy),
+        c_built(
+            snap,
+            BUSY_LINE,
+            c_request(&busy_c_headers, source),
+            decision,
+        ),
     );
     g.bench_function("c_abi/decide_held_view", |b| {
         b.iter(|| unsafe {
