@@ -67,7 +67,7 @@ const BUSY_HEADERS: [(&str, &str); 12] = [
 ];
 
 const HOST: &str = "fleetman-staff-service.default.svc.cluster.local";
-const PATH: &str = "/api/staff/v2/rosters/2026-11-24/shifts?page=2&per_page=50&sort=-updated_at&fields=id,name,role,start,end&filter[team]=ops&filter[site]=north-7";
+const PATH: &str = "/api/staff?page=2";
 
 fn quick() -> bool {
     std::env::var("WEIR_BENCH_QUICK").is_ok_and(|v| v == "1")
