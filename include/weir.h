@@ -1022,24 +1022,24 @@ weir_result weir_snapshot_decide_tcp(const weir_snapshot *snapshot,
 
 // Makes a request source (gateway `namespace/name` or empty for a sidecar;
 // the client workload's namespace and labels; the local address the
-// listener accepts on, empty when unknown) and writes it to `*out`.
+// listener accepts on, NULL when unknown) and writes it to `*out`.
 // Requests and connections point at it with their `source` field.
 //
 // Everything is copied: nothing is retained from the arguments.
 //
 // Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8`,
-// `WEIR_RESULT_INVALID_ARGUMENT` (an address that does not parse).
+// `WEIR_RESULT_INVALID_ARGUMENT` (an address of unknown family).
 //
 // # Safety
-// Each `(ptr, len)` valid or `(NULL, 0)`; `out` writable.
+// Each `(ptr, len)` valid or `(NULL, 0)`; `local_address` NULL or valid;
+// `out` writable.
 weir_result weir_source_new(const char *gateway,
                             size_t gateway_len,
                             const char *source_namespace,
                             size_t source_namespace_len,
                             const weir_header *source_labels,
                             size_t source_labels_len,
-                            const char *local_address,
-                            size_t local_address_len,
+                            const weir_address *local_address,
                             weir_source **out);
 
 // Frees a source. NULL is a no-op; freeing twice gives

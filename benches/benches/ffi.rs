@@ -150,7 +150,6 @@ fn new_source(gateway: &str, namespace: &str) -> *mut weir_source {
             ptr::null(),
             0,
             ptr::null(),
-            0,
             &mut source,
         )
     };

@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
   /* Who sends the requests: the gateway listener (or a sidecar) for clients
      in namespace "default". Made once, used by every request. */
   weir_source *source = NULL;
-  weir_result rc = weir_source_new(gateway, strlen(gateway), "default", 7, NULL, 0, NULL, 0, &source);
+  weir_result rc = weir_source_new(gateway, strlen(gateway), "default", 7, NULL, 0, NULL, &source);
   if (rc != WEIR_RESULT_OK) return fail("source", rc);
   rc = weir_engine_apply(engine, argv[1], strlen(argv[1]), text, len, diags);
   free(text);

@@ -89,7 +89,10 @@ static weir_result go_source_new(const char *buf, const size_t *lens, size_t nla
 	size_t i = 0;
 	for (; i < 3; i++) { f[i] = p; p += lens[i]; }
 	unpack_pairs(labels, nlabels, &p, lens, &i);
-	return weir_source_new(f[0], lens[0], f[1], lens[1], labels, nlabels, f[2], lens[2], out);
+	weir_address local;
+	weir_result rc = weir_address_parse(f[2], lens[2], &local);
+	if (rc != WEIR_RESULT_OK) return rc;
+	return weir_source_new(f[0], lens[0], f[1], lens[1], labels, nlabels, &local, out);
 }
 
 static weir_result go_apply(const weir_engine *e, const char *name, size_t name_len, const char *text,

@@ -91,7 +91,7 @@ impl weir_address {
 }
 
 /// Parses `ip`, `ip:port`, `[v6]` or `[v6]:port`; empty is `None`.
-pub(crate) fn parse_address(text: &str) -> Result<Option<SocketAddr>, weir_result> {
+fn parse_address(text: &str) -> Result<Option<SocketAddr>, weir_result> {
     if text.is_empty() {
         return Ok(None);
     }

@@ -4,7 +4,7 @@
 //! A sidecar's or a gateway's source is the same for all its requests;
 //! handing it over once saves checking four fields on every decide.
 
-use crate::address::parse_address;
+use crate::address::weir_address;
 use crate::cast;
 use crate::error::weir_result;
 use crate::panic;
@@ -45,16 +45,17 @@ impl weir_source {
 
 /// Makes a request source (gateway `namespace/name` or empty for a sidecar;
 /// the client workload's namespace and labels; the local address the
-/// listener accepts on, empty when unknown) and writes it to `*out`.
+/// listener accepts on, NULL when unknown) and writes it to `*out`.
 /// Requests and connections point at it with their `source` field.
 ///
 /// Everything is copied: nothing is retained from the arguments.
 ///
 /// Errors: `WEIR_RESULT_NULL_PARAMETER`, `WEIR_RESULT_INVALID_UTF8`,
-/// `WEIR_RESULT_INVALID_ARGUMENT` (an address that does not parse).
+/// `WEIR_RESULT_INVALID_ARGUMENT` (an address of unknown family).
 ///
 /// # Safety
-/// Each `(ptr, len)` valid or `(NULL, 0)`; `out` writable.
+/// Each `(ptr, len)` valid or `(NULL, 0)`; `local_address` NULL or valid;
+/// `out` writable.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn weir_source_new(
@@ -64,15 +65,17 @@ pub unsafe extern "C" fn weir_source_new(
     source_namespace_len: usize,
     source_labels: *const weir_header,
     source_labels_len: usize,
-    local_address: *const c_char,
-    local_address_len: usize,
+    local_address: *const weir_address,
     out: *mut *mut weir_source,
 ) -> weir_result {
     panic::boundary(|| {
         let out = cast::try_out(out)?;
         let gateway = cast::try_str(gateway, gateway_len)?;
         let namespace = cast::try_str(source_namespace, source_namespace_len)?;
-        let local = parse_address(cast::try_str(local_address, local_address_len)?)?;
+        let local = match local_address.as_ref() {
+            Some(address) => address.to_socket_addr()?,
+            None => None,
+        };
         let mut pairs = Vec::new();
         labels_into(source_labels, source_labels_len, &mut pairs)?;
         let owned: Vec<(Box<str>, Box<str>)> = pairs

@@ -83,7 +83,6 @@ unsafe fn new_source(gateway: &str, namespace: &str) -> *mut weir_source {
             ptr::null(),
             0,
             ptr::null(),
-            0,
             &mut src
         ),
         weir_result::Ok

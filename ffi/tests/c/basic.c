@@ -284,7 +284,7 @@ static void test_misuse(const char *dir) {
   bad.headers_len = 1;
   CHECK_OK(decide_view(s, &bad, 0, dec, &v));
   weir_source *bad_src = NULL;
-  CHECK_RC(weir_source_new(NULL, 0, NULL, 0, &h, 1, NULL, 0, &bad_src), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_source_new(NULL, 0, NULL, 0, &h, 1, NULL, &bad_src), WEIR_RESULT_NULL_PARAMETER);
   CHECK(bad_src == NULL);
 
   /* Invalid UTF-8: rejected in the request line, ignored in a header value. */
@@ -298,7 +298,7 @@ static void test_misuse(const char *dir) {
   bad.headers_len = 1;
   CHECK_OK(decide_view(s, &bad, 0, dec, &v));
   weir_header lb = {"app", 3, "\xff", 1};
-  CHECK_RC(weir_source_new(NULL, 0, NULL, 0, &lb, 1, NULL, 0, &bad_src), WEIR_RESULT_INVALID_UTF8);
+  CHECK_RC(weir_source_new(NULL, 0, NULL, 0, &lb, 1, NULL, &bad_src), WEIR_RESULT_INVALID_UTF8);
   CHECK(bad_src == NULL);
 
   /* Addresses: text that does not parse, and binary ones of no known family. */
@@ -444,7 +444,7 @@ static void test_endpoints_stats_tcp(const char *dir) {
   c.port = 31400;
   weir_source *gw = NULL;
   const char *gw_name = "istioinaction/echo-tcp-gateway";
-  CHECK_OK(weir_source_new(gw_name, strlen(gw_name), NULL, 0, NULL, 0, NULL, 0, &gw));
+  CHECK_OK(weir_source_new(gw_name, strlen(gw_name), NULL, 0, NULL, 0, NULL, &gw));
   c.source = gw;
   CHECK_OK(decide_tcp_view(s, &c, 1, dec, &v));
   CHECK(v.outcome == WEIR_OUTCOME_ROUTE);
@@ -479,7 +479,7 @@ static void test_feedback(const char *dir) {
   CHECK_RC(weir_feedback_finish(s, &t, 200, 1), WEIR_RESULT_INVALID_HANDLE); /* zeroed */
   weir_request r = make_request("reviews.shop.svc.cluster.local", "GET", "/");
   weir_source *shop = NULL;
-  CHECK_OK(weir_source_new(NULL, 0, "shop", 4, NULL, 0, NULL, 0, &shop));
+  CHECK_OK(weir_source_new(NULL, 0, "shop", 4, NULL, 0, NULL, &shop));
   r.source = shop;
   /* Outlier detection (consecutive5xxErrors: 5): five 503s eject the endpoint. */
   CHECK_OK(decide_view(s, &r, 1, dec, &v));
@@ -543,12 +543,13 @@ static void test_engine_decide(const char *dir) {
   CHECK_RC(weir_engine_decide(e, &r, 0, NULL, &sa), WEIR_RESULT_NULL_PARAMETER);
   /* The source as a handle; a sidecar with no namespace needs none (NULL). */
   weir_source *src = NULL;
-  CHECK_RC(weir_source_new(NULL, 0, "default", 7, NULL, 0, NULL, 0, NULL), WEIR_RESULT_NULL_PARAMETER);
-  CHECK_RC(weir_source_new(NULL, 0, "\xff", 1, NULL, 0, NULL, 0, &src), WEIR_RESULT_INVALID_UTF8);
-  CHECK_RC(weir_source_new(NULL, 0, NULL, 3, NULL, 0, NULL, 0, &src), WEIR_RESULT_NULL_PARAMETER);
-  CHECK_RC(weir_source_new(NULL, 0, "default", 7, NULL, 0, "not-an-ip", 9, &src), WEIR_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(weir_source_new(NULL, 0, "default", 7, NULL, 0, NULL, NULL), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_source_new(NULL, 0, "\xff", 1, NULL, 0, NULL, &src), WEIR_RESULT_INVALID_UTF8);
+  CHECK_RC(weir_source_new(NULL, 0, NULL, 3, NULL, 0, NULL, &src), WEIR_RESULT_NULL_PARAMETER);
+  weir_address bad_local = {7, 80, {10, 0, 0, 1}}; /* no such family */
+  CHECK_RC(weir_source_new(NULL, 0, "default", 7, NULL, 0, &bad_local, &src), WEIR_RESULT_INVALID_ARGUMENT);
   CHECK(src == NULL);
-  CHECK_OK(weir_source_new(NULL, 0, "default", 7, NULL, 0, NULL, 0, &src));
+  CHECK_OK(weir_source_new(NULL, 0, "default", 7, NULL, 0, NULL, &src));
   weir_request rs = r;
   rs.source = src;
   for (uint64_t entropy = 0; entropy < 200; entropy++) {

@@ -289,10 +289,12 @@ int main(int argc, char **argv) {
       c.tcp = strcmp(get(&c, "kind"), "tcp") == 0;
       /* The vector's gateway, namespace, labels and local address: a source
          made for this case (a proxy makes one per listener). */
-      const char *gateway = get(&c, "gateway"), *ns = get(&c, "namespace"), *local = get(&c, "local");
+      const char *gateway = get(&c, "gateway"), *ns = get(&c, "namespace");
       weir_source *src = NULL;
-      CHECK_OK(weir_source_new(gateway, strlen(gateway), ns, strlen(ns), c.labels, c.nlabels, local,
-                               strlen(local), &src));
+      weir_address local_address;
+      ADDRESS(local_address, "local");
+      CHECK_OK(weir_source_new(gateway, strlen(gateway), ns, strlen(ns), c.labels, c.nlabels, &local_address,
+                               &src));
       weir_result rc;
       if (c.tcp) {
         weir_connection conn;
