@@ -190,14 +190,29 @@ pub(crate) fn is_ascii(b: &[u8]) -> bool {
 
 const HIGH_BITS_64: u64 = 0x8080_8080_8080_8080;
 
-/// [`is_ascii`] for 17 to 64 bytes: the chunks at 0, 16 and 32 when they
-/// lie before the last one, then the last 16 bytes (overlapping whatever
-/// came before), OR-ed together. On x86-64 in SSE2 registers (baseline),
-/// tested with one `pmovmskb`.
+/// [`is_ascii`] for 17 to 64 bytes, inline: the chunks at 0, 16 and 32
+/// (each tested against the length, no loop).
 #[inline(always)]
 fn is_ascii_17_to_64(b: &[u8]) -> bool {
+    debug_assert!((17..=64).contains(&b.len()));
+    is_ascii_by_chunks(b, [0, 16, 32])
+}
+
+/// [`is_ascii`] for more than 64 bytes, out of line: a loop over the chunks.
+#[inline(never)]
+fn is_ascii_long(b: &[u8]) -> bool {
     let n = b.len();
-    debug_assert!((17..=64).contains(&n));
+    is_ascii_by_chunks(b, (0..).step_by(16).take_while(|i| i + 16 < n))
+}
+
+/// True when the 16-byte chunks at `starts` that lie before the last 16
+/// bytes, and the last 16 bytes (overlapping whatever came before), are all
+/// ASCII: OR-ed together, on x86-64 in SSE2 registers (baseline), and tested
+/// once with `pmovmskb`. `b` is over 16 bytes.
+#[inline(always)]
+fn is_ascii_by_chunks(b: &[u8], starts: impl IntoIterator<Item = usize>) -> bool {
+    let n = b.len();
+    debug_assert!(n > 16);
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
@@ -208,7 +223,7 @@ fn is_ascii_17_to_64(b: &[u8]) -> bool {
             unsafe { _mm_loadu_si128(std::ptr::from_ref(chunk).cast::<__m128i>()) }
         };
         let mut any = at(n - 16);
-        for i in [0, 16, 32] {
+        for i in starts {
             if i + 16 < n {
                 // SAFETY: as above.
                 any = unsafe { _mm_or_si128(any, at(i)) };
@@ -221,43 +236,12 @@ fn is_ascii_17_to_64(b: &[u8]) -> bool {
     {
         const HIGH_BITS_128: u128 = (HIGH_BITS_64 as u128) << 64 | HIGH_BITS_64 as u128;
         let mut any = u128::from_le_bytes(load::<16>(b, n - 16));
-        for at in [0, 16, 32] {
+        for at in starts {
             if at + 16 < n {
                 any |= u128::from_le_bytes(load::<16>(b, at));
             }
         }
         any & HIGH_BITS_128 == 0
-    }
-}
-
-/// [`is_ascii`] for more than 64 bytes: every 16-byte chunk before the
-/// last, then the last 16 bytes, OR-ed together and tested once (in SSE2
-/// registers on x86-64).
-#[inline(never)]
-fn is_ascii_long(b: &[u8]) -> bool {
-    let n = b.len();
-    debug_assert!(n > 16);
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
-        let at = |i: usize| {
-            let chunk: &[u8; 16] = b[i..i + 16].try_into().expect("16 bytes");
-            // SAFETY: as in `is_ascii_17_to_64`.
-            unsafe { _mm_loadu_si128(std::ptr::from_ref(chunk).cast::<__m128i>()) }
-        };
-        let mut any = at(n - 16);
-        let mut i = 0;
-        while i + 16 < n {
-            // SAFETY: as above.
-            any = unsafe { _mm_or_si128(any, at(i)) };
-            i += 16;
-        }
-        // SAFETY: as above.
-        unsafe { _mm_movemask_epi8(any) == 0 }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        b.is_ascii()
     }
 }
 
