@@ -85,9 +85,9 @@ pub(crate) unsafe fn try_slice<'a, T>(p: *const T, len: usize) -> R<&'a [T]> {
 }
 
 /// True when [`try_slice`] refuses `(p, len)`: NULL with a length, or more
-/// than `isize::MAX` bytes. Branch-free, for checking many pairs at once.
+/// than `isize::MAX` bytes. Branch-free: `try_slice` tests it with one branch.
 #[inline(always)]
-pub(crate) fn bad_pair<T>(p: *const T, len: usize) -> bool {
+fn bad_pair<T>(p: *const T, len: usize) -> bool {
     // NULL allows only 0 elements; any other pointer up to `isize::MAX` bytes.
     let limit = if p.is_null() {
         0
@@ -99,7 +99,7 @@ pub(crate) fn bad_pair<T>(p: *const T, len: usize) -> bool {
 
 /// The error of a pair [`bad_pair`] refused: NULL with a length, or too long.
 #[cold]
-pub(crate) fn pair_error<T>(p: *const T) -> weir_result {
+fn pair_error<T>(p: *const T) -> weir_result {
     if p.is_null() {
         weir_result::NullParameter
     } else {
