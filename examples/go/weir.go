@@ -25,6 +25,12 @@ package weir
 // (weir_decision_fill_view) instead of calling each accessor.
 #define GO_MAX_PAIRS 64
 
+// Points f[0..n) into the buffer at *p, lengths from lens[*i], and moves both
+// past them.
+static void unpack_fields(const char **f, size_t n, const char **p, const size_t *lens, size_t *i) {
+	for (size_t k = 0; k < n; k++, (*i)++) { f[k] = *p; *p += lens[*i]; }
+}
+
 // Fills pairs[0..n) from the buffer at *p, lengths from lens[*i], and moves
 // both past them.
 static void unpack_pairs(weir_header *pairs, size_t n, const char **p, const size_t *lens, size_t *i) {
@@ -42,7 +48,7 @@ static weir_result go_decide(const weir_snapshot *snap, uintptr_t src, const cha
 	const char *p = buf;
 	const char *f[5];
 	size_t i = 0;
-	for (; i < 5; i++) { f[i] = p; p += lens[i]; }
+	unpack_fields(f, 5, &p, lens, &i);
 	unpack_pairs(headers, nheaders, &p, lens, &i);
 	weir_request r;
 	memset(&r, 0, sizeof r);
@@ -67,12 +73,14 @@ static weir_result go_decide_tcp(const weir_snapshot *snap, uintptr_t src, const
 	weir_connection c;
 	memset(&c, 0, sizeof c);
 	const char *p = buf;
-	weir_result rc = weir_address_parse(p, lens[0], &c.destination);
+	const char *f[4];
+	size_t i = 0;
+	unpack_fields(f, 4, &p, lens, &i);
+	weir_result rc = weir_address_parse(f[0], lens[0], &c.destination);
 	if (rc != WEIR_RESULT_OK) return rc;
-	p += lens[0];
-	c.sni = p; c.sni_len = lens[1]; p += lens[1];
-	c.host = p; c.host_len = lens[2]; p += lens[2];
-	rc = weir_address_parse(p, lens[3], &c.remote);
+	c.sni = f[1]; c.sni_len = lens[1];
+	c.host = f[2]; c.host_len = lens[2];
+	rc = weir_address_parse(f[3], lens[3], &c.remote);
 	if (rc != WEIR_RESULT_OK) return rc;
 	c.port = port;
 	c.source = (const weir_source *)src;
@@ -87,7 +95,7 @@ static weir_result go_source_new(const char *buf, const size_t *lens, size_t nla
 	const char *p = buf;
 	const char *f[3];
 	size_t i = 0;
-	for (; i < 3; i++) { f[i] = p; p += lens[i]; }
+	unpack_fields(f, 3, &p, lens, &i);
 	unpack_pairs(labels, nlabels, &p, lens, &i);
 	weir_address local;
 	weir_result rc = weir_address_parse(f[2], lens[2], &local);
