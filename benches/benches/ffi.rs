@@ -106,6 +106,11 @@ fn client_address() -> weir_address {
     }
 }
 
+/// Header pairs as the C ABI takes them (borrowing the strings).
+fn to_c_headers(pairs: &[(&'static str, &'static str)]) -> Vec<weir_header> {
+    pairs.iter().map(|(n, v)| weir_header::new(n, v)).collect()
+}
+
 fn c_request(headers: &[weir_header], source: *const weir_source) -> weir_request {
     weir_request {
         authority: HOST.as_ptr().cast(),
@@ -292,10 +297,7 @@ fn paired(
 fn bench(c: &mut Criterion) {
     let text = canary();
     let header_pairs = [("user-agent", "bench/1"), ("accept", "*/*")];
-    let c_headers: Vec<weir_header> = header_pairs
-        .iter()
-        .map(|(n, v)| weir_header::new(n, v))
-        .collect();
+    let c_headers = to_c_headers(&header_pairs);
 
     // Rust API.
     let engine = Engine::new();
@@ -389,10 +391,7 @@ fn bench(c: &mut Criterion) {
     // The same for a browser's request behind a mesh (twelve headers, a
     // 111-byte path): the C ABI's cost must not grow with them.
     let busy_headers = HeaderList(&BUSY_HEADERS);
-    let busy_c_headers: Vec<weir_header> = BUSY_HEADERS
-        .iter()
-        .map(|(n, v)| weir_header::new(n, v))
-        .collect();
+    let busy_c_headers = to_c_headers(&BUSY_HEADERS);
     let busy = Request {
         headers: &busy_headers,
         ..req
