@@ -196,12 +196,21 @@ fn deciding_through_the_abi_allocates_nothing() {
         let cases: Vec<(&str, Vec<weir_request>)> = vec![
             (
                 "fleetman-canary.yaml",
-                vec![request(
-                    "fleetman-staff-service.default.svc.cluster.local",
-                    "/api?q=1",
-                    default,
-                    &others,
-                )],
+                vec![
+                    request(
+                        "fleetman-staff-service.default.svc.cluster.local",
+                        "/api?q=1",
+                        default,
+                        &others,
+                    ),
+                    // A path over 64 bytes: the long ASCII check and copy.
+                    request(
+                        "fleetman-staff-service.default.svc.cluster.local",
+                        "/api/staff/rosters/2026-11-24/shifts?page=2&per_page=50&sort=-updated_at&team=ops",
+                        default,
+                        &others,
+                    ),
+                ],
             ),
             (
                 "fleetman-sticky.yaml",
