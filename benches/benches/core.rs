@@ -1,7 +1,7 @@
 //! Core benchmarks: route match at 10 / 1 024 / 10 000 routes (last route and
 //! a miss), weighted pick over 2 and 16 destinations, least-request pick over
 //! 10 / 100 / 1 000 endpoints, and a full decision on
-//! every config in ../shared/configs.
+//! every config in examples/configs.
 //!
 //! `WEIR_BENCH_QUICK=1` runs everything with tiny samples (CI).
 
@@ -121,9 +121,9 @@ fn least_request_pick(c: &mut Criterion) {
     g.finish();
 }
 
-fn shared(name: &str) -> String {
+fn example_config(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/configs")
+        .join("../examples/configs")
         .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -197,7 +197,7 @@ fn full_decision(c: &mut Criterion) {
         ),
     ];
     for &(id, file, gateway, authority, path, headers) in cases {
-        let engine = engine_from(&shared(file));
+        let engine = engine_from(&example_config(file));
         let table = engine.table();
         let headers = HeaderList(headers);
         let req = Request {
@@ -218,7 +218,7 @@ fn full_decision(c: &mut Criterion) {
             })
         });
     }
-    let engine = engine_from(&shared("tcp-echo.yaml"));
+    let engine = engine_from(&example_config("tcp-echo.yaml"));
     let table = engine.table();
     let conn = weir_core::Connection {
         port: 31400,

@@ -87,9 +87,9 @@ fn config() -> Criterion {
 fn canary() -> String {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/configs/fleetman-canary.yaml"
+        "/../examples/configs/fleetman-canary.yaml"
     );
-    std::fs::read_to_string(path).expect("shared configs")
+    std::fs::read_to_string(path).expect("examples/configs")
 }
 
 /// The client's address every request carries (a proxy knows its peer).

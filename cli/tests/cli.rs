@@ -1,11 +1,11 @@
-//! The `weir` binary, run as users run it, on ../shared/configs.
+//! The `weir` binary, run as users run it, on examples/configs.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn shared(name: &str) -> String {
+fn example_config(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/configs")
+        .join("../examples/configs")
         .join(name)
         .display()
         .to_string()
@@ -30,17 +30,17 @@ fn check_exit_status_and_messages() {
         "invalid/malformed.yaml",
         "invalid/unknown-subset.yaml",
     ] {
-        let o = weir(&["check", &shared(bad)]);
+        let o = weir(&["check", &example_config(bad)]);
         assert_eq!(o.status.code(), Some(1), "{bad}: {}", stdout(&o));
         assert!(stdout(&o).contains("error["), "{bad}");
     }
-    let o = weir(&["check", &shared("invalid/bad-regex.yaml")]);
+    let o = weir(&["check", &example_config("invalid/bad-regex.yaml")]);
     assert!(
         stdout(&o).contains("VirtualService default/broken-regex spec.http[0].match[0].uri.regex"),
         "{}",
         stdout(&o)
     );
-    let o = weir(&["check", &shared("invalid/shadowed-route.yaml")]);
+    let o = weir(&["check", &example_config("invalid/shadowed-route.yaml")]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("warning[IST0130]"));
     for good in [
@@ -52,12 +52,12 @@ fn check_exit_status_and_messages() {
         "tcp-echo.yaml",
     ] {
         assert_eq!(
-            weir(&["check", &shared(good)]).status.code(),
+            weir(&["check", &example_config(good)]).status.code(),
             Some(0),
             "{good}"
         );
     }
-    let o = weir(&["check", "--json", &shared("invalid/bad-regex.yaml")]);
+    let o = weir(&["check", "--json", &example_config("invalid/bad-regex.yaml")]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert!(v
         .as_array()
@@ -72,7 +72,7 @@ fn check_exit_status_and_messages() {
 fn explain_json_has_the_decision_fields() {
     let o = weir(&[
         "explain",
-        &shared("reviews-faults.yaml"),
+        &example_config("reviews-faults.yaml"),
         "--json",
         "--source-namespace",
         "shop",
@@ -108,7 +108,7 @@ fn explain_json_has_the_decision_fields() {
     // The text form explains which rules were skipped and why.
     let o = weir(&[
         "explain",
-        &shared("reviews-faults.yaml"),
+        &example_config("reviews-faults.yaml"),
         "GET",
         "http://ratings.shop/r",
     ]);
@@ -135,7 +135,7 @@ fn explain_requests_file_gives_one_json_line_per_request() {
     .unwrap();
     let o = weir(&[
         "explain",
-        &shared("ingress-paths.yaml"),
+        &example_config("ingress-paths.yaml"),
         "--gateway",
         "default/gt-gateway",
         "--requests",
@@ -161,7 +161,7 @@ fn explain_requests_file_gives_one_json_line_per_request() {
 fn simulate_shows_the_90_10_split_and_key_movement() {
     let o = weir(&[
         "simulate",
-        &shared("fleetman-canary.yaml"),
+        &example_config("fleetman-canary.yaml"),
         "-n",
         "20000",
         "GET",
@@ -181,7 +181,7 @@ fn simulate_shows_the_90_10_split_and_key_movement() {
     assert!(text.contains("decisions/s"));
     let o = weir(&[
         "simulate",
-        &shared("fleetman-sticky.yaml"),
+        &example_config("fleetman-sticky.yaml"),
         "-n",
         "2000",
         "-H",
@@ -219,7 +219,7 @@ fn simulate_shows_the_90_10_split_and_key_movement() {
 
 #[test]
 fn routes_lists_every_listener() {
-    let o = weir(&["routes", &shared("ingress-paths.yaml")]);
+    let o = weir(&["routes", &example_config("ingress-paths.yaml")]);
     let text = stdout(&o);
     assert!(text.contains("LISTENER default/gt-gateway:80"), "{text}");
     assert!(text.contains("outbound|8081||member.default.svc.cluster.local"));

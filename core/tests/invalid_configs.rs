@@ -1,4 +1,4 @@
-//! Every file in ../shared/configs/invalid gets the outcome it states, and a
+//! Every file in examples/configs/invalid gets the outcome it states, and a
 //! rejected config leaves the previous table serving.
 
 mod common;
@@ -120,4 +120,62 @@ fn rejected_config_keeps_the_previous_table() {
         0,
     );
     assert_eq!(d.outcome, Outcome::Route);
+}
+
+/// The outcome a config file states in its `# weir-expect:` line:
+/// `accepted`, or `error|warning [CODE] [FIELD]`.
+fn stated_outcome(text: &str) -> Option<Vec<&str>> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("# weir-expect:"))
+        .map(|rest| rest.split_whitespace().collect())
+}
+
+/// Every file under examples/configs says what Weir must make of it, and gets it.
+#[test]
+fn every_example_config_gets_the_outcome_it_states() {
+    let dir = common::example_configs();
+    let mut files: Vec<String> = Vec::new();
+    for sub in ["", "invalid"] {
+        for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "yaml") {
+                let name = path.file_name().unwrap().to_str().unwrap();
+                files.push(if sub.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{sub}/{name}")
+                });
+            }
+        }
+    }
+    assert!(files.len() >= 11, "{files:?}");
+    for name in files {
+        let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+        let stated = stated_outcome(&text).unwrap_or_else(|| panic!("{name}: no weir-expect"));
+        let d = diagnostics(&name);
+        let has_error = d.iter().any(|d| d.severity == Severity::Error);
+        let (want_severity, rest) = match stated[0] {
+            "accepted" => {
+                assert!(!has_error, "{name} must be accepted: {d:#?}");
+                continue;
+            }
+            "error" => (Severity::Error, &stated[1..]),
+            "warning" => {
+                assert!(!has_error, "{name} must only warn: {d:#?}");
+                (Severity::Warning, &stated[1..])
+            }
+            other => panic!("{name}: unknown outcome {other}"),
+        };
+        let matches = |x: &&weir_core::Diagnostic| {
+            x.severity == want_severity
+                && rest.iter().all(|want| {
+                    if want.starts_with("spec.") {
+                        x.field == *want
+                    } else {
+                        x.code == *want
+                    }
+                })
+        };
+        assert!(d.iter().any(|x| matches(&x)), "{name}: want {stated:?}, got {d:#?}");
+    }
 }

@@ -1,5 +1,5 @@
 //! Istio semantics that implementers get wrong, one case each
-//! (../shared/reference/istio-semantics.md §2), plus the validation codes.
+//! (Istio's route semantics as istiod implements them), plus the validation codes.
 
 use weir_core::config::Loaded;
 use weir_core::request::{Request, Source};

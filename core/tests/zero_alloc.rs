@@ -1,6 +1,6 @@
 //! Zero heap allocations per decision: a counting global allocator watches
 //! 100 000+ decisions (with begin/finish feedback) over every config in
-//! ../shared/configs.
+//! examples/configs.
 
 mod common;
 

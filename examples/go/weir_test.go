@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-var configsDir = filepath.Join("..", "..", "..", "shared", "configs")
+var configsDir = filepath.Join("..", "configs")
 
 func mustEngine(t testing.TB, config string) *Engine {
 	t.Helper()

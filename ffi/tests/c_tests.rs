@@ -23,13 +23,13 @@ fn c_test(name: &str, args: &[&Path]) {
 #[test]
 fn c_basic() {
     let root = repo_root();
-    c_test("basic", &[&root.join("../shared/configs")]);
+    c_test("basic", &[&root.join("examples/configs")]);
 }
 
 #[test]
 fn c_threads() {
     let root = repo_root();
-    c_test("threads", &[&root.join("../shared/configs")]);
+    c_test("threads", &[&root.join("examples/configs")]);
 }
 
 #[test]
@@ -38,7 +38,7 @@ fn c_vectors() {
     c_test(
         "vectors",
         &[
-            &root.join("../shared/configs"),
+            &root.join("examples/configs"),
             &root.join("ffi/tests/vectors/decisions.txt"),
         ],
     );
@@ -61,7 +61,7 @@ fn c_example_routes_stdin() {
         .expect("make must be installed");
     assert!(status.success());
     let mut child = std::process::Command::new(&out)
-        .arg(root.join("../shared/configs/ingress-paths.yaml"))
+        .arg(root.join("examples/configs/ingress-paths.yaml"))
         .arg("default/gt-gateway")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

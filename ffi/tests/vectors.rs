@@ -1,5 +1,5 @@
 //! One decision everywhere: `vectors/decisions.txt` holds requests on the
-//! shared configs and the decision the core makes for each, rendered as
+//! example configs and the decision the core makes for each, rendered as
 //! canonical `want.*` lines. The C tests (tests/c/vectors.c) and the Go tests
 //! (examples/go) replay the file through the C ABI and must render the same
 //! lines, field for field.
@@ -9,7 +9,7 @@
 //!
 //! Format (tab-separated, one field per line, a case ends with `end`):
 //! ```text
-//! config  <file in shared/configs>   (a new config starts a fresh engine)
+//! config  <file in examples/configs>   (a new config starts a fresh engine)
 //! kind    http | tcp
 //! authority / method / path / scheme / port / gateway / namespace / remote / local
 //! destination / sni / host               (tcp)
@@ -196,7 +196,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn configs_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/configs")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/configs")
 }
 
 fn clean(s: &str) -> &str {

@@ -91,7 +91,7 @@ unsafe fn new_source(gateway: &str, namespace: &str) -> *mut weir_source {
 }
 
 fn apply(engine: *mut weir_engine, file: &str) {
-    let path = format!("{}/../../shared/configs/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../examples/configs/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).unwrap();
     let rc = unsafe {
         weir_engine_apply(

@@ -5,19 +5,19 @@ use std::path::PathBuf;
 use weir_core::config::Loaded;
 use weir_core::Engine;
 
-/// `../shared/configs` beside the repository.
-pub fn shared_configs() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/configs")
+/// The example configs the repository ships, `examples/configs`.
+pub fn example_configs() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/configs")
 }
 
-/// Loads a shared config file by name.
+/// Loads an example config file by name.
 pub fn load(name: &str) -> Loaded {
-    let path = shared_configs().join(name);
+    let path = example_configs().join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Loaded::from_source(name, &text)
 }
 
-/// An engine serving a shared config (panics with the diagnostics if rejected).
+/// An engine serving an example config (panics with the diagnostics if rejected).
 pub fn engine(name: &str) -> Engine {
     let engine = Engine::new();
     if let Err(e) = engine.apply(load(name)) {

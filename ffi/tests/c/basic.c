@@ -1,5 +1,5 @@
-/* Lifecycle, every shared config, diagnostics, misuse, endpoints, stats, TCP.
- * Usage: basic <shared/configs dir> */
+/* Lifecycle, every example config, diagnostics, misuse, endpoints, stats, TCP.
+ * Usage: basic <examples/configs dir> */
 #include <stdint.h>
 
 #include "common.h"

@@ -1,5 +1,5 @@
 /* Several threads decide while one thread applies configs (good and bad).
- * Usage: threads <shared/configs dir> */
+ * Usage: threads <examples/configs dir> */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>

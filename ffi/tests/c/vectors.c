@@ -2,7 +2,7 @@
  * decision as the canonical want.* lines, twice: through the accessors
  * (weir_decision_cluster, ...) and through the flat view
  * (weir_decision_fill_view); both must equal the core's.
- * Usage: vectors <shared/configs dir> <decisions.txt> */
+ * Usage: vectors <examples/configs dir> <decisions.txt> */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>

