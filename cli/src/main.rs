@@ -1,16 +1,17 @@
 //! `weir`: check Istio configs, show the compiled routes, explain and
 //! simulate routing decisions.
 
+mod input;
 mod json;
+mod style;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Instant;
 use weir_core::balance::splitmix64;
 use weir_core::compile::EndpointSpec;
-use weir_core::config::Loaded;
 use weir_core::request::{HeaderList, Request, Source};
 use weir_core::validate::{has_errors, validate};
 use weir_core::{Decision, Engine, Table};
@@ -19,9 +20,16 @@ use weir_core::{Decision, Engine, Table};
 #[command(
     name = "weir",
     version,
-    about = "Istio traffic management, decided in-process"
+    about = "Istio traffic management, decided in-process",
+    after_help = "Inputs: files, directories (every *.yaml, *.yml and *.json below them) or - for \
+                  standard input, e.g. `kubectl get vs,dr,gw,se -A -o yaml | weir check -`.\n\
+                  Exit status: 0 ok, 1 the config has errors (rejected), 2 usage (bad arguments, \
+                  unreadable input)."
 )]
 struct Cli {
+    /// Colour the output: auto (only on a terminal, and not with NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = style::When::Auto)]
+    color: style::When,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +54,11 @@ enum Command {
     Explain(ExplainArgs),
     /// Run N decisions and print the distribution over destinations and endpoints.
     Simulate(SimulateArgs),
+    /// Print a shell completion script: `weir completions bash > /etc/bash_completion.d/weir`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -106,20 +119,44 @@ struct SimulateArgs {
     remove_endpoint: Option<String>,
 }
 
+/// Why a command failed; the exit status tells scripts which.
+#[derive(Debug)]
+enum Failure {
+    /// Bad arguments or unreadable input: exit status 2.
+    Usage(String),
+    /// The config was rejected: exit status 1.
+    Config(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Usage(message)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
-        Err(e) => {
+        Err(Failure::Usage(e)) => {
             eprintln!("weir: {e}");
             ExitCode::from(2)
+        }
+        Err(Failure::Config(e)) => {
+            eprintln!("weir: {e}");
+            ExitCode::from(1)
         }
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode, String> {
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let colour = cli.color.enabled();
     match cli.command {
-        Command::Check { files, json } => check(&files, json),
+        Command::Check { files, json } => check(&files, json, colour),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "weir", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Routes { files, gateway } => {
             let (engine, _) = engine(&files)?;
             print_routes(&engine.table(), gateway.as_deref());
@@ -130,20 +167,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
-fn load(files: &[String]) -> Result<Loaded, String> {
-    if files.is_empty() {
-        return Err("no config files given".into());
-    }
-    let mut loaded = Loaded::default();
-    for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
-        loaded.add_source(f, &text);
-    }
-    Ok(loaded)
-}
-
-fn check(files: &[String], as_json: bool) -> Result<ExitCode, String> {
-    let loaded = load(files)?;
+fn check(files: &[String], as_json: bool, colour: bool) -> Result<ExitCode, Failure> {
+    let loaded = input::load(files)?;
     let mut diagnostics = loaded.diagnostics.clone();
     validate(&loaded.config, &mut diagnostics);
     if as_json {
@@ -154,7 +179,7 @@ fn check(files: &[String], as_json: bool) -> Result<ExitCode, String> {
         );
     } else {
         for d in &diagnostics {
-            println!("{d}");
+            println!("{}", style::diagnostic(d, colour));
         }
         let errors = diagnostics.iter().filter(|d| d.is_error()).count();
         let c = &loaded.config;
@@ -183,16 +208,16 @@ fn check(files: &[String], as_json: bool) -> Result<ExitCode, String> {
 }
 
 /// Loads and applies configs; warnings go to stderr.
-fn engine(files: &[String]) -> Result<(Engine, usize), String> {
+fn engine(files: &[String]) -> Result<(Engine, usize), Failure> {
     let engine = Engine::new();
-    match engine.apply(load(files)?) {
+    match engine.apply(input::load(files)?) {
         Ok(warnings) => {
             for w in &warnings {
                 eprintln!("{w}");
             }
             Ok((engine, warnings.len()))
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(Failure::Config(e.to_string())),
     }
 }
 
@@ -327,7 +352,7 @@ fn with_request<R>(owned: &OwnedRequest, f: impl FnOnce(&Request<'_>) -> R) -> R
     f(&req)
 }
 
-fn explain(args: ExplainArgs) -> Result<ExitCode, String> {
+fn explain(args: ExplainArgs) -> Result<ExitCode, Failure> {
     if let Some(path) = &args.requests {
         let (engine, _) = engine(&args.args)?;
         let table = engine.table();
@@ -479,7 +504,7 @@ fn print_decision(d: &Decision<'_>, req: &Request<'_>) {
     }
 }
 
-fn simulate(args: SimulateArgs) -> Result<ExitCode, String> {
+fn simulate(args: SimulateArgs) -> Result<ExitCode, Failure> {
     let (files, method, url) = split_request_args(&args.args)?;
     let (engine, _) = engine(&files)?;
     let table = engine.table();
@@ -570,7 +595,7 @@ fn disruption(
         .rsplit_once(':')
         .map_or(addr, |(ip, _)| ip)
         .trim_matches(['[', ']']);
-    let loaded = load(files)?;
+    let loaded = input::load(files)?;
     let registry = weir_core::compile::registry::Registry::build(&loaded.config);
     let service = registry
         .find(&host)

@@ -226,3 +226,200 @@ fn routes_lists_every_listener() {
     assert!(text.contains("redirect 301"));
     assert!(text.contains("LISTENER mesh"));
 }
+
+/// `weir ARGS` with `input` on standard input.
+fn weir_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run weir");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn version_names_the_package_version() {
+    let o = weir(&["--version"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("weir {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn check_reads_standard_input_as_kubectl_pipes_it() {
+    let canary = std::fs::read_to_string(example_config("fleetman-canary.yaml")).unwrap();
+    let o = weir_stdin(&["check", "-"], &canary);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("3 resource(s), 0 error(s)"),
+        "{}",
+        stdout(&o)
+    );
+
+    // kubectl get -o yaml prints a List.
+    let list = format!(
+        "apiVersion: v1\nkind: List\nitems:\n{}",
+        canary
+            .split("\n---\n")
+            .map(|doc| {
+                let body: Vec<&str> = doc.lines().filter(|l| !l.starts_with('#')).collect();
+                format!("- {}\n", body.join("\n  "))
+            })
+            .collect::<String>()
+    );
+    let o = weir_stdin(&["check", "-"], &list);
+    assert!(
+        stdout(&o).contains("3 resource(s), 0 error(s)"),
+        "{list}\n{}",
+        stdout(&o)
+    );
+
+    // Stdin that is not YAML: the error names <stdin> and its line; exit 1 (config).
+    let o = weir_stdin(&["check", "-"], "hosts: [web\n  http:\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("error[WEIR0001] <stdin>:"),
+        "{}",
+        stdout(&o)
+    );
+
+    // explain and simulate take stdin too.
+    let o = weir_stdin(
+        &[
+            "simulate",
+            "-",
+            "-n",
+            "100",
+            "GET",
+            "http://fleetman-staff-service.default.svc.cluster.local/",
+        ],
+        &canary,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("safe-group"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_directory_argument_reads_every_config_below_it() {
+    let dir = std::env::temp_dir().join(format!("weir-cli-dir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("nested")).unwrap();
+    let canary = std::fs::read_to_string(example_config("fleetman-canary.yaml")).unwrap();
+    let docs: Vec<&str> = canary.split("\n---\n").collect();
+    std::fs::write(dir.join("vs.yaml"), docs[0]).unwrap();
+    std::fs::write(dir.join("nested/dr.yml"), docs[1]).unwrap();
+    std::fs::write(dir.join("nested/se.yaml"), docs[2]).unwrap();
+    std::fs::write(dir.join("README.txt"), "not a config: [").unwrap();
+    let o = weir(&["check", &dir.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("3 resource(s), 0 error(s)"),
+        "{}",
+        stdout(&o)
+    );
+    // The bundled examples, as a directory: the invalid ones make it exit 1.
+    let o = weir(&["check", &example_config("invalid")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("invalid/malformed.yaml:"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn exit_status_says_usage_or_config_in_one_line() {
+    let empty = std::env::temp_dir().join(format!("weir-cli-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let url = "http://fleetman-staff-service.default.svc.cluster.local/";
+    let cases: [(&[&str], i32, &str); 6] = [
+        (
+            &["check", "/no/such.yaml"],
+            2,
+            "weir: /no/such.yaml: no such file or directory",
+        ),
+        (
+            &["check", &empty.display().to_string()],
+            2,
+            "no *.yaml, *.yml or *.json files",
+        ),
+        (&["check"], 2, "no config files given"),
+        (
+            &["explain", "/no/such.yaml", "GET", url],
+            2,
+            "/no/such.yaml",
+        ),
+        (&["frobnicate"], 2, "unrecognized subcommand"),
+        (
+            &["routes", &example_config("invalid/bad-regex.yaml")],
+            1,
+            "weir: config rejected",
+        ),
+    ];
+    for (args, code, want) in cases {
+        let o = weir(args);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{err}"
+        );
+        if code == 2 && args[0] != "frobnicate" {
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn colour_only_on_a_terminal_or_when_asked() {
+    let bad = example_config("invalid/bad-regex.yaml");
+    // A pipe is not a terminal: plain text, even with a colour-friendly TERM.
+    let o = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["check", &bad])
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(!stdout(&o).contains('\x1b'), "{}", stdout(&o));
+    let o = weir(&["check", "--color", "always", &bad]);
+    assert!(
+        stdout(&o).contains("\x1b[1;31merror\x1b[0m[IST0106]"),
+        "{}",
+        stdout(&o)
+    );
+    let o = weir(&["check", "--color", "never", &bad]);
+    assert!(!stdout(&o).contains('\x1b'));
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F _weir"),
+        ("zsh", "#compdef weir"),
+        ("fish", "complete -c weir"),
+    ] {
+        let o = weir(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        let script = stdout(&o);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for sub in ["check", "routes", "explain", "simulate"] {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+}

@@ -176,6 +176,9 @@ fn every_example_config_gets_the_outcome_it_states() {
                     }
                 })
         };
-        assert!(d.iter().any(|x| matches(&x)), "{name}: want {stated:?}, got {d:#?}");
+        assert!(
+            d.iter().any(|x| matches(&x)),
+            "{name}: want {stated:?}, got {d:#?}"
+        );
     }
 }

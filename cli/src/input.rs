@@ -1,0 +1,176 @@
+//! Where configs come from: files, directories (every `*.yaml`, `*.yml` and `*.json` below
+//! them, in name order) and standard input (`-`), as `kubectl get ... -o yaml | weir check -`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use weir_core::config::Loaded;
+
+/// The name diagnostics give to standard input.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// File name endings Weir reads from a directory.
+const CONFIG_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+
+/// Loads every input into one config, in the order given.
+///
+/// # Errors
+/// A one-line message naming the input: a path that cannot be read, a directory with no
+/// configs below it, standard input named twice or not UTF-8, or no input at all.
+pub fn load(inputs: &[String]) -> Result<Loaded, String> {
+    if inputs.is_empty() {
+        return Err("no config files given (a file, a directory, or - for stdin)".into());
+    }
+    if inputs.iter().filter(|i| *i == "-").count() > 1 {
+        return Err("standard input (-) given twice".into());
+    }
+    let mut loaded = Loaded::default();
+    for input in inputs {
+        if input == "-" {
+            loaded.add_source(STDIN_NAME, &read_standard_input()?);
+            continue;
+        }
+        let path = Path::new(input);
+        if path.is_dir() {
+            let files = config_files_below(path)?;
+            if files.is_empty() {
+                return Err(format!(
+                    "{input}: no *.yaml, *.yml or *.json files in this directory"
+                ));
+            }
+            for file in files {
+                let name = file.display().to_string();
+                loaded.add_source(&name, &read_text(&file, &name)?);
+            }
+        } else {
+            loaded.add_source(input, &read_text(path, input)?);
+        }
+    }
+    Ok(loaded)
+}
+
+fn read_text(path: &Path, name: &str) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{name}: {}", io_reason(&e)))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{name}: not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn read_standard_input() -> Result<String, String> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{STDIN_NAME}: {}", io_reason(&e)))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{STDIN_NAME}: not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Every config file below `dir`, sorted by path so the resource order (which decides
+/// Istio's "oldest wins" ties among equals) does not depend on the file system.
+fn config_files_below(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&d).map_err(|e| format!("{}: {}", d.display(), io_reason(&e)))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {}", d.display(), io_reason(&e)))?;
+            let path = entry.path();
+            // Hidden entries are editors' and tools' (.git, .#file, .swp), never configs.
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if path
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| CONFIG_EXTENSIONS.contains(&x))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The OS's reason without Rust's "(os error N)" suffix.
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("weir-input-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_directory_yields_its_configs_below_in_name_order() {
+        let dir = scratch("order");
+        std::fs::create_dir_all(dir.join("sub/.git")).unwrap();
+        for f in [
+            "b.yml",
+            "a.yaml",
+            "sub/c.json",
+            "notes.txt",
+            ".hidden.yaml",
+            "sub/.git/x.yaml",
+        ] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        let names: Vec<String> = config_files_below(&dir)
+            .unwrap()
+            .iter()
+            .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["a.yaml", "b.yml", "sub/c.json"]);
+    }
+
+    #[test]
+    fn inputs_that_cannot_be_read_name_themselves() {
+        let dir = scratch("bad");
+        let cases = [
+            (vec![], "no config files given"),
+            (
+                vec!["/no/such/file.yaml".to_string()],
+                "/no/such/file.yaml: no such file",
+            ),
+            (
+                vec![dir.display().to_string()],
+                "no *.yaml, *.yml or *.json files",
+            ),
+            (vec!["-".to_string(), "-".to_string()], "given twice"),
+        ];
+        for (inputs, want) in cases {
+            let err = load(&inputs).err().unwrap_or_default();
+            assert!(err.contains(want), "{inputs:?}: {err:?}");
+            assert!(!err.contains('\n'), "{err:?} is not one line");
+        }
+        std::fs::write(dir.join("latin1.yaml"), b"kind: \xe9").unwrap();
+        let err = load(&[dir.join("latin1.yaml").display().to_string()]).unwrap_err();
+        assert!(err.contains("not UTF-8"), "{err}");
+    }
+}
