@@ -69,6 +69,17 @@ fi
 say "cargo test (core, CLI, C ABI with gcc, Go with cgo, the filter in a real Envoy)"
 cargo test
 
+say "the README's copy-pastes: the Rust example, cargo install of the CLI"
+want='outbound|8080|safe-group|fleetman-staff-service.default.svc.cluster.local'
+got=$(cargo run -q -p weir-core --example decide)
+[ "$got" = "$want" ] || { echo "core/examples/decide.rs printed '$got', want '$want'" >&2; exit 1; }
+root=$(mktemp -d)
+cargo install -q --path cli --root "$root"
+"$root/bin/weir" --version | grep -qx "weir $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+code=0; "$root/bin/weir" check examples/configs >/dev/null || code=$?
+[ "$code" -eq 1 ] || { echo "weir check examples/configs: exit $code, want 1 (invalid/ has errors)" >&2; exit 1; }
+rm -rf "$root"
+
 # --- test suites beyond cargo test (JS, browser, …) go here ---
 # --- end ---
 
