@@ -50,12 +50,7 @@ pub fn load(inputs: &[String]) -> Result<Loaded, String> {
 
 fn read_text(path: &Path, name: &str) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{name}: {}", io_reason(&e)))?;
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "{name}: not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
+    utf8_text(bytes, name)
 }
 
 fn read_standard_input() -> Result<String, String> {
@@ -63,9 +58,14 @@ fn read_standard_input() -> Result<String, String> {
     std::io::stdin()
         .read_to_end(&mut bytes)
         .map_err(|e| format!("{STDIN_NAME}: {}", io_reason(&e)))?;
+    utf8_text(bytes, STDIN_NAME)
+}
+
+/// Configs are text: YAML and JSON are UTF-8 (Kubernetes reads nothing else).
+fn utf8_text(bytes: Vec<u8>, name: &str) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| {
         format!(
-            "{STDIN_NAME}: not UTF-8 text (invalid byte at offset {})",
+            "{name}: not UTF-8 text (invalid byte at offset {})",
             e.utf8_error().valid_up_to()
         )
     })
