@@ -1,6 +1,8 @@
 //! Builds the C tests in tests/c with `gcc -Wall -Wextra -Werror` and
 //! AddressSanitizer + UBSan against the static libweir.a, and runs them.
 //!
+//! examples/c, built against an installed libweir, is tests/install.rs.
+//!
 //! `cargo test -p weir-ffi` builds the library target (staticlib included)
 //! into the same `deps` directory as this test binary, so that is where the
 //! archive is looked for: no second cargo invocation, no build-lock waits.
@@ -42,54 +44,4 @@ fn c_vectors() {
             &root.join("ffi/tests/vectors/decisions.txt"),
         ],
     );
-}
-
-/// examples/c: `make` with the test's libweir.a, then route requests from stdin.
-#[test]
-fn c_example_routes_stdin() {
-    use std::io::Write;
-    let root = repo_root();
-    let out = support::out_dir().join("weir-route");
-    let _ = std::fs::remove_file(&out);
-    let status = std::process::Command::new("make")
-        .arg("-C")
-        .arg(root.join("examples/c"))
-        .arg(format!("WEIR_LIB={}", support::libweir_a().display()))
-        .arg(format!("OUT={}", out.display()))
-        .arg(out.display().to_string())
-        .status()
-        .expect("make must be installed");
-    assert!(status.success());
-    let mut child = std::process::Command::new(&out)
-        .arg(root.join("examples/configs/ingress-paths.yaml"))
-        .arg("default/gt-gateway")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let requests = std::fs::read(root.join("examples/c/requests.txt")).unwrap();
-    child.stdin.take().unwrap().write_all(&requests).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    let text = String::from_utf8(output.stdout).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 5, "{text}");
-    assert!(
-        lines[0].starts_with("route 0 cluster=outbound|8081||member.default.svc.cluster.local"),
-        "{text}"
-    );
-    assert!(
-        lines[1].starts_with("route 0 cluster=outbound|8081||member"),
-        "{text}"
-    );
-    assert_eq!(
-        lines[2], "redirect 301 path=/assets location=http://shop.example.com/assets",
-        "{text}"
-    );
-    assert!(
-        lines[3].contains("cluster=outbound|9000||bk-gateway.default.svc.cluster.local"),
-        "{text}"
-    );
-    assert!(lines[3].contains("timeout_ms=3000"), "{text}");
-    assert_eq!(lines[4], "no_route 404", "{text}");
 }

@@ -102,3 +102,30 @@ pub fn run(mut cmd: Command, what: &str) -> String {
     eprint!("{stdout}");
     stdout
 }
+
+/// Installs what this test run built (libweir.a, libweir.so, weir.h, weir.pc)
+/// into a fresh prefix under the target directory with the root Makefile's
+/// `make install`, as a user would, and returns the prefix. `LIBWEIR_DIR`
+/// points make at this run's libraries: a second cargo build from inside
+/// `cargo test` would wait on the build lock.
+pub fn install_prefix(tag: &str) -> PathBuf {
+    let prefix = out_dir().join(format!("prefix-{tag}"));
+    let _ = std::fs::remove_dir_all(&prefix);
+    let lib_dir = libweir_a().parent().unwrap().to_path_buf();
+    let mut cmd = Command::new("make");
+    cmd.arg("-C")
+        .arg(repo_root())
+        .arg("--no-print-directory")
+        .arg("install")
+        .arg(format!("LIBWEIR_DIR={}", lib_dir.display()))
+        .arg(format!("PREFIX={}", prefix.display()));
+    run(cmd, "make install");
+    prefix
+}
+
+/// `cmd` set to find the libweir installed under `prefix`, as the docs tell
+/// users to: pkg-config reads its weir.pc, the loader its libweir.so.
+pub fn use_prefix(cmd: &mut Command, prefix: &Path) {
+    cmd.env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
+        .env("LD_LIBRARY_PATH", prefix.join("lib"));
+}
