@@ -3,7 +3,35 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use weir_core::config::kube::Options;
 use weir_core::config::Loaded;
+
+/// How Kubernetes objects in the inputs are read (every command).
+#[derive(clap::Args, Debug, Clone)]
+pub struct KubeArgs {
+    /// Make `replicas` pods for every Deployment/StatefulSet/ReplicaSet/DaemonSet, with the
+    /// template's labels and documentation-range addresses (for manifests with no cluster).
+    #[arg(long, global = true)]
+    pub synthesize_pods: bool,
+    /// The cluster DNS domain of Kubernetes Services.
+    #[arg(long, global = true, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Istio's root namespace (mesh-wide DestinationRules).
+    #[arg(long, global = true, default_value = "istio-system")]
+    pub root_namespace: String,
+}
+
+static KUBE_OPTIONS: OnceLock<Options> = OnceLock::new();
+
+/// Sets the Kubernetes options every later [`load`] uses (once, from the command line).
+pub fn set_kube_options(args: &KubeArgs) {
+    let _ = KUBE_OPTIONS.set(Options {
+        cluster_domain: args.cluster_domain.clone(),
+        root_namespace: args.root_namespace.clone(),
+        synthesize_pods: args.synthesize_pods,
+    });
+}
 
 /// The name diagnostics give to standard input.
 pub const STDIN_NAME: &str = "<stdin>";
@@ -24,6 +52,9 @@ pub fn load(inputs: &[String]) -> Result<Loaded, String> {
         return Err("standard input (-) given twice".into());
     }
     let mut loaded = Loaded::default();
+    if let Some(options) = KUBE_OPTIONS.get() {
+        loaded.config.kube_options = options.clone();
+    }
     for input in inputs {
         if input == "-" {
             loaded.add_source(STDIN_NAME, &read_standard_input()?);

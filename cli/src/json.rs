@@ -133,6 +133,15 @@ pub fn decision(d: &Decision<'_>, req: &Request<'_>) -> Value {
         "endpoint".into(),
         json!(d.endpoint.map(|e| e.address.to_string())),
     );
+    if let Some(e) = d
+        .endpoint
+        .filter(|e| !e.pod.is_empty() || !e.source.is_empty())
+    {
+        out.insert(
+            "endpoint_origin".into(),
+            json!({"pod": &*e.pod, "source": &*e.source}),
+        );
+    }
     if d.original_destination {
         out.insert("original_destination".into(), json!(true));
     }

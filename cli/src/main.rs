@@ -30,6 +30,8 @@ struct Cli {
     /// Colour the output: auto (only on a terminal, and not with NO_COLOR), always, never.
     #[arg(long, global = true, value_enum, default_value_t = style::When::Auto)]
     color: style::When,
+    #[command(flatten)]
+    kube: input::KubeArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -151,6 +153,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let colour = cli.color.enabled();
+    input::set_kube_options(&cli.kube);
     match cli.command {
         Command::Check { files, json } => check(&files, json, colour),
         Command::Completions { shell } => {
@@ -160,6 +163,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Routes { files, gateway } => {
             let (engine, _) = engine(&files)?;
             print_routes(&engine.table(), gateway.as_deref());
+            print_clusters(&engine.table());
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain(args) => explain(args),
@@ -187,7 +191,8 @@ fn check(files: &[String], as_json: bool, colour: bool) -> Result<ExitCode, Fail
             + c.destination_rules.len()
             + c.gateways.len()
             + c.service_entries.len()
-            + c.workload_entries.len();
+            + c.workload_entries.len()
+            + c.kube.len();
         println!(
             "{} resource(s), {} error(s), {} warning(s){}",
             resources,
@@ -462,7 +467,7 @@ fn print_decision(d: &Decision<'_>, req: &Request<'_>) {
         );
     }
     if let Some(e) = d.endpoint {
-        println!("endpoint: {}", e.address);
+        println!("endpoint: {}{}", e.address, endpoint_origin(e));
     }
     if d.original_destination {
         println!("endpoint: original destination (PASSTHROUGH)");
@@ -535,7 +540,11 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Failure> {
                 *destinations.entry(c.name.to_string()).or_default() += 1;
             }
             if let Some(e) = d.endpoint {
-                *endpoints.entry(e.address.to_string()).or_default() += 1;
+                let key = match &*e.pod {
+                    "" => e.address.to_string(),
+                    pod => format!("{} (pod {pod})", e.address),
+                };
+                *endpoints.entry(key).or_default() += 1;
             }
         }
     });
@@ -551,7 +560,7 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Failure> {
     }
     println!("endpoints:");
     for (k, c) in &endpoints {
-        println!("  {k:<40} {c:>10} {:>7.2}%", pct(*c));
+        println!("  {k:<60} {c:>10} {:>7.2}%", pct(*c));
     }
     let per_sec = n as f64 / elapsed.as_secs_f64().max(1e-9);
     println!(
@@ -648,6 +657,41 @@ fn keyed(o: &OwnedRequest, key: &str) -> OwnedRequest {
         remote: o.remote,
         namespace: o.namespace.clone(),
         labels: o.labels.clone(),
+    }
+}
+
+/// ` (pod ns/name, EndpointSlice ns/name)`: where an endpoint came from.
+fn endpoint_origin(e: &weir_core::compile::Endpoint) -> String {
+    let parts: Vec<String> = [
+        (!e.pod.is_empty()).then(|| format!("pod {}", e.pod)),
+        (!e.source.is_empty()).then(|| e.source.to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// Prints every cluster's endpoints and where they came from (which
+/// EndpointSlice, which pod).
+fn print_clusters(table: &Table) {
+    println!("CLUSTERS");
+    println!("  {:<60} {:<14} ENDPOINTS", "CLUSTER", "LB");
+    for (i, c) in table.clusters().iter().enumerate() {
+        let endpoints = table.endpoints(i);
+        println!(
+            "  {:<60} {:<14} {}",
+            c.name,
+            c.policy.lb.as_str(),
+            endpoints.len()
+        );
+        for e in endpoints {
+            println!("      {}{}", e.address, endpoint_origin(e));
+        }
     }
 }
 

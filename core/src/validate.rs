@@ -252,6 +252,7 @@ pub fn validate(config: &Config, out: &mut Vec<Diagnostic>) {
         service_entry(se, &mut r);
     }
     ctx.conflicts(out);
+    crate::config::kube::check::check(config, out);
 }
 
 struct Context<'a> {

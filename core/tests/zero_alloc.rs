@@ -213,6 +213,34 @@ const ROWS: &[Row] = &[
         "/",
         &[],
     ),
+    // Kubernetes: Services, EndpointSlices and Pods (bookinfo/cluster.yaml).
+    (
+        "bookinfo",
+        None,
+        9080,
+        "reviews.default.svc.cluster.local:9080",
+        "GET",
+        "/reviews/0",
+        &[],
+    ),
+    (
+        "bookinfo",
+        None,
+        0,
+        "reviews.default",
+        "GET",
+        "/reviews/0",
+        &[("end-user", "jason")],
+    ),
+    (
+        "bookinfo",
+        Some("default/bookinfo-gateway"),
+        8080,
+        "bookinfo.example.com",
+        "GET",
+        "/productpage",
+        &[],
+    ),
     (
         "invalid/shadowed-route.yaml",
         Some("default/gt-gateway"),
@@ -234,8 +262,18 @@ fn decisions_allocate_nothing() {
         "myapp-ab.yaml",
         "tcp-echo.yaml",
         "invalid/shadowed-route.yaml",
+        "bookinfo",
     ];
-    let engines: Vec<_> = configs.iter().map(|c| (*c, common::engine(c))).collect();
+    let engines: Vec<_> = configs
+        .iter()
+        .map(|c| match *c {
+            "bookinfo" => (
+                *c,
+                common::engine_of(&["bookinfo/cluster.yaml", "bookinfo/istio.yaml"]),
+            ),
+            _ => (*c, common::engine(c)),
+        })
+        .collect();
     let tables: Vec<_> = engines.iter().map(|(c, e)| (*c, e.table())).collect();
     let table = |name: &str| &tables.iter().find(|(c, _)| *c == name).unwrap().1;
     let remote: SocketAddr = "10.0.0.99:54321".parse().unwrap();

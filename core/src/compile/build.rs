@@ -70,6 +70,7 @@ impl EndpointSpec {
             labels: self.labels.clone(),
             weight: self.weight.max(1),
             locality: self.locality.clone(),
+            ..RegistryEndpoint::default()
         }
     }
 }
@@ -97,7 +98,7 @@ pub fn compile(
                 entry: String::new(),
                 ports: Vec::new(),
                 endpoints: eps.clone(),
-                passthrough: false,
+                ..Service::default()
             });
         }
     }
@@ -180,7 +181,7 @@ impl Table {
                     entry: String::new(),
                     ports: config_service.map(|s| s.ports.clone()).unwrap_or_default(),
                     endpoints: endpoints.to_vec(),
-                    passthrough: false,
+                    ..config_service.cloned().unwrap_or_default()
                 };
                 Arc::new(build_endpoint_set(c, Some(&service), Some(self)))
             })
@@ -229,6 +230,9 @@ fn build_endpoint_set(
                 .find(|(n, _)| n.is_empty())
                 .map(|&(_, p)| p)
                 .unwrap_or_else(|| endpoint_port(ep, &sp));
+            if port == 0 {
+                continue; // not an endpoint of this port (a Kubernetes named target port it lacks)
+            }
             let ip: Option<std::net::IpAddr> = ep.address.parse().ok();
             let address = match ip {
                 Some(std::net::IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
@@ -242,6 +246,8 @@ fn build_endpoint_set(
                 port: port as u16,
                 weight: ep.weight.max(1),
                 locality: ep.locality.clone().into(),
+                source: ep.source.as_str().into(),
+                pod: ep.pod.as_str().into(),
                 state,
             });
         }

@@ -7,7 +7,7 @@ use crate::config::Config;
 use std::net::IpAddr;
 
 /// One endpoint of a service, as configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistryEndpoint {
     /// IP address (or host name for DNS resolution) as written.
     pub address: String,
@@ -17,12 +17,17 @@ pub struct RegistryEndpoint {
     pub labels: StringMap,
     /// LB weight; 0 or unset counts as 1.
     pub weight: u32,
-    /// `region/zone/subzone`.
+    /// `region/zone/subzone` (a Kubernetes endpoint's zone).
     pub locality: String,
+    /// Where it came from (`EndpointSlice ns/name`, `Endpoints ns/name`…),
+    /// for `weir routes` and `explain`; empty when configured inline.
+    pub source: String,
+    /// The pod behind it (`ns/name`), when known.
+    pub pod: String,
 }
 
 /// One service host.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Service {
     /// The host (lower-case; may be a wildcard).
     pub host: String,
@@ -34,8 +39,13 @@ pub struct Service {
     pub ports: Vec<ServicePort>,
     /// Endpoints.
     pub endpoints: Vec<RegistryEndpoint>,
-    /// `resolution: NONE`: original destination.
+    /// `resolution: NONE` (or a headless Service): original destination.
     pub passthrough: bool,
+    /// `ServiceEntry`, `Service` (Kubernetes) or `""` (set_endpoints only).
+    pub kind: &'static str,
+    /// `exportTo` (a Service's `networking.istio.io/exportTo` annotation);
+    /// empty: everywhere.
+    pub export_to: Vec<String>,
 }
 
 impl Service {
@@ -87,9 +97,15 @@ impl Registry {
                     ports: se.spec.ports.clone(),
                     endpoints: endpoints.clone(),
                     passthrough,
+                    kind: "ServiceEntry",
+                    export_to: se.spec.export_to.clone(),
                 });
             }
         }
+        let services = crate::config::kube::services::merge(
+            crate::config::kube::services::build(config),
+            services,
+        );
         Registry { services }
     }
 
@@ -131,6 +147,7 @@ fn to_endpoint(we: &WorkloadEntrySpec) -> RegistryEndpoint {
         labels: we.labels.clone(),
         weight: we.weight.filter(|&w| w > 0).unwrap_or(1),
         locality: we.locality.clone().unwrap_or_default(),
+        ..RegistryEndpoint::default()
     }
 }
 

@@ -406,6 +406,10 @@ pub struct Endpoint {
     pub port: u16,
     pub weight: u32,
     pub locality: Box<str>,
+    /// Where the endpoint came from (`EndpointSlice ns/name`…), for tools.
+    pub source: Box<str>,
+    /// The pod behind it (`ns/name`), when known.
+    pub pod: Box<str>,
     pub state: Arc<EndpointState>,
 }
 

@@ -6,6 +6,7 @@
 //! [`Diagnostic`]. Documents that cannot be read are skipped; the validator
 //! then decides whether the config as a whole is accepted.
 
+pub mod kube;
 pub mod model;
 pub mod names;
 
@@ -112,6 +113,11 @@ pub struct Config {
     pub gateways: Vec<Resource<GatewaySpec>>,
     pub service_entries: Vec<Resource<ServiceEntrySpec>>,
     pub workload_entries: Vec<Resource<WorkloadEntrySpec>>,
+    /// Kubernetes objects (Services, EndpointSlices, Pods…).
+    pub kube: kube::Objects,
+    /// How Kubernetes objects are read (cluster domain, root namespace,
+    /// synthesized pods). Set before applying.
+    pub kube_options: kube::Options,
     loaded: usize,
 }
 
@@ -209,6 +215,23 @@ impl Loaded {
             namespace: namespace.clone(),
             name: meta.name.clone(),
         };
+        if let Some(kind) = kube::KubeKind::parse(kind_name, &api_version) {
+            let order = self.config.loaded;
+            self.config.loaded += 1;
+            let annotations = meta.other.get("annotations");
+            let meta = kube::Meta {
+                // A Namespace has no namespace: its name is one.
+                namespace: &namespace,
+                name: &meta.name,
+                created: meta.creation_timestamp.as_deref(),
+                labels: &meta.labels,
+                annotations,
+                order,
+                origin,
+            };
+            self.config.kube.add(kind, meta, obj, &mut self.diagnostics);
+            return;
+        }
         let kind = match Kind::parse(kind_name) {
             Some(k) if is_istio_networking(&api_version) => k,
             Some(_) => {
@@ -433,7 +456,7 @@ mod tests {
 
     #[test]
     fn unknown_kind_is_a_warning_and_others_load() {
-        let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec: {hosts: [x]}\n";
+        let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec: {hosts: [x]}\n";
         let l = Loaded::from_source("t.yaml", yaml);
         assert_eq!(l.config.virtual_services.len(), 1);
         assert_eq!(l.diagnostics.len(), 1);

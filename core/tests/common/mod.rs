@@ -25,3 +25,20 @@ pub fn engine(name: &str) -> Engine {
     }
     engine
 }
+
+/// An engine serving several example files as one config (e.g. a cluster
+/// dump and the Istio configs applied to it).
+pub fn engine_of(names: &[&str]) -> Engine {
+    let mut loaded = Loaded::default();
+    for name in names {
+        let path = example_configs().join(name);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        loaded.add_source(name, &text);
+    }
+    let engine = Engine::new();
+    if let Err(e) = engine.apply(loaded) {
+        panic!("{names:?} rejected: {e}");
+    }
+    engine
+}

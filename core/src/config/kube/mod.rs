@@ -1,0 +1,301 @@
+//! Kubernetes objects, read the way istiod's Kubernetes registry reads them
+//! (istio/istio `pilot/pkg/serviceregistry/kube/controller`): Services with
+//! their ports and selectors, EndpointSlices (or legacy Endpoints) with
+//! their ready addresses, Pods with labels and IPs, Namespaces, Secrets
+//! (metadata only) and workloads (Deployment, StatefulSet, ReplicaSet,
+//! DaemonSet).
+//!
+//! [`services`] turns them into registry services, so a VirtualService
+//! routing to `reviews` and a DestinationRule subset `version: v2` find the
+//! pods a cluster dump lists. [`check`] reports what is wrong with them.
+
+pub mod check;
+pub mod model;
+pub mod protocol;
+pub mod services;
+
+use super::{Origin, Resource};
+use crate::validate::{Diagnostic, ResourceRef, Severity};
+use model::*;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// The Kubernetes kinds Weir reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KubeKind {
+    Service,
+    EndpointSlice,
+    Endpoints,
+    Pod,
+    Namespace,
+    Secret,
+    Deployment,
+    StatefulSet,
+    ReplicaSet,
+    DaemonSet,
+}
+
+impl KubeKind {
+    /// The kind for `kind` under `apiVersion`, if Weir reads it.
+    pub fn parse(kind: &str, api_version: &str) -> Option<KubeKind> {
+        let core = api_version == "v1";
+        let apps = api_version == "apps/v1";
+        Some(match kind {
+            "Service" if core => KubeKind::Service,
+            "Endpoints" if core => KubeKind::Endpoints,
+            "Pod" if core => KubeKind::Pod,
+            "Namespace" if core => KubeKind::Namespace,
+            "Secret" if core => KubeKind::Secret,
+            "EndpointSlice"
+                if matches!(
+                    api_version,
+                    "discovery.k8s.io/v1" | "discovery.k8s.io/v1beta1"
+                ) =>
+            {
+                KubeKind::EndpointSlice
+            }
+            "Deployment" if apps => KubeKind::Deployment,
+            "StatefulSet" if apps => KubeKind::StatefulSet,
+            "ReplicaSet" if apps => KubeKind::ReplicaSet,
+            "DaemonSet" if apps => KubeKind::DaemonSet,
+            _ => return None,
+        })
+    }
+
+    /// The Kubernetes kind name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KubeKind::Service => "Service",
+            KubeKind::EndpointSlice => "EndpointSlice",
+            KubeKind::Endpoints => "Endpoints",
+            KubeKind::Pod => "Pod",
+            KubeKind::Namespace => "Namespace",
+            KubeKind::Secret => "Secret",
+            KubeKind::Deployment => "Deployment",
+            KubeKind::StatefulSet => "StatefulSet",
+            KubeKind::ReplicaSet => "ReplicaSet",
+            KubeKind::DaemonSet => "DaemonSet",
+        }
+    }
+}
+
+/// How Kubernetes names and scopes are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The cluster DNS domain: a Service `reviews` in `default` is
+    /// `reviews.default.svc.<domain>`. Default `cluster.local`.
+    pub cluster_domain: String,
+    /// Istio's root namespace (DestinationRules there apply mesh-wide).
+    /// Default `istio-system`.
+    pub root_namespace: String,
+    /// Make `replicas` pods for every workload (with documentation-range
+    /// addresses), for manifests with no cluster behind them.
+    pub synthesize_pods: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cluster_domain: "cluster.local".into(),
+            root_namespace: "istio-system".into(),
+            synthesize_pods: false,
+        }
+    }
+}
+
+/// A Service: its spec and the annotations Istio reads.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceObject {
+    pub spec: ServiceSpec,
+    /// `networking.istio.io/exportTo`, split at commas; empty: exported everywhere.
+    pub export_to: Vec<String>,
+}
+
+/// A workload: which kind, and its replicas and pod template.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub kind: KubeKind,
+    pub spec: WorkloadSpec,
+}
+
+/// The Kubernetes objects of a config.
+#[derive(Debug, Clone, Default)]
+pub struct Objects {
+    pub services: Vec<Resource<ServiceObject>>,
+    pub endpoint_slices: Vec<Resource<EndpointSliceSpec>>,
+    pub endpoints: Vec<Resource<EndpointsSpec>>,
+    pub pods: Vec<Resource<PodObject>>,
+    /// `metadata.name` is the namespace; its labels are the resource's.
+    pub namespaces: Vec<Resource<()>>,
+    /// Name, namespace and `type` only.
+    pub secrets: Vec<Resource<SecretMeta>>,
+    pub workloads: Vec<Resource<Workload>>,
+}
+
+/// The part of an object's metadata every kind shares, already resolved.
+pub(crate) struct Meta<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub created: Option<&'a str>,
+    pub labels: &'a crate::config::model::StringMap,
+    pub annotations: Option<&'a Value>,
+    pub order: usize,
+    pub origin: &'a Origin,
+}
+
+impl Objects {
+    /// Adds one object of `kind`. Fields Weir does not read are ignored (a
+    /// dump prints many); a field of the wrong type is an error naming it.
+    pub(crate) fn add(
+        &mut self,
+        kind: KubeKind,
+        meta: Meta<'_>,
+        mut obj: Map<String, Value>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        let reference = ResourceRef {
+            kind: kind.as_str().into(),
+            namespace: meta.namespace.into(),
+            name: meta.name.into(),
+        };
+        if meta.name.is_empty() {
+            diagnostics.push(Diagnostic::new(
+                "WEIR0101",
+                Severity::Error,
+                reference.clone(),
+                "metadata.name",
+                "metadata.name is required".into(),
+            ));
+            return;
+        }
+        let spec = || obj.get("spec").cloned().unwrap_or(Value::Null);
+        match kind {
+            KubeKind::Service => {
+                let Some(spec) = read::<ServiceSpec>(spec(), "spec", &reference, diagnostics)
+                else {
+                    return;
+                };
+                let export_to = meta
+                    .annotations
+                    .and_then(|a| a.get("networking.istio.io/exportTo"))
+                    .and_then(Value::as_str)
+                    .map(|s| {
+                        s.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.services
+                    .push(resource(&meta, ServiceObject { spec, export_to }));
+            }
+            KubeKind::EndpointSlice => {
+                obj.remove("metadata");
+                if let Some(s) = read(Value::Object(obj), "", &reference, diagnostics) {
+                    self.endpoint_slices.push(resource(&meta, s));
+                }
+            }
+            KubeKind::Endpoints => {
+                obj.remove("metadata");
+                if let Some(s) = read(Value::Object(obj), "", &reference, diagnostics) {
+                    self.endpoints.push(resource(&meta, s));
+                }
+            }
+            KubeKind::Pod => {
+                obj.remove("metadata");
+                if let Some(p) = read(Value::Object(obj), "", &reference, diagnostics) {
+                    self.pods.push(resource(&meta, p));
+                }
+            }
+            KubeKind::Namespace => self.namespaces.push(resource(&meta, ())),
+            KubeKind::Secret => {
+                // Only `type` is read: the data never leaves the input text.
+                let secret_type = obj
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Opaque")
+                    .to_string();
+                self.secrets
+                    .push(resource(&meta, SecretMeta { secret_type }));
+            }
+            KubeKind::Deployment
+            | KubeKind::StatefulSet
+            | KubeKind::ReplicaSet
+            | KubeKind::DaemonSet => {
+                if let Some(spec) = read::<WorkloadSpec>(spec(), "spec", &reference, diagnostics) {
+                    self.workloads
+                        .push(resource(&meta, Workload { kind, spec }));
+                }
+            }
+        }
+    }
+
+    /// How many objects there are.
+    pub fn len(&self) -> usize {
+        self.services.len()
+            + self.endpoint_slices.len()
+            + self.endpoints.len()
+            + self.pods.len()
+            + self.namespaces.len()
+            + self.secrets.len()
+            + self.workloads.len()
+    }
+
+    /// True when there is no Kubernetes object at all.
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+            && self.endpoint_slices.is_empty()
+            && self.endpoints.is_empty()
+            && self.pods.is_empty()
+            && self.namespaces.is_empty()
+            && self.secrets.is_empty()
+            && self.workloads.is_empty()
+    }
+}
+
+fn resource<S>(meta: &Meta<'_>, spec: S) -> Resource<S> {
+    Resource {
+        name: meta.name.to_string(),
+        namespace: meta.namespace.to_string(),
+        created: meta.created.map(str::to_string),
+        order: meta.order,
+        labels: meta.labels.clone(),
+        spec,
+        origin: meta.origin.clone(),
+    }
+}
+
+/// Reads `value` as `T`; a type error becomes a diagnostic with its path
+/// under `prefix`.
+fn read<T: DeserializeOwned>(
+    value: Value,
+    prefix: &str,
+    reference: &ResourceRef,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let value = if value.is_null() {
+        Value::Object(Map::new())
+    } else {
+        value
+    };
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = match (prefix, path.as_str()) {
+                (p, "." | "") => p.to_string(),
+                ("", p) => p.to_string(),
+                (pre, p) => format!("{pre}.{p}"),
+            };
+            diagnostics.push(Diagnostic::new(
+                "WEIR0101",
+                Severity::Error,
+                reference.clone(),
+                &field,
+                format!("cannot read this object: {}", e.into_inner()),
+            ));
+            None
+        }
+    }
+}
