@@ -425,6 +425,13 @@ fn print_trace(table: &Table, req: &Request<'_>) {
         return;
     };
     println!("{listener}: virtual host {:?}", &*vhost.domain);
+    if vhost.is_opaque_port(req.effective_port()) {
+        println!(
+            "  port {} of this service is not HTTP (Istio's protocol selection): its http routes do not apply",
+            req.effective_port()
+        );
+        return;
+    }
     for route in vhost.routes.iter() {
         let r = &route.rule;
         let name = match (r.index, route.match_index) {

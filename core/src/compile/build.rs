@@ -744,6 +744,10 @@ impl<'c> Builder<'c> {
         }
         let mut listener = make_listener(vhosts);
         listener.tcp = self.l4_rules(&vss, "mesh");
+        let registry = self.registry;
+        super::ports::mark_ports(&mut listener, registry, &mut |host, port| {
+            self.cluster(host, "", port)
+        });
         listener
     }
 
@@ -801,6 +805,7 @@ impl<'c> Builder<'c> {
             .collect();
         let server_hosts: Vec<String> = servers
             .iter()
+            .filter(|s| super::ports::server_serves_http(s))
             .flat_map(|s| s.hosts.iter())
             .map(|h| h.rsplit('/').next().unwrap_or(h).to_ascii_lowercase())
             .collect();
@@ -978,6 +983,8 @@ fn make_listener(vhosts: Vec<(String, Vec<Route>)>) -> Listener {
                 domain: domain.into(),
                 routes: routes.into(),
                 index,
+                opaque_ports: Box::new([]),
+                opaque_only: false,
             }
         })
         .collect();
@@ -989,6 +996,7 @@ fn make_listener(vhosts: Vec<(String, Vec<Route>)>) -> Listener {
         star,
         https_redirect: false,
         tcp: Box::new([]),
+        services: hashbrown::HashMap::new(),
     }
 }
 

@@ -158,6 +158,10 @@ impl Table {
         let Some(vhost) = listener.virtual_host_for(req) else {
             return;
         };
+        // A TCP/TLS port of the service: its `http[]` routes do not apply.
+        if !vhost.opaque_ports.is_empty() && vhost.is_opaque_port(req.effective_port()) {
+            return;
+        }
         if listener.https_redirect && req.scheme != "https" {
             d.outcome = Outcome::Redirect;
             d.status = 301;
@@ -477,6 +481,18 @@ impl Table {
             return Decision::local(Outcome::NoRoute, 0, "");
         };
         let port = conn.effective_port();
+        // The service's ports by protocol (mesh): on an HTTP port `tcp[]`
+        // rules do not apply; on a TCP port with no matching rule, Istio's
+        // default TCP proxy sends the connection to the service.
+        let service = match (conn.source.gateway, conn.host) {
+            (None, Some(h)) if !listener.services.is_empty() => {
+                with_lowercase(h, |h| listener.services.get(h)).flatten()
+            }
+            _ => None,
+        };
+        if service.is_some_and(|s| s.http.contains(&port)) {
+            return Decision::local(Outcome::NoRoute, 0, "");
+        }
         let rule = listener.tcp.iter().find(|r| {
             if r.tls != conn.sni.is_some() {
                 return false;
@@ -494,8 +510,25 @@ impl Table {
             }
             r.matches.is_empty() || r.matches.iter().any(|m| l4_matches(m, conn, port))
         });
+        let req = Request {
+            authority: conn.sni.unwrap_or(""),
+            method: "",
+            path: "",
+            scheme: "",
+            port,
+            remote: conn.remote,
+            source: conn.source,
+            headers: &NO_HEADERS,
+        };
         let Some(rule) = rule else {
-            return Decision::local(Outcome::NoRoute, 0, "");
+            let default = service.and_then(|s| s.opaque.iter().find(|(p, _)| *p == port));
+            let Some(&(_, ci)) = default else {
+                return Decision::local(Outcome::NoRoute, 0, "");
+            };
+            let mut d = Decision::local(Outcome::Route, 0, "");
+            let mut rng = entropy;
+            self.finish_upstream(&mut d, ci as usize, &req, &mut rng);
+            return d;
         };
         rule.hits.fetch_add(1, Ordering::Relaxed);
         let mut d = Decision::local(Outcome::Route, 0, "");
@@ -514,16 +547,6 @@ impl Table {
         let Some(ci) = cluster else {
             d.outcome = Outcome::NoCluster;
             return d;
-        };
-        let req = Request {
-            authority: conn.sni.unwrap_or(""),
-            method: "",
-            path: "",
-            scheme: "",
-            port,
-            remote: conn.remote,
-            source: conn.source,
-            headers: &NO_HEADERS,
         };
         let mut rng = entropy;
         self.finish_upstream(&mut d, ci as usize, &req, &mut rng);

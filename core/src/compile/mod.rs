@@ -4,6 +4,7 @@
 mod build;
 mod decide;
 mod feedback;
+pub mod ports;
 pub mod registry;
 mod types;
 
@@ -51,6 +52,8 @@ pub struct Listener {
     /// A server with `tls.httpsRedirect`: every request gets a 301 to https.
     pub https_redirect: bool,
     pub tcp: Box<[L4Rule]>,
+    /// Mesh only: each service's ports by protocol, for TCP decisions.
+    pub(crate) services: hashbrown::HashMap<Box<str>, ports::L4Ports>,
 }
 
 /// Everything derived from the routing resources; shared between tables that

@@ -309,6 +309,11 @@ pub struct VirtualHost {
     pub domain: Box<str>,
     pub routes: Box<[Route]>,
     pub(crate) index: crate::route::index::RouteIndex,
+    /// Ports of this service whose protocol is not HTTP (TCP, TLS, Mongo…):
+    /// `http[]` routes do not apply there.
+    pub opaque_ports: Box<[u16]>,
+    /// Every port of the service is such a port.
+    pub opaque_only: bool,
 }
 
 /// Load-balancing algorithm of a cluster.

@@ -1,0 +1,97 @@
+//! Which routes apply on which service port, after Istio's protocol
+//! selection: `http[]` routes only on HTTP-family ports (HTTP, HTTP2, gRPC,
+//! gRPC-Web, and sniffed ports, which Weir takes as HTTP); `tcp[]`/`tls[]`
+//! routes on the others, where a service without a matching rule gets
+//! Istio's default TCP proxy to `outbound|PORT||HOST`
+//! (istio/istio `pilot/pkg/networking/core/listener.go`: the HTTP or TCP
+//! filter chain is chosen by the port's protocol).
+
+use super::registry::Registry;
+use super::Listener;
+use crate::config::kube::protocol::Protocol;
+use crate::config::model::ServicePort;
+
+/// The ports of one service, split by the kind of route that applies.
+#[derive(Debug, Default, Clone)]
+pub struct L4Ports {
+    /// HTTP-family ports: a connection there is routed by `http[]`, not `tcp[]`.
+    pub http: Box<[u16]>,
+    /// Other ports and their default cluster (`outbound|PORT||HOST`).
+    pub opaque: Box<[(u16, u32)]>,
+}
+
+/// The protocol of a registry port (ServiceEntry spelling, or the one the
+/// Kubernetes Service's port got).
+pub fn port_protocol(sp: &ServicePort) -> Protocol {
+    Protocol::parse(&sp.protocol).unwrap_or(Protocol::Sniffed)
+}
+
+/// Marks the mesh listener's virtual hosts of services with non-HTTP ports,
+/// and records every service's ports for TCP decisions; `cluster` gives the
+/// default cluster of (host, port).
+pub fn mark_ports(
+    listener: &mut Listener,
+    registry: &Registry,
+    cluster: &mut dyn FnMut(&str, u16) -> u32,
+) {
+    for vh in listener.virtual_hosts.iter_mut() {
+        let Some(service) = registry.find(&vh.domain).filter(|s| *s.host == *vh.domain) else {
+            continue;
+        };
+        let opaque: Vec<u16> = service
+            .ports
+            .iter()
+            .filter(|p| !port_protocol(p).is_http())
+            .map(|p| p.number as u16)
+            .collect();
+        vh.opaque_only = !service.ports.is_empty() && opaque.len() == service.ports.len();
+        vh.opaque_ports = opaque.into();
+    }
+    for service in &registry.services {
+        if service.host.starts_with('*') || service.ports.is_empty() {
+            continue;
+        }
+        let mut ports = L4Ports::default();
+        let (http, opaque): (Vec<&ServicePort>, Vec<&ServicePort>) = service
+            .ports
+            .iter()
+            .partition(|p| port_protocol(p).is_http());
+        ports.http = http.iter().map(|p| p.number as u16).collect();
+        ports.opaque = opaque
+            .iter()
+            .map(|p| (p.number as u16, cluster(&service.host, p.number as u16)))
+            .collect();
+        listener
+            .services
+            .entry(service.host.as_str().into())
+            .or_insert(ports);
+    }
+}
+
+/// True when a gateway server terminates HTTP: protocol HTTP, HTTPS, HTTP2,
+/// GRPC or GRPC-WEB, and not TLS passthrough. TCP, TLS and Mongo servers
+/// (and PASSTHROUGH ones) route connections by `tcp[]`/`tls[]` only.
+pub fn server_serves_http(server: &crate::config::model::Server) -> bool {
+    let Some(port) = &server.port else {
+        return false;
+    };
+    let http = matches!(
+        port.protocol.to_ascii_uppercase().as_str(),
+        "HTTP" | "HTTPS" | "HTTP2" | "GRPC" | "GRPC-WEB"
+    );
+    let passthrough = server
+        .tls
+        .as_ref()
+        .and_then(|t| t.mode.as_deref())
+        .is_some_and(|m| matches!(m, "PASSTHROUGH" | "AUTO_PASSTHROUGH"));
+    http && !passthrough
+}
+
+impl super::VirtualHost {
+    /// True when `port` (0: unknown) of this service is not an HTTP port, so
+    /// its `http[]` routes do not apply to a request there.
+    #[inline]
+    pub fn is_opaque_port(&self, port: u16) -> bool {
+        self.opaque_only || (port != 0 && self.opaque_ports.contains(&port))
+    }
+}
