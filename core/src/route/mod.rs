@@ -230,8 +230,11 @@ fn header_matches(headers: &dyn Headers, name: &str, matcher: &StringMatcher) ->
     }
 }
 
-/// The value of the first query parameter `name` (no percent-decoding);
-/// `Some("")` for a key with no value.
+/// The value of the first query parameter `name`, as sent: not
+/// percent-decoded, as Envoy's router matches `query_parameters`
+/// (`RouteEntryImplBase::matchRoute` parses with `parseQueryString`, which
+/// does not decode; examples/envoy/tests-pkg/tests/query.rs checks Weir
+/// against it). `Some("")` for a key with no value.
 pub fn query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     query.split('&').find_map(|pair| {
         let (k, v) = match pair.find('=') {

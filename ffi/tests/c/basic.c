@@ -583,6 +583,93 @@ static void test_engine_decide(const char *dir) {
   CHECK_OK(weir_engine_free(e));
 }
 
+/* The cluster dump and the Istio configs of bookinfo in one stream (as `kubectl get ... -o yaml`
+ * and `kubectl apply -f` print them): reviews splits 90/10 over the v1 and v2 pods the
+ * EndpointSlices list, jason goes to the v3 pod, and the terminating v2 pod gets nothing. */
+#define REVIEWS "reviews.default.svc.cluster.local"
+static void test_kubernetes_dump(const char *dir) {
+  char path[4096];
+  size_t cluster_len = 0, istio_len = 0;
+  snprintf(path, sizeof path, "%s/bookinfo/cluster.yaml", dir);
+  char *cluster = read_file(path, &cluster_len);
+  snprintf(path, sizeof path, "%s/bookinfo/istio.yaml", dir);
+  char *istio = read_file(path, &istio_len);
+  CHECK(cluster != NULL && istio != NULL);
+  if (!cluster || !istio) {
+    free(cluster);
+    free(istio);
+    return;
+  }
+  size_t len = cluster_len + 5 + istio_len;
+  char *both = malloc(len + 1);
+  CHECK(both != NULL);
+  if (!both) return;
+  memcpy(both, cluster, cluster_len);
+  memcpy(both + cluster_len, "\n---\n", 5);
+  memcpy(both + cluster_len + 5, istio, istio_len);
+  weir_engine *e = NULL;
+  weir_diagnostics *d = NULL;
+  weir_decision *dec = NULL;
+  weir_source *src = NULL;
+  CHECK_OK(weir_engine_new(&e));
+  CHECK_OK(weir_diagnostics_new(&d));
+  CHECK_OK(weir_decision_new(&dec));
+  CHECK_OK(weir_engine_apply(e, "bookinfo", 8, both, len, d));
+  size_t count = 99;
+  CHECK_OK(weir_diagnostics_count(d, &count));
+  CHECK(count == 0);
+  CHECK_OK(weir_source_new(NULL, 0, "default", 7, NULL, 0, NULL, &src));
+  weir_request r = make_request("reviews:9080", "GET", "/reviews/0");
+  r.source = src;
+  const weir_snapshot *s = NULL;
+  CHECK_OK(weir_engine_snapshot(e, &s));
+  weir_decision_summary sum;
+  size_t v1 = 0, v2 = 0;
+  for (uint64_t entropy = 0; entropy < 200; entropy++) {
+    CHECK_OK(weir_snapshot_decide(s, &r, entropy, dec, &sum));
+    CHECK(sum.outcome == WEIR_OUTCOME_ROUTE);
+    if (entropy % 100 < 90) {
+      CHECK(str_eq(sum.cluster, "outbound|9080|v1|" REVIEWS));
+      CHECK(str_eq(sum.endpoint, "10.44.1.14:9080") || str_eq(sum.endpoint, "10.44.1.15:9080"));
+      v1++;
+    } else {
+      CHECK(str_eq(sum.cluster, "outbound|9080|v2|" REVIEWS));
+      CHECK(str_eq(sum.endpoint, "10.44.1.16:9080")); /* never the terminating 10.44.1.18 */
+      v2++;
+    }
+  }
+  CHECK(v1 == 180 && v2 == 20);
+  weir_header jason = {"end-user", 8, "jason", 5};
+  r.headers = &jason;
+  r.headers_len = 1;
+  CHECK_OK(weir_snapshot_decide(s, &r, 0, dec, &sum));
+  CHECK(str_eq(sum.cluster, "outbound|9080|v3|" REVIEWS));
+  CHECK(str_eq(sum.endpoint, "10.44.1.17:9080"));
+  CHECK_OK(weir_snapshot_free(s));
+  /* A Service whose port is declared twice is rejected, naming the field; the table stays. */
+  const char *bad = "apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: default}\n"
+                    "spec: {ports: [{name: http, port: 9080}, {name: http, port: 9080}]}\n";
+  CHECK_RC(weir_engine_apply(e, "bad", 3, bad, strlen(bad), d), WEIR_RESULT_CONFIG_REJECTED);
+  int named = 0;
+  CHECK_OK(weir_diagnostics_count(d, &count));
+  for (size_t i = 0; i < count; i++) {
+    weir_diagnostic diag;
+    CHECK_OK(weir_diagnostics_get(d, i, &diag));
+    named |= str_eq(diag.code, "WEIR0102") && str_eq(diag.resource_kind, "Service") &&
+             str_eq(diag.resource_name, "reviews") && diag.field.len > 0;
+  }
+  CHECK(named);
+  CHECK_OK(weir_engine_decide(e, &r, 0, dec, &sum));
+  CHECK(str_eq(sum.endpoint, "10.44.1.17:9080"));
+  CHECK_OK(weir_source_free(src));
+  CHECK_OK(weir_decision_free(dec));
+  CHECK_OK(weir_diagnostics_free(d));
+  CHECK_OK(weir_engine_free(e));
+  free(both);
+  free(cluster);
+  free(istio);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s CONFIGS_DIR\n", argv[0]);
@@ -595,6 +682,7 @@ int main(int argc, char **argv) {
   test_endpoints_stats_tcp(argv[1]);
   test_feedback(argv[1]);
   test_engine_decide(argv[1]);
+  test_kubernetes_dump(argv[1]);
   if (failures) {
     fprintf(stderr, "basic: %d failure(s)\n", atomic_load(&failures));
     return 1;
