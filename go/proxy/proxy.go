@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"example.com/weir"
+	weir "github.com/weir-mesh/weir/go"
 )
 
 // Proxy is an http.Handler routing by an Engine's decisions.

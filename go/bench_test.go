@@ -1,8 +1,7 @@
 package weir
 
 import (
-	"os"
-	"path/filepath"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -69,7 +68,7 @@ func TestBaselineAgreesOnClusters(t *testing.T) {
 	e := mustEngine(t, "fleetman-canary.yaml")
 	defer e.Close()
 	b := newBaseline()
-	src, err := NewSource("", "default", nil, "")
+	src, err := NewSource("", "default", nil, netip.AddrPort{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,27 +83,38 @@ func TestBaselineAgreesOnClusters(t *testing.T) {
 	}
 }
 
-func BenchmarkDecideCgo(b *testing.B) {
-	text, _ := os.ReadFile(filepath.Join(configsDir, "fleetman-canary.yaml"))
-	e, _ := New()
+// BenchmarkDecide is Decide through cgo on the fleetman canary, with the
+// client's address and two headers, as a proxy calls it: on the engine held
+// by the proxy (weir_engine_decide), into a reused Decision, on a held
+// snapshot, and with a snapshot taken and released per request.
+func BenchmarkDecide(b *testing.B) {
+	e := mustEngine(b, "fleetman-canary.yaml")
 	defer e.Close()
-	if _, err := e.Apply("canary", text); err != nil {
-		b.Fatal(err)
-	}
-	src, err := NewSource("", "default", nil, "")
+	src, err := NewSource("", "default", nil, netip.AddrPort{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer src.Close()
 	r := &Request{Authority: "fleetman-staff-service.default.svc.cluster.local", Method: "GET", Path: "/api/staff?page=2",
-		Remote: "10.1.2.3:54321", Source: src, Headers: []Header{{"user-agent", "bench/1"}, {"accept", "*/*"}}}
-	b.Run("snapshot_per_request", func(b *testing.B) {
+		Remote: netip.MustParseAddrPort("10.1.2.3:54321"), Source: src, Headers: []Header{{"user-agent", "bench/1"}, {"accept", "*/*"}}}
+	routed := func(b *testing.B, d *Decision, err error) {
+		if err != nil || d.Endpoint == "" {
+			b.Fatal(d, err)
+		}
+	}
+	b.Run("engine", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
 			d, err := e.Decide(r, uint64(i))
-			if err != nil || d.Endpoint == "" {
-				b.Fatal(d, err)
-			}
+			routed(b, &d, err)
+		}
+	})
+	b.Run("engine_into", func(b *testing.B) {
+		var d Decision
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			err := e.DecideInto(r, uint64(i), &d)
+			routed(b, &d, err)
 		}
 	})
 	b.Run("held_snapshot", func(b *testing.B) {
@@ -113,9 +123,16 @@ func BenchmarkDecideCgo(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
 			d, err := s.Decide(r, uint64(i))
-			if err != nil || d.Endpoint == "" {
-				b.Fatal(d, err)
-			}
+			routed(b, &d, err)
+		}
+	})
+	b.Run("snapshot_per_request", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			s := e.Snapshot()
+			d, err := s.Decide(r, uint64(i))
+			s.Close()
+			routed(b, &d, err)
 		}
 	})
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"example.com/weir"
+	weir "github.com/weir-mesh/weir/go"
 )
 
 const config = `

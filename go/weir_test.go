@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,7 +13,7 @@ import (
 	"testing"
 )
 
-var configsDir = filepath.Join("..", "configs")
+var configsDir = filepath.Join("..", "examples", "configs")
 
 func mustEngine(t testing.TB, config string) *Engine {
 	t.Helper()
@@ -30,6 +31,19 @@ func mustEngine(t testing.TB, config string) *Engine {
 	return e
 }
 
+// addrPort reads a vector's address ("" is unknown).
+func addrPort(t *testing.T, s string) netip.AddrPort {
+	t.Helper()
+	if s == "" {
+		return netip.AddrPort{}
+	}
+	a, err := netip.ParseAddrPort(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // render must produce the same lines as render() in ffi/tests/vectors.rs.
 func render(d *Decision) string {
 	var b strings.Builder
@@ -43,8 +57,8 @@ func render(d *Decision) string {
 	line("outcome", d.Outcome.String())
 	line("status", strconv.Itoa(d.Status))
 	g := ""
-	if d.GRPCStatus != nil {
-		g = strconv.FormatUint(uint64(*d.GRPCStatus), 10)
+	if d.HasGRPCStatus {
+		g = strconv.FormatUint(uint64(d.GRPCStatus), 10)
 	}
 	line("grpc_status", g)
 	route := ""
@@ -63,7 +77,7 @@ func render(d *Decision) string {
 	line("delay_ns", opt(d.HasDelay, strconv.FormatInt(int64(d.Delay), 10)))
 	line("timeout_ns", opt(d.HasTimeout, strconv.FormatInt(int64(d.Timeout), 10)))
 	attempts, retryOn := "", ""
-	if d.Retries != nil {
+	if d.HasRetries {
 		attempts, retryOn = strconv.Itoa(d.Retries.Attempts), d.Retries.RetryOn
 	}
 	line("retry_attempts", attempts)
@@ -96,7 +110,7 @@ func render(d *Decision) string {
 // TestVectors replays ffi/tests/vectors/decisions.txt: Go must agree with the
 // core (and with C) field for field.
 func TestVectors(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "ffi", "tests", "vectors", "decisions.txt"))
+	f, err := os.Open(filepath.Join("..", "ffi", "tests", "vectors", "decisions.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,18 +146,18 @@ func TestVectors(t *testing.T) {
 			port, _ := strconv.Atoi(kv["port"])
 			// The case's gateway, namespace, labels and local address: a
 			// source made for it (a proxy makes one per listener).
-			src, err := NewSource(kv["gateway"], kv["namespace"], labels, kv["local"])
+			src, err := NewSource(kv["gateway"], kv["namespace"], labels, addrPort(t, kv["local"]))
 			if err != nil {
 				t.Fatalf("vector %d: %v", cases, err)
 			}
 			snap := engine.Snapshot()
 			var d Decision
 			if kv["kind"] == "tcp" {
-				d, err = snap.DecideTCP(&Connection{Destination: kv["destination"], Port: port, SNI: kv["sni"],
-					Host: kv["host"], Remote: kv["remote"], Source: src}, entropy)
+				d, err = snap.DecideTCP(&Connection{Destination: addrPort(t, kv["destination"]), Port: port, SNI: kv["sni"],
+					Host: kv["host"], Remote: addrPort(t, kv["remote"]), Source: src}, entropy)
 			} else {
 				req.Authority, req.Method, req.Path, req.Scheme = kv["authority"], kv["method"], kv["path"], kv["scheme"]
-				req.Port, req.Remote, req.Source = port, kv["remote"], src
+				req.Port, req.Remote, req.Source = port, addrPort(t, kv["remote"]), src
 				d, err = snap.Decide(&req, entropy)
 			}
 			snap.Close()

@@ -1,3 +1,0 @@
-module example.com/weir
-
-go 1.19

@@ -1,0 +1,41 @@
+// Package weir decides, inside a Go proxy, what Istio would make Envoy do
+// with each request: the route, the weighted destination subset, the
+// endpoint and the route's actions, from the VirtualService, DestinationRule,
+// Gateway and ServiceEntry configs you already kubectl apply.
+//
+// It binds Weir's C ABI (libweir, include/weir.h in the repository) with cgo
+// and finds the library through pkg-config. Install it first, from the
+// repository root:
+//
+//	make install PREFIX=$HOME/.local
+//	export PKG_CONFIG_PATH=$HOME/.local/lib/pkgconfig LD_LIBRARY_PATH=$HOME/.local/lib
+//
+// then import the package (its name is weir):
+//
+//	import weir "github.com/weir-mesh/weir/go"
+//
+// An Engine holds the routing table in force. Apply swaps in a new config;
+// a rejected one keeps the old table and returns a *ConfigError with the
+// diagnostics. Engine.Decide decides on the table in force and returns a
+// Decision of plain Go values.
+//
+// # The per-request path
+//
+// A proxy makes a Source once per listener (who sends the requests: the
+// gateway, the client namespace and labels, the local address) and passes the
+// client address as a netip.AddrPort taken from the connection
+// (AddrPortOf(conn.RemoteAddr())), never as text. Decide then costs one cgo
+// call and allocates nothing: the request's bytes are copied into a reused
+// buffer whose address is handed to C (Go memory without Go pointers, as the
+// cgo pointer rules allow), and the strings of the answer (cluster, endpoint,
+// route names) are Go strings cached per C string, compared byte for byte
+// before reuse. DecideInto reuses a caller's Decision, slices included.
+//
+// Snapshot pins one table, for a request whose end is reported back
+// (DecideTracked, Finish: least request, outlier detection) or for several
+// decisions that must see the same config.
+//
+// The same table, request and entropy give the same decision in Go, C and
+// Rust: entropy drives every random choice (weights, fault and mirror
+// percentages, random and least-request picks).
+package weir

@@ -1,0 +1,3 @@
+module github.com/weir-mesh/weir/go
+
+go 1.19
