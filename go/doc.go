@@ -25,11 +25,19 @@
 // gateway, the client namespace and labels, the local address) and passes the
 // client address as a netip.AddrPort taken from the connection
 // (AddrPortOf(conn.RemoteAddr())), never as text. Decide then costs one cgo
-// call and allocates nothing: the request's bytes are copied into a reused
-// buffer whose address is handed to C (Go memory without Go pointers, as the
-// cgo pointer rules allow), and the strings of the answer (cluster, endpoint,
-// route names) are Go strings cached per C string, compared byte for byte
-// before reuse. DecideInto reuses a caller's Decision, slices included.
+// call into weir_engine_decide and allocates nothing once warm: the
+// authority, method and path go to C as they are (Go memory without Go
+// pointers, as the cgo pointer rules allow), the headers through one reused
+// buffer, and the strings of the answer (cluster, endpoint, route names) are
+// Go strings cached per C string, compared byte for byte before reuse.
+// DecideInto reuses a caller's Decision, slices included.
+//
+// # The proxy
+//
+// Package proxy (github.com/weir-mesh/weir/go/proxy) is an http.Handler that
+// carries out the decisions, and cmd/weir-proxy runs it:
+//
+//	go run ./cmd/weir-proxy -config ../examples/configs/fleetman-canary.yaml
 //
 // Snapshot pins one table, for a request whose end is reported back
 // (DecideTracked, Finish: least request, outlier detection) or for several

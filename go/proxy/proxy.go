@@ -7,11 +7,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +35,9 @@ type Proxy struct {
 	Transport http.RoundTripper
 	// Entropy returns the entropy for one request (random when nil).
 	Entropy func(*http.Request) uint64
+	// DryRun answers every request with its decision (text) instead of
+	// carrying it out: for trying a config without upstreams.
+	DryRun bool
 	// MirrorWG, when set, tracks mirror requests in flight (tests wait on it).
 	MirrorWG *sync.WaitGroup
 
@@ -49,9 +54,9 @@ type Proxy struct {
 
 func (p *Proxy) sources() (listener, sidecar *weir.Source, err error) {
 	p.sourcesOnce.Do(func() {
-		p.listener, p.sourcesErr = weir.NewSource(p.Gateway, p.Namespace, nil, "")
+		p.listener, p.sourcesErr = weir.NewSource(p.Gateway, p.Namespace, nil, netip.AddrPort{})
 		if p.sourcesErr == nil {
-			p.sidecar, p.sourcesErr = weir.NewSource("", p.Namespace, nil, "")
+			p.sidecar, p.sourcesErr = weir.NewSource("", p.Namespace, nil, netip.AddrPort{})
 		}
 	})
 	return p.listener, p.sidecar, p.sourcesErr
@@ -83,8 +88,12 @@ func weirRequest(r *http.Request, source *weir.Source, port int) *weir.Request {
 		Path:      r.URL.RequestURI(),
 		Scheme:    "http",
 		Port:      port,
-		Remote:    r.RemoteAddr,
 		Source:    source,
+	}
+	// net/http gives the client address as text; a proxy holding the
+	// net.Conn would pass weir.AddrPortOf(conn.RemoteAddr()) instead.
+	if remote, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		wr.Remote = remote
 	}
 	if r.TLS != nil {
 		wr.Scheme = "https"
@@ -134,6 +143,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if p.DryRun {
+		writeDecision(w, &d)
+		return
+	}
 	if d.HasDelay {
 		if sleep(r.Context(), d.Delay) != nil {
 			return
@@ -151,9 +164,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(d.Body)
 		return
 	case weir.OutcomeFaultAbort:
-		if d.GRPCStatus != nil {
+		if d.HasGRPCStatus {
 			w.Header().Set("content-type", "application/grpc")
-			w.Header().Set("grpc-status", strconv.FormatUint(uint64(*d.GRPCStatus), 10))
+			w.Header().Set("grpc-status", strconv.FormatUint(uint64(d.GRPCStatus), 10))
 			w.WriteHeader(http.StatusOK)
 			return
 		}
@@ -196,7 +209,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			applyOps(out.Header, d.RequestHeaders)
 		},
-		Transport: &retrying{next: p.transport(), body: body, policy: d.Retries},
+		Transport: &retrying{next: p.transport(), body: body, policy: retryPolicy(&d)},
 		ModifyResponse: func(resp *http.Response) error {
 			status = resp.StatusCode
 			applyOps(resp.Header, d.ResponseHeaders)
@@ -215,6 +228,30 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rp.ServeHTTP(w, r.WithContext(ctx))
 	_ = snap.Finish(ticket, status, time.Now())
+}
+
+// writeDecision answers with the decision as "field: value" lines.
+func writeDecision(w http.ResponseWriter, d *weir.Decision) {
+	w.Header().Set("content-type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "outcome: %s\n", d.Outcome)
+	if d.Outcome.IsLocalReply() {
+		fmt.Fprintf(w, "status: %d\n", d.Status)
+	}
+	if d.Matched {
+		fmt.Fprintf(w, "route: %s/%s rule %d %s\n", d.RouteNamespace, d.RouteVirtualService, d.RuleIndex, d.RouteName)
+	}
+	if d.Cluster != "" {
+		fmt.Fprintf(w, "cluster: %s\n", d.Cluster)
+	}
+	if d.Endpoint != "" {
+		fmt.Fprintf(w, "endpoint: %s\n", d.Endpoint)
+	}
+	if d.Outcome == weir.OutcomeRoute {
+		fmt.Fprintf(w, "upstream path: %s\n", d.UpstreamPath)
+	}
+	if d.Location != "" {
+		fmt.Fprintf(w, "location: %s\n", d.Location)
+	}
 }
 
 // mirror copies the request to the mirror's service, fire and forget, with
@@ -257,6 +294,15 @@ func (p *Proxy) mirror(r *http.Request, body []byte, m weir.Mirror, d *weir.Deci
 			resp.Body.Close()
 		}
 	}()
+}
+
+// retryPolicy is the decision's retry policy, nil when the route has none.
+func retryPolicy(d *weir.Decision) *weir.RetryPolicy {
+	if !d.HasRetries {
+		return nil
+	}
+	policy := d.Retries
+	return &policy
 }
 
 // retrying retries per the route's policy: connect failures, 5xx and the
