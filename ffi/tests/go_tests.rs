@@ -55,9 +55,15 @@ fn go_vet_and_tests_pass_with_race_detector() {
         "github.com/weir-mesh/weir/go/proxy",
         "github.com/weir-mesh/weir/go/cmd/weir-proxy",
     ] {
-        assert!(out.contains(&format!("ok  \t{pkg}\t")), "{pkg} not ok:\n{out}");
+        assert!(
+            out.contains(&format!("ok  \t{pkg}\t")),
+            "{pkg} not ok:\n{out}"
+        );
     }
     // The godoc examples ran and their Output: comments matched.
-    assert!(out.contains("--- PASS: Example"), "no godoc example ran:\n{out}");
+    assert!(
+        out.contains("--- PASS: Example"),
+        "no godoc example ran:\n{out}"
+    );
     assert!(!out.contains("--- SKIP"), "a Go test skipped:\n{out}");
 }
