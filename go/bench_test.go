@@ -139,6 +139,14 @@ func BenchmarkDecide(b *testing.B) {
 	})
 }
 
+// BenchmarkCgoCall is one cgo call to an empty C function: what any cgo
+// binding pays per request before doing anything.
+func BenchmarkCgoCall(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		cgoNoop()
+	}
+}
+
 func BenchmarkDecideBaselineGo(b *testing.B) {
 	base := newBaseline()
 	host, path := "fleetman-staff-service.default.svc.cluster.local", "/api/staff?page=2"

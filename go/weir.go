@@ -284,28 +284,27 @@ func (s *Snapshot) Close() {
 // Header is a name/value pair: a request header, a label, a header edit.
 type Header struct{ Name, Value string }
 
-// cAddress is addr as a weir_address (all zero when addr is not valid). An
-// IPv4-mapped IPv6 address is taken as the IPv4 address it carries, as the
-// sockets of a dual-stack listener report IPv4 clients.
-func cAddress(addr netip.AddrPort) C.weir_address {
-	var a C.weir_address
-	ip := addr.Addr().Unmap()
+// setAddress writes addr into *a as a weir_address (all zero when addr is
+// not valid), in place: the per-request path writes straight into C memory.
+// An IPv4-mapped IPv6 address is taken as the IPv4 address it carries, as
+// the sockets of a dual-stack listener report IPv4 clients.
+func setAddress(a *C.weir_address, addr netip.AddrPort) {
+	ip := addr.Addr()
+	ip16 := (*[16]byte)(unsafe.Pointer(&a.ip))
 	switch {
-	case ip.Is4():
+	case ip.Is4() || ip.Is4In6():
 		a.family = C.WEIR_ADDRESS_IPV4
+		*ip16 = [16]byte{}
+		v4 := ip.Unmap().As4()
+		copy(ip16[:4], v4[:])
 	case ip.Is6():
 		a.family = C.WEIR_ADDRESS_IPV6
+		*ip16 = ip.As16()
 	default:
-		return a
+		*a = C.weir_address{}
+		return
 	}
 	a.port = C.uint16_t(addr.Port())
-	if ip.Is4() {
-		v4 := ip.As4()
-		copy((*[16]byte)(unsafe.Pointer(&a.ip))[:], v4[:])
-	} else {
-		*(*[16]byte)(unsafe.Pointer(&a.ip)) = ip.As16()
-	}
-	return a
 }
 
 // AddrPortOf is the IP address and port of a TCP or UDP net.Addr (what a
@@ -340,7 +339,7 @@ func NewSource(gateway, namespace string, labels []Header, local netip.AddrPort)
 	n, nl := a.str(namespace)
 	ls, lsl := a.pairs(labels)
 	addr := (*C.weir_address)(a.alloc(int(unsafe.Sizeof(C.weir_address{}))))
-	*addr = cAddress(local)
+	setAddress(addr, local)
 	var p *C.weir_source
 	if err := check("source_new", C.weir_source_new(g, gl, n, nl, ls, lsl, addr, &p)); err != nil {
 		return nil, err

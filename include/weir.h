@@ -797,6 +797,19 @@ weir_result weir_decision_response_headers(weir_decision *decision, weir_header_
 // `decision` live and not in use by another thread; `out` writable.
 weir_result weir_decision_fill_view(weir_decision *decision, weir_decision_view *out);
 
+// Writes to `*out` the id of the table the last decision made into
+// `decision` was decided on: a number no other table in this process has
+// had or will have (0: an engine's initial empty table). While that table
+// lives it does not change, so a view field that borrows it holds the same
+// bytes whenever the id and the pointer are the same: `route_namespace`,
+// `route_virtual_service`, `route_name`, `cluster`, `destination_host`,
+// `destination_subset`, `endpoint` and `retry_on`. A binding that copies
+// those strings (cgo) may then reuse its copy without comparing bytes.
+//
+// # Safety
+// `decision` live and not in use by another thread; `out` writable.
+weir_result weir_decision_table_id(const weir_decision *decision, uint64_t *out);
+
 // Creates an empty diagnostics list and writes it to `*out`. Free it with
 // `weir_diagnostics_free`.
 //

@@ -346,6 +346,8 @@ const RESPONSE_OPS: u8 = 32;
 pub struct weir_decision {
     /// True when `dec` holds the last decide's answer.
     valid: bool,
+    /// [`Table::id`] of the table the last decision was made on.
+    table_id: u64,
     /// Which on-demand parts are already rendered for this decision.
     ready: u8,
     /// The last decision. What it borrows is in the table (kept alive by the
@@ -393,6 +395,7 @@ impl weir_decision {
             request_ops: OpsBuf::default(),
             response_ops: OpsBuf::default(),
             table: None,
+            table_id: 0,
         }
     }
 
@@ -477,6 +480,7 @@ impl weir_decision {
     #[inline(always)]
     pub(crate) fn decide_with<'a>(
         &mut self,
+        table: &Table,
         decide: impl FnOnce(&mut Decision<'a>) -> Result<(), weir_result>,
         out: Option<&mut weir_decision_summary>,
     ) -> Result<(), weir_result> {
@@ -499,6 +503,7 @@ impl weir_decision {
             write_summary(out, Self::summary(dec));
         }
         // A new decision: nothing rendered of it yet (adjacent bytes, one store).
+        self.table_id = table.id();
         self.valid = true;
         self.ready = 0;
         // Last: it takes `self` whole, so `dec` is not used after it.
@@ -639,8 +644,9 @@ impl weir_decision {
 
     /// The upstream path, rendered into this object on first use.
     fn upstream_path(&mut self) -> R<weir_str> {
-        let d = *self.get()?;
-        Ok(match d.upstream_path {
+        // One field copied, not the whole decision.
+        let path = self.get()?.upstream_path;
+        Ok(match path {
             // The request's path: already copied (`keep_path`) or static.
             weir_core::decision::UpstreamPath::Unchanged(p) => weir_str::new(p),
             rewritten => {
@@ -666,8 +672,7 @@ impl weir_decision {
 
     /// The `Set-Cookie` value, rendered on first use, or empty.
     fn set_cookie(&mut self) -> R<weir_str> {
-        let d = *self.get()?;
-        let Some(c) = d.set_cookie else {
+        let Some(c) = self.get()?.set_cookie else {
             return Ok(weir_str::EMPTY);
         };
         if self.ready & COOKIE == 0 {
@@ -680,10 +685,10 @@ impl weir_decision {
 
     /// The mirrors that fire, flattened on first use.
     fn mirrors(&mut self) -> R<&[weir_mirror]> {
-        let d = *self.get()?;
+        let mirrors = self.get()?.mirrors;
         if self.ready & MIRRORS == 0 {
             self.mirrors.clear();
-            self.mirrors.extend(d.mirrors.iter().map(|m| weir_mirror {
+            self.mirrors.extend(mirrors.iter().map(|m| weir_mirror {
                 cluster: weir_str::new(&m.cluster_name),
                 host: weir_str::new(&m.host),
                 per_million: m.per_million,
@@ -695,11 +700,16 @@ impl weir_decision {
 
     /// Request (`response == false`) or response header edits, flattened on first use.
     fn header_edits(&mut self, response: bool) -> R<weir_header_edits> {
-        let d = *self.get()?;
-        let (bit, buf, ops) = if response {
-            (RESPONSE_OPS, &mut self.response_ops, d.response_headers)
+        let d = self.get()?;
+        let (bit, ops) = if response {
+            (RESPONSE_OPS, d.response_headers)
         } else {
-            (REQUEST_OPS, &mut self.request_ops, d.request_headers)
+            (REQUEST_OPS, d.request_headers)
+        };
+        let buf = if response {
+            &mut self.response_ops
+        } else {
+            &mut self.request_ops
         };
         if self.ready & bit == 0 {
             self.ready |= bit;
@@ -717,17 +727,19 @@ impl weir_decision {
 
     /// Everything, flat, into `v` (rendering whatever is not yet rendered).
     fn fill_view(&mut self, v: &mut weir_decision_view) -> R<()> {
-        let d = *self.get()?;
-        let s = Self::summary(&d);
-        let r = Self::route_info(&d);
-        let t = Self::destination_info(&d);
-        let p = Self::policy(&d);
+        // What renders into `self` first; then the decision by reference
+        // (a copy of the whole `Decision` would cost more than the rest).
         let upstream_path = self.upstream_path()?;
         let location = self.location()?;
         let set_cookie = self.set_cookie()?;
         let (mirrors, mirrors_len) = raw(self.mirrors()?);
         let req = self.header_edits(false)?;
         let resp = self.header_edits(true)?;
+        let d = self.get()?;
+        let s = Self::summary(d);
+        let r = Self::route_info(d);
+        let t = Self::destination_info(d);
+        let p = Self::policy(d);
         *v = weir_decision_view {
             outcome: s.outcome,
             status: s.status,
@@ -1276,6 +1288,31 @@ pub unsafe extern "C" fn weir_decision_fill_view(
         let d = cast::try_mut(decision)?;
         let out = cast::try_out(out)?;
         d.fill_view(out)
+    })
+}
+
+/// Writes to `*out` the id of the table the last decision made into
+/// `decision` was decided on: a number no other table in this process has
+/// had or will have (0: an engine's initial empty table). While that table
+/// lives it does not change, so a view field that borrows it holds the same
+/// bytes whenever the id and the pointer are the same: `route_namespace`,
+/// `route_virtual_service`, `route_name`, `cluster`, `destination_host`,
+/// `destination_subset`, `endpoint` and `retry_on`. A binding that copies
+/// those strings (cgo) may then reuse its copy without comparing bytes.
+///
+/// # Safety
+/// `decision` live and not in use by another thread; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_decision_table_id(
+    decision: *const weir_decision,
+    out: *mut u64,
+) -> weir_result {
+    panic::boundary(|| {
+        let d = cast::try_ref(decision)?;
+        let out = cast::try_out(out)?;
+        d.get()?;
+        *out = d.table_id;
+        Ok(())
     })
 }
 

@@ -189,6 +189,7 @@ unsafe fn decide_on(
     // SAFETY: `out` is NULL or writable (the exports' contract).
     let out = unsafe { out.as_mut() };
     d.decide_with(
+        table,
         |dec| {
             table.decide_into(req, entropy, dec);
             headers.verdict()
@@ -242,6 +243,7 @@ pub unsafe extern "C" fn weir_snapshot_decide_tcp(
             source: source_of(c.source),
         };
         d.decide_with(
+            table,
             |dec| {
                 *dec = table.decide_tcp(&conn, entropy);
                 Ok(())

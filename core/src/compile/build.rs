@@ -142,6 +142,7 @@ pub fn compile(
         .map(|c| Arc::new(build_endpoint_set(c, registry.find(&c.host), previous)))
         .collect();
     Table {
+        id: super::new_table_id(),
         routing: Arc::new(Routing {
             mesh,
             gateways,
@@ -187,6 +188,7 @@ impl Table {
             })
             .collect();
         Table {
+            id: super::new_table_id(),
             routing: self.routing.clone(),
             sets,
         }

@@ -75,11 +75,30 @@ pub struct Routing {
 /// decide on from many threads at once.
 #[derive(Debug, Default)]
 pub struct Table {
+    /// This table's [`id`](Table::id).
+    pub(crate) id: u64,
     pub(crate) routing: Arc<Routing>,
     pub(crate) sets: Box<[Arc<EndpointSet>]>,
 }
 
+/// The next [`Table::id`]; 0 is the empty default table's.
+static NEXT_TABLE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A table id never handed out before in this process.
+pub(crate) fn new_table_id() -> u64 {
+    NEXT_TABLE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Table {
+    /// A number no other table built in this process has (0 for
+    /// `Table::default()`). A table is immutable, so two decisions made on
+    /// tables with the same non-zero id borrow the same bytes: the C ABI
+    /// hands it out so a binding can reuse strings it copied without
+    /// comparing them again.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The clusters, in index order.
     pub fn clusters(&self) -> &[Cluster] {
         &self.routing.clusters

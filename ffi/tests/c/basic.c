@@ -564,6 +564,19 @@ static void test_engine_decide(const char *dir) {
   }
   CHECK_OK(weir_engine_decide(e, &r, 95, a, &sa));
   CHECK(str_eq(sa.cluster, "outbound|8080|risky-group|" STAFF));
+  /* Table ids: the same for decisions on one table, new for every table made
+   * (an apply, an endpoint change), and errors without a decision. */
+  uint64_t id_a = 0, id_b = 0, id_c = 0;
+  CHECK_OK(weir_engine_decide(e, &r, 3, b, &sb));
+  CHECK_OK(weir_decision_table_id(a, &id_a));
+  CHECK_OK(weir_decision_table_id(b, &id_b));
+  CHECK(id_a != 0 && id_a == id_b);
+  CHECK_RC(weir_decision_table_id(NULL, &id_c), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_decision_table_id(a, NULL), WEIR_RESULT_NULL_PARAMETER);
+  weir_decision *fresh = NULL;
+  CHECK_OK(weir_decision_new(&fresh));
+  CHECK_RC(weir_decision_table_id(fresh, &id_c), WEIR_RESULT_NO_DECISION);
+  CHECK_OK(weir_decision_free(fresh));
   /* Replace the table: the old one now lives only in `a`. */
   CHECK_OK(apply_file(e, dir, "ingress-paths.yaml", NULL));
   const char *p = NULL;
@@ -575,6 +588,20 @@ static void test_engine_decide(const char *dir) {
   /* The next decide uses the new table, which does not know the host. */
   CHECK_OK(weir_engine_decide(e, &r, 95, a, &sa));
   CHECK(sa.outcome == WEIR_OUTCOME_NO_ROUTE && sa.status == 404 && sa.cluster.len == 0);
+  CHECK_OK(weir_decision_table_id(a, &id_c));
+  CHECK(id_c != 0 && id_c != id_a);
+  /* An endpoint change makes a new table too; `b` keeps its older decision. */
+  weir_endpoint one;
+  memset(&one, 0, sizeof one);
+  one.address = "10.9.9.9";
+  one.address_len = 8;
+  CHECK_OK(weir_engine_set_endpoints(e, STAFF, strlen(STAFF), &one, 1));
+  CHECK_OK(weir_engine_decide(e, &r, 3, a, &sa));
+  uint64_t id_d = 0;
+  CHECK_OK(weir_decision_table_id(a, &id_d));
+  CHECK(id_d != 0 && id_d != id_c && id_d != id_a);
+  CHECK_OK(weir_decision_table_id(b, &id_b));
+  CHECK(id_b == id_a);
   CHECK_OK(weir_source_free(src));
   CHECK_RC(weir_source_free(src), WEIR_RESULT_INVALID_HANDLE);
   CHECK_OK(weir_source_free(NULL));
