@@ -448,12 +448,19 @@ func (d *decider) read(out *Decision, path string) {
 		out.Mirrors = append(out.Mirrors, Mirror{Cluster: d.str(m.cluster), Host: d.str(m.host), PerMillion: uint32(m.per_million)})
 	}
 	rq, rs := &out.RequestHeaders, &out.ResponseHeaders
-	rq.Set = d.headers(rq.Set, v.request_headers_set, v.request_headers_set_len)
-	rq.Add = d.headers(rq.Add, v.request_headers_add, v.request_headers_add_len)
-	rq.Remove = d.strs(rq.Remove, v.request_headers_remove, v.request_headers_remove_len)
-	rs.Set = d.headers(rs.Set, v.response_headers_set, v.response_headers_set_len)
-	rs.Add = d.headers(rs.Add, v.response_headers_add, v.response_headers_add_len)
-	rs.Remove = d.strs(rs.Remove, v.response_headers_remove, v.response_headers_remove_len)
+	// Most routes edit no headers: one test for all six lists.
+	if v.request_headers_set_len|v.request_headers_add_len|v.request_headers_remove_len|
+		v.response_headers_set_len|v.response_headers_add_len|v.response_headers_remove_len == 0 {
+		rq.Set, rq.Add, rq.Remove = rq.Set[:0], rq.Add[:0], rq.Remove[:0]
+		rs.Set, rs.Add, rs.Remove = rs.Set[:0], rs.Add[:0], rs.Remove[:0]
+	} else {
+		rq.Set = d.headers(rq.Set, v.request_headers_set, v.request_headers_set_len)
+		rq.Add = d.headers(rq.Add, v.request_headers_add, v.request_headers_add_len)
+		rq.Remove = d.strs(rq.Remove, v.request_headers_remove, v.request_headers_remove_len)
+		rs.Set = d.headers(rs.Set, v.response_headers_set, v.response_headers_set_len)
+		rs.Add = d.headers(rs.Add, v.response_headers_add, v.response_headers_add_len)
+		rs.Remove = d.strs(rs.Remove, v.response_headers_remove, v.response_headers_remove_len)
+	}
 	out.PathRewritten = bool(v.path_rewritten)
 	if !out.PathRewritten && path != "" && int(v.upstream_path.len) == len(path) {
 		out.UpstreamPath = path // the request's own: no copy

@@ -11,6 +11,7 @@ use crate::config::{Config, Loaded};
 use crate::validate::{has_errors, validate, Diagnostic};
 use arc_swap::{ArcSwap, Guard};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What writers share: the config in force and endpoint overrides.
@@ -24,6 +25,10 @@ struct WriterState {
 #[derive(Debug)]
 pub struct Engine {
     table: ArcSwap<Table>,
+    /// [`Table::id`] of the table in force, stored after it is published:
+    /// lets a caller that holds a table check it is still current with one
+    /// atomic load instead of an `ArcSwap` load.
+    current_id: AtomicU64,
     writer: Mutex<WriterState>,
 }
 
@@ -39,10 +44,27 @@ pub type Snapshot = Guard<Arc<Table>>;
 impl Engine {
     /// An engine with an empty table (every request: no route).
     pub fn new() -> Engine {
+        let table = Table::empty();
         Engine {
-            table: ArcSwap::from_pointee(Table::default()),
+            current_id: AtomicU64::new(table.id()),
+            table: ArcSwap::from_pointee(table),
             writer: Mutex::new(WriterState::default()),
         }
+    }
+
+    /// The [`Table::id`] of the table in force. A caller holding a table
+    /// with this id holds the current one; a table published concurrently
+    /// may be seen a moment later than by [`snapshot`](Self::snapshot).
+    #[inline]
+    pub fn current_table_id(&self) -> u64 {
+        self.current_id.load(Ordering::Acquire)
+    }
+
+    /// Makes `table` the one in force.
+    fn publish(&self, table: Table) {
+        let id = table.id();
+        self.table.store(Arc::new(table));
+        self.current_id.store(id, Ordering::Release);
     }
 
     /// The table in force. Lock-free and allocation-free.
@@ -77,7 +99,7 @@ impl Engine {
         let previous = self.table.load_full();
         let table = compile(&loaded.config, &writer.overrides, Some(&previous));
         writer.config = loaded.config;
-        self.table.store(Arc::new(table));
+        self.publish(table);
         Ok(diagnostics)
     }
 
@@ -108,6 +130,55 @@ impl Engine {
             // missing, so compile again with the new service.
             compile(&writer.config, &writer.overrides, Some(&current))
         };
-        self.table.store(Arc::new(table));
+        self.publish(table);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web.default.svc.cluster.local]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.1}]
+";
+
+    /// Every publish (apply, endpoint change) gives the engine a table id
+    /// never seen before, and `current_table_id` names the table in force.
+    #[test]
+    fn current_table_id_follows_every_publish() {
+        let engine = Engine::new();
+        let other = Engine::new();
+        let mut seen = vec![engine.current_table_id(), other.current_table_id()];
+        assert_ne!(seen[0], seen[1], "two engines' empty tables share an id");
+        assert_eq!(engine.current_table_id(), engine.snapshot().id());
+        engine.apply_str(CONFIG).unwrap();
+        seen.push(engine.current_table_id());
+        engine.set_endpoints(
+            "web.default.svc.cluster.local",
+            &[EndpointSpec {
+                address: "10.0.0.2".into(),
+                ..EndpointSpec::default()
+            }],
+        );
+        seen.push(engine.current_table_id());
+        engine.apply_str("not: [valid").unwrap_err();
+        assert_eq!(
+            engine.current_table_id(),
+            seen[3],
+            "a rejected config published"
+        );
+        assert_eq!(engine.current_table_id(), engine.snapshot().id());
+        let mut unique = seen.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "an id was reused: {seen:?}");
+        assert!(seen.iter().all(|&id| id != 0));
     }
 }

@@ -294,6 +294,18 @@ pub struct weir_header_edits {
     pub remove_len: usize,
 }
 
+impl weir_header_edits {
+    /// No edits: `(NULL, 0)` arrays.
+    const EMPTY: weir_header_edits = weir_header_edits {
+        set: std::ptr::null(),
+        set_len: 0,
+        add: std::ptr::null(),
+        add_len: 0,
+        remove: std::ptr::null(),
+        remove_len: 0,
+    };
+}
+
 /// Header edits flattened into reusable arrays.
 #[derive(Debug, Default)]
 struct OpsBuf {
@@ -413,6 +425,17 @@ impl weir_decision {
         }
         // SAFETY: see above; `self.table` is `Some` and keeps the table alive.
         unsafe { &*Arc::as_ptr(current) }
+    }
+
+    /// The table this object holds when its id is `current` (the engine's
+    /// [`current_table_id`](weir_core::engine::Engine::current_table_id)):
+    /// the engine's table in force, found without loading it. Same lie
+    /// about `'static` as [`hold_table`](Self::hold_table).
+    #[inline(always)]
+    pub(crate) fn held_table(&self, current: u64) -> Option<&'static Table> {
+        let held = self.table.as_ref()?;
+        // SAFETY: `self.table` keeps the table alive (see `hold_table`).
+        (held.id() == current).then(|| unsafe { &*Arc::as_ptr(held) })
     }
 
     /// Forgets the last decision and what was rendered of it (a TCP decide
@@ -713,6 +736,13 @@ impl weir_decision {
         };
         if self.ready & bit == 0 {
             self.ready |= bit;
+            if ops.is_empty() {
+                // Most routes edit no headers: no buffers to touch.
+                buf.set.clear();
+                buf.add.clear();
+                buf.remove.clear();
+                return Ok(weir_header_edits::EMPTY);
+            }
             return Ok(buf.fill(ops));
         }
         Ok(weir_header_edits {
@@ -740,59 +770,116 @@ impl weir_decision {
         let r = Self::route_info(d);
         let t = Self::destination_info(d);
         let p = Self::policy(d);
-        *v = weir_decision_view {
-            outcome: s.outcome,
-            status: s.status,
-            has_grpc_status: s.has_grpc_status,
-            grpc_status: s.grpc_status,
-            has_route: r.has_route,
-            route_namespace: r.route_namespace,
-            route_virtual_service: r.route_virtual_service,
-            route_name: r.route_name,
-            has_rule_index: r.has_rule_index,
-            rule_index: r.rule_index,
-            has_destination: r.has_destination,
-            destination_index: r.destination_index,
-            cluster: t.cluster,
-            destination_host: t.destination_host,
-            destination_subset: t.destination_subset,
-            destination_port: t.destination_port,
-            endpoint: t.endpoint,
-            original_destination: t.original_destination,
-            has_delay: p.has_delay,
-            delay_ns: p.delay_ns,
-            has_timeout: p.has_timeout,
-            timeout_ns: p.timeout_ns,
-            has_retries: p.has_retries,
-            retry_attempts: p.retry_attempts,
-            has_retry_per_try_timeout: p.has_retry_per_try_timeout,
-            retry_per_try_timeout_ns: p.retry_per_try_timeout_ns,
-            retry_on: p.retry_on,
-            retriable_status_codes: p.retriable_status_codes,
-            retriable_status_codes_len: p.retriable_status_codes_len,
-            mirrors,
-            mirrors_len,
-            request_headers_set: req.set,
-            request_headers_set_len: req.set_len,
-            request_headers_add: req.add,
-            request_headers_add_len: req.add_len,
-            request_headers_remove: req.remove,
-            request_headers_remove_len: req.remove_len,
-            response_headers_set: resp.set,
-            response_headers_set_len: resp.set_len,
-            response_headers_add: resp.add,
-            response_headers_add_len: resp.add_len,
-            response_headers_remove: resp.remove,
-            response_headers_remove_len: resp.remove_len,
-            upstream_path,
-            path_rewritten: d.upstream_path.is_rewritten(),
-            upstream_authority: weir_str::new(d.upstream_authority.unwrap_or("")),
-            location,
-            body: weir_bytes::new(d.body()),
-            set_cookie,
-            has_hash: t.has_hash,
-            hash: t.hash,
+        // Every field of the view is written below: this pattern stops
+        // compiling if the view gains one.
+        let _all_fields = |v: weir_decision_view| {
+            let weir_decision_view {
+                outcome: _,
+                status: _,
+                has_grpc_status: _,
+                grpc_status: _,
+                has_route: _,
+                route_namespace: _,
+                route_virtual_service: _,
+                route_name: _,
+                has_rule_index: _,
+                rule_index: _,
+                has_destination: _,
+                destination_index: _,
+                cluster: _,
+                destination_host: _,
+                destination_subset: _,
+                destination_port: _,
+                endpoint: _,
+                original_destination: _,
+                has_delay: _,
+                delay_ns: _,
+                has_timeout: _,
+                timeout_ns: _,
+                has_retries: _,
+                retry_attempts: _,
+                has_retry_per_try_timeout: _,
+                retry_per_try_timeout_ns: _,
+                retry_on: _,
+                retriable_status_codes: _,
+                retriable_status_codes_len: _,
+                mirrors: _,
+                mirrors_len: _,
+                request_headers_set: _,
+                request_headers_set_len: _,
+                request_headers_add: _,
+                request_headers_add_len: _,
+                request_headers_remove: _,
+                request_headers_remove_len: _,
+                response_headers_set: _,
+                response_headers_set_len: _,
+                response_headers_add: _,
+                response_headers_add_len: _,
+                response_headers_remove: _,
+                response_headers_remove_len: _,
+                upstream_path: _,
+                path_rewritten: _,
+                upstream_authority: _,
+                location: _,
+                body: _,
+                set_cookie: _,
+                has_hash: _,
+                hash: _,
+            } = v;
         };
+        // Field by field into `*v`: a struct literal was built on the stack
+        // and copied (~450 bytes).
+        v.outcome = s.outcome;
+        v.status = s.status;
+        v.has_grpc_status = s.has_grpc_status;
+        v.grpc_status = s.grpc_status;
+        v.has_route = r.has_route;
+        v.route_namespace = r.route_namespace;
+        v.route_virtual_service = r.route_virtual_service;
+        v.route_name = r.route_name;
+        v.has_rule_index = r.has_rule_index;
+        v.rule_index = r.rule_index;
+        v.has_destination = r.has_destination;
+        v.destination_index = r.destination_index;
+        v.cluster = t.cluster;
+        v.destination_host = t.destination_host;
+        v.destination_subset = t.destination_subset;
+        v.destination_port = t.destination_port;
+        v.endpoint = t.endpoint;
+        v.original_destination = t.original_destination;
+        v.has_delay = p.has_delay;
+        v.delay_ns = p.delay_ns;
+        v.has_timeout = p.has_timeout;
+        v.timeout_ns = p.timeout_ns;
+        v.has_retries = p.has_retries;
+        v.retry_attempts = p.retry_attempts;
+        v.has_retry_per_try_timeout = p.has_retry_per_try_timeout;
+        v.retry_per_try_timeout_ns = p.retry_per_try_timeout_ns;
+        v.retry_on = p.retry_on;
+        v.retriable_status_codes = p.retriable_status_codes;
+        v.retriable_status_codes_len = p.retriable_status_codes_len;
+        v.mirrors = mirrors;
+        v.mirrors_len = mirrors_len;
+        v.request_headers_set = req.set;
+        v.request_headers_set_len = req.set_len;
+        v.request_headers_add = req.add;
+        v.request_headers_add_len = req.add_len;
+        v.request_headers_remove = req.remove;
+        v.request_headers_remove_len = req.remove_len;
+        v.response_headers_set = resp.set;
+        v.response_headers_set_len = resp.set_len;
+        v.response_headers_add = resp.add;
+        v.response_headers_add_len = resp.add_len;
+        v.response_headers_remove = resp.remove;
+        v.response_headers_remove_len = resp.remove_len;
+        v.upstream_path = upstream_path;
+        v.path_rewritten = d.upstream_path.is_rewritten();
+        v.upstream_authority = weir_str::new(d.upstream_authority.unwrap_or(""));
+        v.location = location;
+        v.body = weir_bytes::new(d.body());
+        v.set_cookie = set_cookie;
+        v.has_hash = t.has_hash;
+        v.hash = t.hash;
         Ok(())
     }
 }

@@ -227,8 +227,12 @@ pub unsafe extern "C" fn weir_engine_decide(
         let engine = cast::try_ref(engine)?;
         let r = cast::try_ref(request)?;
         let d = cast::try_mut(decision)?;
-        let current = engine.engine.snapshot();
-        let table = d.hold_table(&current);
+        // One atomic load when the table held is still the one in force
+        // (the usual case); an `ArcSwap` load only after a publish.
+        let table = match d.held_table(engine.engine.current_table_id()) {
+            Some(table) => table,
+            None => d.hold_table(&engine.engine.snapshot()),
+        };
         decide_http(table, r, entropy, d, out)
     })
 }

@@ -99,6 +99,14 @@ impl Table {
         self.id
     }
 
+    /// An empty table (every request: no route) with an id of its own.
+    pub fn empty() -> Table {
+        Table {
+            id: new_table_id(),
+            ..Table::default()
+        }
+    }
+
     /// The clusters, in index order.
     pub fn clusters(&self) -> &[Cluster] {
         &self.routing.clusters
