@@ -1,5 +1,7 @@
 //! Shared inputs for the benches: generated route tables and the quick mode.
 
+pub mod cluster;
+
 use criterion::Criterion;
 use std::time::Duration;
 

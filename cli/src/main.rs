@@ -44,6 +44,10 @@ enum Command {
         /// Print diagnostics as JSON.
         #[arg(long)]
         json: bool,
+        /// Also compile, and print how long load, validate and compile took
+        /// (on standard error).
+        #[arg(long)]
+        timing: bool,
     },
     /// Print the compiled route table, like `istioctl proxy-config routes`.
     Routes {
@@ -155,7 +159,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let colour = cli.color.enabled();
     input::set_kube_options(&cli.kube);
     match cli.command {
-        Command::Check { files, json } => check(&files, json, colour),
+        Command::Check {
+            files,
+            json,
+            timing,
+        } => check(&files, json, timing, colour),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weir", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
@@ -171,10 +179,30 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-fn check(files: &[String], as_json: bool, colour: bool) -> Result<ExitCode, Failure> {
+fn check(files: &[String], as_json: bool, timing: bool, colour: bool) -> Result<ExitCode, Failure> {
+    let start = std::time::Instant::now();
     let loaded = input::load(files)?;
+    let load_time = start.elapsed();
     let mut diagnostics = loaded.diagnostics.clone();
+    let start = std::time::Instant::now();
     validate(&loaded.config, &mut diagnostics);
+    let validate_time = start.elapsed();
+    if timing {
+        let start = std::time::Instant::now();
+        let compiled = (!has_errors(&diagnostics))
+            .then(|| weir_core::compile::compile(&loaded.config, &Default::default(), None));
+        let compile_time = start.elapsed();
+        eprintln!(
+            "timing: load {load_time:.2?}, validate {validate_time:.2?}, {}",
+            match compiled {
+                Some(t) => format!(
+                    "compile {compile_time:.2?} ({} clusters)",
+                    t.clusters().len()
+                ),
+                None => "compile skipped (errors)".into(),
+            }
+        );
+    }
     if as_json {
         let list: Vec<_> = diagnostics.iter().map(json::diagnostic).collect();
         println!(

@@ -7,6 +7,7 @@
 
 use crate::balance::{maglev::Maglev, ring_hash::RingHash};
 use crate::compile::registry::{labels_select, Registry};
+use crate::config::destination_rules::DestinationRuleIndex;
 use crate::config::model::*;
 use crate::config::names::{expand_host, hosts_intersect, parse_duration, resolve_gateway};
 use crate::config::{Config, Kind, Origin, Resource};
@@ -258,6 +259,7 @@ pub fn validate(config: &Config, out: &mut Vec<Diagnostic>) {
 struct Context<'a> {
     config: &'a Config,
     registry: &'a Registry,
+    destination_rules: DestinationRuleIndex<'a>,
     gateways: HashSet<String>,
 }
 
@@ -271,18 +273,15 @@ impl<'a> Context<'a> {
         Context {
             config,
             registry,
+            destination_rules: DestinationRuleIndex::new(&config.destination_rules),
             gateways,
         }
     }
 
-    /// Subset names defined for `host` by any DestinationRule.
-    fn subsets_for(&self, host: &str) -> Vec<&'a Subset> {
-        self.config
-            .destination_rules
-            .iter()
-            .filter(|dr| expand_host(&dr.spec.host, &dr.namespace) == host)
-            .flat_map(|dr| dr.spec.subsets.iter())
-            .collect()
+    /// True when the DestinationRules that apply to `host` (the compiler's
+    /// lookup: most specific host match, wildcards included) define `subset`.
+    fn defines_subset(&self, host: &str, subset: &str) -> bool {
+        self.destination_rules.defines_subset(host, subset)
     }
 
     fn virtual_service(&self, vs: &Resource<VirtualServiceSpec>, r: &mut Reporter<'_>) {
@@ -695,7 +694,7 @@ impl<'a> Context<'a> {
             ),
             Some(_) => {
                 if let Some(subset) = &d.subset {
-                    if !self.subsets_for(&host).iter().any(|s| &s.name == subset) {
+                    if !self.defines_subset(&host, subset) {
                         r.push(
                             "IST0101",
                             Severity::Error,
@@ -771,7 +770,7 @@ impl<'a> Context<'a> {
                 );
             }
             if let Some(subset) = &d.subset {
-                if !self.subsets_for(&host).iter().any(|s| &s.name == subset) {
+                if !self.defines_subset(&host, subset) {
                     r.push(
                         "IST0101",
                         Severity::Error,
@@ -866,9 +865,7 @@ impl<'a> Context<'a> {
             if known {
                 let selected = self
                     .registry
-                    .services
-                    .iter()
-                    .filter(|s| crate::config::names::host_matches(&host, &s.host))
+                    .under(&host)
                     .flat_map(|s| s.endpoints.iter())
                     .any(|ep| labels_select(&subset.labels, &ep.labels));
                 if !selected {

@@ -6,6 +6,7 @@ use crate::balance::hash_policy::HashPolicy;
 use crate::balance::maglev::Maglev;
 use crate::balance::ring_hash::RingHash;
 use crate::balance::weighted::{AliasTable, WeightedChoice};
+use crate::config::destination_rules::DestinationRuleIndex;
 use crate::config::model::{
     self, ConnectionPoolSettings, CorsPolicy, Destination, DestinationRuleSpec, GatewaySpec,
     HeaderOperations, HttpFaultInjection, HttpMatchRequest, HttpRetry, HttpRoute,
@@ -102,9 +103,12 @@ pub fn compile(
             });
         }
     }
+    registry.reindex();
+    let destination_rules = DestinationRuleIndex::new(&config.destination_rules);
     let mut b = Builder {
         config,
         registry: &registry,
+        destination_rules,
         clusters: Vec::new(),
         cluster_ids: HashMap::new(),
     };
@@ -286,6 +290,7 @@ fn build_endpoint_set(
 struct Builder<'c> {
     config: &'c Config,
     registry: &'c Registry,
+    destination_rules: DestinationRuleIndex<'c>,
     clusters: Vec<Cluster>,
     cluster_ids: HashMap<(String, String, u16), u32>,
 }
@@ -319,34 +324,9 @@ impl<'c> Builder<'c> {
         id
     }
 
-    /// DestinationRules for `host`, most specific host first, oldest first.
-    fn destination_rules(&self, host: &str) -> Vec<&Resource<DestinationRuleSpec>> {
-        let mut drs: Vec<(String, &Resource<DestinationRuleSpec>)> = self
-            .config
-            .destination_rules
-            .iter()
-            .map(|dr| (expand_host(&dr.spec.host, &dr.namespace), dr))
-            .filter(|(h, _)| host_matches(h, host))
-            .collect();
-        let best = drs
-            .iter()
-            .map(|(h, _)| {
-                if h.starts_with('*') {
-                    h.len()
-                } else {
-                    usize::MAX
-                }
-            })
-            .max();
-        drs.retain(|(h, _)| {
-            Some(if h.starts_with('*') {
-                h.len()
-            } else {
-                usize::MAX
-            }) == best
-        });
-        drs.sort_by(|a, b| a.1.precedence_key().cmp(&b.1.precedence_key()));
-        drs.into_iter().map(|(_, dr)| dr).collect()
+    /// DestinationRules for `host`: the most specific host match, oldest first.
+    fn destination_rules(&self, host: &str) -> &[&'c Resource<DestinationRuleSpec>] {
+        self.destination_rules.for_host(host)
     }
 
     /// Subset labels and the effective policy (Istio's `MergeSubsetTrafficPolicy`).
@@ -415,12 +395,7 @@ impl<'c> Builder<'c> {
                 ClusterChoice::Missing(format!("outbound|0|{subset}|{host}").into()),
             );
         };
-        if !subset.is_empty()
-            && !self
-                .destination_rules(&host)
-                .iter()
-                .any(|dr| dr.spec.subsets.iter().any(|s| s.name == subset))
-        {
+        if !subset.is_empty() && !self.destination_rules.defines_subset(&host, &subset) {
             return (
                 host.clone(),
                 ClusterChoice::Missing(format!("outbound||{subset}|{host}").into()),

@@ -4,6 +4,7 @@
 use crate::config::model::{ServicePort, StringMap, WorkloadEntrySpec};
 use crate::config::names::{expand_host, host_matches};
 use crate::config::Config;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// One endpoint of a service, as configured.
@@ -68,6 +69,10 @@ impl Service {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     pub services: Vec<Service>,
+    /// Concrete host → its first service in `services`.
+    by_host: HashMap<String, usize>,
+    /// Services with wildcard hosts, longest host first.
+    wildcards: Vec<usize>,
 }
 
 impl Registry {
@@ -106,26 +111,74 @@ impl Registry {
             crate::config::kube::services::build(config),
             services,
         );
-        Registry { services }
+        let mut registry = Registry {
+            services,
+            by_host: HashMap::new(),
+            wildcards: Vec::new(),
+        };
+        registry.reindex();
+        registry
+    }
+
+    /// Rebuilds the host index; call after changing `services`.
+    pub fn reindex(&mut self) {
+        self.by_host.clear();
+        self.by_host.reserve(self.services.len());
+        self.wildcards.clear();
+        for (i, s) in self.services.iter().enumerate() {
+            if s.host.starts_with('*') {
+                self.wildcards.push(i);
+            } else {
+                self.by_host.entry(s.host.clone()).or_insert(i);
+            }
+        }
+        let services = &self.services;
+        // Longest first; a stable sort keeps config order among equals.
+        self.wildcards
+            .sort_by(|&a, &b| services[b].host.len().cmp(&services[a].host.len()));
     }
 
     /// The service for a destination host: exact first, then the most
     /// specific wildcard ServiceEntry host covering it.
     pub fn find(&self, host: &str) -> Option<&Service> {
-        if let Some(s) = self.services.iter().find(|s| s.host == host) {
-            return Some(s);
+        if let Some(&i) = self.by_host.get(host) {
+            return Some(&self.services[i]);
         }
-        self.services
+        // A wildcard host asked for itself is in `wildcards` too.
+        self.wildcards
             .iter()
-            .filter(|s| s.host.starts_with('*') && host_matches(&s.host, host))
-            .max_by_key(|s| s.host.len())
+            .map(|&i| &self.services[i])
+            .find(|s| s.host == host || host_matches(&s.host, host))
+    }
+
+    /// The services whose hosts fall under `pattern` (a concrete host: that
+    /// host's service; a wildcard: a scan, as wildcard patterns are few).
+    pub fn under<'r>(&'r self, pattern: &'r str) -> Box<dyn Iterator<Item = &'r Service> + 'r> {
+        if pattern.starts_with('*') {
+            return Box::new(
+                self.services
+                    .iter()
+                    .filter(move |s| host_matches(pattern, &s.host)),
+            );
+        }
+        Box::new(
+            self.by_host
+                .get(pattern)
+                .map(|&i| &self.services[i])
+                .into_iter(),
+        )
     }
 
     /// True when some service host falls under `pattern` (a DR host may be a wildcard).
     pub fn any_matching(&self, pattern: &str) -> bool {
-        self.services
-            .iter()
-            .any(|s| host_matches(pattern, &s.host) || host_matches(&s.host, pattern))
+        if pattern.starts_with('*') {
+            // Wildcard rule hosts are few: a scan.
+            return self
+                .services
+                .iter()
+                .any(|s| host_matches(pattern, &s.host) || host_matches(&s.host, pattern));
+        }
+        self.find(pattern).is_some()
     }
 }
 

@@ -6,6 +6,7 @@
 //! [`Diagnostic`]. Documents that cannot be read are skipped; the validator
 //! then decides whether the config as a whole is accepted.
 
+pub mod destination_rules;
 pub mod kube;
 pub mod model;
 pub mod names;
@@ -13,7 +14,6 @@ pub mod names;
 use crate::validate::{Diagnostic, ResourceRef, Severity};
 use model::*;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::Value;
 
 /// The kinds Weir reads.
@@ -130,19 +130,16 @@ pub struct Loaded {
 
 impl Loaded {
     /// Loads one input (YAML or JSON) and adds its resources.
+    ///
+    /// Documents stream: each resource, and each item of a `kind: List`, is
+    /// added as soon as it is read, so a cluster dump is never held as one
+    /// tree of values (a 5 000-Service dump would take gigabytes).
     pub fn add_source(&mut self, file: &str, text: &str) {
         let trimmed = text.trim_start();
-        let docs = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-            parse_json_stream(file, text, &mut self.diagnostics)
+        if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            self.add_json_stream(file, text);
         } else {
-            parse_yaml_stream(file, text, &mut self.diagnostics)
-        };
-        for (i, doc) in docs.into_iter().enumerate() {
-            let origin = Origin {
-                file: file.to_string(),
-                document: i + 1,
-            };
-            self.add_value(doc, &origin);
+            self.add_yaml_stream(file, text);
         }
     }
 
@@ -151,39 +148,6 @@ impl Loaded {
         let mut loaded = Loaded::default();
         loaded.add_source(file, text);
         loaded
-    }
-
-    fn add_value(&mut self, doc: Value, origin: &Origin) {
-        match doc {
-            Value::Null => {}
-            Value::Array(items) => {
-                for item in items {
-                    self.add_value(item, origin);
-                }
-            }
-            Value::Object(mut obj) => {
-                let kind = obj
-                    .get("kind")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                if kind == "List" || kind.ends_with("List") {
-                    if let Some(Value::Array(items)) = obj.remove("items") {
-                        for item in items {
-                            self.add_value(item, origin);
-                        }
-                    }
-                    return;
-                }
-                self.add_object(&kind, obj, origin);
-            }
-            other => self.diagnostics.push(Diagnostic::load_error(
-                "WEIR0003",
-                origin,
-                "",
-                format!("a document must be a mapping, found {}", json_type(&other)),
-            )),
-        }
     }
 
     fn add_object(
@@ -314,17 +278,6 @@ fn is_istio_networking(api_version: &str) -> bool {
     )
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
-}
-
 /// Parses a spec, reporting every unknown field and the first type error.
 fn parse_spec<T: DeserializeOwned>(
     spec: Value,
@@ -402,39 +355,150 @@ fn syntax_error(
     d
 }
 
-fn parse_yaml_stream(file: &str, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<Value> {
-    let mut docs = Vec::new();
-    for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        match Value::deserialize(de) {
-            Ok(v) => docs.push(v),
-            Err(e) => {
+impl Loaded {
+    fn add_yaml_stream(&mut self, file: &str, text: &str) {
+        for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+            let origin = Origin {
+                file: file.to_string(),
+                document: i + 1,
+            };
+            let seed = DocumentSeed {
+                loaded: self,
+                origin: &origin,
+            };
+            if let Err(e) = serde::de::DeserializeSeed::deserialize(seed, de) {
                 let at = e.location().map(|l| (l.line(), l.column()));
-                diagnostics.push(syntax_error(file, i, format!("malformed YAML: {e}"), at));
+                self.diagnostics
+                    .push(syntax_error(file, i, format!("malformed YAML: {e}"), at));
                 // A syntax error leaves the parser without a sound position:
                 // later documents cannot be trusted.
                 break;
             }
         }
     }
-    docs
-}
 
-fn parse_json_stream(file: &str, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<Value> {
-    let mut docs = Vec::new();
-    for (i, item) in serde_json::Deserializer::from_str(text)
-        .into_iter::<Value>()
-        .enumerate()
-    {
-        match item {
-            Ok(v) => docs.push(v),
-            Err(e) => {
+    fn add_json_stream(&mut self, file: &str, text: &str) {
+        let mut de = serde_json::Deserializer::from_str(text);
+        for i in 0.. {
+            // Whitespace only is left once every value has been read.
+            if de.end().is_ok() {
+                break;
+            }
+            let origin = Origin {
+                file: file.to_string(),
+                document: i + 1,
+            };
+            let seed = DocumentSeed {
+                loaded: self,
+                origin: &origin,
+            };
+            if let Err(e) = serde::de::DeserializeSeed::deserialize(seed, &mut de) {
                 let at = Some((e.line(), e.column()));
-                diagnostics.push(syntax_error(file, i, format!("malformed JSON: {e}"), at));
+                self.diagnostics
+                    .push(syntax_error(file, i, format!("malformed JSON: {e}"), at));
                 break;
             }
         }
     }
-    docs
+}
+
+/// Reads one document and adds what it holds as it goes: a resource, a
+/// sequence of documents, or a list whose `items` are added one by one.
+///
+/// A mapping with a top-level `items` sequence is taken as a list whatever
+/// its `kind` (`List`, `ServiceList`, …): kubectl prints `items` before
+/// `kind`, and no kind Weir reads has a top-level `items` field.
+struct DocumentSeed<'l> {
+    loaded: &'l mut Loaded,
+    origin: &'l Origin,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for DocumentSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl DocumentSeed<'_> {
+    fn not_a_mapping(self, found: &str) {
+        self.loaded.diagnostics.push(Diagnostic::load_error(
+            "WEIR0003",
+            self.origin,
+            "",
+            format!("a document must be a mapping, found {found}"),
+        ));
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for DocumentSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a resource, a list of resources, or a kind: List")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.not_a_mapping("a boolean");
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.not_a_mapping("a number");
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        self.not_a_mapping("a number");
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.not_a_mapping("a number");
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.not_a_mapping("a string");
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(DocumentSeed {
+                loaded: &mut *self.loaded,
+                origin: self.origin,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut obj = serde_json::Map::new();
+        let mut list = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" {
+                list = true;
+                map.next_value_seed(DocumentSeed {
+                    loaded: &mut *self.loaded,
+                    origin: self.origin,
+                })?;
+            } else {
+                let value: Value = map.next_value()?;
+                obj.insert(key, value);
+            }
+        }
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        if list || kind.ends_with("List") {
+            return Ok(());
+        }
+        let kind = kind.to_string();
+        self.loaded.add_object(&kind, obj, self.origin);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -452,6 +516,45 @@ mod tests {
         let json = r#"{"apiVersion":"networking.istio.io/v1alpha3","kind":"Gateway","metadata":{"name":"g"},"spec":{"servers":[]}}"#;
         let l = Loaded::from_source("t.json", json);
         assert_eq!(l.config.gateways.len(), 1, "{:?}", l.diagnostics);
+    }
+
+    /// kubectl prints a List's `items` before its `kind`; documents stream
+    /// either way, a bare array of resources too, and a scalar document is
+    /// named.
+    #[test]
+    fn lists_stream_in_any_key_order() {
+        let vs = r#"{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"a"},"spec":{"hosts":["x"]}}"#;
+        let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"ns"},"status":{"podIP":"10.0.0.1"}}"#;
+        let cases = [
+            (
+                format!(
+                    r#"{{"apiVersion":"v1","items":[{vs},{pod}],"kind":"List","metadata":{{}}}}"#
+                ),
+                1,
+                1,
+                0,
+            ),
+            (format!("[{vs}, {pod}]"), 1, 1, 0),
+            (
+                format!(r#"{{"kind":"PodList","items":[{pod},{pod}]}}"#),
+                0,
+                2,
+                0,
+            ),
+            (format!("{vs}\n{vs}"), 2, 0, 0),
+            (
+                "apiVersion: v1\nkind: List\nitems: []\n---\n42\n".to_string(),
+                0,
+                0,
+                1,
+            ),
+        ];
+        for (text, vss, pods, diags) in cases {
+            let l = Loaded::from_source("t", &text);
+            assert_eq!(l.config.virtual_services.len(), vss, "{text}");
+            assert_eq!(l.config.kube.pods.len(), pods, "{text}");
+            assert_eq!(l.diagnostics.len(), diags, "{text}: {:?}", l.diagnostics);
+        }
     }
 
     #[test]
