@@ -4,7 +4,7 @@
 //! decide on it; writers validate and compile off to the side and swap the
 //! new table in. A rejected config changes nothing.
 
-use crate::compile::registry::RegistryEndpoint;
+use crate::compile::registry::{Registry, RegistryEndpoint};
 use crate::compile::{compile, CompileError, EndpointSpec, Table};
 use crate::config::names::expand_host;
 use crate::config::{Config, Loaded};
@@ -18,6 +18,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 #[derive(Debug, Default)]
 struct WriterState {
     config: Config,
+    /// The services of `config`, kept so an endpoint change need not
+    /// rebuild them (that was O(config) per `set_endpoints`).
+    registry: Registry,
     overrides: HashMap<String, Vec<RegistryEndpoint>>,
 }
 
@@ -98,6 +101,7 @@ impl Engine {
         let mut writer = self.writer();
         let previous = self.table.load_full();
         let table = compile(&loaded.config, &writer.overrides, Some(&previous));
+        writer.registry = Registry::build(&loaded.config);
         writer.config = loaded.config;
         self.publish(table);
         Ok(diagnostics)
@@ -118,10 +122,9 @@ impl Engine {
         let host = expand_host(host, "default");
         let eps: Vec<RegistryEndpoint> = endpoints.iter().map(EndpointSpec::to_registry).collect();
         let mut writer = self.writer();
-        let registry = crate::compile::registry::Registry::build(&writer.config);
-        let service = registry.find(&host).cloned();
+        let service = writer.registry.find(&host).cloned();
         let current = self.table.load_full();
-        let known = current.clusters().iter().any(|c| *c.host == *host);
+        let known = current.has_clusters_for(&host);
         writer.overrides.insert(host.clone(), eps.clone());
         let table = if known {
             current.with_endpoints(&host, &eps, service.as_ref())

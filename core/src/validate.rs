@@ -5,7 +5,8 @@
 //! path (`spec.http[0].match[0].uri.regex`) and a message. Errors reject the
 //! whole config; warnings are reported and the config applies.
 
-use crate::balance::{maglev::Maglev, ring_hash::RingHash};
+use crate::balance::maglev::validate_table_size;
+use crate::balance::ring_hash::{validate_ring_sizes, RingHash};
 use crate::compile::registry::{labels_select, Registry};
 use crate::config::destination_rules::DestinationRuleIndex;
 use crate::config::model::*;
@@ -1362,13 +1363,11 @@ fn load_balancer(lb: &LoadBalancerSettings, field: &str, r: &mut Reporter<'_>) {
             .into_iter()
             .chain(ch.minimum_ring_size.map(|m| (m, "minimumRingSize")))
         {
-            if size > RingHash::MAX_RING_SIZE {
+            // The balancer's own check, against Envoy's maximum ring size.
+            if let Err(why) = validate_ring_sizes(size, RingHash::MAX_RING_SIZE) {
                 r.error(
                     &format!("{f}.{name}"),
-                    format!(
-                        "minimum ring size {size} exceeds Envoy's maximum ring size {}",
-                        RingHash::MAX_RING_SIZE
-                    ),
+                    format!("minimum ring size {size}: {why}"),
                 );
             }
         }
@@ -1378,31 +1377,14 @@ fn load_balancer(lb: &LoadBalancerSettings, field: &str, r: &mut Reporter<'_>) {
             .and_then(|m| m.table_size)
             .filter(|&s| s != 0)
         {
-            if size > Maglev::MAX_TABLE_SIZE || !is_prime(size) {
+            if let Err(why) = validate_table_size(size) {
                 r.error(
                     &format!("{f}.maglev.tableSize"),
-                    format!(
-                        "table size {size} must be a prime number no larger than {}",
-                        Maglev::MAX_TABLE_SIZE
-                    ),
+                    format!("table size {size}: {why}"),
                 );
             }
         }
     }
-}
-
-fn is_prime(n: u64) -> bool {
-    if n < 2 {
-        return false;
-    }
-    let mut d = 2u64;
-    while d * d <= n {
-        if n % d == 0 {
-            return false;
-        }
-        d += 1;
-    }
-    true
 }
 
 fn outlier(od: &OutlierDetection, field: &str, r: &mut Reporter<'_>) {

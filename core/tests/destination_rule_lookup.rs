@@ -56,7 +56,10 @@ fn a_wildcard_rules_subset_is_accepted_and_routed() {
     let table = engine.snapshot();
     let d = table.decide(&Request::get("a.example.com", "/"), 0);
     assert_eq!(d.outcome, Outcome::Route);
-    assert_eq!(d.cluster.map(|c| &*c.name), Some("outbound|80|v1|a.example.com"));
+    assert_eq!(
+        d.cluster.map(|c| &*c.name),
+        Some("outbound|80|v1|a.example.com")
+    );
 }
 
 #[test]

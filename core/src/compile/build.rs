@@ -141,6 +141,15 @@ pub fn compile(
         }
     }
     let clusters: Box<[Cluster]> = b.clusters.into();
+    let mut clusters_by_host: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+    let mut cluster_by_name: HashMap<Box<str>, u32> = HashMap::with_capacity(clusters.len());
+    for (i, c) in clusters.iter().enumerate() {
+        cluster_by_name.entry(c.name.clone()).or_insert(i as u32);
+        clusters_by_host
+            .entry(c.host.clone())
+            .or_default()
+            .push(i as u32);
+    }
     let sets = clusters
         .iter()
         .map(|c| Arc::new(build_endpoint_set(c, registry.find(&c.host), previous)))
@@ -152,6 +161,8 @@ pub fn compile(
             gateways,
             gateway_default_port,
             clusters,
+            clusters_by_host,
+            cluster_by_name,
             clock_ms: AtomicU64::new(previous.map_or(0, |p| {
                 p.routing
                     .clock_ms
@@ -171,26 +182,26 @@ impl Table {
         endpoints: &[RegistryEndpoint],
         config_service: Option<&Service>,
     ) -> Table {
-        let sets = self
+        // Every other set is shared: only this host's clusters are rebuilt.
+        let mut sets = self.sets.clone();
+        let service = Service {
+            host: host.to_string(),
+            namespace: String::new(),
+            entry: String::new(),
+            ports: config_service.map(|s| s.ports.clone()).unwrap_or_default(),
+            endpoints: endpoints.to_vec(),
+            ..config_service.cloned().unwrap_or_default()
+        };
+        for &i in self
             .routing
-            .clusters
-            .iter()
-            .zip(self.sets.iter())
-            .map(|(c, set)| {
-                if &*c.host != host {
-                    return set.clone();
-                }
-                let service = Service {
-                    host: host.to_string(),
-                    namespace: String::new(),
-                    entry: String::new(),
-                    ports: config_service.map(|s| s.ports.clone()).unwrap_or_default(),
-                    endpoints: endpoints.to_vec(),
-                    ..config_service.cloned().unwrap_or_default()
-                };
-                Arc::new(build_endpoint_set(c, Some(&service), Some(self)))
-            })
-            .collect();
+            .clusters_by_host
+            .get(host)
+            .into_iter()
+            .flatten()
+        {
+            let c = &self.routing.clusters[i as usize];
+            sets[i as usize] = Arc::new(build_endpoint_set(c, Some(&service), Some(self)));
+        }
         Table {
             id: super::new_table_id(),
             routing: self.routing.clone(),

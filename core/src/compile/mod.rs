@@ -66,6 +66,12 @@ pub struct Routing {
     /// The first server port of each gateway, for requests that give no port.
     pub(crate) gateway_default_port: HashMap<String, u16>,
     pub clusters: Box<[Cluster]>,
+    /// Host → the indexes of its clusters: an endpoint change touches only
+    /// those (`Table::with_endpoints`).
+    pub(crate) clusters_by_host: HashMap<Box<str>, Vec<u32>>,
+    /// Cluster name → index (`Table::cluster_index`, once per cluster when
+    /// a new table takes over the endpoint state of the previous one).
+    pub(crate) cluster_by_name: HashMap<Box<str>, u32>,
     /// The latest time (caller's monotonic ms) feedback reported; ejections
     /// end when it passes them.
     pub(crate) clock_ms: std::sync::atomic::AtomicU64,
@@ -112,6 +118,11 @@ impl Table {
         &self.routing.clusters
     }
 
+    /// True when some cluster routes to `host`.
+    pub fn has_clusters_for(&self, host: &str) -> bool {
+        self.routing.clusters_by_host.contains_key(host)
+    }
+
     /// The endpoints of cluster `index`.
     pub fn endpoints(&self, index: usize) -> &[Endpoint] {
         self.sets
@@ -127,7 +138,7 @@ impl Table {
 
     /// The cluster with this name.
     pub fn cluster_index(&self, name: &str) -> Option<usize> {
-        self.routing.clusters.iter().position(|c| &*c.name == name)
+        self.routing.cluster_by_name.get(name).map(|&i| i as usize)
     }
 
     /// The mesh (sidecar) listener.

@@ -1,0 +1,124 @@
+//! The build phase at scale (issues 20 and 14): text to published table
+//! (`Engine::apply`: load, validate, compile) for
+//! - `mesh/N`: N services, each a ServiceEntry (10 endpoints, two versions),
+//!   a DestinationRule (two subsets) and a VirtualService (a prefix rule,
+//!   then 90/10) — at 1 000 and 10 000 services (and 50 000 with
+//!   `WEIR_BENCH_LARGE=1`);
+//! - `kube/N`: a cluster dump as `kubectl get svc,endpointslices,pods -o yaml`
+//!   prints it (N Services with 10 pods each, their EndpointSlices) plus a
+//!   VirtualService and a DestinationRule per Service — 1 000 Services (5 000
+//!   with `WEIR_BENCH_LARGE=1`);
+//! - `kube/N/one_service_endpoints`: one Service's rollout (`set_endpoints`
+//!   with 10 new pod addresses) on top of the applied dump.
+//!
+//! Before the timed runs each size is applied once and the process's peak
+//! resident set (`VmHWM`) printed: the memory bound. `WEIR_BENCH_QUICK=1`
+//! (CI) runs the smallest sizes only.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::hint::black_box;
+use weir_benches::cluster::{cluster_dump, mesh_config, pod_ip, service_host};
+use weir_core::compile::EndpointSpec;
+use weir_core::config::Loaded;
+use weir_core::Engine;
+
+fn quick() -> bool {
+    std::env::var_os("WEIR_BENCH_QUICK").is_some()
+}
+
+fn large() -> bool {
+    std::env::var_os("WEIR_BENCH_LARGE").is_some()
+}
+
+/// The peak resident set of this process so far, in MiB (Linux `VmHWM`).
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024)
+}
+
+fn apply(engine: &Engine, text: &str) {
+    if let Err(e) = engine.apply(Loaded::from_source("generated.yaml", text)) {
+        panic!("generated config rejected: {e}");
+    }
+}
+
+/// Applies `text` once, untimed by criterion, and prints what it took.
+fn report(what: &str, text: &str) -> Engine {
+    let engine = Engine::new();
+    let start = std::time::Instant::now();
+    apply(&engine, text);
+    eprintln!(
+        "{what}: {:.1} MiB of YAML, {} clusters, one apply {:.2?}, peak RSS so far {} MiB",
+        text.len() as f64 / f64::from(1 << 20),
+        engine.snapshot().clusters().len(),
+        start.elapsed(),
+        peak_rss_mib()
+    );
+    engine
+}
+
+fn mesh(c: &mut Criterion) {
+    let sizes: &[usize] = match (quick(), large()) {
+        (true, _) => &[1_000],
+        (false, false) => &[1_000, 10_000],
+        (false, true) => &[1_000, 10_000, 50_000],
+    };
+    let mut g = c.benchmark_group("mesh");
+    g.sample_size(10);
+    for &n in sizes {
+        let text = mesh_config(n);
+        drop(report(&format!("mesh/{n}"), &text));
+        g.bench_with_input(BenchmarkId::new("apply", n), &text, |b, text| {
+            b.iter(|| {
+                let e = Engine::new();
+                apply(&e, black_box(text));
+                e
+            })
+        });
+    }
+    g.finish();
+}
+
+fn kube(c: &mut Criterion) {
+    let n = if large() && !quick() { 5_000 } else { 1_000 };
+    let text = cluster_dump(n, 10);
+    let engine = report(&format!("kube/{n}"), &text);
+    let mut g = c.benchmark_group("kube");
+    g.sample_size(10);
+    g.bench_with_input(BenchmarkId::new("apply", n), &text, |b, text| {
+        b.iter(|| {
+            let e = Engine::new();
+            apply(&e, black_box(text));
+            e
+        })
+    });
+    // One Service rolls out: 10 pods at new addresses, half v1 and half v2.
+    let host = service_host(n / 2);
+    let mut generation = 0;
+    g.bench_function(BenchmarkId::new("one_service_endpoints", n), |b| {
+        b.iter(|| {
+            generation += 1;
+            let pods: Vec<EndpointSpec> = (0..10)
+                .map(|p| EndpointSpec {
+                    address: pod_ip(n / 2, p, generation),
+                    port: Some(8080),
+                    labels: [("version".to_string(), ["v1", "v2"][p % 2].to_string())].into(),
+                    ..EndpointSpec::default()
+                })
+                .collect();
+            engine.set_endpoints(&host, &pods);
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = weir_benches::criterion();
+    targets = mesh, kube
+}
+criterion_main!(benches);
