@@ -791,11 +791,18 @@ impl<'c> Builder<'c> {
             .iter()
             .filter(|s| s.port.as_ref().is_some_and(|p| p.number as u16 == port))
             .collect();
-        let server_hosts: Vec<String> = servers
+        // `ns/host` binds only VirtualServices of `ns` (`.`: the gateway's
+        // own namespace, `*` or no prefix: any), as istiod selects them.
+        let server_hosts: Vec<(Option<&str>, String)> = servers
             .iter()
             .filter(|s| super::ports::server_serves_http(s))
             .flat_map(|s| s.hosts.iter())
-            .map(|h| h.rsplit('/').next().unwrap_or(h).to_ascii_lowercase())
+            .map(|h| match h.split_once('/') {
+                Some(("*", host)) => (None, host.to_ascii_lowercase()),
+                Some((".", host)) => (Some(gw.namespace.as_str()), host.to_ascii_lowercase()),
+                Some((ns, host)) => (Some(ns), host.to_ascii_lowercase()),
+                None => (None, h.to_ascii_lowercase()),
+            })
             .collect();
         let https_redirect = servers
             .iter()
@@ -806,7 +813,10 @@ impl<'c> Builder<'c> {
             let routes_proto = self.http_routes(vs, key);
             for h in &vs.spec.hosts {
                 let host = h.to_ascii_lowercase();
-                for sh in &server_hosts {
+                for (scope, sh) in &server_hosts {
+                    if scope.is_some_and(|ns| ns != vs.namespace) {
+                        continue;
+                    }
                     let domain = if host_matches(sh, &host) {
                         host.clone()
                     } else if host_matches(&host, sh) {
