@@ -427,20 +427,30 @@ impl<'a> Context<'a> {
         field: &str,
         r: &mut Reporter<'_>,
     ) {
+        let Some((gw_ns, gw_name)) = gw_ref.split_once('/') else {
+            return;
+        };
         let Some(gw) = self
             .config
             .gateways
             .iter()
-            .find(|g| format!("{}/{}", g.namespace, g.name) == gw_ref)
+            .find(|g| g.namespace == gw_ns && g.name == gw_name)
         else {
             return;
         };
+        // Only server hosts whose namespace scope admits this VirtualService
+        // (`ns/host`, `./host` for the gateway's namespace, `*/host`, `host`).
         let server_hosts: Vec<&str> = gw
             .spec
             .servers
             .iter()
             .flat_map(|s| s.hosts.iter())
-            .map(|h| h.rsplit('/').next().unwrap_or(h))
+            .filter_map(|h| match h.split_once('/') {
+                Some(("*", host)) => Some(host),
+                Some((".", host)) => (gw.namespace == vs.namespace).then_some(host),
+                Some((ns, host)) => (ns == vs.namespace).then_some(host),
+                None => Some(h.as_str()),
+            })
             .collect();
         let hosts: Vec<&String> = vs
             .spec

@@ -75,3 +75,26 @@ fn a_server_host_binds_only_its_namespaces_virtual_services() {
         }
     }
 }
+
+/// Validation agrees: IST0132 for a VirtualService whose namespace no server
+/// host admits, none for one that is admitted.
+#[test]
+fn validation_honours_the_scope() {
+    use weir_core::config::Loaded;
+    use weir_core::validate::validate;
+    let config = [
+        CONFIG.to_string(),
+        vs("shop", "prod", "shop.example.com"),
+        vs("stray", "dev", "dev.example.com"),
+    ]
+    .concat();
+    let loaded = Loaded::from_source("t.yaml", &config);
+    let mut diagnostics = loaded.diagnostics.clone();
+    validate(&loaded.config, &mut diagnostics);
+    let not_in_gateway: Vec<&str> = diagnostics
+        .iter()
+        .filter(|d| d.code == "IST0132")
+        .map(|d| d.resource.name.as_str())
+        .collect();
+    assert_eq!(not_in_gateway, ["stray"], "{diagnostics:?}");
+}
