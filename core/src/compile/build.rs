@@ -809,6 +809,8 @@ impl<'c> Builder<'c> {
             .any(|s| s.tls.as_ref().and_then(|t| t.https_redirect) == Some(true));
         let vss = self.bound(key);
         let mut domains: Vec<(String, Vec<Route>)> = Vec::new();
+        // Domain → its index in `domains` (a gateway may carry thousands).
+        let mut domain_index: HashMap<String, usize> = HashMap::new();
         for vs in &vss {
             let routes_proto = self.http_routes(vs, key);
             for h in &vs.spec.hosts {
@@ -825,9 +827,12 @@ impl<'c> Builder<'c> {
                         continue;
                     };
                     let routes = clone_routes(&routes_proto);
-                    match domains.iter_mut().find(|(d, _)| *d == domain) {
-                        Some((_, existing)) => existing.extend(routes),
-                        None => domains.push((domain, routes)),
+                    match domain_index.get(&domain) {
+                        Some(&i) => domains[i].1.extend(routes),
+                        None => {
+                            domain_index.insert(domain.clone(), domains.len());
+                            domains.push((domain, routes));
+                        }
                     }
                 }
             }
