@@ -4,8 +4,9 @@
 //! decide on it; writers validate and compile off to the side and swap the
 //! new table in. A rejected config changes nothing.
 
+use crate::compile::compile_with_registry;
 use crate::compile::registry::{Registry, RegistryEndpoint};
-use crate::compile::{compile, CompileError, EndpointSpec, Table};
+use crate::compile::{CompileError, EndpointSpec, Table};
 use crate::config::names::expand_host;
 use crate::config::{Config, Loaded};
 use crate::validate::{has_errors, validate, Diagnostic};
@@ -100,8 +101,9 @@ impl Engine {
         }
         let mut writer = self.writer();
         let previous = self.table.load_full();
-        let table = compile(&loaded.config, &writer.overrides, Some(&previous));
-        writer.registry = Registry::build(&loaded.config);
+        let (table, registry) =
+            compile_with_registry(&loaded.config, &writer.overrides, Some(&previous));
+        writer.registry = registry;
         writer.config = loaded.config;
         self.publish(table);
         Ok(diagnostics)
@@ -131,7 +133,10 @@ impl Engine {
         } else {
             // A host no cluster names yet: routes to it were compiled as
             // missing, so compile again with the new service.
-            compile(&writer.config, &writer.overrides, Some(&current))
+            let (table, registry) =
+                compile_with_registry(&writer.config, &writer.overrides, Some(&current));
+            writer.registry = registry;
+            table
         };
         self.publish(table);
     }

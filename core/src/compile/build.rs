@@ -84,6 +84,17 @@ pub fn compile(
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
 ) -> Table {
+    compile_with_registry(config, overrides, previous).0
+}
+
+/// [`compile`], also handing back the service registry it built (overrides
+/// applied), so the engine keeps it for endpoint changes instead of
+/// building it again.
+pub(crate) fn compile_with_registry(
+    config: &Config,
+    overrides: &HashMap<String, Vec<RegistryEndpoint>>,
+    previous: Option<&Table>,
+) -> (Table, Registry) {
     let mut registry = Registry::build(config);
     for s in &mut registry.services {
         if let Some(eps) = overrides.get(&s.host) {
@@ -154,7 +165,7 @@ pub fn compile(
         .iter()
         .map(|c| Arc::new(build_endpoint_set(c, registry.find(&c.host), previous)))
         .collect();
-    Table {
+    let table = Table {
         id: super::new_table_id(),
         routing: Arc::new(Routing {
             mesh,
@@ -170,7 +181,8 @@ pub fn compile(
             })),
         }),
         sets,
-    }
+    };
+    (table, registry)
 }
 
 impl Table {

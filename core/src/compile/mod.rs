@@ -8,6 +8,7 @@ pub mod ports;
 pub mod registry;
 mod types;
 
+pub(crate) use build::compile_with_registry;
 pub use build::{compile, CompileError, EndpointSpec};
 pub use feedback::{RequestOutcome, Ticket};
 pub use types::*;
