@@ -365,13 +365,7 @@ impl Loaded {
         };
         for chunk in chunks {
             let before = self.diagnostics.len();
-            self.add_yaml_documents(
-                file,
-                chunk.text.as_ref(),
-                chunk.document,
-                chunk.line,
-                chunk.column,
-            );
+            self.add_yaml_documents(file, &chunk.text, chunk.document, chunk.line, chunk.column);
             let failed = self.diagnostics[before..]
                 .iter()
                 .any(|d| d.code == "WEIR0001");
@@ -447,8 +441,8 @@ impl Loaded {
 /// `kind`, and no kind Weir reads has a top-level `items` field.
 /// A piece of a YAML stream parsed on its own: a document, or one item of a
 /// `kind: List` document, moved left by `column` spaces.
-struct Chunk<'t> {
-    text: std::borrow::Cow<'t, str>,
+struct Chunk {
+    text: String,
     /// Index of the document it belongs to.
     document: usize,
     /// Lines and columns before it in the file.
@@ -461,7 +455,7 @@ struct Chunk<'t> {
 /// split into its items; `None` (parse the stream whole) for anything else
 /// it cannot split with certainty: directives, `...`, content on a `---`
 /// line, a List in another layout.
-fn kubectl_chunks(text: &str) -> Option<Vec<Chunk<'_>>> {
+fn kubectl_chunks(text: &str) -> Option<Vec<Chunk>> {
     // Cheap test first: only streams with a List at column 0 are split.
     if !text.contains("\nkind: List") && !text.starts_with("kind: List") {
         return None;
@@ -537,15 +531,15 @@ fn is_blank(line: &str) -> bool {
 
 /// Adds document `doc` (lines `first_line..`) to `chunks`: whole, or item by
 /// item when it is a kubectl List.
-fn split_document<'t>(
-    doc: &[&'t str],
+fn split_document(
+    doc: &[&str],
     first_line: usize,
     document: usize,
-    chunks: &mut Vec<Chunk<'t>>,
+    chunks: &mut Vec<Chunk>,
 ) -> Option<()> {
-    let whole = |chunks: &mut Vec<Chunk<'t>>| {
+    let whole = |chunks: &mut Vec<Chunk>| {
         chunks.push(Chunk {
-            text: std::borrow::Cow::Owned(doc.concat()),
+            text: doc.concat(),
             document,
             line: first_line,
             column: 0,
@@ -589,7 +583,7 @@ fn split_document<'t>(
 }
 
 /// One `- ` item, moved two columns left so it parses as its own document.
-fn item_chunk<'t>(lines: &[&'t str], line: usize, document: usize) -> Option<Chunk<'t>> {
+fn item_chunk(lines: &[&str], line: usize, document: usize) -> Option<Chunk> {
     let mut text = String::with_capacity(lines.iter().map(|l| l.len()).sum());
     for (k, l) in lines.iter().enumerate() {
         if k == 0 {
@@ -606,7 +600,7 @@ fn item_chunk<'t>(lines: &[&'t str], line: usize, document: usize) -> Option<Chu
         }
     }
     Some(Chunk {
-        text: std::borrow::Cow::Owned(text),
+        text,
         document,
         line,
         column: 2,
