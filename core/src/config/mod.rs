@@ -361,15 +361,12 @@ impl Loaded {
         // parser holds a whole document's events in memory, which for a
         // cluster dump (one List document) is gigabytes.
         let Some(chunks) = kubectl_chunks(text) else {
-            return self.add_yaml_documents(file, text, 0, 0, 0);
+            self.add_yaml_documents(file, text, 0, 0, 0);
+            return;
         };
         for chunk in chunks {
-            let before = self.diagnostics.len();
-            self.add_yaml_documents(file, &chunk.text, chunk.document, chunk.line, chunk.column);
-            let failed = self.diagnostics[before..]
-                .iter()
-                .any(|d| d.code == "WEIR0001");
-            if failed {
+            if !self.add_yaml_documents(file, &chunk.text, chunk.document, chunk.line, chunk.column)
+            {
                 // As in one stream: nothing after a syntax error is trusted.
                 break;
             }
@@ -378,6 +375,7 @@ impl Loaded {
 
     /// Parses the documents of `text`, numbered from `first_document`;
     /// `line` and `column` place `text` in its file (for syntax errors).
+    /// False when it stopped at a syntax error.
     fn add_yaml_documents(
         &mut self,
         file: &str,
@@ -385,7 +383,7 @@ impl Loaded {
         first_document: usize,
         line: usize,
         column: usize,
-    ) {
+    ) -> bool {
         for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
             let index = first_document + i;
             let origin = Origin {
@@ -403,9 +401,10 @@ impl Loaded {
                     .push(syntax_error(file, index, message, at));
                 // A syntax error leaves the parser without a sound position:
                 // later documents cannot be trusted.
-                break;
+                return false;
             }
         }
+        true
     }
 
     fn add_json_stream(&mut self, file: &str, text: &str) {
