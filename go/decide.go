@@ -160,9 +160,9 @@ type RetryPolicy struct {
 // after the next decision and after the config changes.
 type Decision struct {
 	Outcome       Outcome
-	Status        int // of a local reply
-	HasGRPCStatus bool
+	Status        int    // of a local reply
 	GRPCStatus    uint32 // a gRPC fault abort: answer 200 with this grpc-status
+	HasGRPCStatus bool
 	// The matched rule; RuleIndex is -1 when none or the default route.
 	Matched             bool
 	RouteNamespace      string
@@ -175,24 +175,26 @@ type Decision struct {
 	Subset              string
 	Port                int
 	Endpoint            string // "ip:port"; "" when none
+	Delay               time.Duration
+	Timeout             time.Duration // 0: none
+	Retries             RetryPolicy
+	// The flags, together (a bool between wider fields pads to 8 bytes,
+	// and every Decide zeroes and copies the whole struct).
 	OriginalDestination bool
 	HasDelay            bool
-	Delay               time.Duration
 	HasTimeout          bool
-	Timeout             time.Duration // 0: none
 	HasRetries          bool
-	Retries             RetryPolicy
+	PathRewritten       bool
+	HasHash             bool
 	Mirrors             []Mirror
 	RequestHeaders      HeaderOps
 	ResponseHeaders     HeaderOps
 	UpstreamPath        string
-	PathRewritten       bool
 	UpstreamAuthority   string // "": keep the request's
 	Location            string
 	Body                []byte
 	SetCookie           string
-	HasHash             bool
-	Hash                uint64 // the consistent hash the endpoint was picked with
+	Hash                uint64 // the consistent hash the endpoint was picked with (HasHash)
 }
 
 // internSlots is the size of a decider's string cache: enough for the
@@ -217,6 +219,10 @@ type decider struct {
 	hbuf  []byte // the request headers' bytes, passed to C (no Go pointers inside)
 	names [internSlots]internEntry
 	codes [16]codesEntry
+	// The previous decision's table and its table-borrowed fields, in
+	// read's order.
+	lastTable uint64
+	last      [8]lastStr
 }
 
 var deciders = sync.Pool{New: func() any { return newDecider() }}
@@ -239,24 +245,59 @@ func (d *decider) free() {
 
 // str is the C string s as a Go string: the cached one when the slot for
 // its address holds the same bytes, else a new copy (which takes the slot).
-func (d *decider) str(s C.weir_str) string { return d.strOf(s, 0) }
+func (d *decider) str(s C.weir_str) string {
+	if s.len == 0 {
+		return ""
+	}
+	return d.strOf(s, 0)
+}
 
 // tableStr is str for a view field that borrows the decision's table
 // (weir_decision_table_id lists them): a slot filled from the same address
 // of the same table holds the same bytes, as tables are immutable and their
 // ids never reused, so it is reused without comparing them.
-func (d *decider) tableStr(s C.weir_str) string { return d.strOf(s, uint64(d.c.table_id)) }
+//
+//go:noinline
+func (d *decider) tableStr(s C.weir_str) string {
+	id := uint64(d.c.table_id)
+	e := &d.names[slot(uintptr(unsafe.Pointer(s.ptr)), int(s.len))]
+	if e.p == uintptr(unsafe.Pointer(s.ptr)) && e.id == id && len(e.s) == int(s.len) && id != 0 {
+		return e.s
+	}
+	return d.strOf(s, id)
+}
 
+// lastStr is one table-borrowed view field as the previous decision had it:
+// most requests a decider serves get the same route, cluster and endpoint
+// strings, found here with one compare instead of a hash and a slot.
+type lastStr struct {
+	c C.weir_str
+	s string
+}
+
+// get is the field s as a Go string; same says the table is the previous
+// decision's (its bytes at the same address are then the same).
+func (l *lastStr) get(d *decider, s C.weir_str, same bool) string {
+	if same && l.c == s {
+		return l.s
+	}
+	l.c, l.s = s, d.tableStr(s)
+	return l.s
+}
+
+// slot is the names index for the string at p, n bytes long.
+func slot(p uintptr, n int) uint64 { return (uint64(p) ^ uint64(n)<<48) * 0x9E3779B97F4A7C15 >> 54 }
+
+// strOf copies s (or finds its copy) into its slot, tagged with table id.
+//
+//go:noinline
 func (d *decider) strOf(s C.weir_str, id uint64) string {
 	n := int(s.len)
 	if n == 0 {
 		return ""
 	}
 	p := uintptr(unsafe.Pointer(s.ptr))
-	e := &d.names[(uint64(p)^uint64(n)<<48)*0x9E3779B97F4A7C15>>54]
-	if id != 0 && e.id == id && e.p == p && len(e.s) == n {
-		return e.s
-	}
+	e := &d.names[slot(p, n)]
 	b := unsafe.Slice((*byte)(unsafe.Pointer(s.ptr)), n)
 	if e.p != p || e.s != string(b) {
 		e.p, e.s = p, string(b)
@@ -321,11 +362,21 @@ func (d *decider) fill(r *Request) {
 		d.c.headers, d.c.headers_cap = (*C.weir_header)(p), C.size_t(n)
 	}
 	hs := unsafe.Slice(d.c.headers, len(r.Headers))
+	n := 0
 	for i, h := range r.Headers {
-		d.hbuf = append(d.hbuf, h.Name...)
-		d.hbuf = append(d.hbuf, h.Value...)
 		hs[i].name_len, hs[i].value_len = C.size_t(len(h.Name)), C.size_t(len(h.Value))
+		n += len(h.Name) + len(h.Value)
 	}
+	if n > cap(d.hbuf) {
+		d.hbuf = make([]byte, 0, 2*n)
+	}
+	// One bounds check and no growth test per copy (append had both).
+	buf, at := d.hbuf[:n], 0
+	for _, h := range r.Headers {
+		at += copy(buf[at:], h.Name)
+		at += copy(buf[at:], h.Value)
+	}
+	d.hbuf = buf
 }
 
 // hbufPtr is the header bytes for C, NULL when there are none.
@@ -411,13 +462,16 @@ func (d *decider) strs(dst []string, p *C.weir_str, n C.size_t) []string {
 // path: the upstream path when it was not rewritten.
 func (d *decider) read(out *Decision, path string) {
 	v := &d.c.view
+	same := uint64(d.c.table_id) == d.lastTable && d.lastTable != 0
+	d.lastTable = uint64(d.c.table_id)
+	last := &d.last
 	out.Outcome = Outcome(v.outcome)
 	out.Status = int(v.status)
 	out.HasGRPCStatus, out.GRPCStatus = bool(v.has_grpc_status), uint32(v.grpc_status)
 	out.Matched = bool(v.has_route)
-	out.RouteNamespace = d.tableStr(v.route_namespace)
-	out.RouteVirtualService = d.tableStr(v.route_virtual_service)
-	out.RouteName = d.tableStr(v.route_name)
+	out.RouteNamespace = last[0].get(d, v.route_namespace, same)
+	out.RouteVirtualService = last[1].get(d, v.route_virtual_service, same)
+	out.RouteName = last[2].get(d, v.route_name, same)
 	out.RuleIndex, out.DestinationIndex = -1, -1
 	if v.has_rule_index {
 		out.RuleIndex = int(v.rule_index)
@@ -425,11 +479,11 @@ func (d *decider) read(out *Decision, path string) {
 	if v.has_destination {
 		out.DestinationIndex = int(v.destination_index)
 	}
-	out.Cluster = d.tableStr(v.cluster)
-	out.Host = d.tableStr(v.destination_host)
-	out.Subset = d.tableStr(v.destination_subset)
+	out.Cluster = last[3].get(d, v.cluster, same)
+	out.Host = last[4].get(d, v.destination_host, same)
+	out.Subset = last[5].get(d, v.destination_subset, same)
 	out.Port = int(v.destination_port)
-	out.Endpoint = d.tableStr(v.endpoint)
+	out.Endpoint = last[6].get(d, v.endpoint, same)
 	out.OriginalDestination = bool(v.original_destination)
 	out.HasDelay, out.Delay = bool(v.has_delay), time.Duration(v.delay_ns)
 	out.HasTimeout, out.Timeout = bool(v.has_timeout), time.Duration(v.timeout_ns)
@@ -437,7 +491,7 @@ func (d *decider) read(out *Decision, path string) {
 	out.Retries = RetryPolicy{}
 	if out.HasRetries {
 		out.Retries.Attempts = int(v.retry_attempts)
-		out.Retries.RetryOn = d.tableStr(v.retry_on)
+		out.Retries.RetryOn = last[7].get(d, v.retry_on, same)
 		if v.has_retry_per_try_timeout {
 			out.Retries.PerTryTimeout = time.Duration(v.retry_per_try_timeout_ns)
 		}
@@ -481,18 +535,22 @@ func (d *decider) read(out *Decision, path string) {
 // take or release). entropy drives every random choice: the same table,
 // request and entropy give the same decision (in Rust, C and Go).
 // Allocation-free for a decision without mirrors, header edits or body.
-func (e *Engine) Decide(r *Request, entropy uint64) (Decision, error) {
-	var out Decision
-	err := e.DecideInto(r, entropy, &out)
-	return out, err
+func (e *Engine) Decide(r *Request, entropy uint64) (out Decision, err error) {
+	err = e.DecideInto(r, entropy, &out)
+	return
 }
 
 // DecideInto is Decide into *out, reusing its slices (Mirrors, header edits,
 // Body): allocation-free once out has served similar decisions.
 func (e *Engine) DecideInto(r *Request, entropy uint64, out *Decision) error {
-	d := deciders.Get().(*decider)
+	d := e.spare.Swap(nil)
+	if d == nil {
+		d = deciders.Get().(*decider)
+	}
 	err := d.decide(e, nil, r, entropy, out)
-	deciders.Put(d)
+	if !e.spare.CompareAndSwap(nil, d) {
+		deciders.Put(d)
+	}
 	return err
 }
 

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -105,6 +106,9 @@ func (e *ConfigError) Error() string {
 type Engine struct {
 	p    *C.weir_engine
 	once sync.Once
+	// spare is a decider kept for this engine's next Decide: one atomic
+	// swap to take it, cheaper than the pool, which serves the rest.
+	spare atomic.Pointer[decider]
 }
 
 // New makes an engine with an empty table (every request: no route).

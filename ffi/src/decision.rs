@@ -759,12 +759,26 @@ impl weir_decision {
     fn fill_view(&mut self, v: &mut weir_decision_view) -> R<()> {
         // What renders into `self` first; then the decision by reference
         // (a copy of the whole `Decision` would cost more than the rest).
-        let upstream_path = self.upstream_path()?;
-        let location = self.location()?;
-        let set_cookie = self.set_cookie()?;
-        let (mirrors, mirrors_len) = raw(self.mirrors()?);
+        // Each part goes into `*v` as soon as it is made: held in locals
+        // until the end, they were spilled to the stack and copied again.
+        v.upstream_path = self.upstream_path()?;
+        v.location = self.location()?;
+        v.set_cookie = self.set_cookie()?;
+        (v.mirrors, v.mirrors_len) = raw(self.mirrors()?);
         let req = self.header_edits(false)?;
+        v.request_headers_set = req.set;
+        v.request_headers_set_len = req.set_len;
+        v.request_headers_add = req.add;
+        v.request_headers_add_len = req.add_len;
+        v.request_headers_remove = req.remove;
+        v.request_headers_remove_len = req.remove_len;
         let resp = self.header_edits(true)?;
+        v.response_headers_set = resp.set;
+        v.response_headers_set_len = resp.set_len;
+        v.response_headers_add = resp.add;
+        v.response_headers_add_len = resp.add_len;
+        v.response_headers_remove = resp.remove;
+        v.response_headers_remove_len = resp.remove_len;
         let d = self.get()?;
         let s = Self::summary(d);
         let r = Self::route_info(d);
@@ -858,26 +872,9 @@ impl weir_decision {
         v.retry_on = p.retry_on;
         v.retriable_status_codes = p.retriable_status_codes;
         v.retriable_status_codes_len = p.retriable_status_codes_len;
-        v.mirrors = mirrors;
-        v.mirrors_len = mirrors_len;
-        v.request_headers_set = req.set;
-        v.request_headers_set_len = req.set_len;
-        v.request_headers_add = req.add;
-        v.request_headers_add_len = req.add_len;
-        v.request_headers_remove = req.remove;
-        v.request_headers_remove_len = req.remove_len;
-        v.response_headers_set = resp.set;
-        v.response_headers_set_len = resp.set_len;
-        v.response_headers_add = resp.add;
-        v.response_headers_add_len = resp.add_len;
-        v.response_headers_remove = resp.remove;
-        v.response_headers_remove_len = resp.remove_len;
-        v.upstream_path = upstream_path;
         v.path_rewritten = d.upstream_path.is_rewritten();
         v.upstream_authority = weir_str::new(d.upstream_authority.unwrap_or(""));
-        v.location = location;
         v.body = weir_bytes::new(d.body());
-        v.set_cookie = set_cookie;
         v.has_hash = t.has_hash;
         v.hash = t.hash;
         Ok(())
