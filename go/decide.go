@@ -77,6 +77,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -226,6 +227,40 @@ type decider struct {
 }
 
 var deciders = sync.Pool{New: func() any { return newDecider() }}
+
+// spareDecider is a decider kept by an engine or snapshot for its next
+// decision: one atomic swap to take it, cheaper than the pool, which serves
+// the calls that find it taken.
+type spareDecider struct{ p unsafe.Pointer } // *decider; atomic.Pointer's methods do not inline
+
+func (s *spareDecider) take() *decider {
+	if d := atomic.SwapPointer(&s.p, nil); d != nil {
+		return (*decider)(d)
+	}
+	return fromPool()
+}
+
+func (s *spareDecider) give(d *decider) {
+	if !atomic.CompareAndSwapPointer(&s.p, nil, unsafe.Pointer(d)) {
+		toPool(d)
+	}
+}
+
+// fromPool and toPool are the spare's slow paths, out of line so that take
+// and give inline.
+//
+//go:noinline
+func fromPool() *decider { return deciders.Get().(*decider) }
+
+//go:noinline
+func toPool(d *decider) { deciders.Put(d) }
+
+// release hands the spare back to the pool, when its owner closes.
+func (s *spareDecider) release() {
+	if d := atomic.SwapPointer(&s.p, nil); d != nil {
+		deciders.Put((*decider)(d))
+	}
+}
 
 func newDecider() *decider {
 	d := &decider{hbuf: make([]byte, 0, 512)}
@@ -543,14 +578,9 @@ func (e *Engine) Decide(r *Request, entropy uint64) (out Decision, err error) {
 // DecideInto is Decide into *out, reusing its slices (Mirrors, header edits,
 // Body): allocation-free once out has served similar decisions.
 func (e *Engine) DecideInto(r *Request, entropy uint64, out *Decision) error {
-	d := e.spare.Swap(nil)
-	if d == nil {
-		d = deciders.Get().(*decider)
-	}
+	d := e.spare.take()
 	err := d.decide(e, nil, r, entropy, out)
-	if !e.spare.CompareAndSwap(nil, d) {
-		deciders.Put(d)
-	}
+	e.spare.give(d)
 	return err
 }
 
@@ -563,9 +593,9 @@ func (s *Snapshot) Decide(r *Request, entropy uint64) (Decision, error) {
 
 // DecideInto is Decide into *out, reusing its slices.
 func (s *Snapshot) DecideInto(r *Request, entropy uint64, out *Decision) error {
-	d := deciders.Get().(*decider)
+	d := s.spare.take()
 	err := d.decide(nil, s, r, entropy, out)
-	deciders.Put(d)
+	s.spare.give(d)
 	return err
 }
 
@@ -578,8 +608,8 @@ type Ticket struct{ t C.weir_ticket }
 // snapshot. The ticket is nil when the request is not routed.
 func (s *Snapshot) DecideTracked(r *Request, entropy uint64) (Decision, *Ticket, error) {
 	var out Decision
-	d := deciders.Get().(*decider)
-	defer deciders.Put(d)
+	d := s.spare.take()
+	defer s.spare.give(d)
 	if err := d.decide(nil, s, r, entropy, &out); err != nil {
 		return out, nil, err
 	}
@@ -619,9 +649,9 @@ func monoMillis(t time.Time) uint64 {
 // rules, or tls[] ones when SNI is set. No matching rule gives OutcomeNoRoute.
 func (s *Snapshot) DecideTCP(c *Connection, entropy uint64) (Decision, error) {
 	var out Decision
-	d := deciders.Get().(*decider)
+	d := s.spare.take()
 	err := d.decideTCP(s, c, entropy, &out)
-	deciders.Put(d)
+	s.spare.give(d)
 	return out, err
 }
 

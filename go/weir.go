@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -104,11 +103,9 @@ func (e *ConfigError) Error() string {
 
 // Engine holds the routing table in force. Safe for concurrent use.
 type Engine struct {
-	p    *C.weir_engine
-	once sync.Once
-	// spare is a decider kept for this engine's next Decide: one atomic
-	// swap to take it, cheaper than the pool, which serves the rest.
-	spare atomic.Pointer[decider]
+	p     *C.weir_engine
+	once  sync.Once
+	spare spareDecider
 }
 
 // New makes an engine with an empty table (every request: no route).
@@ -127,6 +124,7 @@ func (e *Engine) Close() {
 	e.once.Do(func() {
 		C.weir_engine_free(e.p)
 		runtime.SetFinalizer(e, nil)
+		e.spare.release()
 	})
 }
 
@@ -263,8 +261,9 @@ func (e *Engine) SetEndpoints(host string, endpoints []Endpoint) error {
 // Snapshot is the table in force when taken; it does not change. Safe for
 // concurrent use. Close it when done (a finalizer is a backstop).
 type Snapshot struct {
-	p    *C.weir_snapshot
-	once sync.Once
+	p     *C.weir_snapshot
+	once  sync.Once
+	spare spareDecider
 }
 
 // Snapshot takes the table in force (lock-free).
@@ -282,6 +281,7 @@ func (s *Snapshot) Close() {
 	s.once.Do(func() {
 		C.weir_snapshot_free(s.p)
 		runtime.SetFinalizer(s, nil)
+		s.spare.release()
 	})
 }
 
