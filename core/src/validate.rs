@@ -8,6 +8,7 @@
 use crate::balance::maglev::validate_table_size;
 use crate::balance::ring_hash::{validate_ring_sizes, RingHash};
 use crate::compile::registry::{labels_select, Registry};
+use crate::config::delegates;
 use crate::config::destination_rules::DestinationRuleIndex;
 use crate::config::model::*;
 use crate::config::names::{expand_host, hosts_intersect, parse_duration, resolve_gateway};
@@ -261,6 +262,7 @@ struct Context<'a> {
     config: &'a Config,
     registry: &'a Registry,
     destination_rules: DestinationRuleIndex<'a>,
+    delegates: delegates::Delegates<'a>,
     gateways: HashSet<String>,
 }
 
@@ -275,6 +277,7 @@ impl<'a> Context<'a> {
             config,
             registry,
             destination_rules: DestinationRuleIndex::new(&config.destination_rules),
+            delegates: delegates::Delegates::new(&config.virtual_services),
             gateways,
         }
     }
@@ -283,6 +286,60 @@ impl<'a> Context<'a> {
     /// lookup: most specific host match, wildcards included) define `subset`.
     fn defines_subset(&self, host: &str, subset: &str) -> bool {
         self.destination_rules.defines_subset(host, subset)
+    }
+
+    /// A root route's `delegate`: what it names must be a delegate exported
+    /// to the root's namespace (else the route is skipped, as istiod does),
+    /// and delegation is one level deep.
+    fn delegate(
+        &self,
+        vs: &Resource<VirtualServiceSpec>,
+        d: &Delegate,
+        has_action: bool,
+        field: &str,
+        r: &mut Reporter<'_>,
+    ) {
+        let field = format!("{field}.delegate");
+        let ns = d.namespace.as_deref().unwrap_or(&vs.namespace);
+        let target = format!("{ns}/{}", d.name);
+        if d.name.is_empty() {
+            r.error(&format!("{field}.name"), "delegate name is required".into());
+        } else if delegates::is_delegate(vs) {
+            r.error(
+                &field,
+                format!("a delegate VirtualService cannot delegate again (to {target:?}): delegation is one level deep"),
+            );
+        } else if has_action {
+            r.error(
+                &field,
+                "delegate cannot be combined with route, redirect or direct_response: the delegate's routes replace this one".into(),
+            );
+        } else if ns == vs.namespace && d.name == vs.name {
+            r.error(
+                &field,
+                format!("VirtualService {target} delegates to itself"),
+            );
+        } else {
+            let skipped = match self.delegates.lookup(ns, &d.name, &vs.namespace) {
+                delegates::Lookup::Found(_) => return,
+                delegates::Lookup::Missing => {
+                    format!("Referenced delegate VirtualService not found: {target:?}")
+                }
+                delegates::Lookup::NotDelegate => {
+                    format!("VirtualService {target} has hosts, so it is not a delegate")
+                }
+                delegates::Lookup::NotExported => format!(
+                    "delegate VirtualService {target} is not exported to namespace {:?}",
+                    vs.namespace
+                ),
+            };
+            r.push(
+                "IST0101",
+                Severity::Warning,
+                &field,
+                format!("{skipped}; this route is skipped"),
+            );
+        }
     }
 
     fn virtual_service(&self, vs: &Resource<VirtualServiceSpec>, r: &mut Reporter<'_>) {
@@ -296,8 +353,22 @@ impl<'a> Context<'a> {
                 .collect()
         };
         let mesh_bound = gateways.iter().any(|g| g == "mesh");
-        if spec.hosts.is_empty() {
-            r.error("spec.hosts", "at least one host is required (delegate VirtualServices are not supported by Weir)".into());
+        if delegates::is_delegate(vs) {
+            // A delegate: its routes are used through a root's
+            // `http[].delegate`, in the root's hosts and gateways.
+            let only_http = "a delegate VirtualService (one without hosts) takes only http routes";
+            if !spec.gateways.is_empty() {
+                r.error(
+                    "spec.gateways",
+                    "a delegate VirtualService (one without hosts) must not name gateways: its root's apply".into(),
+                );
+            }
+            if !spec.tls.is_empty() {
+                r.error("spec.tls", only_http.into());
+            }
+            if !spec.tcp.is_empty() {
+                r.error("spec.tcp", only_http.into());
+            }
         }
         let mut seen = Vec::<String>::new();
         for (i, host) in spec.hosts.iter().enumerate() {
@@ -486,11 +557,8 @@ impl<'a> Context<'a> {
         let has_route = route.route.as_ref().is_some_and(|d| !d.is_empty());
         let has_redirect = route.redirect.is_some();
         let has_direct = route.direct_response.is_some();
-        if route.delegate.is_some() {
-            r.error(
-                &format!("{field}.delegate"),
-                "delegate VirtualServices are not supported by Weir".into(),
-            );
+        if let Some(d) = &route.delegate {
+            self.delegate(vs, d, has_route || has_redirect || has_direct, field, r);
         }
         match (has_route, has_redirect, has_direct) {
             (false, false, false) if route.delegate.is_none() => r.error(

@@ -95,6 +95,16 @@ pub(crate) fn compile_with_registry(
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
 ) -> (Table, Registry) {
+    // Roots with their delegates' routes in place (a copy of the config,
+    // only when some VirtualService delegates).
+    let merged_config;
+    let config = match config.with_delegates_merged() {
+        Some(merged) => {
+            merged_config = merged;
+            &merged_config
+        }
+        None => config,
+    };
     let mut registry = Registry::build(config);
     for s in &mut registry.services {
         if let Some(eps) = overrides.get(&s.host) {

@@ -6,6 +6,7 @@
 //! [`Diagnostic`]. Documents that cannot be read are skipped; the validator
 //! then decides whether the config as a whole is accepted.
 
+pub mod delegates;
 pub mod destination_rules;
 pub mod kube;
 pub mod model;
