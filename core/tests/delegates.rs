@@ -129,6 +129,19 @@ fn answer(
     (d.outcome, name, cluster, d.timeout())
 }
 
+/// (path, headers, outcome, route name, cluster, timeout)
+type Case<'a> = (
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    Outcome,
+    &'a str,
+    &'a str,
+    Option<Duration>,
+);
+
+/// (resource, severity, field, part of the message)
+type Expected<'a> = (&'a str, Severity, &'a str, &'a str);
+
 const V1: &str = "outbound|9080|v1|reviews.team.svc.cluster.local";
 const V2: &str = "outbound|9080|v2|reviews.team.svc.cluster.local";
 const WEB: &str = "outbound|80||web.front.svc.cluster.local";
@@ -146,7 +159,7 @@ fn delegate_routes_take_the_roots_place_with_merged_matches() {
     let blue = [("x-team", "blue")];
     let secs = |s| Some(Duration::from_secs(s));
     #[rustfmt::skip]
-    let cases: &[(&str, &[(&str, &str)], Outcome, &str, &str, Option<Duration>)] = &[
+    let cases: &[Case] = &[
         // The root's earlier rule still comes first.
         ("/api/status", &blue, Outcome::DirectResponse, "early", "", None),
         // Root match (prefix /api + header) and delegate match (/api/v2) both
@@ -245,7 +258,7 @@ fn bad_delegates_get_clear_diagnostics() {
     let e = Severity::Error;
     let w = Severity::Warning;
     #[rustfmt::skip]
-    let cases: Vec<(String, Vec<(&str, Severity, &str, &str)>)> = vec![
+    let cases: Vec<(String, Vec<Expected>)> = vec![
         (root("{name: shop}", ""), vec![("shop", e, "spec.http[0].delegate", "delegates to itself")]),
         (root("{name: gone, namespace: team}", ""),
          vec![("shop", w, "spec.http[0].delegate", "Referenced delegate VirtualService not found: \"team/gone\"; this route is skipped")]),
