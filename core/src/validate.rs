@@ -1001,14 +1001,17 @@ impl<'a> Context<'a> {
                 ));
             }
         }
-        let mut dr_hosts: BTreeMap<String, Vec<&Resource<DestinationRuleSpec>>> = BTreeMap::new();
+        // Rules merge only within a namespace: a client sees one namespace's
+        // rules for a host (its own, the service's or the root's).
+        let mut dr_hosts: BTreeMap<(String, &str), Vec<&Resource<DestinationRuleSpec>>> =
+            BTreeMap::new();
         for dr in &self.config.destination_rules {
             dr_hosts
-                .entry(expand_host(&dr.spec.host, &dr.namespace))
+                .entry((expand_host(&dr.spec.host, &dr.namespace), &dr.namespace))
                 .or_default()
                 .push(dr);
         }
-        for (host, list) in dr_hosts {
+        for ((host, _), list) in dr_hosts {
             if list.len() < 2 {
                 continue;
             }
@@ -1018,7 +1021,7 @@ impl<'a> Context<'a> {
                     Severity::Warning,
                     dr.reference(Kind::DestinationRule),
                     "spec.host",
-                    format!("More than one DestinationRule for host {host}: subsets are merged (first wins on duplicate names) and the oldest top-level trafficPolicy applies"),
+                    format!("More than one DestinationRule for host {host} in namespace {}: subsets are merged (first wins on duplicate names) and the oldest top-level trafficPolicy applies", dr.namespace),
                 ));
             }
         }

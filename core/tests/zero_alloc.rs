@@ -213,6 +213,17 @@ const ROWS: &[Row] = &[
         "/",
         &[],
     ),
+    // The client's namespace (shop) has its own DestinationRule for payments:
+    // its cluster replaces the default one (Routing::scoped_clusters).
+    (
+        "scoped-rules.yaml",
+        None,
+        0,
+        "payments.payments.svc.cluster.local",
+        "GET",
+        "/",
+        &[("x-user", "u1")],
+    ),
     // Kubernetes: Services, EndpointSlices and Pods (bookinfo/cluster.yaml).
     (
         "bookinfo",
@@ -262,6 +273,7 @@ fn decisions_allocate_nothing() {
         "myapp-ab.yaml",
         "tcp-echo.yaml",
         "invalid/shadowed-route.yaml",
+        "scoped-rules.yaml",
         "bookinfo",
     ];
     let engines: Vec<_> = configs

@@ -125,7 +125,10 @@ pub(crate) fn compile_with_registry(
         }
     }
     registry.reindex();
-    let destination_rules = DestinationRuleIndex::new(&config.destination_rules);
+    let destination_rules = DestinationRuleIndex::with_root(
+        &config.destination_rules,
+        &config.kube_options.root_namespace,
+    );
     let mut b = Builder {
         config,
         registry: &registry,
@@ -161,6 +164,7 @@ pub(crate) fn compile_with_registry(
             gateways.insert((key.clone(), port), b.gateway_listener(gw, &key, port));
         }
     }
+    let scoped_clusters = b.scoped_clusters();
     let clusters: Box<[Cluster]> = b.clusters.into();
     let mut clusters_by_host: HashMap<Box<str>, Vec<u32>> = HashMap::new();
     let mut cluster_by_name: HashMap<Box<str>, u32> = HashMap::with_capacity(clusters.len());
@@ -182,6 +186,7 @@ pub(crate) fn compile_with_registry(
             gateways,
             gateway_default_port,
             clusters,
+            scoped_clusters,
             clusters_by_host,
             cluster_by_name,
             clock_ms: AtomicU64::new(previous.map_or(0, |p| {
@@ -325,22 +330,61 @@ struct Builder<'c> {
     registry: &'c Registry,
     destination_rules: DestinationRuleIndex<'c>,
     clusters: Vec<Cluster>,
-    cluster_ids: HashMap<(String, String, u16), u32>,
+    /// (host, subset, port, the DestinationRules it was built with) → id.
+    cluster_ids: HashMap<ClusterKey, u32>,
+}
+
+/// A cluster's identity: its name's parts and the DestinationRules (by
+/// address) that shaped it, so clients that see other rules get their own.
+type ClusterKey = (String, String, u16, Vec<usize>);
+
+type Rules<'c> = Vec<&'c Resource<DestinationRuleSpec>>;
+
+/// The namespace of a Kubernetes service host, `name.namespace.svc.…`.
+fn kube_namespace_of(host: &str) -> Option<&str> {
+    let mut labels = host.split('.');
+    let (_, ns, svc) = (labels.next()?, labels.next()?, labels.next()?);
+    (svc == "svc" && !ns.is_empty()).then_some(ns)
 }
 
 /// A VirtualService's rules compiled once per listener.
 type CompiledRoutes = Vec<Route>;
 
 impl<'c> Builder<'c> {
-    /// The cluster for (host, subset, port), created on first use.
+    /// The cluster for (host, subset, port) as a client with no rules of its
+    /// own sees it, created on first use.
     fn cluster(&mut self, host: &str, subset: &str, port: u16) -> u32 {
-        let key = (host.to_string(), subset.to_string(), port);
+        let rules = self.rules_for(host, None);
+        self.cluster_with(host, subset, port, &rules)
+    }
+
+    /// The DestinationRules a client in `client` (`None`: the default
+    /// answer) sees for `host`.
+    fn rules_for(&self, host: &str, client: Option<&str>) -> Rules<'c> {
+        let service_ns = self
+            .registry
+            .find(host)
+            .map(|s| s.namespace.as_str())
+            .filter(|ns| !ns.is_empty())
+            .or_else(|| kube_namespace_of(host))
+            .unwrap_or("");
+        self.destination_rules.for_client(host, client, service_ns)
+    }
+
+    /// The cluster for (host, subset, port) shaped by `rules`.
+    fn cluster_with(&mut self, host: &str, subset: &str, port: u16, rules: &Rules<'c>) -> u32 {
+        let ids = rules.iter().map(|r| *r as *const _ as usize).collect();
+        let key = (host.to_string(), subset.to_string(), port, ids);
         if let Some(&id) = self.cluster_ids.get(&key) {
             return id;
         }
         let service = self.registry.find(host);
         let sp = service.and_then(|s| s.ports.iter().find(|p| p.number == u32::from(port)));
-        let (subset_labels, policy) = self.policy_for(host, subset, port, service);
+        let (subset_labels, policy) = self.policy_for(rules, subset, port, service);
+        let subset_missing = !subset.is_empty()
+            && !rules
+                .iter()
+                .any(|dr| dr.spec.subsets.iter().any(|s| s.name == subset));
         let id = self.clusters.len() as u32;
         self.clusters.push(Cluster {
             name: format!("outbound|{port}|{subset}|{host}").into(),
@@ -349,6 +393,7 @@ impl<'c> Builder<'c> {
             port,
             policy,
             subset_labels,
+            subset_missing,
             port_name: sp.map(|p| p.name.clone()).unwrap_or_default(),
             target_port: sp.and_then(|p| p.target_port),
             active: AtomicU32::new(0),
@@ -357,20 +402,68 @@ impl<'c> Builder<'c> {
         id
     }
 
-    /// DestinationRules for `host`: the most specific host match, oldest first.
-    fn destination_rules(&self, host: &str) -> &[&'c Resource<DestinationRuleSpec>] {
-        self.destination_rules.for_host(host)
+    /// Per client namespace, the clusters it sees shaped by other
+    /// DestinationRules than the default answer: (namespace, default
+    /// cluster → its own). Only namespaces with rules of their own or named
+    /// in an `exportTo`, and only the hosts those rules cover, are visited.
+    fn scoped_clusters(&mut self) -> HashMap<Box<str>, HashMap<u32, u32>> {
+        let defaults = self.clusters.len() as u32;
+        let mut by_host: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, c) in self.clusters.iter().enumerate() {
+            by_host
+                .entry(c.host.to_string())
+                .or_default()
+                .push(i as u32);
+        }
+        let mut out: HashMap<Box<str>, HashMap<u32, u32>> = HashMap::new();
+        let scoped: Vec<(String, Vec<String>)> = self
+            .destination_rules
+            .scoped_namespaces()
+            .into_iter()
+            .map(|(ns, hosts)| {
+                (
+                    ns.to_string(),
+                    hosts.into_iter().map(str::to_string).collect(),
+                )
+            })
+            .collect();
+        for (ns, patterns) in scoped {
+            let mut ids: Vec<u32> = Vec::new();
+            for pattern in &patterns {
+                if pattern.starts_with('*') {
+                    ids.extend(
+                        by_host
+                            .iter()
+                            .filter(|(h, _)| host_matches(pattern, h))
+                            .flat_map(|(_, v)| v.iter().copied()),
+                    );
+                } else if let Some(v) = by_host.get(pattern) {
+                    ids.extend(v);
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            for id in ids.into_iter().filter(|&id| id < defaults) {
+                let c = &self.clusters[id as usize];
+                let (host, subset, port) = (c.host.to_string(), c.subset.to_string(), c.port);
+                let rules = self.rules_for(&host, Some(&ns));
+                let own = self.cluster_with(&host, &subset, port, &rules);
+                if own != id {
+                    out.entry(ns.as_str().into()).or_default().insert(id, own);
+                }
+            }
+        }
+        out
     }
 
     /// Subset labels and the effective policy (Istio's `MergeSubsetTrafficPolicy`).
     fn policy_for(
         &self,
-        host: &str,
+        drs: &Rules<'c>,
         subset: &str,
         port: u16,
         service: Option<&Service>,
     ) -> (Vec<(String, String)>, ClusterPolicy) {
-        let drs = self.destination_rules(host);
         let top: Option<&TrafficPolicy> = drs.iter().find_map(|dr| dr.spec.traffic_policy.as_ref());
         let subset_def = drs
             .iter()

@@ -6,7 +6,7 @@ use crate::balance::splitmix64;
 use crate::decision::{
     CorsHeaders, Decision, HashUse, Location, Mirrors, Outcome, SetCookie, UpstreamPath,
 };
-use crate::request::{split_host_port, Connection, Request};
+use crate::request::{split_host_port, Connection, Request, Source};
 use crate::route::{with_lowercase, MAX_HOST};
 use std::sync::atomic::Ordering;
 
@@ -334,8 +334,18 @@ impl Table {
         req: &Request<'a>,
         rng: &mut u64,
     ) {
+        let ci = if self.routing.scoped_clusters.is_empty() {
+            ci
+        } else {
+            self.scoped_cluster(ci, req.source)
+        };
         let cluster = &self.routing.clusters[ci];
         d.cluster = Some(cluster);
+        if cluster.subset_missing {
+            d.outcome = Outcome::NoCluster;
+            d.status = 503;
+            return;
+        }
         if over_limit(cluster) {
             d.outcome = Outcome::Overflow;
             d.status = 503;
@@ -593,6 +603,25 @@ fn l4_matches(m: &L4Match, conn: &Connection<'_>, port: u16) -> bool {
 
 /// Connection-pool limits: in-flight requests against Envoy's `max_requests`
 /// (`http2MaxRequests`) and, for HTTP/1, connections plus pending requests.
+impl Table {
+    /// The cluster the client's DestinationRules shape in place of `ci`: a
+    /// sidecar's namespace (`default` when unknown, as short names expand),
+    /// a gateway's own namespace.
+    #[inline(never)]
+    fn scoped_cluster(&self, ci: usize, source: &Source<'_>) -> usize {
+        let namespace = match source.gateway {
+            Some(g) => g.split_once('/').map_or(g, |(ns, _)| ns),
+            None if source.namespace.is_empty() => "default",
+            None => source.namespace,
+        };
+        self.routing
+            .scoped_clusters
+            .get(namespace)
+            .and_then(|m| m.get(&(ci as u32)))
+            .map_or(ci, |&own| own as usize)
+    }
+}
+
 fn over_limit(cluster: &Cluster) -> bool {
     let pool = &cluster.policy.pool;
     let active = cluster.active.load(Ordering::Relaxed);

@@ -67,6 +67,11 @@ pub struct Routing {
     /// The first server port of each gateway, for requests that give no port.
     pub(crate) gateway_default_port: HashMap<String, u16>,
     pub clusters: Box<[Cluster]>,
+    /// Client namespace → (cluster → the one its DestinationRules shape):
+    /// the clients that see other rules than the default answer
+    /// (istiod's lookup: own namespace, service's, root's). Empty in most
+    /// meshes, and then never consulted.
+    pub(crate) scoped_clusters: HashMap<Box<str>, HashMap<u32, u32>>,
     /// Host → the indexes of its clusters: an endpoint change touches only
     /// those (`Table::with_endpoints`).
     pub(crate) clusters_by_host: HashMap<Box<str>, Vec<u32>>,

@@ -380,6 +380,9 @@ pub struct Cluster {
     pub policy: ClusterPolicy,
     /// The subset's labels (endpoints must carry all of them).
     pub(crate) subset_labels: Vec<(String, String)>,
+    /// The subset is not defined by the DestinationRules the clients of
+    /// this cluster see (another namespace's rules define it): 503, no cluster.
+    pub(crate) subset_missing: bool,
     /// The service port's name and target port, to map endpoint ports.
     pub(crate) port_name: String,
     pub(crate) target_port: Option<u32>,
