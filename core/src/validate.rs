@@ -353,6 +353,7 @@ impl<'a> Context<'a> {
                 .collect()
         };
         let mesh_bound = gateways.iter().any(|g| g == "mesh");
+        export_to(&spec.export_to, &vs.namespace, false, r);
         if delegates::is_delegate(vs) {
             // A delegate: its routes are used through a root's
             // `http[].delegate`, in the root's hosts and gateways.
@@ -901,6 +902,7 @@ impl<'a> Context<'a> {
 
     fn destination_rule(&self, dr: &Resource<DestinationRuleSpec>, r: &mut Reporter<'_>) {
         let spec = &dr.spec;
+        export_to(&spec.export_to, &dr.namespace, false, r);
         if spec.host.is_empty() {
             r.error("spec.host", "host is required".into());
             return;
@@ -1044,11 +1046,57 @@ fn valid_host(host: &str) -> bool {
 }
 
 fn is_dns1123_label(s: &str) -> bool {
-    s.len() <= 63
+    !s.is_empty()
+        && s.len() <= 63
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
+}
+
+/// `exportTo` as Istio's webhook checks it (`validateExportTo` in
+/// pkg/config/validation): `.`, `*` or namespace names, no duplicates (`.`
+/// is the own namespace), `*` alone, and `~` (nobody) only on a
+/// ServiceEntry, alone.
+fn export_to(entries: &[String], namespace: &str, none_allowed: bool, r: &mut Reporter<'_>) {
+    let mut seen: Vec<&str> = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let field = format!("spec.exportTo[{i}]");
+        let key = if e == "." { namespace } else { e.as_str() };
+        if seen.contains(&key) {
+            let message = if key != e {
+                format!(
+                    "duplicate entries in exportTo: \".\" and the current namespace {namespace:?}"
+                )
+            } else {
+                format!("duplicate entry {e:?} in exportTo")
+            };
+            r.error(&field, message);
+            continue;
+        }
+        let valid = e == "." || e == "*" || (none_allowed && e == "~") || is_dns1123_label(e);
+        if !valid {
+            let allowed = if none_allowed { "., *, ~" } else { ". or *" };
+            r.error(
+                &field,
+                format!("{e:?} is not an exportTo entry: only {allowed} or a namespace name (a DNS-1123 label)"),
+            );
+            continue;
+        }
+        seen.push(key);
+    }
+    if entries.len() > 1 && seen.contains(&"*") {
+        r.error(
+            "spec.exportTo",
+            "cannot have both public (*) and non-public exportTo values".into(),
+        );
+    }
+    if entries.len() > 1 && seen.contains(&"~") {
+        r.error(
+            "spec.exportTo",
+            "cannot export to no one (~) and to someone".into(),
+        );
+    }
 }
 
 fn check_port(p: u32, field: &str, r: &mut Reporter<'_>) {
@@ -1552,6 +1600,7 @@ fn gateway(gw: &Resource<GatewaySpec>, r: &mut Reporter<'_>) {
 }
 
 fn service_entry(se: &Resource<ServiceEntrySpec>, r: &mut Reporter<'_>) {
+    export_to(&se.spec.export_to, &se.namespace, true, r);
     if se.spec.hosts.is_empty() {
         r.error(
             "spec.hosts",

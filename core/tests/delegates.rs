@@ -198,7 +198,6 @@ fn a_delegate_not_exported_to_the_root_is_skipped() {
         ("[team, front]", true),
         ("['.']", false),
         ("[team]", false),
-        ("['~']", false),
     ];
     for (export_to, visible) in cases {
         let engine = Engine::new();
