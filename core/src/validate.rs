@@ -1061,7 +1061,7 @@ fn is_dns1123_label(s: &str) -> bool {
 fn export_to(entries: &[String], namespace: &str, none_allowed: bool, r: &mut Reporter<'_>) {
     let mut seen: Vec<&str> = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
-        let field = format!("spec.exportTo[{i}]");
+        let field = || format!("spec.exportTo[{i}]");
         let key = if e == "." { namespace } else { e.as_str() };
         if seen.contains(&key) {
             let message = if key != e {
@@ -1071,14 +1071,14 @@ fn export_to(entries: &[String], namespace: &str, none_allowed: bool, r: &mut Re
             } else {
                 format!("duplicate entry {e:?} in exportTo")
             };
-            r.error(&field, message);
+            r.error(&field(), message);
             continue;
         }
         let valid = e == "." || e == "*" || (none_allowed && e == "~") || is_dns1123_label(e);
         if !valid {
             let allowed = if none_allowed { "., *, ~" } else { ". or *" };
             r.error(
-                &field,
+                &field(),
                 format!("{e:?} is not an exportTo entry: only {allowed} or a namespace name (a DNS-1123 label)"),
             );
             continue;

@@ -381,10 +381,8 @@ impl<'c> Builder<'c> {
         let service = self.registry.find(host);
         let sp = service.and_then(|s| s.ports.iter().find(|p| p.number == u32::from(port)));
         let (subset_labels, policy) = self.policy_for(rules, subset, port, service);
-        let subset_missing = !subset.is_empty()
-            && !rules
-                .iter()
-                .any(|dr| dr.spec.subsets.iter().any(|s| s.name == subset));
+        let subset_missing = !subset.is_empty() && subset_labels.is_none();
+        let subset_labels = subset_labels.unwrap_or_default();
         let id = self.clusters.len() as u32;
         self.clusters.push(Cluster {
             name: format!("outbound|{port}|{subset}|{host}").into(),
@@ -456,14 +454,15 @@ impl<'c> Builder<'c> {
         out
     }
 
-    /// Subset labels and the effective policy (Istio's `MergeSubsetTrafficPolicy`).
+    /// Subset labels (`None`: the rules define no such subset) and the
+    /// effective policy (Istio's `MergeSubsetTrafficPolicy`).
     fn policy_for(
         &self,
         drs: &Rules<'c>,
         subset: &str,
         port: u16,
         service: Option<&Service>,
-    ) -> (Vec<(String, String)>, ClusterPolicy) {
+    ) -> (Option<Vec<(String, String)>>, ClusterPolicy) {
         let top: Option<&TrafficPolicy> = drs.iter().find_map(|dr| dr.spec.traffic_policy.as_ref());
         let subset_def = drs
             .iter()
@@ -496,14 +495,12 @@ impl<'c> Builder<'c> {
                 }
             }
         }
-        let labels = subset_def
-            .map(|s| {
-                s.labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let labels = subset_def.map(|s| {
+            s.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
         let passthrough = service.is_some_and(|s| s.passthrough);
         (
             labels,

@@ -601,8 +601,6 @@ fn l4_matches(m: &L4Match, conn: &Connection<'_>, port: u16) -> bool {
         .is_none_or(|ns| conn.source.namespace == ns)
 }
 
-/// Connection-pool limits: in-flight requests against Envoy's `max_requests`
-/// (`http2MaxRequests`) and, for HTTP/1, connections plus pending requests.
 impl Table {
     /// The cluster the client's DestinationRules shape in place of `ci`: a
     /// sidecar's namespace (`default` when unknown, as short names expand),
@@ -622,6 +620,8 @@ impl Table {
     }
 }
 
+/// Connection-pool limits: in-flight requests against Envoy's `max_requests`
+/// (`http2MaxRequests`) and, for HTTP/1, connections plus pending requests.
 fn over_limit(cluster: &Cluster) -> bool {
     let pool = &cluster.policy.pool;
     let active = cluster.active.load(Ordering::Relaxed);
