@@ -612,7 +612,10 @@ static_resources:
         dir = dir.display(),
         clusters = clusters(&ups, "x-weir-endpoint"),
     );
-    let envoy = Envoy::start(&dir, &yaml, admin);
+    // One worker: each worker takes a listener update on its own, so with
+    // two a request can still reach the old filter chain on the other
+    // worker after one has reached the new, and "never back" would not hold.
+    let envoy = Envoy::start_with(&dir, &yaml, admin, 1);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let client = {
         let stop = std::sync::Arc::clone(&stop);
