@@ -353,7 +353,12 @@ impl<'a> Context<'a> {
                 .collect()
         };
         let mesh_bound = gateways.iter().any(|g| g == "mesh");
-        export_to(&spec.export_to, &vs.namespace, false, r);
+        export_to(
+            &spec.export_to,
+            &vs.namespace,
+            ExportToOf::VirtualService,
+            r,
+        );
         if delegates::is_delegate(vs) {
             // A delegate: its routes are used through a root's
             // `http[].delegate`, in the root's hosts and gateways.
@@ -902,7 +907,12 @@ impl<'a> Context<'a> {
 
     fn destination_rule(&self, dr: &Resource<DestinationRuleSpec>, r: &mut Reporter<'_>) {
         let spec = &dr.spec;
-        export_to(&spec.export_to, &dr.namespace, false, r);
+        let of = if spec.workload_selector.is_some() {
+            ExportToOf::DestinationRuleWithSelector
+        } else {
+            ExportToOf::DestinationRule
+        };
+        export_to(&spec.export_to, &dr.namespace, of, r);
         if spec.host.is_empty() {
             r.error("spec.host", "host is required".into());
             return;
@@ -1057,8 +1067,10 @@ fn is_dns1123_label(s: &str) -> bool {
 /// `exportTo` as Istio's webhook checks it (`validateExportTo` in
 /// pkg/config/validation): `.`, `*` or namespace names, no duplicates (`.`
 /// is the own namespace), `*` alone, and `~` (nobody) only on a
-/// ServiceEntry, alone.
-fn export_to(entries: &[String], namespace: &str, none_allowed: bool, r: &mut Reporter<'_>) {
+/// ServiceEntry, alone; a DestinationRule with a `workloadSelector` applies
+/// in its own namespace only, so it may name nothing else.
+fn export_to(entries: &[String], namespace: &str, of: ExportToOf, r: &mut Reporter<'_>) {
+    let none_allowed = of == ExportToOf::ServiceEntry;
     let mut seen: Vec<&str> = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
         let field = || format!("spec.exportTo[{i}]");
@@ -1097,6 +1109,30 @@ fn export_to(entries: &[String], namespace: &str, none_allowed: bool, r: &mut Re
             "cannot export to no one (~) and to someone".into(),
         );
     }
+    if of == ExportToOf::DestinationRuleWithSelector && !seen.is_empty() {
+        if !seen.contains(&namespace) {
+            r.error(
+                "spec.exportTo",
+                "destination rule with workload selector cannot have exportTo beyond current namespace".into(),
+            );
+        } else if seen.len() > 1 {
+            r.error(
+                "spec.exportTo",
+                "destination rule with workload selector cannot have multiple entries in exportTo"
+                    .into(),
+            );
+        }
+    }
+}
+
+/// Which kind of resource an `exportTo` list belongs to: each allows
+/// different entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExportToOf {
+    VirtualService,
+    DestinationRule,
+    DestinationRuleWithSelector,
+    ServiceEntry,
 }
 
 fn check_port(p: u32, field: &str, r: &mut Reporter<'_>) {
@@ -1600,7 +1636,12 @@ fn gateway(gw: &Resource<GatewaySpec>, r: &mut Reporter<'_>) {
 }
 
 fn service_entry(se: &Resource<ServiceEntrySpec>, r: &mut Reporter<'_>) {
-    export_to(&se.spec.export_to, &se.namespace, true, r);
+    export_to(
+        &se.spec.export_to,
+        &se.namespace,
+        ExportToOf::ServiceEntry,
+        r,
+    );
     if se.spec.hosts.is_empty() {
         r.error(
             "spec.hosts",

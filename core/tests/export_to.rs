@@ -1,6 +1,7 @@
 //! `exportTo` is checked as Istio's webhook checks it: `.`, `*` or namespace
 //! names; no duplicates (`.` is the resource's own namespace); `*` alone;
-//! `~` (visible to nobody) only on a ServiceEntry, and alone. A bad entry
+//! `~` (visible to nobody) only on a ServiceEntry, and alone; a
+//! DestinationRule with a workload selector names only its own namespace. A bad entry
 //! rejects the whole config and the engine keeps the previous one.
 
 use weir_core::config::Loaded;
@@ -146,6 +147,43 @@ fn bad_export_to_lists_are_errors_naming_the_entry() {
     );
     let errors = export_errors(&service_entry("['~', '*']"));
     assert_eq!(errors.len(), 2, "{errors:?}");
+}
+
+/// A DestinationRule with a `workloadSelector` applies to its own
+/// namespace's workloads only: its exportTo may name that namespace, once.
+#[test]
+fn a_rule_with_a_workload_selector_stays_in_its_namespace() {
+    let with_selector = |export_to: &str| {
+        destination_rule(export_to).replace(
+            "  host: shop.example.com\n",
+            "  host: shop.example.com\n  workloadSelector: {matchLabels: {app: web}}\n",
+        )
+    };
+    for ok in ["[]", "['.']", "[front]"] {
+        let errors = export_errors(&with_selector(ok));
+        assert!(errors.is_empty(), "exportTo {ok}: {errors:?}");
+    }
+    let cases = [
+        ("['*']", "beyond current namespace"),
+        ("[team]", "beyond current namespace"),
+        ("['.', team]", "cannot have multiple entries"),
+        ("[team, front]", "cannot have multiple entries"),
+    ];
+    for (list, message) in cases {
+        let errors = export_errors(&with_selector(list));
+        assert!(
+            errors.iter().any(|(k, f, m)| k == "DestinationRule"
+                && f == "spec.exportTo"
+                && m.contains(message)),
+            "exportTo {list}: {errors:?}"
+        );
+        // The same list without a selector is fine.
+        let without = export_errors(&destination_rule(list));
+        assert!(
+            without.is_empty(),
+            "exportTo {list} without a selector: {without:?}"
+        );
+    }
 }
 
 #[test]
