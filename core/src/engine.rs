@@ -9,7 +9,7 @@ use crate::compile::registry::{Registry, RegistryEndpoint};
 use crate::compile::{CompileError, EndpointSpec, Table};
 use crate::config::names::expand_host;
 use crate::config::{Config, Loaded};
-use crate::validate::{has_errors, validate, Diagnostic};
+use crate::validate::{has_errors, validate_with_registry, Diagnostic};
 use arc_swap::{ArcSwap, Guard};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,14 +95,16 @@ impl Engine {
     /// previous table keeps serving. The error carries every diagnostic.
     pub fn apply(&self, loaded: Loaded) -> Result<Vec<Diagnostic>, CompileError> {
         let mut diagnostics = loaded.diagnostics;
-        validate(&loaded.config, &mut diagnostics);
+        // Built once: validation and compilation read the same services.
+        let registry = Registry::build(&loaded.config);
+        validate_with_registry(&loaded.config, &registry, &mut diagnostics);
         if has_errors(&diagnostics) {
             return Err(CompileError { diagnostics });
         }
         let mut writer = self.writer();
         let previous = self.table.load_full();
         let (table, registry) =
-            compile_with_registry(&loaded.config, &writer.overrides, Some(&previous));
+            compile_with_registry(&loaded.config, registry, &writer.overrides, Some(&previous));
         writer.registry = registry;
         writer.config = loaded.config;
         self.publish(table);
@@ -133,8 +135,11 @@ impl Engine {
         } else {
             // A host no cluster names yet: routes to it were compiled as
             // missing, so compile again with the new service.
+            // The kept registry is the config's, overrides applied:
+            // compiling adds the new host's service to it.
+            let registry = std::mem::take(&mut writer.registry);
             let (table, registry) =
-                compile_with_registry(&writer.config, &writer.overrides, Some(&current));
+                compile_with_registry(&writer.config, registry, &writer.overrides, Some(&current));
             writer.registry = registry;
             table
         };

@@ -224,8 +224,16 @@ impl Reporter<'_> {
 /// Validates a loaded config against itself: schema rules, references,
 /// reachability, conflicts. Appends to `out`.
 pub fn validate(config: &Config, out: &mut Vec<Diagnostic>) {
-    let registry = Registry::build(config);
-    let ctx = Context::new(config, &registry);
+    validate_with_registry(config, &Registry::build(config), out);
+}
+
+/// [`validate`] with the service registry of `config` already built.
+pub(crate) fn validate_with_registry(
+    config: &Config,
+    registry: &Registry,
+    out: &mut Vec<Diagnostic>,
+) {
+    let ctx = Context::new(config, registry);
     for vs in &config.virtual_services {
         let mut r = Reporter {
             out: &mut *out,

@@ -84,14 +84,15 @@ pub fn compile(
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
 ) -> Table {
-    compile_with_registry(config, overrides, previous).0
+    compile_with_registry(config, Registry::build(config), overrides, previous).0
 }
 
-/// [`compile`], also handing back the service registry it built (overrides
-/// applied), so the engine keeps it for endpoint changes instead of
-/// building it again.
+/// [`compile`] with the service registry of `config` already built (once
+/// per apply: validation used it too), handing it back with the overrides
+/// applied, so the engine keeps it for endpoint changes.
 pub(crate) fn compile_with_registry(
     config: &Config,
+    mut registry: Registry,
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
 ) -> (Table, Registry) {
@@ -105,7 +106,8 @@ pub(crate) fn compile_with_registry(
         }
         None => config,
     };
-    let mut registry = Registry::build(config);
+    // The registry reads ServiceEntries, WorkloadEntries and Kubernetes
+    // kinds only, which merging delegates leaves as they are.
     for s in &mut registry.services {
         if let Some(eps) = overrides.get(&s.host) {
             s.endpoints = eps.clone();

@@ -79,16 +79,27 @@ impl Registry {
     /// Collects the services of `config`.
     pub fn build(config: &Config) -> Registry {
         let mut services = Vec::new();
+        // WorkloadEntries by namespace, their labels merged once: a selector
+        // looks at its own namespace's entries only.
+        let mut workloads: HashMap<&str, Vec<(&WorkloadEntrySpec, StringMap)>> = HashMap::new();
+        for we in &config.workload_entries {
+            let labels = merged_labels(&we.labels, &we.spec.labels);
+            workloads
+                .entry(we.namespace.as_str())
+                .or_default()
+                .push((&we.spec, labels));
+        }
         for se in &config.service_entries {
             let mut endpoints: Vec<RegistryEndpoint> =
                 se.spec.endpoints.iter().map(to_endpoint).collect();
             if let Some(sel) = &se.spec.workload_selector {
-                for we in &config.workload_entries {
-                    if we.namespace == se.namespace
-                        && labels_select(&sel.labels, &merged_labels(&we.labels, &we.spec.labels))
-                    {
-                        let mut ep = to_endpoint(&we.spec);
-                        ep.labels = merged_labels(&we.labels, &we.spec.labels);
+                let candidates = workloads
+                    .get(se.namespace.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                for (spec, labels) in candidates {
+                    if labels_select(&sel.labels, labels) {
+                        let mut ep = to_endpoint(spec);
+                        ep.labels = labels.clone();
                         endpoints.push(ep);
                     }
                 }
