@@ -6,7 +6,7 @@
 
 use crate::compile::compile_with_registry;
 use crate::compile::registry::{Registry, RegistryEndpoint};
-use crate::compile::{CompileError, EndpointSpec, Table};
+use crate::compile::{CompileError, EndpointSpec, Table, DEFAULT_COMPILE_BUDGET};
 use crate::config::names::expand_host;
 use crate::config::{Config, Loaded};
 use crate::validate::{has_errors, validate_with_registry, Diagnostic};
@@ -16,13 +16,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What writers share: the config in force and endpoint overrides.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct WriterState {
     config: Config,
     /// The services of `config`, kept so an endpoint change need not
     /// rebuild them (that was O(config) per `set_endpoints`).
     registry: Registry,
     overrides: HashMap<String, Vec<RegistryEndpoint>>,
+    /// Most bytes a compiled table's endpoint sets may take.
+    compile_budget: usize,
+}
+
+impl Default for WriterState {
+    fn default() -> Self {
+        WriterState {
+            config: Config::default(),
+            registry: Registry::default(),
+            overrides: HashMap::new(),
+            compile_budget: DEFAULT_COMPILE_BUDGET,
+        }
+    }
 }
 
 /// Holds the current [`Table`] and swaps in new ones.
@@ -88,11 +101,19 @@ impl Engine {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Sets the most bytes a compiled table's endpoint sets and balancer
+    /// tables may take ([`DEFAULT_COMPILE_BUDGET`] by default); a config
+    /// over it is refused by [`apply`](Self::apply) with a WEIR0011 error.
+    pub fn set_compile_budget(&self, bytes: usize) {
+        self.writer().compile_budget = bytes;
+    }
+
     /// Validates, compiles and publishes `loaded`.
     ///
     /// # Errors
-    /// When loading or validation found any error: nothing changes and the
-    /// previous table keeps serving. The error carries every diagnostic.
+    /// When loading or validation found any error, or the compiled table
+    /// would exceed the compile budget: nothing changes and the previous
+    /// table keeps serving. The error carries every diagnostic.
     pub fn apply(&self, loaded: Loaded) -> Result<Vec<Diagnostic>, CompileError> {
         let mut diagnostics = loaded.diagnostics;
         // Built once: validation and compilation read the same services.
@@ -103,8 +124,21 @@ impl Engine {
         }
         let mut writer = self.writer();
         let previous = self.table.load_full();
-        let (table, registry) =
-            compile_with_registry(&loaded.config, registry, &writer.overrides, Some(&previous));
+        let compiled = compile_with_registry(
+            &loaded.config,
+            registry,
+            &writer.overrides,
+            Some(&previous),
+            writer.compile_budget,
+        );
+        let (table, registry) = match compiled {
+            Ok(compiled) => compiled,
+            Err(mut refused) => {
+                // The warnings too, as for a rejection by validation.
+                diagnostics.append(&mut refused.diagnostics);
+                return Err(CompileError { diagnostics });
+            }
+        };
         writer.registry = registry;
         writer.config = loaded.config;
         self.publish(table);
@@ -121,7 +155,9 @@ impl Engine {
 
     /// Replaces the endpoints of service `host` (FQDN, or a short name in
     /// `default`), rebuilding only that host's endpoint sets. The override
-    /// stays in force across later `apply` calls.
+    /// stays in force across later `apply` calls. A host no cluster names
+    /// yet compiles the table again; if that would exceed the compile
+    /// budget the change is dropped and the table in force stays.
     pub fn set_endpoints(&self, host: &str, endpoints: &[EndpointSpec]) {
         let host = expand_host(host, "default");
         let eps: Vec<RegistryEndpoint> = endpoints.iter().map(EndpointSpec::to_registry).collect();
@@ -129,7 +165,7 @@ impl Engine {
         let service = writer.registry.find(&host).cloned();
         let current = self.table.load_full();
         let known = current.has_clusters_for(&host);
-        writer.overrides.insert(host.clone(), eps.clone());
+        let replaced = writer.overrides.insert(host.clone(), eps.clone());
         let table = if known {
             current.with_endpoints(&host, &eps, service.as_ref())
         } else {
@@ -137,11 +173,28 @@ impl Engine {
             // missing, so compile again with the new service.
             // The kept registry is the config's, overrides applied:
             // compiling adds the new host's service to it.
-            let registry = std::mem::take(&mut writer.registry);
-            let (table, registry) =
-                compile_with_registry(&writer.config, registry, &writer.overrides, Some(&current));
-            writer.registry = registry;
-            table
+            let compiled = compile_with_registry(
+                &writer.config,
+                writer.registry.clone(),
+                &writer.overrides,
+                Some(&current),
+                writer.compile_budget,
+            );
+            match compiled {
+                Ok((table, registry)) => {
+                    writer.registry = registry;
+                    table
+                }
+                Err(_) => {
+                    // Over the compile budget: the change is dropped, as a
+                    // refused config is, and the table in force stays.
+                    match replaced {
+                        Some(before) => writer.overrides.insert(host, before),
+                        None => writer.overrides.remove(&host),
+                    };
+                    return;
+                }
+            }
         };
         self.publish(table);
     }

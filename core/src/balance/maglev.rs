@@ -212,7 +212,7 @@ impl Maglev {
 }
 
 /// The table size actually built for a requested `table_size`.
-fn effective_table_size(table_size: u64) -> u64 {
+pub(crate) fn effective_table_size(table_size: u64) -> u64 {
     let mut m = match table_size {
         0 => Maglev::DEFAULT_TABLE_SIZE,
         n => n.min(Maglev::MAX_TABLE_SIZE),

@@ -105,7 +105,22 @@ pub fn validate_ring_sizes(min_ring_size: u64, max_ring_size: u64) -> Result<(),
     Ok(())
 }
 
+/// The ring's length before rounding, for hosts whose smallest normalised
+/// weight is `min_nw`: "scale up so that the least-weighted host gets a
+/// whole number of entries", capped by the maximum (ring_hash_lb.cc
+/// `Ring::Ring`).
+fn ring_scale(min_nw: f64, min_ring_size: u64, max_ring_size: u64) -> f64 {
+    ((min_nw * min_ring_size as f64).ceil() / min_nw).min(max_ring_size as f64)
+}
+
 impl RingHash {
+    /// How many entries a ring of hosts whose smallest normalised weight is
+    /// `min_share` takes at most (the compile budget sizes rings with it).
+    pub fn ring_len_bound(min_share: f64, min_ring_size: u64) -> u64 {
+        let min = min_ring_size.min(Self::MAX_RING_SIZE);
+        ring_scale(min_share, min, Self::MAX_RING_SIZE).ceil() as u64
+    }
+
     /// Envoy's default `minimum_ring_size`.
     pub const DEFAULT_MIN_RING_SIZE: u64 = 1024;
     /// Envoy's default (and largest) `maximum_ring_size`.
@@ -172,9 +187,7 @@ impl RingHash {
         let min_ring_size = min_ring_size.min(Self::MAX_RING_SIZE);
         let max_ring_size = max_ring_size.min(Self::MAX_RING_SIZE);
         let min_nw = weighted.iter().fold(1.0f64, |acc, e| acc.min(e.2));
-        // "Scale up so that the least-weighted host gets a whole number of
-        // entries", capped by the maximum (ring_hash_lb.cc `Ring::Ring`).
-        let scale = ((min_nw * min_ring_size as f64).ceil() / min_nw).min(max_ring_size as f64);
+        let scale = ring_scale(min_nw, min_ring_size, max_ring_size);
         let expected = scale.ceil() as usize + weighted.len();
 
         // Normalised weights sum to 1, so Envoy's ring never exceeds

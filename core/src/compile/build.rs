@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A config the validator rejected.
+/// A config that was refused: validation found errors, or compiling it
+/// would exceed the engine's compile budget.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CompileError {
@@ -84,18 +85,31 @@ pub fn compile(
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
 ) -> Table {
-    compile_with_registry(config, Registry::build(config), overrides, previous).0
+    // No budget: an unlimited one is never exceeded.
+    compile_with_registry(
+        config,
+        Registry::build(config),
+        overrides,
+        previous,
+        usize::MAX,
+    )
+    .map_or_else(|_| Table::empty(), |(table, _)| table)
 }
 
 /// [`compile`] with the service registry of `config` already built (once
 /// per apply: validation used it too), handing it back with the overrides
 /// applied, so the engine keeps it for endpoint changes.
+///
+/// # Errors
+/// When the endpoint sets would take more than `budget` bytes
+/// ([`super::budget`]): nothing is built.
 pub(crate) fn compile_with_registry(
     config: &Config,
     mut registry: Registry,
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
-) -> (Table, Registry) {
+    budget: usize,
+) -> Result<(Table, Registry), CompileError> {
     // Roots with their delegates' routes in place (a copy of the config,
     // only when some VirtualService delegates).
     let merged_config;
@@ -177,6 +191,11 @@ pub(crate) fn compile_with_registry(
             .or_default()
             .push(i as u32);
     }
+    if let Some(over) = super::budget::over_budget(&clusters, &registry, budget) {
+        return Err(CompileError {
+            diagnostics: vec![over],
+        });
+    }
     let sets = clusters
         .iter()
         .map(|c| Arc::new(build_endpoint_set(c, registry.find(&c.host), previous)))
@@ -199,7 +218,7 @@ pub(crate) fn compile_with_registry(
         }),
         sets,
     };
-    (table, registry)
+    Ok((table, registry))
 }
 
 impl Table {

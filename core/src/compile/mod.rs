@@ -1,6 +1,7 @@
 //! Config → immutable [`Table`]: names resolved, matchers built, clusters and
 //! their endpoint sets (with LB structures) built once.
 
+mod budget;
 mod build;
 mod decide;
 mod feedback;
@@ -8,6 +9,7 @@ pub mod ports;
 pub mod registry;
 mod types;
 
+pub use budget::DEFAULT_COMPILE_BUDGET;
 pub(crate) use build::compile_with_registry;
 pub use build::{compile, CompileError, EndpointSpec};
 pub use feedback::{RequestOutcome, Ticket};
