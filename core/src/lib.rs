@@ -9,6 +9,9 @@
 //!
 //! [`Engine`] publishes tables with arc-swap so readers never block.
 
+// The C ABI's casts live in ffi; the engine itself needs none.
+#![forbid(unsafe_code)]
+
 pub mod balance;
 pub mod compile;
 pub mod config;

@@ -406,7 +406,7 @@ impl<'c> Builder<'c> {
         let subset_labels = subset_labels.unwrap_or_default();
         let id = self.clusters.len() as u32;
         self.clusters.push(Cluster {
-            name: format!("outbound|{port}|{subset}|{host}").into(),
+            name: cluster_name(port, subset, host).into(),
             host: host.into(),
             subset: subset.into(),
             port,
@@ -536,13 +536,21 @@ impl<'c> Builder<'c> {
         let Some(service) = self.registry.find(&host) else {
             return (
                 host.clone(),
-                ClusterChoice::Missing(format!("outbound|0|{subset}|{host}").into()),
+                ClusterChoice::Missing(cluster_name(0, &subset, &host).into()),
             );
         };
         if !subset.is_empty() && !self.destination_rules.defines_subset(&host, &subset) {
+            let port = match (
+                dest.port.as_ref().and_then(|p| p.number),
+                &service.ports[..],
+            ) {
+                (Some(p), _) => p as u16,
+                (None, [only]) => only.number as u16,
+                _ => 0,
+            };
             return (
                 host.clone(),
-                ClusterChoice::Missing(format!("outbound||{subset}|{host}").into()),
+                ClusterChoice::Missing(cluster_name(port, &subset, &host).into()),
             );
         }
         let ports: Vec<u16> = service.ports.iter().map(|p| p.number as u16).collect();

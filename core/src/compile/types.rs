@@ -370,6 +370,14 @@ pub struct ClusterPolicy {
     pub pool: PoolLimits,
 }
 
+/// A cluster's name as Istio gives it to Envoy (`BuildSubsetKey` in
+/// pilot/pkg/model/service.go): `outbound|PORT|SUBSET|HOST`, port 0 where
+/// none is known (a destination whose host is unknown). The one place
+/// cluster names are made.
+pub fn cluster_name(port: u16, subset: &str, host: &str) -> String {
+    format!("outbound|{port}|{subset}|{host}")
+}
+
 /// A destination cluster: `outbound|PORT|SUBSET|HOST`.
 #[derive(Debug)]
 pub struct Cluster {
