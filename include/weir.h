@@ -887,6 +887,8 @@ weir_result weir_engine_apply(const weir_engine *engine,
 // `<name>.default.svc.cluster.local`) with `endpoints[0..endpoints_len]`
 // (`(NULL, 0)`: no endpoints), rebuilding only that host's endpoint sets.
 // The override stays in force across later `weir_engine_apply` calls.
+// `WEIR_RESULT_CONFIG_REJECTED` when the endpoint sets would then exceed the
+// engine's compile budget: the change is dropped, the table in force stays.
 //
 // Nothing is retained from the inputs. Thread-safe like `weir_engine_apply`.
 //

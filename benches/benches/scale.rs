@@ -110,7 +110,7 @@ fn kube(c: &mut Criterion) {
                     ..EndpointSpec::default()
                 })
                 .collect();
-            engine.set_endpoints(&host, &pods);
+            engine.set_endpoints(&host, &pods).unwrap();
         })
     });
     g.finish();

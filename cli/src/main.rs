@@ -659,7 +659,9 @@ fn disruption(
     if remaining.len() == service.endpoints.len() {
         return Err(format!("endpoint {addr} is not one of {host}'s endpoints"));
     }
-    engine.set_endpoints(&host, &remaining);
+    engine
+        .set_endpoints(&host, &remaining)
+        .map_err(|e| e.to_string())?;
     let (after, _) = picks(&engine.table());
     let on_removed = before.iter().filter(|e| e.as_deref() == Some(addr)).count();
     let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();

@@ -4,8 +4,8 @@
 //! decide on it; writers validate and compile off to the side and swap the
 //! new table in. A rejected config changes nothing.
 
-use crate::compile::compile_with_registry;
 use crate::compile::registry::{Registry, RegistryEndpoint};
+use crate::compile::{compile_with_registry, update_over_budget};
 use crate::compile::{CompileError, EndpointSpec, Table, DEFAULT_COMPILE_BUDGET};
 use crate::config::names::expand_host;
 use crate::config::{Config, Loaded};
@@ -154,49 +154,62 @@ impl Engine {
     }
 
     /// Replaces the endpoints of service `host` (FQDN, or a short name in
-    /// `default`), rebuilding only that host's endpoint sets. The override
-    /// stays in force across later `apply` calls. A host no cluster names
-    /// yet compiles the table again; if that would exceed the compile
-    /// budget the change is dropped and the table in force stays.
-    pub fn set_endpoints(&self, host: &str, endpoints: &[EndpointSpec]) {
+    /// `default`), rebuilding only that host's endpoint sets (a host no
+    /// cluster names yet compiles the table again). The override stays in
+    /// force across later `apply` calls.
+    ///
+    /// # Errors
+    /// When the endpoint sets would then take more than the compile budget:
+    /// the change is dropped and the table in force stays.
+    pub fn set_endpoints(
+        &self,
+        host: &str,
+        endpoints: &[EndpointSpec],
+    ) -> Result<(), CompileError> {
         let host = expand_host(host, "default");
         let eps: Vec<RegistryEndpoint> = endpoints.iter().map(EndpointSpec::to_registry).collect();
         let mut writer = self.writer();
         let service = writer.registry.find(&host).cloned();
         let current = self.table.load_full();
-        let known = current.has_clusters_for(&host);
         let replaced = writer.overrides.insert(host.clone(), eps.clone());
-        let table = if known {
-            current.with_endpoints(&host, &eps, service.as_ref())
+        let updated = if current.has_clusters_for(&host) {
+            let table = current.with_endpoints(&host, &eps, service.as_ref());
+            match update_over_budget(&table, &host, service.as_ref(), writer.compile_budget) {
+                None => Ok(table),
+                Some(over) => Err(CompileError {
+                    diagnostics: vec![over],
+                }),
+            }
         } else {
             // A host no cluster names yet: routes to it were compiled as
-            // missing, so compile again with the new service.
-            // The kept registry is the config's, overrides applied:
-            // compiling adds the new host's service to it.
-            let compiled = compile_with_registry(
+            // missing, so compile again with the new service (the kept
+            // registry is the config's, overrides applied).
+            compile_with_registry(
                 &writer.config,
                 writer.registry.clone(),
                 &writer.overrides,
                 Some(&current),
                 writer.compile_budget,
-            );
-            match compiled {
-                Ok((table, registry)) => {
-                    writer.registry = registry;
-                    table
-                }
-                Err(_) => {
-                    // Over the compile budget: the change is dropped, as a
-                    // refused config is, and the table in force stays.
-                    match replaced {
-                        Some(before) => writer.overrides.insert(host, before),
-                        None => writer.overrides.remove(&host),
-                    };
-                    return;
-                }
-            }
+            )
+            .map(|(table, registry)| {
+                writer.registry = registry;
+                table
+            })
         };
-        self.publish(table);
+        match updated {
+            Ok(table) => {
+                self.publish(table);
+                Ok(())
+            }
+            Err(refused) => {
+                // Dropped, as a refused config is.
+                match replaced {
+                    Some(before) => writer.overrides.insert(host, before),
+                    None => writer.overrides.remove(&host),
+                };
+                Err(refused)
+            }
+        }
     }
 }
 
@@ -226,13 +239,15 @@ spec:
         assert_eq!(engine.current_table_id(), engine.snapshot().id());
         engine.apply_str(CONFIG).unwrap();
         seen.push(engine.current_table_id());
-        engine.set_endpoints(
-            "web.default.svc.cluster.local",
-            &[EndpointSpec {
-                address: "10.0.0.2".into(),
-                ..EndpointSpec::default()
-            }],
-        );
+        engine
+            .set_endpoints(
+                "web.default.svc.cluster.local",
+                &[EndpointSpec {
+                    address: "10.0.0.2".into(),
+                    ..EndpointSpec::default()
+                }],
+            )
+            .unwrap();
         seen.push(engine.current_table_id());
         engine.apply_str("not: [valid").unwrap_err();
         assert_eq!(

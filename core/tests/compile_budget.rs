@@ -98,3 +98,41 @@ fn the_budget_is_the_engines_to_set() {
     engine.apply_str(&text).unwrap();
     assert_eq!(engine.snapshot().clusters().len(), 20);
 }
+
+/// Endpoint updates are held to the budget too: an update that would grow
+/// a service's rings past it is refused and the table in force stays.
+#[test]
+fn an_endpoint_update_over_the_budget_is_dropped() {
+    use weir_core::compile::EndpointSpec;
+    let engine = Engine::new();
+    // Two services with weighted endpoints: rings scale with the ratio of
+    // the heaviest weight to the lightest, so weights can blow them up.
+    engine.apply_str(&mesh(2, Some(1024))).unwrap();
+    engine.set_compile_budget(2 << 20);
+    let before = engine.snapshot().id();
+    let endpoint = |last: u8, weight: u32| EndpointSpec {
+        address: format!("10.9.0.{last}"),
+        port: Some(8080),
+        weight,
+        ..Default::default()
+    };
+    // One endpoint of weight 1 beside one of weight 1 000 000: the lighter
+    // gets one ring entry, so the ring has about a million (16 MiB).
+    let heavy = [endpoint(1, 1), endpoint(2, 1_000_000)];
+    let err = engine
+        .set_endpoints("svc-1.example.com", &heavy)
+        .unwrap_err();
+    assert!(
+        err.diagnostics.iter().any(|d| d.code == "WEIR0011"
+            && d.resource.name == "svc-1"
+            && d.message.contains("endpoint update dropped")),
+        "{err}"
+    );
+    assert_eq!(engine.snapshot().id(), before);
+    routes_to(&engine, "svc-1.example.com", "10.0.0.1:80");
+    // Within the budget it applies.
+    engine
+        .set_endpoints("svc-1.example.com", &[endpoint(3, 1)])
+        .unwrap();
+    routes_to(&engine, "svc-1.example.com", "10.9.0.3:8080");
+}

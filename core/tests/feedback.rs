@@ -203,7 +203,7 @@ fn deciding_while_endpoints_and_configs_change() {
                 ..Default::default()
             })
             .collect();
-        engine.set_endpoints(HOST, &eps);
+        engine.set_endpoints(HOST, &eps).unwrap();
         if updates % 5 == 0 {
             engine
                 .apply_str(&config(
@@ -343,7 +343,8 @@ fn set_endpoints_rebuilds_only_that_hosts_sets() {
             address: "10.8.0.9".into(),
             ..Default::default()
         }],
-    );
+    )
+    .unwrap();
     let after = e.table();
     // The other host's set (and its Maglev table) is the same object; api's is new.
     assert_eq!(set(&before, other), set(&after, other));

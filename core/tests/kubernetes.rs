@@ -294,7 +294,8 @@ fn set_endpoints_replaces_a_services_endpoints() {
             weight: 1,
             locality: String::new(),
         }],
-    );
+    )
+    .unwrap();
     // The Service's target port applies to the new endpoint.
     assert_eq!(
         endpoints_of(&e, "outbound|9080||reviews.shop.svc.cluster.local"),

@@ -132,6 +132,8 @@ pub unsafe extern "C" fn weir_engine_apply(
 /// `<name>.default.svc.cluster.local`) with `endpoints[0..endpoints_len]`
 /// (`(NULL, 0)`: no endpoints), rebuilding only that host's endpoint sets.
 /// The override stays in force across later `weir_engine_apply` calls.
+/// `WEIR_RESULT_CONFIG_REJECTED` when the endpoint sets would then exceed the
+/// engine's compile budget: the change is dropped, the table in force stays.
 ///
 /// Nothing is retained from the inputs. Thread-safe like `weir_engine_apply`.
 ///
@@ -171,7 +173,10 @@ pub unsafe extern "C" fn weir_engine_set_endpoints(
                 locality: cast::try_str(ep.locality, ep.locality_len)?.to_string(),
             });
         }
-        engine.engine.set_endpoints(host, &specs);
+        engine
+            .engine
+            .set_endpoints(host, &specs)
+            .map_err(|_| weir_result::ConfigRejected)?;
         Ok(())
     })
 }

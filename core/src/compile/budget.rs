@@ -7,8 +7,9 @@
 //! and its balancer's table, sized as the balancers size them. Routes and
 //! names are already built (and small next to these) when it runs.
 
-use super::registry::Registry;
+use super::registry::{Registry, Service};
 use super::types::{Cluster, Endpoint, EndpointSet, LbKind};
+use super::Table;
 use crate::balance::maglev::effective_table_size;
 use crate::balance::ring_hash::RingHash;
 use crate::validate::{Diagnostic, ResourceRef, Severity};
@@ -23,11 +24,12 @@ const RING_ENTRY: usize = std::mem::size_of::<(u64, u32)>();
 /// Bytes per endpoint beyond its struct: its `ip:port` text, locality, pod.
 const ENDPOINT_TEXT: usize = 48;
 
-/// What one cluster's endpoint set is estimated to take.
-fn cluster_bytes(cluster: &Cluster, registry: &Registry) -> usize {
+/// What one cluster's endpoint set is estimated to take, built from
+/// `service`.
+pub(crate) fn cluster_bytes(cluster: &Cluster, service: Option<&Service>) -> usize {
     let mut endpoints = 0usize;
     let (mut total_weight, mut min_weight) = (0u64, u64::MAX);
-    if let Some(service) = registry.find(&cluster.host) {
+    if let Some(service) = service {
         for ep in &service.endpoints {
             let selected = cluster
                 .subset_labels
@@ -59,30 +61,79 @@ fn cluster_bytes(cluster: &Cluster, registry: &Registry) -> usize {
     std::mem::size_of::<EndpointSet>() + endpoints * per_endpoint + table
 }
 
-/// The refusal of `clusters` when their endpoint sets would take more than
-/// `budget` bytes, naming the service of the largest; `None` when they fit.
-pub(crate) fn over_budget(
+/// What the endpoint sets of `clusters` are estimated to take, or their
+/// refusal when that is more than `budget` bytes, naming the service of the
+/// largest.
+pub(crate) fn sets_bytes(
     clusters: &[Cluster],
     registry: &Registry,
     budget: usize,
-) -> Option<Diagnostic> {
-    if budget == usize::MAX {
-        return None;
-    }
+) -> Result<usize, Box<Diagnostic>> {
     let mut total = 0usize;
     let mut largest: Option<(&Cluster, usize)> = None;
     for c in clusters {
-        let bytes = cluster_bytes(c, registry);
+        let bytes = cluster_bytes(c, registry.find(&c.host));
         total = total.saturating_add(bytes);
         if largest.is_none_or(|(_, b)| bytes > b) {
             largest = Some((c, bytes));
         }
     }
-    if total <= budget {
+    match largest.filter(|_| total > budget) {
+        None => Ok(total),
+        Some((cluster, bytes)) => Err(Box::new(refusal(
+            cluster,
+            registry.find(&cluster.host),
+            Sizes {
+                total,
+                budget,
+                bytes,
+            },
+            "config refused",
+        ))),
+    }
+}
+
+/// The table `table` would become when an endpoint update of `host` is
+/// applied, refused when it is over `budget`.
+pub(crate) fn update_over_budget(
+    table: &Table,
+    host: &str,
+    service: Option<&Service>,
+    budget: usize,
+) -> Option<Diagnostic> {
+    if table.sets_bytes <= budget {
         return None;
     }
-    let (cluster, bytes) = largest?;
-    let resource = match registry.find(&cluster.host) {
+    let (i, bytes) = table
+        .clusters()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| &*c.host == host)
+        .map(|(i, _)| (i, table.sets[i].bytes))
+        .max_by_key(|&(_, b)| b)?;
+    let sizes = Sizes {
+        total: table.sets_bytes,
+        budget,
+        bytes,
+    };
+    Some(refusal(
+        &table.clusters()[i],
+        service,
+        sizes,
+        "endpoint update dropped",
+    ))
+}
+
+/// The estimate against the budget, and the largest cluster's share.
+struct Sizes {
+    total: usize,
+    budget: usize,
+    bytes: usize,
+}
+
+/// WEIR0011, naming `cluster`'s service.
+fn refusal(cluster: &Cluster, service: Option<&Service>, sizes: Sizes, what: &str) -> Diagnostic {
+    let resource = match service {
         Some(s) if !s.kind.is_empty() => ResourceRef {
             kind: s.kind.to_string(),
             namespace: s.namespace.clone(),
@@ -95,20 +146,20 @@ pub(crate) fn over_budget(
         },
     };
     let mib = |b: usize| b as f64 / f64::from(1 << 20);
-    Some(Diagnostic::new(
+    Diagnostic::new(
         "WEIR0011",
         Severity::Error,
         resource,
         "",
         format!(
-            "compiling this config would take about {:.0} MiB of endpoint sets and balancer tables, \
+            "the endpoint sets and balancer tables would take about {:.0} MiB, \
              over the compile budget of {:.0} MiB (the largest, cluster {}, about {:.1} MiB); \
-             config refused, the previous one keeps serving (raise the budget with \
+             {what}, the table in force keeps serving (raise the budget with \
              Engine::set_compile_budget)",
-            mib(total),
-            mib(budget),
+            mib(sizes.total),
+            mib(sizes.budget),
             cluster.name,
-            mib(bytes),
+            mib(sizes.bytes),
         ),
-    ))
+    )
 }

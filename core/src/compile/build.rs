@@ -191,11 +191,10 @@ pub(crate) fn compile_with_registry(
             .or_default()
             .push(i as u32);
     }
-    if let Some(over) = super::budget::over_budget(&clusters, &registry, budget) {
-        return Err(CompileError {
-            diagnostics: vec![over],
-        });
-    }
+    let sets_bytes =
+        super::budget::sets_bytes(&clusters, &registry, budget).map_err(|over| CompileError {
+            diagnostics: vec![*over],
+        })?;
     let sets = clusters
         .iter()
         .map(|c| Arc::new(build_endpoint_set(c, registry.find(&c.host), previous)))
@@ -217,6 +216,7 @@ pub(crate) fn compile_with_registry(
             })),
         }),
         sets,
+        sets_bytes,
     };
     Ok((table, registry))
 }
@@ -232,6 +232,7 @@ impl Table {
     ) -> Table {
         // Every other set is shared: only this host's clusters are rebuilt.
         let mut sets = self.sets.clone();
+        let mut sets_bytes = self.sets_bytes;
         let service = Service {
             host: host.to_string(),
             namespace: String::new(),
@@ -248,12 +249,15 @@ impl Table {
             .flatten()
         {
             let c = &self.routing.clusters[i as usize];
-            sets[i as usize] = Arc::new(build_endpoint_set(c, Some(&service), Some(self)));
+            let set = build_endpoint_set(c, Some(&service), Some(self));
+            sets_bytes = (sets_bytes + set.bytes).saturating_sub(sets[i as usize].bytes);
+            sets[i as usize] = Arc::new(set);
         }
         Table {
             id: super::new_table_id(),
             routing: self.routing.clone(),
             sets,
+            sets_bytes,
         }
     }
 }
@@ -343,6 +347,7 @@ fn build_endpoint_set(
     EndpointSet {
         endpoints: endpoints.into(),
         balancer,
+        bytes: super::budget::cluster_bytes(cluster, service),
     }
 }
 

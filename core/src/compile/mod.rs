@@ -9,6 +9,7 @@ pub mod ports;
 pub mod registry;
 mod types;
 
+pub(crate) use budget::update_over_budget;
 pub use budget::DEFAULT_COMPILE_BUDGET;
 pub(crate) use build::compile_with_registry;
 pub use build::{compile, CompileError, EndpointSpec};
@@ -93,6 +94,9 @@ pub struct Table {
     pub(crate) id: u64,
     pub(crate) routing: Arc<Routing>,
     pub(crate) sets: Box<[Arc<EndpointSet>]>,
+    /// What `sets` are estimated to take ([`budget`]): endpoint updates
+    /// are held to the compile budget too.
+    pub(crate) sets_bytes: usize,
 }
 
 /// The next [`Table::id`]; 0 is the empty default table's.

@@ -453,6 +453,8 @@ pub enum Balancer {
 pub struct EndpointSet {
     pub endpoints: Box<[Endpoint]>,
     pub balancer: Balancer,
+    /// What it is estimated to take, as the compile budget counts it.
+    pub(crate) bytes: usize,
 }
 
 impl EndpointSet {
