@@ -222,6 +222,16 @@ func (a *cArena) free() {
 	}
 }
 
+// SetCompileBudget sets the most bytes the engine's endpoint sets and
+// balancer tables may take (4 GiB by default): an Apply over it fails with a
+// *ConfigError holding a WEIR0011 diagnostic, a SetEndpoints over it with a
+// *ResultError; either way the table in force stays.
+func (e *Engine) SetCompileBudget(bytes uint64) error {
+	err := check("engine_set_compile_budget", C.weir_engine_set_compile_budget(e.p, C.size_t(bytes)))
+	runtime.KeepAlive(e)
+	return err
+}
+
 // Endpoint is one backend for SetEndpoints.
 type Endpoint struct {
 	Address  string // IP

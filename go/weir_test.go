@@ -227,6 +227,43 @@ func TestApplyRejectsWithDiagnostics(t *testing.T) {
 	}
 }
 
+func TestCompileBudget(t *testing.T) {
+	e := mustEngine(t, "fleetman-canary.yaml")
+	defer e.Close()
+	text, err := os.ReadFile(filepath.Join(configsDir, "fleetman-canary.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetCompileBudget(1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Apply("fleetman-canary.yaml", text)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *ConfigError over a 1-byte budget, got %v", err)
+	}
+	found := false
+	for _, d := range ce.Diagnostics {
+		if d.Code == "WEIR0011" && d.Severity == SeverityError && strings.Contains(d.Message, "compile budget") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no WEIR0011 in %v", ce)
+	}
+	// The table applied before the budget keeps serving; a budget that fits applies.
+	d, err := e.Decide(&Request{Authority: "fleetman-staff-service.default.svc.cluster.local", Method: "GET", Path: "/"}, 95)
+	if err != nil || d.Outcome != OutcomeRoute {
+		t.Fatalf("old table not serving: %+v %v", d, err)
+	}
+	if err := e.SetCompileBudget(64 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Apply("fleetman-canary.yaml", text); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestConcurrentDecideAndApply(t *testing.T) {
 	e := mustEngine(t, "fleetman-canary.yaml")
 	defer e.Close()

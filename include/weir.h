@@ -860,6 +860,16 @@ weir_result weir_engine_new(weir_engine **out);
 // `engine` must be NULL or an engine from `weir_engine_new`.
 weir_result weir_engine_free(weir_engine *engine);
 
+// Sets the most bytes the engine's endpoint sets and balancer tables may
+// take (4 GiB by default on 64-bit targets). A config over it is refused by
+// `weir_engine_apply`, and an endpoint update over it by
+// `weir_engine_set_endpoints`, with `WEIR_RESULT_CONFIG_REJECTED` and a
+// WEIR0011 diagnostic; the table in force stays. Thread-safe.
+//
+// # Safety
+// `engine` must be a live engine.
+weir_result weir_engine_set_compile_budget(const weir_engine *engine, size_t bytes);
+
 // Validates, compiles and publishes a config: `text` (YAML, multi-document
 // YAML or JSON, `text_len` bytes of UTF-8) named `name` in diagnostics (may be
 // `(NULL, 0)`).

@@ -81,6 +81,25 @@ pub unsafe extern "C" fn weir_engine_free(engine: *mut weir_engine) -> weir_resu
     panic::boundary(|| cast::free_handle(engine))
 }
 
+/// Sets the most bytes the engine's endpoint sets and balancer tables may
+/// take (4 GiB by default on 64-bit targets). A config over it is refused by
+/// `weir_engine_apply`, and an endpoint update over it by
+/// `weir_engine_set_endpoints`, with `WEIR_RESULT_CONFIG_REJECTED` and a
+/// WEIR0011 diagnostic; the table in force stays. Thread-safe.
+///
+/// # Safety
+/// `engine` must be a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn weir_engine_set_compile_budget(
+    engine: *const weir_engine,
+    bytes: usize,
+) -> weir_result {
+    panic::boundary(|| {
+        cast::try_ref(engine)?.engine.set_compile_budget(bytes);
+        Ok(())
+    })
+}
+
 /// Validates, compiles and publishes a config: `text` (YAML, multi-document
 /// YAML or JSON, `text_len` bytes of UTF-8) named `name` in diagnostics (may be
 /// `(NULL, 0)`).

@@ -109,6 +109,23 @@ static void test_invalid_configs(const char *dir) {
   }
   /* Apply without a diagnostics object. */
   CHECK_RC(apply_file(e, dir, "invalid/bad-regex.yaml", NULL), WEIR_RESULT_CONFIG_REJECTED);
+  /* Over the compile budget: refused with WEIR0011, the old table stays. */
+  CHECK_OK(apply_file(e, dir, "fleetman-canary.yaml", d));
+  CHECK_RC(weir_engine_set_compile_budget(NULL, 1), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_OK(weir_engine_set_compile_budget(e, 1));
+  CHECK_RC(apply_file(e, dir, "fleetman-sticky.yaml", d), WEIR_RESULT_CONFIG_REJECTED);
+  CHECK_OK(weir_diagnostics_count(d, &count));
+  found = 0;
+  for (size_t i = 0; i < count; i++) {
+    weir_diagnostic diag;
+    CHECK_OK(weir_diagnostics_get(d, i, &diag));
+    if (str_eq(diag.code, "WEIR0011") && diag.severity == WEIR_SEVERITY_ERROR) found++;
+  }
+  CHECK(found == 1);
+  decide_staff(e, dec, 95, &v);
+  CHECK(str_eq(v.cluster, "outbound|8080|risky-group|" STAFF));
+  CHECK_OK(weir_engine_set_compile_budget(e, (size_t)64 << 20));
+  CHECK_OK(apply_file(e, dir, "fleetman-sticky.yaml", d));
   /* JSON input. */
   const char *json = "{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"VirtualService\","
                      "\"metadata\":{\"name\":\"j\",\"namespace\":\"default\"},"
