@@ -9,7 +9,7 @@ use crate::compile::{compile_with_registry, update_over_budget};
 use crate::compile::{CompileError, EndpointSpec, Table, DEFAULT_COMPILE_BUDGET};
 use crate::config::names::expand_host;
 use crate::config::{Config, Loaded};
-use crate::validate::{has_errors, validate_with_registry, Diagnostic};
+use crate::validate::{has_errors, validate_building_registry, Diagnostic};
 use arc_swap::{ArcSwap, Guard};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,8 +117,7 @@ impl Engine {
     pub fn apply(&self, loaded: Loaded) -> Result<Vec<Diagnostic>, CompileError> {
         let mut diagnostics = loaded.diagnostics;
         // Built once: validation and compilation read the same services.
-        let registry = Registry::build(&loaded.config);
-        validate_with_registry(&loaded.config, &registry, &mut diagnostics);
+        let registry = validate_building_registry(&loaded.config, &mut diagnostics);
         if has_errors(&diagnostics) {
             return Err(CompileError { diagnostics });
         }

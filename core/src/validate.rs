@@ -224,16 +224,35 @@ impl Reporter<'_> {
 /// Validates a loaded config against itself: schema rules, references,
 /// reachability, conflicts. Appends to `out`.
 pub fn validate(config: &Config, out: &mut Vec<Diagnostic>) {
-    validate_with_registry(config, &Registry::build(config), out);
+    validate_building_registry(config, out);
 }
 
-/// [`validate`] with the service registry of `config` already built.
-pub(crate) fn validate_with_registry(
-    config: &Config,
-    registry: &Registry,
-    out: &mut Vec<Diagnostic>,
-) {
-    let ctx = Context::new(config, registry);
+/// [`validate`], returning the service registry it built: from the
+/// ServiceEntries validation accepts only, as a rejected resource never
+/// reaches istiod (a rejected `hosts: ["*"]` would make every missing host
+/// look known).
+pub(crate) fn validate_building_registry(config: &Config, out: &mut Vec<Diagnostic>) -> Registry {
+    // ServiceEntries first (their checks stand alone), reported in the
+    // usual place below.
+    let mut entry_diagnostics = Vec::new();
+    let rejected: Vec<bool> = config
+        .service_entries
+        .iter()
+        .map(|se| {
+            let errors_before = entry_diagnostics
+                .iter()
+                .filter(|d: &&Diagnostic| d.is_error())
+                .count();
+            let mut r = Reporter {
+                out: &mut entry_diagnostics,
+                resource: se.reference(Kind::ServiceEntry),
+            };
+            service_entry(se, &mut r);
+            entry_diagnostics.iter().filter(|d| d.is_error()).count() > errors_before
+        })
+        .collect();
+    let registry = Registry::build_except(config, &rejected);
+    let ctx = Context::new(config, &registry);
     for vs in &config.virtual_services {
         let mut r = Reporter {
             out: &mut *out,
@@ -255,15 +274,10 @@ pub(crate) fn validate_with_registry(
         };
         gateway(gw, &mut r);
     }
-    for se in &config.service_entries {
-        let mut r = Reporter {
-            out: &mut *out,
-            resource: se.reference(Kind::ServiceEntry),
-        };
-        service_entry(se, &mut r);
-    }
+    out.append(&mut entry_diagnostics);
     ctx.conflicts(out);
     crate::config::kube::check::check(config, out);
+    registry
 }
 
 struct Context<'a> {

@@ -182,3 +182,39 @@ fn every_example_config_gets_the_outcome_it_states() {
         );
     }
 }
+
+/// A rejected ServiceEntry never enters the service registry: one with
+/// `hosts: ["*"]` must not make every missing host look known.
+#[test]
+fn a_rejected_service_entry_hides_no_missing_host() {
+    let text = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: all, namespace: default}
+spec:
+  hosts: ["*"]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs, namespace: default}
+spec:
+  hosts: [a.example.com]
+  http: [{route: [{destination: {host: nowhere.example.com}}]}]
+"#;
+    let loaded = weir_core::config::Loaded::from_source("t.yaml", text);
+    let mut d = loaded.diagnostics.clone();
+    weir_core::validate::validate(&loaded.config, &mut d);
+    assert!(
+        d.iter()
+            .any(|x| x.severity == Severity::Error && x.field == "spec.hosts[0]"),
+        "{d:#?}"
+    );
+    assert!(
+        d.iter().any(|x| x.code == "IST0101"
+            && x.resource.name == "vs"
+            && x.message.contains("nowhere.example.com")),
+        "{d:#?}"
+    );
+}

@@ -78,6 +78,12 @@ pub struct Registry {
 impl Registry {
     /// Collects the services of `config`.
     pub fn build(config: &Config) -> Registry {
+        Self::build_except(config, &[])
+    }
+
+    /// Collects the services of `config`, leaving out the ServiceEntries
+    /// whose index is `true` in `rejected` (validation refused them).
+    pub fn build_except(config: &Config, rejected: &[bool]) -> Registry {
         let mut services = Vec::new();
         // WorkloadEntries by namespace, their labels merged once: a selector
         // looks at its own namespace's entries only.
@@ -89,7 +95,10 @@ impl Registry {
                 .or_default()
                 .push((&we.spec, labels));
         }
-        for se in &config.service_entries {
+        for (i, se) in config.service_entries.iter().enumerate() {
+            if rejected.get(i) == Some(&true) {
+                continue;
+            }
             let mut endpoints: Vec<RegistryEndpoint> =
                 se.spec.endpoints.iter().map(to_endpoint).collect();
             if let Some(sel) = &se.spec.workload_selector {
