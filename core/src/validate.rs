@@ -239,16 +239,14 @@ pub(crate) fn validate_building_registry(config: &Config, out: &mut Vec<Diagnost
         .service_entries
         .iter()
         .map(|se| {
-            let errors_before = entry_diagnostics
-                .iter()
-                .filter(|d: &&Diagnostic| d.is_error())
-                .count();
+            let first = entry_diagnostics.len();
             let mut r = Reporter {
                 out: &mut entry_diagnostics,
                 resource: se.reference(Kind::ServiceEntry),
             };
             service_entry(se, &mut r);
-            entry_diagnostics.iter().filter(|d| d.is_error()).count() > errors_before
+            // Only this entry's own diagnostics: O(1) per diagnostic.
+            entry_diagnostics[first..].iter().any(Diagnostic::is_error)
         })
         .collect();
     let registry = Registry::build_except(config, &rejected);

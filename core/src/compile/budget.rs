@@ -61,40 +61,40 @@ pub(crate) fn cluster_bytes(cluster: &Cluster, service: Option<&Service>) -> usi
     std::mem::size_of::<EndpointSet>() + endpoints * per_endpoint + table
 }
 
-/// What the endpoint sets of `clusters` are estimated to take, or their
-/// refusal when that is more than `budget` bytes, naming the service of the
-/// largest.
-pub(crate) fn sets_bytes(
+/// What the endpoint set of each of `clusters` is estimated to take, and
+/// the total; or their refusal when the total is more than `budget` bytes,
+/// naming the service of the largest.
+pub(crate) fn estimate_sets(
     clusters: &[Cluster],
     registry: &Registry,
     budget: usize,
-) -> Result<usize, Box<Diagnostic>> {
-    let mut total = 0usize;
-    let mut largest: Option<(&Cluster, usize)> = None;
-    for c in clusters {
-        let bytes = cluster_bytes(c, registry.find(&c.host));
-        total = total.saturating_add(bytes);
-        if largest.is_none_or(|(_, b)| bytes > b) {
-            largest = Some((c, bytes));
-        }
+) -> Result<(Vec<usize>, usize), Box<Diagnostic>> {
+    let bytes: Vec<usize> = clusters
+        .iter()
+        .map(|c| cluster_bytes(c, registry.find(&c.host)))
+        .collect();
+    let total = bytes.iter().fold(0usize, |t, &b| t.saturating_add(b));
+    if total <= budget {
+        return Ok((bytes, total));
     }
-    match largest.filter(|_| total > budget) {
-        None => Ok(total),
-        Some((cluster, bytes)) => Err(Box::new(refusal(
-            cluster,
-            registry.find(&cluster.host),
-            Sizes {
-                total,
-                budget,
-                bytes,
-            },
-            "config refused",
-        ))),
-    }
+    let Some((i, &largest)) = bytes.iter().enumerate().max_by_key(|&(_, b)| b) else {
+        return Ok((bytes, total));
+    };
+    let cluster = &clusters[i];
+    Err(Box::new(refusal(
+        cluster,
+        registry.find(&cluster.host),
+        Sizes {
+            total,
+            budget,
+            bytes: largest,
+        },
+        "config refused",
+    )))
 }
 
-/// The table `table` would become when an endpoint update of `host` is
-/// applied, refused when it is over `budget`.
+/// The refusal of `table`, just rebuilt with new endpoints for `host`,
+/// when its sets are now over `budget`, naming `host`'s largest cluster.
 pub(crate) fn update_over_budget(
     table: &Table,
     host: &str,
@@ -104,20 +104,19 @@ pub(crate) fn update_over_budget(
     if table.sets_bytes <= budget {
         return None;
     }
-    let (i, bytes) = table
-        .clusters()
+    let &i = table
+        .routing
+        .clusters_by_host
+        .get(host)?
         .iter()
-        .enumerate()
-        .filter(|(_, c)| &*c.host == host)
-        .map(|(i, _)| (i, table.sets[i].bytes))
-        .max_by_key(|&(_, b)| b)?;
+        .max_by_key(|&&i| table.sets[i as usize].bytes)?;
     let sizes = Sizes {
         total: table.sets_bytes,
         budget,
-        bytes,
+        bytes: table.sets[i as usize].bytes,
     };
     Some(refusal(
-        &table.clusters()[i],
+        &table.clusters()[i as usize],
         service,
         sizes,
         "endpoint update dropped",

@@ -191,13 +191,21 @@ pub(crate) fn compile_with_registry(
             .or_default()
             .push(i as u32);
     }
-    let sets_bytes =
-        super::budget::sets_bytes(&clusters, &registry, budget).map_err(|over| CompileError {
+    let (estimates, sets_bytes) = super::budget::estimate_sets(&clusters, &registry, budget)
+        .map_err(|over| CompileError {
             diagnostics: vec![*over],
         })?;
     let sets = clusters
         .iter()
-        .map(|c| Arc::new(build_endpoint_set(c, registry.find(&c.host), previous)))
+        .zip(estimates)
+        .map(|(c, bytes)| {
+            Arc::new(build_endpoint_set(
+                c,
+                registry.find(&c.host),
+                previous,
+                bytes,
+            ))
+        })
         .collect();
     let table = Table {
         id: super::new_table_id(),
@@ -249,7 +257,8 @@ impl Table {
             .flatten()
         {
             let c = &self.routing.clusters[i as usize];
-            let set = build_endpoint_set(c, Some(&service), Some(self));
+            let bytes = super::budget::cluster_bytes(c, Some(&service));
+            let set = build_endpoint_set(c, Some(&service), Some(self), bytes);
             sets_bytes = (sets_bytes + set.bytes).saturating_sub(sets[i as usize].bytes);
             sets[i as usize] = Arc::new(set);
         }
@@ -262,11 +271,13 @@ impl Table {
     }
 }
 
-/// Builds the endpoints of `cluster` from its service, reusing live state.
+/// Builds the endpoints of `cluster` from its service, reusing live state;
+/// `bytes` is its budget estimate ([`super::budget::cluster_bytes`]).
 fn build_endpoint_set(
     cluster: &Cluster,
     service: Option<&Service>,
     previous: Option<&Table>,
+    bytes: usize,
 ) -> EndpointSet {
     let old_state = |address: &str| -> Option<Arc<EndpointState>> {
         let prev = previous?;
@@ -347,7 +358,7 @@ fn build_endpoint_set(
     EndpointSet {
         endpoints: endpoints.into(),
         balancer,
-        bytes: super::budget::cluster_bytes(cluster, service),
+        bytes,
     }
 }
 
