@@ -2,19 +2,18 @@
 //! simulate routing decisions.
 
 mod input;
-mod json;
 mod style;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Instant;
 use weir_core::balance::splitmix64;
 use weir_core::compile::EndpointSpec;
-use weir_core::request::{HeaderList, Request, Source};
+use weir_core::request::Request;
 use weir_core::validate::{has_errors, validate};
 use weir_core::{Decision, Engine, Table};
+use weir_report::request::{HeadersInput, SourceInput};
+use weir_report::{DecisionReport, DiagnosticReport, OwnedRequest, RequestInput, RouteTable};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -170,8 +169,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Routes { files, gateway } => {
             let (engine, _) = engine(&files)?;
-            print_routes(&engine.table(), gateway.as_deref());
-            print_clusters(&engine.table());
+            let report = weir_report::routes::route_table(&engine.table(), gateway.as_deref());
+            print_routes(&report);
+            print_clusters(&report);
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain(args) => explain(args),
@@ -204,7 +204,7 @@ fn check(files: &[String], as_json: bool, timing: bool, colour: bool) -> Result<
         );
     }
     if as_json {
-        let list: Vec<_> = diagnostics.iter().map(json::diagnostic).collect();
+        let list: Vec<_> = diagnostics.iter().map(DiagnosticReport::new).collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
@@ -267,122 +267,52 @@ fn split_request_args(args: &[String]) -> Result<(Vec<String>, String, String), 
     ))
 }
 
-/// `http://host:port/path?q` → (scheme, authority, path).
-fn parse_url(url: &str) -> (String, String, String) {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (s.to_string(), r),
-        None => ("http".to_string(), url),
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => match rest.find('?') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        },
-    };
-    let path = if path.starts_with('?') {
-        format!("/{path}")
-    } else {
-        path.to_string()
-    };
-    (scheme, authority.to_string(), path)
-}
-
-/// Owned request data the borrowed `Request` view points into.
-struct OwnedRequest {
-    method: String,
-    scheme: String,
-    authority: String,
-    path: String,
+/// The request the arguments describe: `url` with `headers` (from
+/// --requests) and the -H headers, as the client and listener say.
+fn owned_request(
+    method: &str,
+    url: &str,
     headers: Vec<(String, String)>,
-    gateway: Option<String>,
-    port: u16,
-    remote: Option<SocketAddr>,
-    namespace: String,
-    labels: Vec<(String, String)>,
-}
-
-impl OwnedRequest {
-    fn new(
-        method: &str,
-        url: &str,
-        headers: Vec<(String, String)>,
-        args: &RequestArgs,
-    ) -> Result<Self, String> {
-        let (scheme, authority, path) = parse_url(url);
-        let remote = match &args.source_ip {
-            None => None,
-            Some(s) => Some(
-                s.parse::<SocketAddr>()
-                    .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
-                    .map_err(|_| format!("--source-ip {s:?} is not an IP address"))?,
-            ),
-        };
-        let labels = args
-            .source_labels
-            .split(',')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                p.split_once('=')
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .ok_or_else(|| format!("--source-labels: {p:?} is not k=v"))
-            })
-            .collect::<Result<_, _>>()?;
-        let mut all_headers = headers;
-        for h in &args.headers {
-            let (n, v) = h
-                .split_once(':')
-                .ok_or_else(|| format!("header {h:?} is not `name: value`"))?;
-            all_headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-        Ok(OwnedRequest {
-            method: method.to_string(),
-            scheme,
-            authority,
-            path,
-            headers: all_headers,
-            gateway: args.gateway.clone().filter(|g| g != "mesh"),
-            port: args.port,
-            remote,
-            namespace: args.source_namespace.clone(),
-            labels,
-        })
+    args: &RequestArgs,
+) -> Result<OwnedRequest, String> {
+    let mut all = headers;
+    for h in &args.headers {
+        let (n, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("header {h:?} is not `name: value`"))?;
+        all.push((n.trim().to_string(), v.trim().to_string()));
     }
-}
-
-/// Runs `f` with the borrowed view of `owned`.
-fn with_request<R>(owned: &OwnedRequest, f: impl FnOnce(&Request<'_>) -> R) -> R {
-    let headers: Vec<(&str, &str)> = owned
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let labels: Vec<(&str, &str)> = owned
-        .labels
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let list = HeaderList(&headers);
-    let local: SocketAddr = SocketAddr::new(
-        [127, 0, 0, 1].into(),
-        if owned.port == 0 { 80 } else { owned.port },
-    );
-    let req = Request {
-        authority: &owned.authority,
-        method: &owned.method,
-        path: &owned.path,
-        scheme: &owned.scheme,
-        port: owned.port,
-        remote: owned.remote,
-        source: &Source {
-            gateway: owned.gateway.as_deref(),
-            local: Some(local),
-            namespace: &owned.namespace,
-            labels: &labels,
-        },
-        headers: &list,
+    let labels = args
+        .source_labels
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| format!("--source-labels: {p:?} is not k=v"))
+        })
+        .collect::<Result<_, _>>()?;
+    let port = if args.port == 0 { 80 } else { args.port };
+    let input = RequestInput {
+        method: Some(method.to_string()),
+        url: url.to_string(),
+        headers: Some(HeadersInput::Pairs(all)),
+        port: Some(args.port),
+        source: Some(SourceInput {
+            gateway: args.gateway.clone(),
+            namespace: Some(args.source_namespace.clone()),
+            labels: Some(labels),
+            ip: args.source_ip.clone(),
+            // Generated hash cookies hash the listener's address.
+            local: Some(format!("127.0.0.1:{port}")),
+        }),
     };
-    f(&req)
+    OwnedRequest::new(&input).map_err(|e| match &args.source_ip {
+        Some(ip) if e.starts_with("source ip") => {
+            format!("--source-ip {ip:?} is not an IP address")
+        }
+        _ => e,
+    })
 }
 
 fn explain(args: ExplainArgs) -> Result<ExitCode, Failure> {
@@ -415,9 +345,10 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, Failure> {
                 })
                 .unwrap_or_default();
             let entropy = v["entropy"].as_u64().unwrap_or(args.entropy);
-            let owned = OwnedRequest::new(method, url, headers, &args.request)?;
-            let out = with_request(&owned, |req| {
-                json::decision(&table.decide(req, entropy), req)
+            let owned = owned_request(method, url, headers, &args.request)?;
+            let out = owned.with(|req| {
+                serde_json::to_string(&DecisionReport::new(&table.decide(req, entropy), Some(req)))
+                    .unwrap_or_default()
             });
             println!("{out}");
         }
@@ -426,13 +357,14 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, Failure> {
     let (files, method, url) = split_request_args(&args.args)?;
     let (engine, _) = engine(&files)?;
     let table = engine.table();
-    let owned = OwnedRequest::new(&method, &url, Vec::new(), &args.request)?;
-    with_request(&owned, |req| {
+    let owned = owned_request(&method, &url, Vec::new(), &args.request)?;
+    owned.with(|req| {
         let d = table.decide(req, args.entropy);
         if args.json {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&json::decision(&d, req)).unwrap_or_default()
+                serde_json::to_string_pretty(&DecisionReport::new(&d, Some(req)))
+                    .unwrap_or_default()
             );
         } else {
             print_trace(&table, req);
@@ -444,37 +376,22 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, Failure> {
 
 /// Which virtual host and which rules were looked at, and why each was skipped.
 fn print_trace(table: &Table, req: &Request<'_>) {
-    let listener = match req.source.gateway {
-        Some(g) => format!("gateway {g}"),
-        None => "mesh (sidecar)".to_string(),
-    };
-    let Some(vhost) = table.virtual_host_for(req) else {
-        println!("{listener}: no virtual host for {:?}", req.authority);
+    let t = weir_report::trace::trace(table, req);
+    let Some(vhost) = &t.virtual_host else {
+        println!("{}: no virtual host for {:?}", t.listener, req.authority);
         return;
     };
-    println!("{listener}: virtual host {:?}", &*vhost.domain);
-    if vhost.is_opaque_port(req.effective_port()) {
+    println!("{}: virtual host {vhost:?}", t.listener);
+    if let Some(port) = t.opaque_port {
         println!(
-            "  port {} of this service is not HTTP (Istio's protocol selection): its http routes do not apply",
-            req.effective_port()
+            "  port {port} of this service is not HTTP (Istio's protocol selection): its http routes do not apply"
         );
         return;
     }
-    for route in vhost.routes.iter() {
-        let r = &route.rule;
-        let name = match (r.index, route.match_index) {
-            (Some(i), Some(m)) => {
-                format!("{}/{} http[{i}].match[{m}]", r.namespace, r.virtual_service)
-            }
-            (Some(i), None) => format!("{}/{} http[{i}]", r.namespace, r.virtual_service),
-            (None, _) => "default route".to_string(),
-        };
-        match route.matcher.check(req) {
-            Ok(()) => {
-                println!("  {name}: matched");
-                return;
-            }
-            Err(m) => println!("  {name}: skipped ({} does not match)", m.field()),
+    for step in &t.steps {
+        match &step.mismatch {
+            None => println!("  {}: matched", step.rule),
+            Some(field) => println!("  {}: skipped ({field} does not match)", step.rule),
         }
     }
 }
@@ -496,13 +413,17 @@ fn print_decision(d: &Decision<'_>, req: &Request<'_>) {
     if let Some(h) = &d.hash {
         println!(
             "hash: {} = {} -> {}",
-            json::hash_policy(h.policy),
-            json::hash_input(h, req),
+            weir_report::decision::hash_policy(h.policy),
+            weir_report::decision::hash_input(h, req),
             h.value
         );
     }
     if let Some(e) = d.endpoint {
-        println!("endpoint: {}{}", e.address, endpoint_origin(e));
+        println!(
+            "endpoint: {}{}",
+            e.address,
+            endpoint_origin(&e.pod, &e.source)
+        );
     }
     if d.original_destination {
         println!("endpoint: original destination (PASSTHROUGH)");
@@ -548,13 +469,10 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Failure> {
     let (files, method, url) = split_request_args(&args.args)?;
     let (engine, _) = engine(&files)?;
     let table = engine.table();
-    let owned = OwnedRequest::new(&method, &url, Vec::new(), &args.request)?;
-    let mut destinations: BTreeMap<String, u64> = BTreeMap::new();
-    let mut endpoints: BTreeMap<String, u64> = BTreeMap::new();
-    let mut outcomes: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let owned = owned_request(&method, &url, Vec::new(), &args.request)?;
     let n = args.n.max(1);
     // Timed pass: decisions only.
-    let elapsed = with_request(&owned, |req| {
+    let elapsed = owned.with(|req| {
         let mut state = args.seed;
         let start = Instant::now();
         let mut sink = 0u64;
@@ -566,35 +484,19 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Failure> {
         start.elapsed()
     });
     // Counting pass (same entropy sequence).
-    with_request(&owned, |req| {
-        let mut state = args.seed;
-        for _ in 0..n {
-            let d = table.decide(req, splitmix64(&mut state));
-            *outcomes.entry(d.outcome.as_str()).or_default() += 1;
-            if let Some(c) = d.cluster {
-                *destinations.entry(c.name.to_string()).or_default() += 1;
-            }
-            if let Some(e) = d.endpoint {
-                let key = match &*e.pod {
-                    "" => e.address.to_string(),
-                    pod => format!("{} (pod {pod})", e.address),
-                };
-                *endpoints.entry(key).or_default() += 1;
-            }
-        }
-    });
+    let counts = owned.with(|req| weir_report::simulation::simulate(&table, req, n, args.seed));
     println!("{n} decisions for {method} {url}");
     let pct = |c: u64| 100.0 * c as f64 / n as f64;
     println!("outcomes:");
-    for (k, c) in &outcomes {
+    for (k, c) in &counts.outcomes {
         println!("  {k:<40} {c:>10} {:>7.2}%", pct(*c));
     }
     println!("destinations:");
-    for (k, c) in &destinations {
+    for (k, c) in &counts.destinations {
         println!("  {k:<60} {c:>10} {:>7.2}%", pct(*c));
     }
     println!("endpoints:");
-    for (k, c) in &endpoints {
+    for (k, c) in &counts.endpoints {
         println!("  {k:<60} {c:>10} {:>7.2}%", pct(*c));
     }
     let per_sec = n as f64 / elapsed.as_secs_f64().max(1e-9);
@@ -624,7 +526,7 @@ fn disruption(
         let mut state = seed;
         for i in 0..n {
             let keyed = keyed(owned, &format!("key-{i}"));
-            out.push(with_request(&keyed, |req| {
+            out.push(keyed.with(|req| {
                 let d = table.decide(req, splitmix64(&mut state));
                 if let Some(c) = d.cluster {
                     host = c.host.to_string();
@@ -689,19 +591,16 @@ fn keyed(o: &OwnedRequest, key: &str) -> OwnedRequest {
             .iter()
             .map(|(n, _)| (n.clone(), key.to_string()))
             .collect(),
-        gateway: o.gateway.clone(),
         port: o.port,
-        remote: o.remote,
-        namespace: o.namespace.clone(),
-        labels: o.labels.clone(),
+        source: o.source.clone(),
     }
 }
 
 /// ` (pod ns/name, EndpointSlice ns/name)`: where an endpoint came from.
-fn endpoint_origin(e: &weir_core::compile::Endpoint) -> String {
+fn endpoint_origin(pod: &str, source: &str) -> String {
     let parts: Vec<String> = [
-        (!e.pod.is_empty()).then(|| format!("pod {}", e.pod)),
-        (!e.source.is_empty()).then(|| e.source.to_string()),
+        (!pod.is_empty()).then(|| format!("pod {pod}")),
+        (!source.is_empty()).then(|| source.to_string()),
     ]
     .into_iter()
     .flatten()
@@ -715,37 +614,24 @@ fn endpoint_origin(e: &weir_core::compile::Endpoint) -> String {
 
 /// Prints every cluster's endpoints and where they came from (which
 /// EndpointSlice, which pod).
-fn print_clusters(table: &Table) {
+fn print_clusters(report: &RouteTable) {
     println!("CLUSTERS");
     println!("  {:<60} {:<14} ENDPOINTS", "CLUSTER", "LB");
-    for (i, c) in table.clusters().iter().enumerate() {
-        let endpoints = table.endpoints(i);
-        println!(
-            "  {:<60} {:<14} {}",
-            c.name,
-            c.policy.lb.as_str(),
-            endpoints.len()
-        );
-        for e in endpoints {
-            println!("      {}{}", e.address, endpoint_origin(e));
+    for c in &report.clusters {
+        println!("  {:<60} {:<14} {}", c.name, c.lb, c.endpoints.len());
+        for e in &c.endpoints {
+            let origin = endpoint_origin(&e.pod, &e.source);
+            println!("      {}{origin}", e.address);
         }
     }
 }
 
 /// Prints every listener's virtual hosts and routes.
-fn print_routes(table: &Table, only: Option<&str>) {
-    let mut listeners: Vec<(String, &weir_core::compile::Listener)> = Vec::new();
-    if only.is_none_or(|g| g == "mesh") {
-        listeners.push(("mesh".to_string(), table.mesh()));
-    }
-    for (g, port, l) in table.gateways() {
-        if only.is_none_or(|o| o == g) {
-            listeners.push((format!("{g}:{port}"), l));
-        }
-    }
-    for (name, listener) in listeners {
+fn print_routes(report: &RouteTable) {
+    for listener in &report.listeners {
         println!(
-            "LISTENER {name}{}",
+            "LISTENER {}{}",
+            listener.name,
             if listener.https_redirect {
                 " (https redirect)"
             } else {
@@ -756,104 +642,20 @@ fn print_routes(table: &Table, only: Option<&str>) {
             "  {:<50} {:<40} {:<45} ACTION",
             "DOMAIN", "MATCH", "VIRTUAL SERVICE"
         );
-        for vh in listener.virtual_hosts.iter() {
-            for route in vh.routes.iter() {
-                let r = &route.rule;
-                let vs = match r.index {
-                    Some(i) => format!("{}/{} http[{i}]", r.namespace, r.virtual_service),
-                    None => "(default route)".into(),
-                };
-                println!(
-                    "  {:<50} {:<40} {:<45} {}",
-                    vh.domain,
-                    describe_match(&route.matcher),
-                    vs,
-                    describe_action(table, r)
-                );
-            }
-        }
-        for rule in listener.tcp.iter() {
-            let dests: Vec<String> = rule
-                .destinations
-                .iter()
-                .map(|d| format!("{}|{} ({})", d.host, d.subset, d.weight))
-                .collect();
+        for r in &listener.http {
             println!(
                 "  {:<50} {:<40} {:<45} {}",
-                if rule.tls { "(tls)" } else { "(tcp)" },
-                format!("{} match block(s)", rule.matches.len()),
-                format!(
-                    "{}/{} [{}]",
-                    rule.namespace, rule.virtual_service, rule.index
-                ),
-                dests.join(", ")
+                r.domain, r.matcher, r.rule, r.action
             );
         }
-    }
-}
-
-fn describe_string(m: &weir_core::route::StringMatcher) -> String {
-    use weir_core::route::StringMatcher;
-    match m {
-        StringMatcher::Exact(e) => format!("={e}"),
-        StringMatcher::Prefix(p) => format!("{p}*"),
-        StringMatcher::Regex(r) => format!(
-            "~{}",
-            r.as_str().trim_start_matches("^(?:").trim_end_matches(")$")
-        ),
-        StringMatcher::Present => "present".into(),
-    }
-}
-
-fn describe_match(m: &weir_core::route::RouteMatch) -> String {
-    let mut parts = vec![m.uri.as_ref().map_or("/*".to_string(), describe_string)];
-    if let Some(x) = &m.method {
-        parts.push(format!("method{}", describe_string(x)));
-    }
-    if let Some(x) = &m.authority {
-        parts.push(format!("authority{}", describe_string(x)));
-    }
-    for h in m.headers.iter() {
-        parts.push(format!(
-            "{}{}{}",
-            if h.invert { "!" } else { "" },
-            h.name,
-            describe_string(&h.matcher)
-        ));
-    }
-    for q in m.query.iter() {
-        parts.push(format!("?{}{}", q.name, describe_string(&q.matcher)));
-    }
-    if let Some(p) = m.port {
-        parts.push(format!("port={p}"));
-    }
-    parts.join(" ")
-}
-
-fn describe_action(table: &Table, rule: &weir_core::compile::Rule) -> String {
-    use weir_core::compile::{ClusterChoice, RuleAction};
-    match &rule.action {
-        RuleAction::Redirect(r) => format!("redirect {}", r.code),
-        RuleAction::Direct { status, .. } => format!("direct response {status}"),
-        RuleAction::Forward { destinations, .. } => destinations
-            .iter()
-            .map(|d| {
-                let cluster = match &d.cluster {
-                    ClusterChoice::Fixed(i) => table.clusters()[*i as usize].name.to_string(),
-                    ClusterChoice::ByPort(list) => list
-                        .iter()
-                        .map(|(_, i)| table.clusters()[*i as usize].name.to_string())
-                        .collect::<Vec<_>>()
-                        .join("|by port|"),
-                    ClusterChoice::Missing(name) => format!("{name} (missing: 503)"),
-                };
-                if destinations.len() > 1 {
-                    format!("{cluster} ({})", d.weight)
-                } else {
-                    cluster
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
+        for r in &listener.tcp {
+            println!(
+                "  {:<50} {:<40} {:<45} {}",
+                format!("({})", r.kind),
+                format!("{} match block(s)", r.match_blocks),
+                r.rule,
+                r.destinations.join(", ")
+            );
+        }
     }
 }

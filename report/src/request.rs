@@ -1,0 +1,330 @@
+//! Requests and connections as data: what the CLI builds from its
+//! arguments and the JS API receives, owned, with the borrowed
+//! [`Request`]/[`Connection`] view the core decides on.
+
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use weir_core::request::{Connection, HeaderList, Request, Source};
+
+/// Headers as an object (`{"user-agent": "curl"}`) or as ordered pairs
+/// (`[["x-a", "1"], ["x-a", "2"]]`, for repeated names).
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[serde(untagged)]
+pub enum HeadersInput {
+    Pairs(Vec<(String, String)>),
+    Map(std::collections::BTreeMap<String, String>),
+}
+
+/// The client workload and the proxy's listener.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceInput {
+    /// Decide as this gateway (`namespace/name`); absent or `mesh`: a sidecar.
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub gateway: Option<String>,
+    /// The client workload's namespace (`sourceNamespace` matches).
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub namespace: Option<String>,
+    /// The client workload's labels (`sourceLabels` matches).
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// The client's address, `ip` or `ip:port`.
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub ip: Option<String>,
+    /// The address the listener accepts on, `ip:port` (generated hash
+    /// cookies hash it); absent: unknown.
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub local: Option<String>,
+}
+
+/// An HTTP request to decide: `{method, url, headers, source}`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[serde(deny_unknown_fields)]
+pub struct RequestInput {
+    /// `GET` when absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub method: Option<String>,
+    /// `http://host[:port]/path?query` (the scheme may be left out).
+    pub url: String,
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub headers: Option<HeadersInput>,
+    /// The listener port; absent: the URL's.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub port: Option<u16>,
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub source: Option<SourceInput>,
+}
+
+/// A TCP or TLS connection to decide.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionInput {
+    /// The original destination, `ip:port`.
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub destination: Option<String>,
+    /// The listener port; absent: the destination's.
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub port: Option<u16>,
+    /// The TLS server name (only `tls[]` rules match one).
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub sni: Option<String>,
+    /// The service host connected to, when the proxy knows it.
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub host: Option<String>,
+    #[cfg_attr(feature = "ts", tsify(optional))]
+    pub source: Option<SourceInput>,
+}
+
+/// `http://host:port/path?q` → (scheme, authority, path).
+///
+/// # Errors
+/// A URL with no host, with whitespace or control characters, or with a
+/// scheme that is not letters, digits, `+`, `-` or `.`.
+pub fn parse_url(url: &str) -> Result<(String, String, String), String> {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("URL {url:?}: whitespace or control characters"));
+    }
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => ("http", url),
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !scheme_ok {
+        return Err(format!("URL {url:?}: {scheme:?} is not a scheme"));
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.is_empty() {
+        return Err(format!("URL {url:?}: no host"));
+    }
+    let path = path.split('#').next().unwrap_or("");
+    let path = match path.chars().next() {
+        None => "/".to_string(),
+        Some('?') => format!("/{path}"),
+        Some(_) => path.to_string(),
+    };
+    Ok((scheme.to_ascii_lowercase(), authority.to_string(), path))
+}
+
+/// `ip` or `ip:port` (`[v6]:port` too).
+fn parse_address(what: &str, s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
+        .map_err(|_| format!("{what} {s:?} is not an IP address"))
+}
+
+/// The owned source a request or connection is decided with.
+#[derive(Debug, Clone, Default)]
+pub struct OwnedSource {
+    pub gateway: Option<String>,
+    pub namespace: String,
+    pub labels: Vec<(String, String)>,
+    pub remote: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+}
+
+impl OwnedSource {
+    /// # Errors
+    /// An address that does not parse.
+    pub fn new(input: &SourceInput) -> Result<Self, String> {
+        Ok(OwnedSource {
+            gateway: input
+                .gateway
+                .clone()
+                .filter(|g| g != "mesh" && !g.is_empty()),
+            namespace: input.namespace.clone().unwrap_or_default(),
+            labels: input
+                .labels
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            remote: input
+                .ip
+                .as_deref()
+                .map(|s| parse_address("source ip", s))
+                .transpose()?,
+            local: input
+                .local
+                .as_deref()
+                .map(|s| parse_address("source local", s))
+                .transpose()?,
+        })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&Source<'_>) -> R) -> R {
+        let labels: Vec<(&str, &str)> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        f(&Source {
+            gateway: self.gateway.as_deref(),
+            local: self.local,
+            namespace: &self.namespace,
+            labels: &labels,
+        })
+    }
+}
+
+/// Owned request data the borrowed [`Request`] points into.
+#[derive(Debug, Clone)]
+pub struct OwnedRequest {
+    pub method: String,
+    pub scheme: String,
+    pub authority: String,
+    pub path: String,
+    /// Lowercase names, in order.
+    pub headers: Vec<(String, String)>,
+    pub port: u16,
+    pub source: OwnedSource,
+}
+
+impl OwnedRequest {
+    /// # Errors
+    /// A malformed URL or address, or a bad header name.
+    pub fn new(input: &RequestInput) -> Result<Self, String> {
+        let (scheme, authority, path) = parse_url(&input.url)?;
+        let headers: Vec<(String, String)> = match &input.headers {
+            None => Vec::new(),
+            Some(HeadersInput::Pairs(p)) => p.clone(),
+            Some(HeadersInput::Map(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        };
+        let mut lowered = Vec::with_capacity(headers.len());
+        for (name, value) in headers {
+            if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!("header name {name:?} is not a token"));
+            }
+            if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+                return Err(format!("header {name:?}: the value holds CR, LF or NUL"));
+            }
+            lowered.push((name.to_ascii_lowercase(), value));
+        }
+        let method = input.method.clone().unwrap_or_else(|| "GET".to_string());
+        if method.is_empty()
+            || !method
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        {
+            return Err(format!("method {method:?} is not a token"));
+        }
+        Ok(OwnedRequest {
+            method,
+            scheme,
+            authority,
+            path,
+            headers: lowered,
+            port: input.port.unwrap_or(0),
+            source: OwnedSource::new(input.source.as_ref().unwrap_or(&SourceInput::default()))?,
+        })
+    }
+
+    /// Runs `f` with the borrowed view the core decides on.
+    pub fn with<R>(&self, f: impl FnOnce(&Request<'_>) -> R) -> R {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let list = HeaderList(&headers);
+        self.source.with(|source| {
+            f(&Request {
+                authority: &self.authority,
+                method: &self.method,
+                path: &self.path,
+                scheme: &self.scheme,
+                port: self.port,
+                remote: self.source.remote,
+                source,
+                headers: &list,
+            })
+        })
+    }
+}
+
+/// Owned connection data the borrowed [`Connection`] points into.
+#[derive(Debug, Clone, Default)]
+pub struct OwnedConnection {
+    pub destination: Option<SocketAddr>,
+    pub port: u16,
+    pub sni: Option<String>,
+    pub host: Option<String>,
+    pub source: OwnedSource,
+}
+
+impl OwnedConnection {
+    /// # Errors
+    /// An address that does not parse.
+    pub fn new(input: &ConnectionInput) -> Result<Self, String> {
+        Ok(OwnedConnection {
+            destination: input
+                .destination
+                .as_deref()
+                .map(|s| parse_address("destination", s))
+                .transpose()?,
+            port: input.port.unwrap_or(0),
+            sni: input.sni.clone().filter(|s| !s.is_empty()),
+            host: input.host.clone().filter(|s| !s.is_empty()),
+            source: OwnedSource::new(input.source.as_ref().unwrap_or(&SourceInput::default()))?,
+        })
+    }
+
+    /// Runs `f` with the borrowed view the core decides on.
+    pub fn with<R>(&self, f: impl FnOnce(&Connection<'_>) -> R) -> R {
+        self.source.with(|source| {
+            f(&Connection {
+                destination: self.destination,
+                port: self.port,
+                sni: self.sni.as_deref(),
+                host: self.host.as_deref(),
+                remote: self.source.remote,
+                source,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_url;
+
+    #[test]
+    fn urls() {
+        let ok = |u: &str| parse_url(u).unwrap();
+        assert_eq!(
+            ok("http://a.b:8080/x?y=1"),
+            ("http".into(), "a.b:8080".into(), "/x?y=1".into())
+        );
+        assert_eq!(ok("a.b"), ("http".into(), "a.b".into(), "/".into()));
+        assert_eq!(
+            ok("HTTPS://a?q"),
+            ("https".into(), "a".into(), "/?q".into())
+        );
+        assert_eq!(
+            ok("http://a/p#frag"),
+            ("http".into(), "a".into(), "/p".into())
+        );
+        for bad in [
+            "http://",
+            "http:///x",
+            "://a",
+            "1x://a",
+            "http://a b/",
+            "http://a/\n",
+            "",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
