@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the npm packages of weir-js: wasm/js/pkg/node (--target nodejs) and
+# wasm/js/pkg/web (--target web, ES module for browsers), each with its
+# TypeScript declarations generated from the Rust.
+#
+#   wasm/js/build.sh            # both
+#   wasm/js/build.sh node|web   # one
+#
+# Needs the wasm32-unknown-unknown target and wasm-bindgen-cli at the version
+# of the wasm-bindgen crate in Cargo.lock (./test.sh --install puts both in).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+targets=("${@:-node web}")
+read -r -a targets <<<"${targets[*]}"
+
+want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
+if [ "$have" != "$want" ]; then
+  echo "wasm-bindgen-cli $want is needed (found: ${have:-none}): cargo install wasm-bindgen-cli --version $want" >&2
+  exit 2
+fi
+
+cargo build -q -p weir-js --target wasm32-unknown-unknown --profile wasm-release
+wasm="${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/wasm-release/weir_js.wasm"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+for t in "${targets[@]}"; do
+  case "$t" in
+    node) target=nodejs; extra='"main": "weir_js.js",' ;;
+    web) target=web; extra='"type": "module", "module": "weir_js.js", "sideEffects": ["./snippets/*"],' ;;
+    *) echo "usage: build.sh [node|web]..." >&2; exit 2 ;;
+  esac
+  out="wasm/js/pkg/$t"
+  rm -rf "$out"
+  wasm-bindgen --target "$target" --out-dir "$out" "$wasm"
+  cat >"$out/package.json" <<JSON
+{
+  "name": "weir-js",
+  "version": "$version",
+  "description": "Istio traffic management decided in-process: check, apply, decide, explain and simulate",
+  "license": "Apache-2.0",
+  "repository": "https://github.com/weir-mesh/weir",
+  $extra
+  "types": "weir_js.d.ts",
+  "files": ["weir_js.js", "weir_js.d.ts", "weir_js_bg.wasm", "weir_js_bg.wasm.d.ts"]
+}
+JSON
+  echo "built $out ($(wc -c <"$out/weir_js_bg.wasm") bytes of wasm, $(gzip -9c "$out/weir_js_bg.wasm" | wc -c) gzipped)"
+done
