@@ -8,8 +8,8 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use weir_core::config::Loaded;
 use weir_report::{
-    diagnostic, routes, simulation, trace, ConnectionInput, DecisionReport,
-    OwnedConnection, OwnedRequest, RequestInput,
+    diagnostic, routes, simulation, trace, ConnectionInput, DecisionReport, OwnedConnection,
+    OwnedRequest, RequestInput,
 };
 
 /// The file name diagnostics give to the text passed in.
@@ -109,18 +109,42 @@ fn input_of<T: serde::de::DeserializeOwned>(what: &str, value: JsValue) -> Resul
         )));
     }
     // Lone surrogates would be replaced silently on the way into Rust.
-    let json = js_sys::JSON::stringify(&value)
-        .map_err(|_| error(format!("{what}: not representable as JSON")))?;
-    text_of(what, &json.into())?;
-    serde_wasm_bindgen::from_value(value).map_err(|e| error(format!("{what}: {e}")))
+    if !well_formed(&value, 0) {
+        return Err(error(format!(
+            "{what}: a string holds a lone UTF-16 surrogate (not valid Unicode)"
+        )));
+    }
+    // Through JSON, where unknown fields are refused (serde-wasm-bindgen
+    // reads only the fields it knows).
+    let json = js_sys::JSON::stringify(&value).map_err(|_| {
+        error(format!(
+            "{what}: not representable as JSON (a BigInt inside?)"
+        ))
+    })?;
+    serde_json::from_str(&String::from(json)).map_err(|e| error(format!("{what}: {e}")))
+}
+
+/// Whether every string inside `value` (objects and arrays, a few levels
+/// deep as requests are) is well-formed UTF-16.
+fn well_formed(value: &JsValue, depth: u32) -> bool {
+    if let Some(s) = value.dyn_ref::<js_sys::JsString>() {
+        return s.is_valid_utf16();
+    }
+    if depth > 8 || !value.is_object() {
+        return true;
+    }
+    let object = js_sys::Object::unchecked_from_js_ref(value);
+    js_sys::Object::entries(object).iter().all(|entry| {
+        let pair = js_sys::Array::from(&entry);
+        well_formed(&pair.get(0), depth + 1) && well_formed(&pair.get(1), depth + 1)
+    })
 }
 
 /// Entropy for the random choices: a BigInt in 0..2^64, or a safe
 /// non-negative integer number.
 fn entropy_of(value: &JsValue) -> Result<u64, JsValue> {
     if let Some(b) = value.dyn_ref::<js_sys::BigInt>() {
-        return u64::try_from(b.clone())
-            .map_err(|_| error("entropy: a BigInt outside 0..2^64"));
+        return u64::try_from(b.clone()).map_err(|_| error("entropy: a BigInt outside 0..2^64"));
     }
     match value.as_f64() {
         Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Ok(n as u64),
