@@ -101,7 +101,7 @@ export interface HeaderOpsReport {
  * Headers as an object (`{"user-agent": "curl"}`) or as ordered pairs
  * (`[["x-a", "1"], ["x-a", "2"]]`, for repeated names).
  */
-export type HeadersInput = [string, string][] | Map<string, string>;
+export type HeadersInput = [string, string][] | Record<string, string>;
 
 /**
  * How N decisions of one request fell.
@@ -115,15 +115,15 @@ export interface Simulation {
     /**
      * Count per outcome (`route`, `fault_abort`, …).
      */
-    outcomes: Map<string, number>;
+    outcomes: Record<string, number>;
     /**
      * Count per cluster.
      */
-    destinations: Map<string, number>;
+    destinations: Record<string, number>;
     /**
      * Count per endpoint (`ip:port`, with ` (pod ns/name)` when known).
      */
-    endpoints: Map<string, number>;
+    endpoints: Record<string, number>;
 }
 
 /**
@@ -159,12 +159,12 @@ export interface Trace {
     /**
      * The virtual host's domain; `null` when none serves the authority.
      */
-    virtual_host: string | undefined;
+    virtual_host: string | null;
     /**
      * Set when the port is not HTTP (Istio's protocol selection), so the
      * host's http routes do not apply.
      */
-    opaque_port: number | undefined;
+    opaque_port: number | null;
     steps: TraceStep[];
 }
 
@@ -230,45 +230,45 @@ export interface DecisionReport {
     /**
      * The status of a local reply; `null` when routed.
      */
-    status: number | undefined;
+    status: number | null;
     /**
      * A gRPC fault abort: answer 200 with this grpc-status.
      */
     grpc_status?: number;
-    route: RouteReport | undefined;
+    route: RouteReport | null;
     /**
      * Index of the route destination picked.
      */
-    destination_index: number | undefined;
+    destination_index: number | null;
     /**
      * `outbound|PORT|SUBSET|HOST`.
      */
-    cluster: string | undefined;
-    destination: DestinationReport | undefined;
+    cluster: string | null;
+    destination: DestinationReport | null;
     /**
      * `ip:port`.
      */
-    endpoint: string | undefined;
+    endpoint: string | null;
     endpoint_origin?: EndpointOriginReport;
     /**
      * PASSTHROUGH: forward to the address the client dialled.
      */
     original_destination?: boolean;
     upstream_path: string;
-    upstream_authority: string | undefined;
-    location: string | undefined;
+    upstream_authority: string | null;
+    location: string | null;
     request_headers: HeaderOpsReport;
     response_headers: HeaderOpsReport;
-    delay_ms: number | undefined;
-    timeout_ms: number | undefined;
-    retries: RetriesReport | undefined;
+    delay_ms: number | null;
+    timeout_ms: number | null;
+    retries: RetriesReport | null;
     mirrors: MirrorReport[];
     /**
      * A direct response's body.
      */
     body?: string;
     hash?: HashReport;
-    set_cookie: string | undefined;
+    set_cookie: string | null;
 }
 
 /**
@@ -286,19 +286,19 @@ export interface DiagnosticReport {
     /**
      * `null` for a file that could not be parsed.
      */
-    resource: ResourceReport | undefined;
+    resource: ResourceReport | null;
     /**
      * Field path, e.g. `spec.http[0].match[0].uri.regex`.
      */
     field: string;
     message: string;
-    file: string | undefined;
+    file: string | null;
     /**
      * 1-based line in `file` (syntax errors, and resources found by
      * [`crate::locate`]).
      */
-    line: number | undefined;
-    column: number | undefined;
+    line: number | null;
+    column: number | null;
 }
 
 /**
@@ -328,7 +328,7 @@ export interface TraceStep {
     /**
      * The field that did not match (`uri`, `headers.x-user`, …).
      */
-    mismatch: string | undefined;
+    mismatch: string | null;
 }
 
 /**
@@ -346,7 +346,7 @@ export interface SourceInput {
     /**
      * The client workload's labels (`sourceLabels` matches).
      */
-    labels?: Map<string, string>;
+    labels?: Record<string, string>;
     /**
      * The client's address, `ip` or `ip:port`.
      */
@@ -384,7 +384,7 @@ export interface ResourceReport {
  */
 export interface RetriesReport {
     attempts: number;
-    per_try_timeout_ms: number | undefined;
+    per_try_timeout_ms: number | null;
     retry_on: string;
     retriable_status_codes: number[];
 }
@@ -404,15 +404,15 @@ export interface RouteReport {
     /**
      * Index in that list; `null` for the default route of a service.
      */
-    rule: number | undefined;
+    rule: number | null;
     /**
      * The rule's `name`.
      */
-    name: string | undefined;
+    name: string | null;
     /**
      * Which of the rule's `match` blocks matched (HTTP).
      */
-    match: number | undefined;
+    match: number | null;
 }
 
 /**
