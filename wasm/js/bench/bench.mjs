@@ -31,6 +31,7 @@ e.apply(config("fleetman-canary.yaml"));
 const req = { method: "GET", url: "http://fleetman-staff-service.default.svc.cluster.local/api/staff?page=2", headers: { "user-agent": "bench/1", accept: "*/*" } };
 const iters = quick ? 20000 : 200000;
 for (let i = 0; i < iters; i++) e.decide(req, i);
+for (let i = 0; i < iters; i++) e.decidePrepared(new weir.PreparedRequest(req), i);
 const samples = [];
 for (let round = 0; round < (quick ? 3 : 9); round++) {
   const t = process.hrtime.bigint();
@@ -38,6 +39,14 @@ for (let round = 0; round < (quick ? 3 : 9); round++) {
   samples.push(Number(process.hrtime.bigint() - t) / iters);
 }
 report("decide, canary, from JS (median of rounds)", median(samples), "ns", 1000);
+const prepared = new weir.PreparedRequest(req);
+const fast = [];
+for (let round = 0; round < (quick ? 3 : 9); round++) {
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < iters; i++) e.decidePrepared(prepared, i);
+  fast.push(Number(process.hrtime.bigint() - t) / iters);
+}
+report("decidePrepared, canary (median of rounds)", median(fast), "ns", 1000);
 
 // 3. apply of the 1 024-route table.
 if (routesFile) {

@@ -4,7 +4,11 @@
 //! Rust definitions. Bad input of any kind is a thrown `Error` with a
 //! message, and a rejected config leaves the engine serving the previous one.
 
+mod decision_cache;
+
+use decision_cache::DecisionCache;
 use serde::Serialize;
+use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use weir_core::config::Loaded;
 use weir_report::{
@@ -108,12 +112,6 @@ fn input_of<T: serde::de::DeserializeOwned>(what: &str, value: JsValue) -> Resul
             type_name(&value)
         )));
     }
-    // Lone surrogates would be replaced silently on the way into Rust.
-    if !well_formed(&value, 0) {
-        return Err(error(format!(
-            "{what}: a string holds a lone UTF-16 surrogate (not valid Unicode)"
-        )));
-    }
     // Through JSON, where unknown fields are refused (serde-wasm-bindgen
     // reads only the fields it knows).
     let json = js_sys::JSON::stringify(&value).map_err(|_| {
@@ -121,22 +119,18 @@ fn input_of<T: serde::de::DeserializeOwned>(what: &str, value: JsValue) -> Resul
             "{what}: not representable as JSON (a BigInt inside?)"
         ))
     })?;
-    serde_json::from_str(&String::from(json)).map_err(|e| error(format!("{what}: {e}")))
-}
-
-/// Whether every string inside `value` (objects and arrays, a few levels
-/// deep as requests are) is well-formed UTF-16.
-fn well_formed(value: &JsValue, depth: u32) -> bool {
-    if let Some(s) = value.dyn_ref::<js_sys::JsString>() {
-        return s.is_valid_utf16();
-    }
-    if depth > 8 || !value.is_object() {
-        return true;
-    }
-    let object = js_sys::Object::unchecked_from_js_ref(value);
-    js_sys::Object::entries(object).iter().all(|entry| {
-        let pair = js_sys::Array::from(&entry);
-        well_formed(&pair.get(0), depth + 1) && well_formed(&pair.get(1), depth + 1)
+    // JSON.stringify writes a lone surrogate as an escape, which the
+    // parser refuses (it would otherwise be replaced silently).
+    serde_json::from_str(&String::from(json)).map_err(|e| {
+        let e = e.to_string();
+        // (JSON.stringify writes no other bad escape.)
+        if e.contains("surrogate") || e.contains("escape") {
+            error(format!(
+                "{what}: a string holds a lone UTF-16 surrogate (not valid Unicode)"
+            ))
+        } else {
+            error(format!("{what}: {e}"))
+        }
     })
 }
 
@@ -177,6 +171,29 @@ pub fn check(
 #[derive(Debug)]
 pub struct Engine {
     engine: weir_core::Engine,
+    decisions: RefCell<DecisionCache>,
+}
+
+/// A request read once, for deciding many times (`decidePrepared`): the
+/// object form is read and checked on every `decide`, which costs more
+/// than the decision.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct PreparedRequest {
+    owned: OwnedRequest,
+}
+
+#[wasm_bindgen]
+impl PreparedRequest {
+    /// Reads and checks `request` as `decide` does.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "RequestInput")] request: JsValue,
+    ) -> Result<PreparedRequest, JsValue> {
+        Ok(PreparedRequest {
+            owned: owned_request(request)?,
+        })
+    }
 }
 
 impl Default for Engine {
@@ -192,6 +209,7 @@ impl Engine {
     pub fn new() -> Engine {
         Engine {
             engine: weir_core::Engine::new(),
+            decisions: RefCell::default(),
         }
     }
 
@@ -205,7 +223,10 @@ impl Engine {
     ) -> Result<JsValue, JsValue> {
         let text = text_of("apply", &text)?;
         match self.engine.apply(Loaded::from_source(INPUT_NAME, &text)) {
-            Ok(warnings) => to_js(&diagnostic::located(&warnings, INPUT_NAME, &text)),
+            Ok(warnings) => {
+                self.decisions.borrow_mut().clear();
+                to_js(&diagnostic::located(&warnings, INPUT_NAME, &text))
+            }
             Err(rejected) => {
                 let list = diagnostic::located(&rejected.diagnostics, INPUT_NAME, &text);
                 let errors = list.iter().filter(|d| d.is_error()).count();
@@ -227,7 +248,7 @@ impl Engine {
     /// Decides an HTTP request: `{method, url, headers, port, source}`.
     /// `entropy` (BigInt or number) drives every random choice: the same
     /// config, request and entropy give the same decision in Rust, C, Go
-    /// and JS.
+    /// and JS. Decisions are frozen, and equal ones may be the same object.
     #[wasm_bindgen(unchecked_return_type = "DecisionReport")]
     pub fn decide(
         &self,
@@ -235,9 +256,17 @@ impl Engine {
         #[wasm_bindgen(unchecked_param_type = "bigint | number")] entropy: JsValue,
     ) -> Result<JsValue, JsValue> {
         let owned = owned_request(request)?;
-        let entropy = entropy_of(&entropy)?;
-        let table = self.engine.table();
-        to_js(&owned.with(|req| DecisionReport::new(&table.decide(req, entropy), Some(req))))
+        self.decide_owned(&owned, &entropy)
+    }
+
+    /// `decide` for a request read once: what a proxy or a loop calls.
+    #[wasm_bindgen(js_name = decidePrepared, unchecked_return_type = "DecisionReport")]
+    pub fn decide_prepared(
+        &self,
+        request: &PreparedRequest,
+        #[wasm_bindgen(unchecked_param_type = "bigint | number")] entropy: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.decide_owned(&request.owned, &entropy)
     }
 
     /// Decides a TCP or TLS connection: `{destination, port, sni, host, source}`.
@@ -251,7 +280,12 @@ impl Engine {
         let owned = OwnedConnection::new(&input).map_err(|e| error(format!("connection: {e}")))?;
         let entropy = entropy_of(&entropy)?;
         let table = self.engine.table();
-        to_js(&owned.with(|c| DecisionReport::new(&table.decide_tcp(c, entropy), None)))
+        owned.with(|c| {
+            let d = table.decide_tcp(c, entropy);
+            self.decisions
+                .borrow_mut()
+                .get_or_make(&d, None, || to_js(&DecisionReport::new(&d, None)))
+        })
     }
 
     /// The decision and the rules looked at on the way (`weir explain`).
@@ -292,6 +326,19 @@ impl Engine {
         let seed = entropy_of(&seed)?;
         let table = self.engine.table();
         to_js(&owned.with(|req| simulation::simulate(&table, req, u64::from(n), seed)))
+    }
+}
+
+impl Engine {
+    fn decide_owned(&self, owned: &OwnedRequest, entropy: &JsValue) -> Result<JsValue, JsValue> {
+        let entropy = entropy_of(entropy)?;
+        let table = self.engine.table();
+        owned.with(|req| {
+            let d = table.decide(req, entropy);
+            self.decisions
+                .borrow_mut()
+                .get_or_make(&d, Some(req), || to_js(&DecisionReport::new(&d, Some(req))))
+        })
     }
 }
 

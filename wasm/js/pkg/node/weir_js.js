@@ -29,6 +29,20 @@ class Engine {
         return takeFromExternrefTable0(ret[0]);
     }
     /**
+     * `decide` for a request read once: what a proxy or a loop calls.
+     * @param {PreparedRequest} request
+     * @param {bigint | number} entropy
+     * @returns {DecisionReport}
+     */
+    decidePrepared(request, entropy) {
+        _assertClass(request, PreparedRequest);
+        const ret = wasm.engine_decidePrepared(this.__wbg_ptr, request.__wbg_ptr, entropy);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+    /**
      * Decides a TCP or TLS connection: `{destination, port, sni, host, source}`.
      * @param {ConnectionInput} connection
      * @param {bigint | number} entropy
@@ -45,7 +59,7 @@ class Engine {
      * Decides an HTTP request: `{method, url, headers, port, source}`.
      * `entropy` (BigInt or number) drives every random choice: the same
      * config, request and entropy give the same decision in Rust, C, Go
-     * and JS.
+     * and JS. Decisions are frozen, and equal ones may be the same object.
      * @param {RequestInput} request
      * @param {bigint | number} entropy
      * @returns {DecisionReport}
@@ -108,6 +122,39 @@ class Engine {
 }
 if (Symbol.dispose) Engine.prototype[Symbol.dispose] = Engine.prototype.free;
 exports.Engine = Engine;
+
+/**
+ * A request read once, for deciding many times (`decidePrepared`): the
+ * object form is read and checked on every `decide`, which costs more
+ * than the decision.
+ */
+class PreparedRequest {
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        PreparedRequestFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        wasm.__wbg_preparedrequest_free(ptr, 0);
+    }
+    /**
+     * Reads and checks `request` as `decide` does.
+     * @param {RequestInput} request
+     */
+    constructor(request) {
+        const ret = wasm.preparedrequest_new(request);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        this.__wbg_ptr = ret[0];
+        PreparedRequestFinalization.register(this, this.__wbg_ptr, this);
+        return this;
+    }
+}
+if (Symbol.dispose) PreparedRequest.prototype[Symbol.dispose] = PreparedRequest.prototype.free;
+exports.PreparedRequest = PreparedRequest;
 
 /**
  * Validates `text` (YAML or JSON, any number of documents) as `weir check`
@@ -221,16 +268,8 @@ function __wbg_get_imports() {
             const ret = arg0.charCodeAt(arg1 >>> 0);
             return ret;
         },
-        __wbg_entries_7bb1459bd9b5c2b9: function(arg0) {
-            const ret = Object.entries(arg0);
-            return ret;
-        },
-        __wbg_from_eac91875c8a5ffa4: function(arg0) {
-            const ret = Array.from(arg0);
-            return ret;
-        },
-        __wbg_get_d7176cfb76d71114: function(arg0, arg1) {
-            const ret = arg0[arg1 >>> 0];
+        __wbg_freeze_4ee197e8446c892f: function(arg0) {
+            const ret = Object.freeze(arg0);
             return ret;
         },
         __wbg_get_unchecked_e6325ad374eff861: function(arg0, arg1) {
@@ -286,6 +325,10 @@ function __wbg_get_imports() {
             const ret = JSON.stringify(arg0);
             return ret;
         }, arguments); },
+        __wbg_values_01b79ec198898dfb: function(arg0) {
+            const ret = Object.values(arg0);
+            return ret;
+        },
         __wbindgen_generic_0000000000000001: function(arg0) {
             // Cast intrinsic for `F64 -> Externref`.
             const ret = arg0;
@@ -319,11 +362,20 @@ function __wbg_get_imports() {
 const EngineFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_engine_free(ptr, 1));
+const PreparedRequestFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(ptr => wasm.__wbg_preparedrequest_free(ptr, 1));
 
 function addToExternrefTable0(obj) {
     const idx = wasm.__externref_table_alloc();
     wasm.__wbindgen_externrefs.set(idx, obj);
     return idx;
+}
+
+function _assertClass(instance, klass) {
+    if (!(instance instanceof klass)) {
+        throw new Error(`expected instance of ${klass.name}`);
+    }
 }
 
 let cachedDataViewMemory0 = null;

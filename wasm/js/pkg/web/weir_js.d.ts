@@ -451,6 +451,10 @@ export class Engine {
      */
     apply(text: string): DiagnosticReport[];
     /**
+     * `decide` for a request read once: what a proxy or a loop calls.
+     */
+    decidePrepared(request: PreparedRequest, entropy: bigint | number): DecisionReport;
+    /**
      * Decides a TCP or TLS connection: `{destination, port, sni, host, source}`.
      */
     decideTcp(connection: ConnectionInput, entropy: bigint | number): DecisionReport;
@@ -458,7 +462,7 @@ export class Engine {
      * Decides an HTTP request: `{method, url, headers, port, source}`.
      * `entropy` (BigInt or number) drives every random choice: the same
      * config, request and entropy give the same decision in Rust, C, Go
-     * and JS.
+     * and JS. Decisions are frozen, and equal ones may be the same object.
      */
     decide(request: RequestInput, entropy: bigint | number): DecisionReport;
     /**
@@ -478,6 +482,20 @@ export class Engine {
      * 0), counted by outcome, destination and endpoint.
      */
     simulate(request: RequestInput, n: number, seed: bigint | number | undefined): Simulation;
+}
+
+/**
+ * A request read once, for deciding many times (`decidePrepared`): the
+ * object form is read and checked on every `decide`, which costs more
+ * than the decision.
+ */
+export class PreparedRequest {
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * Reads and checks `request` as `decide` does.
+     */
+    constructor(request: RequestInput);
 }
 
 /**
@@ -503,14 +521,17 @@ export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembl
 export interface InitOutput {
     readonly memory: WebAssembly.Memory;
     readonly __wbg_engine_free: (a: number, b: number) => void;
+    readonly __wbg_preparedrequest_free: (a: number, b: number) => void;
     readonly check: (a: any) => [number, number, number];
     readonly engine_apply: (a: number, b: any) => [number, number, number];
     readonly engine_decide: (a: number, b: any, c: any) => [number, number, number];
+    readonly engine_decidePrepared: (a: number, b: number, c: any) => [number, number, number];
     readonly engine_decideTcp: (a: number, b: any, c: any) => [number, number, number];
     readonly engine_explain: (a: number, b: any, c: any) => [number, number, number];
     readonly engine_new: () => number;
     readonly engine_routes: (a: number) => [number, number, number];
     readonly engine_simulate: (a: number, b: any, c: number, d: any) => [number, number, number];
+    readonly preparedrequest_new: (a: any) => [number, number, number];
     readonly start: () => void;
     readonly version: () => [number, number];
     readonly __wbindgen_malloc: (a: number, b: number) => number;
