@@ -5,6 +5,7 @@
 //! message, and a rejected config leaves the engine serving the previous one.
 
 mod decision_cache;
+mod read;
 
 use decision_cache::DecisionCache;
 use serde::Serialize;
@@ -343,6 +344,9 @@ impl Engine {
 }
 
 fn owned_request(value: JsValue) -> Result<OwnedRequest, JsValue> {
-    let input: RequestInput = input_of("request", value)?;
+    let input: RequestInput = match read::request(&value) {
+        Some(input) => input,
+        None => input_of("request", value)?,
+    };
     OwnedRequest::new(&input).map_err(|e| error(format!("request: {e}")))
 }
