@@ -89,32 +89,51 @@ pub struct ConnectionInput {
 /// A URL with no host, with whitespace or control characters, or with a
 /// scheme that is not letters, digits, `+`, `-` or `.`.
 pub fn parse_url(url: &str) -> Result<(String, String, String), String> {
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // Byte scans: this runs on every request the JS API reads.
+    let bad = |c: char| c.is_whitespace() || c.is_control();
+    let has_bad = if url.is_ascii() {
+        url.bytes().any(|b| b <= b' ' || b == 0x7f)
+    } else {
+        url.chars().any(bad)
+    };
+    if has_bad {
         return Err(format!("URL {url:?}: whitespace or control characters"));
     }
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (s, r),
+    let bytes = url.as_bytes();
+    let (scheme, rest) = match bytes.windows(3).position(|w| w == b"://") {
+        Some(i) => (&url[..i], &url[i + 3..]),
         None => ("http", url),
     };
     let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
         && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
     if !scheme_ok {
         return Err(format!("URL {url:?}: {scheme:?} is not a scheme"));
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
     if authority.is_empty() {
         return Err(format!("URL {url:?}: no host"));
     }
-    let path = path.split('#').next().unwrap_or("");
-    let path = match path.chars().next() {
+    let path = match path.bytes().position(|b| b == b'#') {
+        Some(i) => &path[..i],
+        None => path,
+    };
+    let path = match path.as_bytes().first() {
         None => "/".to_string(),
-        Some('?') => format!("/{path}"),
+        Some(b'?') => format!("/{path}"),
         Some(_) => path.to_string(),
     };
-    Ok((scheme.to_ascii_lowercase(), authority.to_string(), path))
+    let scheme = if scheme.bytes().any(|b| b.is_ascii_uppercase()) {
+        scheme.to_ascii_lowercase()
+    } else {
+        scheme.to_string()
+    };
+    Ok((scheme, authority.to_string(), path))
 }
 
 /// `ip` or `ip:port` (`[v6]:port` too).

@@ -43,7 +43,7 @@ for t in "${targets[@]}"; do
   "repository": "https://github.com/weir-mesh/weir",
   $extra
   "types": "weir_js.d.ts",
-  "files": ["weir_js.js", "weir_js.d.ts", "weir_js_bg.wasm", "weir_js_bg.wasm.d.ts"]
+  "files": ["weir_js.js", "weir_js.d.ts", "weir_js_bg.wasm", "weir_js_bg.wasm.d.ts", "snippets/"]
 }
 JSON
   echo "built $out ($(wc -c <"$out/weir_js_bg.wasm") bytes of wasm, $(gzip -9c "$out/weir_js_bg.wasm" | wc -c) gzipped)"

@@ -173,6 +173,11 @@ pub fn check(
 pub struct Engine {
     engine: weir_core::Engine,
     decisions: RefCell<DecisionCache>,
+    /// The last request read in packed form, and what it read as: a loop
+    /// deciding the same request reads it once.
+    last_request: RefCell<Option<OwnedRequest>>,
+    /// The JS side of `last_request`: the packed text it was read from.
+    memo: JsValue,
 }
 
 /// A request read once, for deciding many times (`decidePrepared`): the
@@ -211,6 +216,8 @@ impl Engine {
         Engine {
             engine: weir_core::Engine::new(),
             decisions: RefCell::default(),
+            last_request: RefCell::default(),
+            memo: js_sys::Object::new().into(),
         }
     }
 
@@ -256,8 +263,31 @@ impl Engine {
         #[wasm_bindgen(unchecked_param_type = "RequestInput")] request: JsValue,
         #[wasm_bindgen(unchecked_param_type = "bigint | number")] entropy: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let owned = owned_request(request)?;
-        self.decide_owned(&owned, &entropy)
+        let mut last = self.last_request.borrow_mut();
+        let owned = match (read::pack(&request, &self.memo), &mut *last) {
+            (read::Packed::Same, Some(owned)) => owned,
+            (read::Packed::New(packed), slot) => {
+                let read = read::parse(&packed)
+                    .ok_or_else(|| error("request: unreadable"))
+                    .and_then(|input| {
+                        OwnedRequest::new(&input).map_err(|e| error(format!("request: {e}")))
+                    });
+                match read {
+                    Ok(owned) => slot.insert(owned),
+                    Err(e) => {
+                        *slot = None;
+                        read::forget_last(&self.memo);
+                        return Err(e);
+                    }
+                }
+            }
+            // Not a plain shape (or, defensively, a memo without its request).
+            _ => {
+                drop(last);
+                return self.decide_owned(&owned_request(request)?, &entropy);
+            }
+        };
+        self.decide_owned(owned, &entropy)
     }
 
     /// `decide` for a request read once: what a proxy or a loop calls.
@@ -344,9 +374,12 @@ impl Engine {
 }
 
 fn owned_request(value: JsValue) -> Result<OwnedRequest, JsValue> {
-    let input: RequestInput = match read::request(&value) {
-        Some(input) => input,
-        None => input_of("request", value)?,
+    let input: RequestInput = match read::pack(&value, &js_sys::Object::new()) {
+        read::Packed::New(packed) => match read::parse(&packed) {
+            Some(input) => input,
+            None => input_of("request", value)?,
+        },
+        _ => input_of("request", value)?,
     };
     OwnedRequest::new(&input).map_err(|e| error(format!("request: {e}")))
 }

@@ -1,157 +1,115 @@
-//! Request objects read from JS field by field: the quick way in for the
-//! common shapes. Anything unusual (an unknown field, a value of the wrong
-//! type, a string that may hold a lone surrogate) is left to the JSON
+//! Request objects read in one crossing: `js/pack.js` packs the plain
+//! shapes into one string in JS (reading a JS object from Rust crosses into
+//! JS for every property, which costs more than the decision), and this
+//! parses it. Anything unusual (an unknown field, a value of the wrong
+//! type, a lone surrogate) comes back undefined and is left to the JSON
 //! reader, which is slower but names the problem exactly.
 
-use js_sys::{Array, JsString, Object, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 use weir_report::request::{HeadersInput, SourceInput};
 use weir_report::RequestInput;
 
-/// The property names read, made once (a JS string per call otherwise).
-struct Names {
-    method: JsValue,
-    url: JsValue,
-    headers: JsValue,
-    port: JsValue,
-    source: JsValue,
-    gateway: JsValue,
-    namespace: JsValue,
-    labels: JsValue,
-    ip: JsValue,
-    local: JsValue,
+#[wasm_bindgen(module = "/js/pack.js")]
+extern "C" {
+    fn pack_request(request: &JsValue, memo: &JsValue) -> JsValue;
+    fn forget(memo: &JsValue);
 }
 
-thread_local! {
-    static NAMES: Names = Names {
-        method: "method".into(),
-        url: "url".into(),
-        headers: "headers".into(),
-        port: "port".into(),
-        source: "source".into(),
-        gateway: "gateway".into(),
-        namespace: "namespace".into(),
-        labels: "labels".into(),
-        ip: "ip".into(),
-        local: "local".into(),
-    };
+/// What reading a request in one crossing gave.
+pub enum Packed {
+    /// Not a plain shape: read it with the exact reader.
+    Odd,
+    /// The same request as the last one packed with this memo.
+    Same,
+    /// A new request, packed.
+    New(String),
 }
 
-fn plain_object(v: &JsValue) -> Option<&Object> {
-    (v.is_object() && !v.is_array()).then(|| v.unchecked_ref::<Object>())
-}
-
-/// A string known to be well-formed: U+FFFD may stand for a lone
-/// surrogate replaced on the way in, so such strings take the exact path.
-fn text(v: &JsValue) -> Option<String> {
-    let s = v.dyn_ref::<JsString>()?;
-    let s = String::from(s);
-    (!s.contains('\u{FFFD}')).then_some(s)
-}
-
-/// An optional string field: `Some(None)` when absent.
-fn optional_text(o: &Object, name: &JsValue) -> Option<Option<String>> {
-    let v = Reflect::get(o, name).ok()?;
-    if v.is_undefined() {
-        Some(None)
-    } else {
-        text(&v).map(Some)
+/// Packs `value`, remembering it in `memo` (an object of the engine's).
+pub fn pack(value: &JsValue, memo: &JsValue) -> Packed {
+    let packed = pack_request(value, memo);
+    match packed.as_string() {
+        Some(s) => Packed::New(s),
+        None if packed.is_truthy() => Packed::Same,
+        None => Packed::Odd,
     }
 }
 
-/// `{name: value}` or `[[name, value]…]` of strings.
-fn pairs(v: &JsValue) -> Option<Vec<(String, String)>> {
-    let entries: Array = if v.is_array() {
-        v.clone().unchecked_into()
-    } else {
-        Object::entries(plain_object(v)?)
+/// Makes `memo` forget its last request (its Rust side did not keep it).
+pub fn forget_last(memo: &JsValue) {
+    forget(memo);
+}
+
+/// Parses `pack_request`'s tokens: `U` url, `M` method, `P` port, `H`/`V`
+/// a header's name and value, `G` gateway, `N` namespace, `I` client
+/// address, `C` listener address, `K`/`W` a label's key and value.
+pub fn parse(packed: &str) -> Option<RequestInput> {
+    let mut input = RequestInput {
+        method: None,
+        url: String::new(),
+        headers: None,
+        port: None,
+        source: None,
     };
-    let mut out = Vec::with_capacity(entries.length() as usize);
-    for entry in entries.iter() {
-        let pair = entry.dyn_ref::<Array>().filter(|p| p.length() == 2)?;
-        out.push((text(&pair.get(0))?, text(&pair.get(1))?));
+    let mut headers = Vec::new();
+    let mut source = SourceInput::default();
+    let mut labels = std::collections::BTreeMap::new();
+    let mut tokens = packed.split('\0');
+    while let Some(token) = tokens.next() {
+        let (tag, rest) = token.split_at_checked(1)?;
+        let value = rest.to_string();
+        match tag {
+            "U" => input.url = value,
+            "M" => input.method = Some(value),
+            "P" => input.port = Some(rest.parse().ok()?),
+            "H" => headers.push((value, tokens.next()?.strip_prefix('V')?.to_string())),
+            "K" => {
+                labels.insert(value, tokens.next()?.strip_prefix('W')?.to_string());
+            }
+            "G" => source.gateway = Some(value),
+            "N" => source.namespace = Some(value),
+            "I" => source.ip = Some(value),
+            "C" => source.local = Some(value),
+            _ => return None,
+        }
     }
-    Some(out)
+    if !headers.is_empty() {
+        input.headers = Some(HeadersInput::Pairs(headers));
+    }
+    if !labels.is_empty() {
+        source.labels = Some(labels);
+    }
+    input.source = Some(source);
+    Some(input)
 }
 
-/// Whether `o` has exactly `present` own properties (none unknown).
-fn no_other_fields(o: &Object, present: usize) -> bool {
-    Object::keys(o).length() as usize == present
-}
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use weir_report::request::HeadersInput;
 
-fn source(v: &JsValue, n: &Names) -> Option<SourceInput> {
-    let o = plain_object(v)?;
-    let gateway = optional_text(o, &n.gateway)?;
-    let namespace = optional_text(o, &n.namespace)?;
-    let ip = optional_text(o, &n.ip)?;
-    let local = optional_text(o, &n.local)?;
-    let labels_value = Reflect::get(o, &n.labels).ok()?;
-    let labels = if labels_value.is_undefined() {
-        None
-    } else {
-        Some(pairs(&labels_value)?.into_iter().collect())
-    };
-    let present = [
-        gateway.is_some(),
-        namespace.is_some(),
-        ip.is_some(),
-        local.is_some(),
-        labels.is_some(),
-    ]
-    .iter()
-    .filter(|p| **p)
-    .count();
-    no_other_fields(o, present).then_some(SourceInput {
-        gateway,
-        namespace,
-        labels,
-        ip,
-        local,
-    })
-}
-
-/// The request `value` describes, when it has one of the plain shapes;
-/// `None` sends it to the exact reader.
-pub fn request(value: &JsValue) -> Option<RequestInput> {
-    let o = plain_object(value)?;
-    NAMES.with(|n| {
-        let url = text(&Reflect::get(o, &n.url).ok()?)?;
-        let method = optional_text(o, &n.method)?;
-        let port_value = Reflect::get(o, &n.port).ok()?;
-        let port = if port_value.is_undefined() {
-            None
-        } else {
-            let p = port_value.as_f64()?;
-            ((0.0..=65535.0).contains(&p) && p.fract() == 0.0).then_some(p as u16)?;
-            Some(p as u16)
-        };
-        let headers_value = Reflect::get(o, &n.headers).ok()?;
-        let headers = if headers_value.is_undefined() {
-            None
-        } else {
-            Some(HeadersInput::Pairs(pairs(&headers_value)?))
-        };
-        let source_value = Reflect::get(o, &n.source).ok()?;
-        let source = if source_value.is_undefined() {
-            None
-        } else {
-            Some(source(&source_value, n)?)
-        };
-        let present = 1 + [
-            method.is_some(),
-            port.is_some(),
-            headers.is_some(),
-            source.is_some(),
-        ]
-        .iter()
-        .filter(|p| **p)
-        .count();
-        no_other_fields(o, present).then_some(RequestInput {
-            method,
-            url,
-            headers,
-            port,
-            source,
-        })
-    })
+    #[test]
+    fn packed_requests_parse() {
+        let r = parse(
+            "Uhttp://a/b\0MPOST\0P8080\0Hx-a\0V1\0Hx-a\0V2\0Gns/gw\0Nshop\0Kapp\0Wweb\0I10.0.0.1",
+        )
+        .unwrap();
+        assert_eq!(r.url, "http://a/b");
+        assert_eq!(r.method.as_deref(), Some("POST"));
+        assert_eq!(r.port, Some(8080));
+        match r.headers {
+            Some(HeadersInput::Pairs(p)) => {
+                assert_eq!(p, [("x-a".into(), "1".into()), ("x-a".into(), "2".into())])
+            }
+            other => panic!("{other:?}"),
+        }
+        let s = r.source.unwrap();
+        assert_eq!(s.gateway.as_deref(), Some("ns/gw"));
+        assert_eq!(s.namespace.as_deref(), Some("shop"));
+        assert_eq!(s.ip.as_deref(), Some("10.0.0.1"));
+        assert_eq!(s.labels.unwrap()["app"], "web");
+        for bad in ["", "Xq", "Ua\0Hname", "Ua\0Hn\0Xv", "Ua\0P99999", "Ua\0Kk"] {
+            assert!(parse(bad).is_none(), "{bad:?}");
+        }
+    }
 }

@@ -148,3 +148,22 @@ test("bad input is a thrown Error and changes nothing", () => {
   assert.equal(e.decide({ url: CANARY }, 0).cluster, SAFE);
   assert.equal(e.decide({ url: CANARY }, 95).cluster, RISKY);
 });
+
+test("a request object changed between calls is read again", () => {
+  const e = new weir.Engine();
+  e.apply(config("ingress-paths.yaml"));
+  const r = { url: "http://shop.example.com/api/members", source: { gateway: "default/gt-gateway" } };
+  const first = e.decide(r, 0);
+  r.url = "http://shop.example.com/static/v2/app.js";
+  const second = e.decide(r, 0);
+  assert.notEqual(first.outcome + first.cluster, second.outcome + second.cluster);
+  assert.equal(second.outcome, "redirect");
+  // A bad request in between, then the first again: its own answer.
+  assert.throws(() => e.decide({ url: "http://" }, 0), /no host/);
+  r.url = "http://shop.example.com/api/members";
+  assert.deepEqual(e.decide(r, 0), first);
+  // Prepared and plain agree, and decisions cannot be changed by a caller.
+  assert.deepEqual(e.decidePrepared(new weir.PreparedRequest(r), 0), first);
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(first.route));
+  assert.throws(() => { "use strict"; first.outcome = "x"; }, TypeError);
+});

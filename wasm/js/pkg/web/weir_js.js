@@ -1,4 +1,7 @@
 /* @ts-self-types="./weir_js.d.ts" */
+import * as import1 from "./snippets/weir-js-3c2b6fbfb7cd6852/js/pack.js"
+import * as import2 from "./snippets/weir-js-3c2b6fbfb7cd6852/js/pack.js"
+
 
 /**
  * An engine: the config in force and its compiled table.
@@ -217,6 +220,10 @@ function __wbg_get_imports() {
             const ret = typeof(arg0) === 'bigint';
             return ret;
         },
+        __wbg___wbindgen_is_falsy_d864b623500ae65d: function(arg0) {
+            const ret = !arg0;
+            return ret;
+        },
         __wbg___wbindgen_is_null_c22311b1cc228e3a: function(arg0) {
             const ret = arg0 === null;
             return ret;
@@ -263,20 +270,8 @@ function __wbg_get_imports() {
             const ret = arg0.charCodeAt(arg1 >>> 0);
             return ret;
         },
-        __wbg_entries_7bb1459bd9b5c2b9: function(arg0) {
-            const ret = Object.entries(arg0);
-            return ret;
-        },
         __wbg_freeze_4ee197e8446c892f: function(arg0) {
             const ret = Object.freeze(arg0);
-            return ret;
-        },
-        __wbg_get_2080c49015e35254: function() { return handleError(function (arg0, arg1) {
-            const ret = Reflect.get(arg0, arg1);
-            return ret;
-        }, arguments); },
-        __wbg_get_d7176cfb76d71114: function(arg0, arg1) {
-            const ret = arg0[arg1 >>> 0];
             return ret;
         },
         __wbg_get_unchecked_e6325ad374eff861: function(arg0, arg1) {
@@ -285,14 +280,6 @@ function __wbg_get_imports() {
         },
         __wbg_isArray_181eee9e42397260: function(arg0) {
             const ret = Array.isArray(arg0);
-            return ret;
-        },
-        __wbg_isArray_bcf1376d0d732d08: function(arg0) {
-            const ret = Array.isArray(arg0);
-            return ret;
-        },
-        __wbg_keys_105f5c0857898f84: function(arg0) {
-            const ret = Object.keys(arg0);
             return ret;
         },
         __wbg_length_b03a0fabb109b1e9: function(arg0) {
@@ -371,6 +358,8 @@ function __wbg_get_imports() {
     return {
         __proto__: null,
         "./weir_js_bg.js": import0,
+        "./snippets/weir-js-3c2b6fbfb7cd6852/js/pack.js": import1,
+        "./snippets/weir-js-3c2b6fbfb7cd6852/js/pack.js": import2,
     };
 }
 
