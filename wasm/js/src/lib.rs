@@ -138,19 +138,22 @@ fn input_of<T: serde::de::DeserializeOwned>(what: &str, value: JsValue) -> Resul
 /// Entropy for the random choices: a BigInt in 0..2^64, or a safe
 /// non-negative integer number.
 fn entropy_of(value: &JsValue) -> Result<u64, JsValue> {
-    if let Some(b) = value.dyn_ref::<js_sys::BigInt>() {
-        return u64::try_from(b.clone()).map_err(|_| error("entropy: a BigInt outside 0..2^64"));
-    }
+    // A number first: one crossing into JS for the common case.
     match value.as_f64() {
         Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Ok(n as u64),
         Some(n) => Err(error(format!(
             "entropy: {n} is not a safe non-negative integer (use a BigInt)"
         ))),
-        None if value.is_undefined() => Ok(0),
-        None => Err(error(format!(
-            "entropy: expected a BigInt or a number, got {}",
-            type_name(value)
-        ))),
+        None => match value.dyn_ref::<js_sys::BigInt>() {
+            Some(b) => {
+                u64::try_from(b.clone()).map_err(|_| error("entropy: a BigInt outside 0..2^64"))
+            }
+            None if value.is_undefined() => Ok(0),
+            None => Err(error(format!(
+                "entropy: expected a BigInt or a number, got {}",
+                type_name(value)
+            ))),
+        },
     }
 }
 
