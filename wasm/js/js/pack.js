@@ -34,15 +34,21 @@ function onlyKnown(o, allowed) {
 const REQUEST = ["url", "method", "headers", "port", "source"];
 const SOURCE = ["gateway", "namespace", "labels", "ip", "local"];
 
-// The packed form of `r`, or true when it is the same as the last one
-// packed with this `memo` (an engine's: its Rust side keeps what that one
-// read as, so deciding the same request again reads nothing).
+// Packs `r` for an engine: 0 when it is not a plain shape, 1 when it is
+// the same as the last request packed with this `memo` (an engine's: its
+// Rust side keeps what that one read as), 2 when it is new (take_packed
+// hands it over). Numbers cross into wasm as they are; a string or an
+// object would cost more crossings than the decision.
 export function pack_request(r, memo) {
   const packed = pack(r);
-  if (packed === undefined) return undefined;
-  if (packed === memo.last) return true;
+  if (packed === undefined) return 0;
+  if (packed === memo.last) return 1;
   memo.last = packed;
-  return packed;
+  return 2;
+}
+
+export function take_packed(memo) {
+  return memo.last;
 }
 
 export function forget(memo) {

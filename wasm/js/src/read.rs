@@ -11,7 +11,8 @@ use weir_report::RequestInput;
 
 #[wasm_bindgen(module = "/js/pack.js")]
 extern "C" {
-    fn pack_request(request: &JsValue, memo: &JsValue) -> JsValue;
+    fn pack_request(request: &JsValue, memo: &JsValue) -> u32;
+    fn take_packed(memo: &JsValue) -> String;
     fn forget(memo: &JsValue);
 }
 
@@ -27,11 +28,10 @@ pub enum Packed {
 
 /// Packs `value`, remembering it in `memo` (an object of the engine's).
 pub fn pack(value: &JsValue, memo: &JsValue) -> Packed {
-    let packed = pack_request(value, memo);
-    match packed.as_string() {
-        Some(s) => Packed::New(s),
-        None if packed.is_truthy() => Packed::Same,
-        None => Packed::Odd,
+    match pack_request(value, memo) {
+        1 => Packed::Same,
+        2 => Packed::New(take_packed(memo)),
+        _ => Packed::Odd,
     }
 }
 

@@ -1,4 +1,5 @@
 /* @ts-self-types="./weir_js.d.ts" */
+import { take_packed } from './snippets/weir-js-3c2b6fbfb7cd6852/js/pack.js';
 import * as import1 from "./snippets/weir-js-3c2b6fbfb7cd6852/js/pack.js"
 import * as import2 from "./snippets/weir-js-3c2b6fbfb7cd6852/js/pack.js"
 
@@ -220,10 +221,6 @@ function __wbg_get_imports() {
             const ret = typeof(arg0) === 'bigint';
             return ret;
         },
-        __wbg___wbindgen_is_falsy_d864b623500ae65d: function(arg0) {
-            const ret = !arg0;
-            return ret;
-        },
         __wbg___wbindgen_is_null_c22311b1cc228e3a: function(arg0) {
             const ret = arg0 === null;
             return ret;
@@ -327,6 +324,13 @@ function __wbg_get_imports() {
             const ret = JSON.stringify(arg0);
             return ret;
         }, arguments); },
+        __wbg_take_packed_c4df232c016618e3: function(arg0, arg1) {
+            const ret = take_packed(arg1);
+            const ptr1 = passStringToWasm0(ret, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            const len1 = WASM_VECTOR_LEN;
+            getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 1, len1, true);
+            getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 0, ptr1, true);
+        },
         __wbg_values_01b79ec198898dfb: function(arg0) {
             const ret = Object.values(arg0);
             return ret;
