@@ -9,30 +9,47 @@ const ok = (v) => typeof v === "string" && !v.includes("\0") && (v.isWellFormed 
 function pairs(list, key, value) {
   let out = "";
   if (Array.isArray(list)) {
-    for (const p of list) {
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i];
       if (!Array.isArray(p) || p.length !== 2 || !ok(p[0]) || !ok(p[1])) return undefined;
       out += "\0" + key + p[0] + "\0" + value + p[1];
     }
-  } else if (list !== null && typeof list === "object") {
-    for (const k in list) {
-      if (!Object.prototype.hasOwnProperty.call(list, k)) continue;
-      const v = list[k];
-      if (!ok(k) || !ok(v)) return undefined;
-      out += "\0" + key + k + "\0" + value + v;
-    }
-  } else return undefined;
+    return out;
+  }
+  if (list === null || typeof list !== "object") return undefined;
+  // Inherited keys count as unknown: the exact reader decides about them.
+  for (const k in list) {
+    const v = list[k];
+    if (!ok(k) || !ok(v) || !Object.hasOwn(list, k)) return undefined;
+    out += "\0" + key + k + "\0" + value + v;
+  }
   return out;
 }
 
-function onlyKnown(o, allowed) {
+function requestKeysKnown(o) {
   for (const k in o) {
-    if (Object.prototype.hasOwnProperty.call(o, k) && !allowed.includes(k)) return false;
+    switch (k) {
+      case "url": case "method": case "headers": case "port": case "source": break;
+      default: return false;
+    }
   }
   return true;
 }
 
-const REQUEST = ["url", "method", "headers", "port", "source"];
-const SOURCE = ["gateway", "namespace", "labels", "ip", "local"];
+function sourceKeysKnown(o) {
+  for (const k in o) {
+    switch (k) {
+      case "gateway": case "namespace": case "labels": case "ip": case "local": break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
+function tagged(tag, v) {
+  if (v === undefined) return "";
+  return ok(v) ? "\0" + tag + v : undefined;
+}
 
 // Packs `r` for an engine: 0 when it is not a plain shape, 1 when it is
 // the same as the last request packed with this `memo` (an engine's: its
@@ -56,14 +73,12 @@ export function forget(memo) {
 }
 
 function pack(r) {
-  if (r === null || typeof r !== "object" || Array.isArray(r)) return undefined;
-  if (!onlyKnown(r, REQUEST)) return undefined;
+  if (r === null || typeof r !== "object" || Array.isArray(r) || !requestKeysKnown(r)) return undefined;
   if (!ok(r.url)) return undefined;
   let out = "U" + r.url;
-  if (r.method !== undefined) {
-    if (!ok(r.method)) return undefined;
-    out += "\0M" + r.method;
-  }
+  const method = tagged("M", r.method);
+  if (method === undefined) return undefined;
+  out += method;
   if (r.port !== undefined) {
     if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) return undefined;
     out += "\0P" + r.port;
@@ -75,13 +90,10 @@ function pack(r) {
   }
   const s = r.source;
   if (s !== undefined) {
-    if (s === null || typeof s !== "object" || Array.isArray(s) || !onlyKnown(s, SOURCE)) return undefined;
-    for (const [key, tag] of [["gateway", "G"], ["namespace", "N"], ["ip", "I"], ["local", "C"]]) {
-      const v = s[key];
-      if (v === undefined) continue;
-      if (!ok(v)) return undefined;
-      out += "\0" + tag + v;
-    }
+    if (s === null || typeof s !== "object" || Array.isArray(s) || !sourceKeysKnown(s)) return undefined;
+    const parts = [tagged("G", s.gateway), tagged("N", s.namespace), tagged("I", s.ip), tagged("C", s.local)];
+    if (parts.includes(undefined)) return undefined;
+    out += parts.join("");
     if (s.labels !== undefined) {
       const l = pairs(s.labels, "K", "W");
       if (l === undefined) return undefined;
