@@ -105,7 +105,8 @@ fn type_name(value: &JsValue) -> String {
     }
 }
 
-/// Reads a request or connection object, its strings checked as text.
+/// Reads a request or connection object through JSON (the exact reader:
+/// unknown fields and lone surrogates are named).
 fn input_of<T: serde::de::DeserializeOwned>(what: &str, value: JsValue) -> Result<T, JsValue> {
     if !value.is_object() || value.is_array() {
         return Err(error(format!(
@@ -266,31 +267,22 @@ impl Engine {
         #[wasm_bindgen(unchecked_param_type = "RequestInput")] request: JsValue,
         #[wasm_bindgen(unchecked_param_type = "bigint | number")] entropy: JsValue,
     ) -> Result<JsValue, JsValue> {
+        let packed = read::pack(&request, &self.memo);
         let mut last = self.last_request.borrow_mut();
-        let owned = match (read::pack(&request, &self.memo), &mut *last) {
-            (read::Packed::Same, Some(owned)) => owned,
-            (read::Packed::New(packed), slot) => {
-                let read = read::parse(&packed)
-                    .ok_or_else(|| error("request: unreadable"))
-                    .and_then(|input| {
-                        OwnedRequest::new(&input).map_err(|e| error(format!("request: {e}")))
-                    });
-                match read {
-                    Ok(owned) => slot.insert(owned),
-                    Err(e) => {
-                        *slot = None;
-                        read::forget_last(&self.memo);
-                        return Err(e);
-                    }
-                }
+        if let (read::Packed::Same, Some(owned)) = (&packed, &*last) {
+            return self.decide_owned(owned, &entropy);
+        }
+        // Remembered only when the memo holds its packed text.
+        let remember = matches!(packed, read::Packed::New(_));
+        match owned_request_from(request, packed) {
+            Ok(owned) if remember => self.decide_owned(last.insert(owned), &entropy),
+            Ok(owned) => self.decide_owned(&owned, &entropy),
+            Err(e) => {
+                *last = None;
+                read::forget_last(&self.memo);
+                Err(e)
             }
-            // Not a plain shape (or, defensively, a memo without its request).
-            _ => {
-                drop(last);
-                return self.decide_owned(&owned_request(request)?, &entropy);
-            }
-        };
-        self.decide_owned(owned, &entropy)
+        }
     }
 
     /// `decide` for a request read once: what a proxy or a loop calls.
@@ -377,12 +369,20 @@ impl Engine {
 }
 
 fn owned_request(value: JsValue) -> Result<OwnedRequest, JsValue> {
-    let input: RequestInput = match read::pack(&value, &js_sys::Object::new()) {
-        read::Packed::New(packed) => match read::parse(&packed) {
-            Some(input) => input,
-            None => input_of("request", value)?,
-        },
-        _ => input_of("request", value)?,
+    let packed = read::pack(&value, &js_sys::Object::new());
+    owned_request_from(value, packed)
+}
+
+/// Reads `value`, which `js/pack.js` made `packed` of: from the packed
+/// text when there is one, else with the exact (JSON) reader.
+fn owned_request_from(value: JsValue, packed: read::Packed) -> Result<OwnedRequest, JsValue> {
+    let input = match packed {
+        read::Packed::New(text) => read::parse(&text),
+        _ => None,
+    };
+    let input: RequestInput = match input {
+        Some(input) => input,
+        None => input_of("request", value)?,
     };
     OwnedRequest::new(&input).map_err(|e| error(format!("request: {e}")))
 }
