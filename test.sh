@@ -65,7 +65,7 @@ if [ "$install" -eq 1 ]; then
 
   # --- other installs (npm packages, browsers, …) go here ---
   # wasm-bindgen-cli at the wasm-bindgen crate's version (the JS packages, the browser tests).
-  wb=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+  wb=$(wasm/js/build.sh --wasm-bindgen-version)
   if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb" ]; then
     echo "cargo: wasm-bindgen-cli $wb"
     cargo install -q wasm-bindgen-cli --version "$wb"

@@ -5,16 +5,21 @@
 #
 #   wasm/js/build.sh            # both
 #   wasm/js/build.sh node|web   # one
+#   wasm/js/build.sh --wasm-bindgen-version   # the wasm-bindgen-cli version it needs
 #
 # Needs the wasm32-unknown-unknown target and wasm-bindgen-cli at the version
 # of the wasm-bindgen crate in Cargo.lock (./test.sh --install puts both in).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
+want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+if [ "${1:-}" = "--wasm-bindgen-version" ]; then
+  echo "$want"
+  exit 0
+fi
 targets=("${@:-node web}")
 read -r -a targets <<<"${targets[*]}"
 
-want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
 if [ "$have" != "$want" ]; then
   echo "wasm-bindgen-cli $want is needed (found: ${have:-none}): cargo install wasm-bindgen-cli --version $want" >&2
