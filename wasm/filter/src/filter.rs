@@ -7,9 +7,9 @@
 //! (the wasm profile is `panic = "abort"`), failing every later request.
 
 use crate::header_map::HeaderMap;
-use crate::settings::{Settings, UpstreamMode, ORIGINAL_DST_HEADER};
+use crate::settings::{FilterKind, Settings, UpstreamMode, ORIGINAL_DST_HEADER};
 use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Status};
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
@@ -21,11 +21,11 @@ use weir_core::compile::{Cluster, LbKind, RequestOutcome, Rule};
 use weir_core::decision::Outcome;
 use weir_core::{Decision, Headers, Request, Source};
 
-fn log(level: LogLevel, message: &str) {
+pub(crate) fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
-fn now_millis() -> u64 {
+pub(crate) fn now_millis() -> u64 {
     now_nanos() / 1_000_000
 }
 
@@ -46,8 +46,8 @@ struct Delayed {
 }
 
 /// What the root shares with its HTTP contexts (one per VM, single-threaded).
-struct Shared {
-    settings: Settings,
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
     /// xorshift64* state: the entropy of every decision.
     rng: Cell<u64>,
     delayed: RefCell<Vec<Delayed>>,
@@ -55,10 +55,12 @@ struct Shared {
     /// Some cluster has outlier detection: keep the table's clock moving so
     /// ejections end, and report upstream statuses.
     outlier: bool,
+    /// The network filter's counters (`filter: network` only).
+    pub(crate) connections: Option<crate::connection::Counters>,
 }
 
 impl Shared {
-    fn next_entropy(&self) -> u64 {
+    pub(crate) fn next_entropy(&self) -> u64 {
         let mut x = self.rng.get();
         x ^= x >> 12;
         x ^= x << 25;
@@ -111,8 +113,8 @@ impl RootContext for Root {
         log(
             LogLevel::Info,
             &format!(
-                "weir: configured (root {}, {} clusters, upstream {:?}, noop {})",
-                self.id, routes, settings.upstream, settings.noop
+                "weir: configured (root {}, {:?} filter, {} clusters, upstream {:?}, noop {})",
+                self.id, settings.filter, routes, settings.upstream, settings.noop
             ),
         );
         let seed = now_nanos() ^ u64::from(self.id).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -120,7 +122,10 @@ impl RootContext for Root {
             .table
             .as_deref()
             .is_some_and(|t| t.clusters().iter().any(|c| c.policy.outlier.is_some()));
+        let connections =
+            (settings.filter == FilterKind::Network).then(crate::connection::Counters::define);
         self.shared = Some(Rc::new(Shared {
+            connections,
             settings,
             rng: Cell::new(seed),
             delayed: RefCell::new(Vec::new()),
@@ -168,8 +173,15 @@ impl RootContext for Root {
         }))
     }
 
+    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(crate::connection::Tcp::new(self.shared.clone())))
+    }
+
     fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        match self.shared.as_ref().map(|s| s.settings.filter) {
+            Some(FilterKind::Network) => Some(ContextType::StreamContext),
+            _ => Some(ContextType::HttpContext),
+        }
     }
 }
 
@@ -204,7 +216,7 @@ struct InFlight {
 
 /// Whether a cluster's policy reads in-flight counts or outcomes. Istio's
 /// default balancer is LEAST_REQUEST, so most do.
-fn needs_feedback(c: &Cluster) -> bool {
+pub(crate) fn needs_feedback(c: &Cluster) -> bool {
     let p = &c.policy;
     p.outlier.is_some()
         || p.lb == LbKind::LeastRequest
@@ -233,7 +245,7 @@ fn set_request(name: &str, value: &str) -> Result<(), Failure> {
         .map_err(|s| Failure("set request header", s))
 }
 
-fn address(path: &[&str]) -> Option<SocketAddr> {
+pub(crate) fn address(path: &[&str]) -> Option<SocketAddr> {
     let raw = hostcalls::get_property(path.to_vec()).ok()??;
     std::str::from_utf8(&raw).ok()?.parse().ok()
 }

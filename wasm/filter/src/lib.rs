@@ -11,9 +11,12 @@
 // The filter reads it on wasm32; the parser is tested natively too.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod header_map;
+pub mod network;
 pub mod outcome;
 pub mod settings;
 
+#[cfg(target_arch = "wasm32")]
+mod connection;
 #[cfg(target_arch = "wasm32")]
 mod filter;
 

@@ -26,6 +26,20 @@ pub enum UpstreamMode {
     OriginalDst,
 }
 
+/// Which Envoy filter the plugin is loaded as: it decides what each stream
+/// context is (the SDK asks the root once per stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterKind {
+    /// `envoy.filters.http.wasm`: one decision per HTTP request.
+    #[default]
+    Http,
+    /// `envoy.filters.network.wasm` before `tcp_proxy`: one decision per
+    /// connection (`tcp[]` and, with an SNI, `tls[]` rules), handed to
+    /// `tcp_proxy` through the `envoy.tcp_proxy.cluster` filter state.
+    Network,
+}
+
 /// The plugin configuration as written (JSON).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +47,9 @@ pub struct PluginConfig {
     /// The Istio resources (YAML or JSON text, multi-document YAML allowed).
     #[serde(default)]
     pub config: Option<String>,
+    /// The Envoy filter this plugin is (`http` or `network`).
+    #[serde(default)]
+    pub filter: FilterKind,
     /// `None` decides as a sidecar (`mesh`); `"ns/name"` as that gateway.
     #[serde(default)]
     pub gateway: Option<String>,
@@ -151,6 +168,7 @@ impl std::error::Error for SettingsError {}
 pub struct Settings {
     /// `None` in noop mode.
     pub table: Option<Arc<Table>>,
+    pub filter: FilterKind,
     pub gateway: Option<String>,
     pub port: u16,
     pub source_namespace: String,
@@ -222,6 +240,17 @@ impl Settings {
                 });
             }
         }
+        if cfg.filter == FilterKind::Network
+            && cfg.upstream == UpstreamMode::OriginalDst
+            && cfg.original_dst_cluster.is_none()
+        {
+            // A connection has no header to carry the endpoint: tcp_proxy
+            // needs the one ORIGINAL_DST cluster to send it to.
+            return Err(SettingsError::Field {
+                field: "original_dst_cluster",
+                message: "required for a network filter with upstream \"original_dst\"".into(),
+            });
+        }
         if cfg.tick_ms == 0 || cfg.tick_ms > 1000 {
             return Err(SettingsError::Field {
                 field: "tick_ms",
@@ -269,6 +298,7 @@ impl Settings {
         });
         Ok(Settings {
             table,
+            filter: cfg.filter,
             gateway: cfg.gateway,
             port: cfg.port,
             source_namespace: cfg.source_namespace,
@@ -379,6 +409,14 @@ spec:
                 "`endpoint_header`",
             ),
             (serde_json::json!({"config": VS, "tick_ms": 0}), "`tick_ms`"),
+            (
+                serde_json::json!({"config": VS, "filter": "network", "upstream": "original_dst"}),
+                "`original_dst_cluster`",
+            ),
+            (
+                serde_json::json!({"config": VS, "filter": "udp"}),
+                "unknown variant `udp`",
+            ),
         ];
         for (cfg, want) in cases {
             let err = Settings::from_json(&json(cfg.clone()))
