@@ -40,10 +40,7 @@ impl Echo {
                 });
             }
         });
-        Echo {
-            port,
-            accepted,
-        }
+        Echo { port, accepted }
     }
 }
 
@@ -599,4 +596,73 @@ fn config_change_applies_to_new_connections_while_open_ones_continue() {
         .expect("echo on the old connection");
     assert_eq!(&echoed, b"still here\n");
     let _ = open.shutdown(Shutdown::Both);
+}
+
+/// examples/envoy's TCP bootstrap (render_tcp.py over istio/tcp-echo.yaml),
+/// rendered on free ports: the 80/20 split and the SNI routes as the demo
+/// shows them; the committed envoy-tcp.yaml is that renderer's output.
+#[test]
+fn bundled_tcp_example_routes() {
+    let root = weir_envoy_tests::harness::repo_root();
+    let render = |args: &[String]| {
+        let out = std::process::Command::new("python3")
+            .arg(root.join("examples/envoy/render_tcp.py"))
+            .args(args)
+            .output()
+            .expect("run render_tcp.py");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let committed = std::fs::read_to_string(root.join("examples/envoy/envoy-tcp.yaml"))
+        .expect("envoy-tcp.yaml");
+    assert_eq!(
+        render(&[]),
+        committed,
+        "envoy-tcp.yaml is stale: rerun examples/envoy/render_tcp.py"
+    );
+
+    let (v1, v2) = (Echo::start("echo-v1"), Echo::start("echo-v2"));
+    let (admin_port, tcp, tls) = (free_port(), free_port(), free_port());
+    let args = [
+        format!("--wasm={}", filter_wasm().display()),
+        format!("--admin={admin_port}"),
+        format!("--tcp-port={tcp}"),
+        format!("--tls-port={tls}"),
+        format!("--v1={}", v1.port),
+        format!("--v2={}", v2.port),
+    ];
+    let envoy = Envoy::start(&scratch_dir("tcp-example"), &render(&args), admin_port);
+    const N: usize = 300;
+    let mut on_v1 = 0;
+    for _ in 0..N {
+        match greeting("127.0.0.1", tcp, b"").0.as_str() {
+            "echo-v1" => on_v1 += 1,
+            "echo-v2" => {}
+            other => panic!("greeting {other:?}\n{}", envoy.log()),
+        }
+    }
+    // 80/20: five standard deviations of the binomial either side.
+    let sd = (N as f64 * 0.8 * 0.2).sqrt();
+    let (low, high) = (
+        (N as f64 * 0.8 - 5.0 * sd) as usize,
+        (N as f64 * 0.8 + 5.0 * sd) as usize,
+    );
+    assert!(
+        (low..=high).contains(&on_v1),
+        "echo-v1 {on_v1} of {N}, want {low}..={high}"
+    );
+    for (sni, want) in [
+        ("echo-a.example.com", "echo-v1"),
+        ("echo-b.example.com", "echo-v2"),
+    ] {
+        assert_eq!(
+            greeting("127.0.0.1", tls, &client_hello(Some(sni))).0,
+            want,
+            "{sni}"
+        );
+    }
 }
