@@ -10,6 +10,13 @@
 // endpoint) instead of forwarding it, for trying a config whose endpoints
 // are not reachable from here.
 //
+// -tcp-listen adds a TCP listener decided by Weir's tcp[] rules (tls[]
+// rules by SNI with -tcp-tls, for TLS passthrough) as the listener port
+// -tcp-port, and piped to the endpoint Weir picks:
+//
+//	go run ./cmd/weir-proxy -config ../examples/configs/tcp-echo.yaml \
+//	    -gateway istioinaction/echo-tcp-gateway -tcp-listen 127.0.0.1:31400 -tcp-port 31400
+//
 // -config may be given several times (files, or directories of *.yaml,
 // *.yml and *.json); they are applied as one config. SIGHUP re-reads them:
 // a config that fails validation is refused with its diagnostics and the
@@ -50,6 +57,9 @@ type options struct {
 	namespace string
 	port      int
 	dryRun    bool
+	tcpListen string
+	tcpPort   int
+	tcpTLS    bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -63,6 +73,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.namespace, "namespace", "default", "the sidecar's namespace")
 	fs.IntVar(&o.port, "port", 0, "listener port Weir decides for (0: the Host header's, or 80)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "answer each request with its decision instead of forwarding it")
+	fs.StringVar(&o.tcpListen, "tcp-listen", "", "also accept TCP connections here, routed by tcp[] (or tls[]) rules")
+	fs.IntVar(&o.tcpPort, "tcp-port", 0, "listener port Weir decides TCP connections for (0: the local port)")
+	fs.BoolVar(&o.tcpTLS, "tcp-tls", false, "read the SNI of TLS connections on -tcp-listen (passthrough: tls[] rules)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -155,6 +168,17 @@ func run(ctx context.Context, o options, reload <-chan struct{}, log io.Writer, 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(log, "weir-proxy (libweir %s) listening on %s\n", weir.Version(), ln.Addr())
+	if o.tcpListen != "" {
+		tln, err := net.Listen("tcp", o.tcpListen)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer tln.Close()
+		tcp := &proxy.TCP{Engine: engine, Gateway: o.gateway, Namespace: o.namespace, Port: o.tcpPort, TLS: o.tcpTLS, Log: log}
+		go func() { served <- tcp.Serve(tln) }()
+		fmt.Fprintf(log, "weir-proxy TCP listening on %s\n", tln.Addr())
+	}
 	if ready != nil {
 		ready <- ln.Addr()
 	}

@@ -248,3 +248,76 @@ func TestDryRunOnTheBundledCanary(t *testing.T) {
 		t.Fatalf("safe %d, risky %d of %d", safe, risky, n)
 	}
 }
+
+// -tcp-listen routes connections by tcp[] rules to the endpoint Weir picks.
+func TestTCPListener(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprint(c, "echo-upstream\n")
+			c.Close()
+		}
+	}()
+	host, port, _ := net.SplitHostPort(up.Addr().String())
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "tcp.yaml"), fmt.Sprintf(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: db, namespace: default}
+spec:
+  hosts: [db.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+  resolution: STATIC
+  endpoints: [{address: %s, ports: {tcp: %s}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db, namespace: default}
+spec:
+  hosts: [db.default.svc.cluster.local]
+  tcp:
+  - match: [{port: 5432}]
+    route: [{destination: {host: db.default.svc.cluster.local}}]
+`, host, port))
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpAddr := free.Addr().String()
+	free.Close()
+	o, err := parseFlags([]string{"-config", dir, "-listen", "127.0.0.1:0", "-tcp-listen", tcpAddr, "-tcp-port", "5432"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := &syncBuffer{}
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, o, make(chan struct{}), log, ready) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	waitFor(t, log, "TCP listening")
+	c, err := net.Dial("tcp", tcpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "echo-upstream\n" {
+		t.Fatalf("got %q, %v\n%s", got, err, log.String())
+	}
+}
