@@ -4,6 +4,8 @@
  *
  * Each input line is `METHOD URL [header: value]...`, e.g.
  *   GET http://reviews.shop.svc.cluster.local/reviews/1 end-user:jason
+ * or a TCP (or, with an SNI, TLS) connection to a listener port:
+ *   TCP 31400 [SNI]
  * GATEWAY (`namespace/name`) routes as that gateway's listener; without it,
  * as a sidecar in namespace `default`. One line of output per request. */
 #include <inttypes.h>
@@ -74,12 +76,38 @@ int main(int argc, char **argv) {
   if (rc != WEIR_RESULT_OK) return fail("apply", rc);
 
   char line[8192];
+  weir_decision_summary sum;
   uint64_t entropy = 0x9e3779b97f4a7c15u;
   while (fgets(line, sizeof line, stdin)) {
     line[strcspn(line, "\r\n")] = '\0';
     char *method = strtok(line, " ");
     char *url = strtok(NULL, " ");
     if (!method || !url) continue;
+    if (strcmp(method, "TCP") == 0) {
+      /* A connection: decided by tcp[] (or, with an SNI, tls[]) rules once,
+         when it opens. Unknown addresses stay zero. */
+      const char *sni = strtok(NULL, " ");
+      weir_connection conn;
+      memset(&conn, 0, sizeof conn);
+      conn.port = (uint16_t)strtoul(url, NULL, 10);
+      conn.sni = sni;
+      conn.sni_len = sni ? strlen(sni) : 0;
+      conn.source = source;
+      entropy = entropy * 6364136223846793005u + 1442695040888963407u;
+      const weir_snapshot *snap = NULL;
+      weir_engine_snapshot(engine, &snap);
+      rc = weir_snapshot_decide_tcp(snap, &conn, entropy >> 1, decision, &sum);
+      weir_snapshot_free(snap);
+      if (rc != WEIR_RESULT_OK) {
+        fail("decide_tcp", rc);
+        continue;
+      }
+      printf("%s", OUTCOMES[sum.outcome]);
+      if (sum.cluster.len) printf(" cluster=%.*s", (int)sum.cluster.len, sum.cluster.ptr);
+      if (sum.endpoint.len) printf(" endpoint=%.*s", (int)sum.endpoint.len, sum.endpoint.ptr);
+      printf("\n");
+      continue;
+    }
     weir_header headers[32];
     size_t nheaders = 0;
     for (char *h = strtok(NULL, " "); h && nheaders < 32; h = strtok(NULL, " ")) {
@@ -119,7 +147,6 @@ int main(int argc, char **argv) {
 
     const weir_snapshot *snap = NULL;
     weir_engine_snapshot(engine, &snap);
-    weir_decision_summary sum;
     entropy = entropy * 6364136223846793005u + 1442695040888963407u;
     rc = weir_snapshot_decide(snap, &req, entropy >> 1, decision, &sum);
     if (rc != WEIR_RESULT_OK) {

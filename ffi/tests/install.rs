@@ -89,16 +89,28 @@ fn install_lays_out_libraries_links_header_and_pc() {
 
 /// Routes examples/c/requests.txt with `exe`, returning its output lines.
 fn route_requests(exe: &Path, prefix: &Path) -> Vec<String> {
+    run_example(
+        exe,
+        prefix,
+        "ingress-paths.yaml",
+        "default/gt-gateway",
+        "requests.txt",
+    )
+}
+
+/// Runs examples/c's `exe` on one of examples/configs with a gateway and
+/// an input file of examples/c, returning its output lines.
+fn run_example(exe: &Path, prefix: &Path, config: &str, gateway: &str, input: &str) -> Vec<String> {
     use std::io::Write;
     let root = repo_root();
     let mut cmd = Command::new(exe);
-    cmd.arg(root.join("examples/configs/ingress-paths.yaml"))
-        .arg("default/gt-gateway")
+    cmd.arg(root.join("examples/configs").join(config))
+        .arg(gateway)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
     use_prefix(&mut cmd, prefix);
     let mut child = cmd.spawn().unwrap();
-    let requests = std::fs::read(root.join("examples/c/requests.txt")).unwrap();
+    let requests = std::fs::read(root.join("examples/c").join(input)).unwrap();
     child.stdin.take().unwrap().write_all(&requests).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{} failed", exe.display());
@@ -169,6 +181,20 @@ fn example_builds_with_pkg_config_against_the_prefix_and_routes() {
         lines,
         "static and shared differ"
     );
+    // The TCP call: the gateway's port 31400 to the echo service, another closed.
+    let tcp = run_example(
+        &shared,
+        &prefix,
+        "tcp-echo.yaml",
+        "istioinaction/echo-tcp-gateway",
+        "tcp-connections.txt",
+    );
+    assert_eq!(tcp.len(), 2, "{tcp:?}");
+    assert!(
+        tcp[0].starts_with("route cluster=outbound|2701||tcp-echo.istioinaction.svc.cluster.local endpoint=10.5.0."),
+        "{tcp:?}"
+    );
+    assert_eq!(tcp[1], "no_route");
 }
 
 #[test]
