@@ -271,13 +271,27 @@ struct Fixture {
     plain: u16,
     original_dst: u16,
     unknown_port: u16,
+    /// The gateway TCP listener with a config whose route names a host
+    /// nothing defines (a warning at config time, no cluster at run time).
+    missing: u16,
 }
 
 fn start(name: &str) -> Fixture {
     let (v1, v2) = (Echo::start("v1"), Echo::start("v2"));
     let config = istio(&v1, &v2, 70);
+    let missing_config = config
+        .replace(
+            &format!("    - {{destination: {{host: {ECHO}, subset: v1,"),
+            "    - {destination: {host: nowhere.ns.svc.cluster.local,",
+        )
+        .replace(
+            &format!("    - {{destination: {{host: {ECHO}, subset: v2,"),
+            "    - {destination: {host: nowhere.ns.svc.cluster.local,",
+        );
+    assert_ne!(missing_config, config);
     let gw = serde_json::json!({"gateway": "ns/gw"});
-    let (admin_port, tcp, tls, canary, batch, plain, original_dst, unknown_port) = (
+    let (admin_port, tcp, tls, canary, batch, plain, original_dst, unknown_port, missing) = (
+        free_port(),
         free_port(),
         free_port(),
         free_port(),
@@ -301,7 +315,7 @@ fn start(name: &str) -> Fixture {
         m
     };
     let listeners = [
-        listener("gw_tcp", "127.0.0.1", tcp, &config, gw_tcp, false),
+        listener("gw_tcp", "127.0.0.1", tcp, &config, gw_tcp.clone(), false),
         listener("gw_tls", "127.0.0.1", tls, &config, gw_tls, true),
         listener(
             "gw_other",
@@ -309,6 +323,14 @@ fn start(name: &str) -> Fixture {
             unknown_port,
             &config,
             gw_other,
+            false,
+        ),
+        listener(
+            "gw_missing",
+            "127.0.0.1",
+            missing,
+            &missing_config,
+            gw_tcp.clone(),
             false,
         ),
         listener(
@@ -373,6 +395,7 @@ fn start(name: &str) -> Fixture {
         plain,
         original_dst,
         unknown_port,
+        missing,
     }
 }
 
@@ -515,6 +538,14 @@ fn unknown_port_is_closed_and_client_bytes_do_not_steer() {
     let after = f.v1.accepted.load(Ordering::Relaxed) + f.v2.accepted.load(Ordering::Relaxed);
     assert_eq!(after, before, "no upstream saw the unrouted connections");
     assert_eq!(weir_stat(&f.envoy, "weir_tcp_closed_no_route"), 3);
+    // A route to a host nothing defines: closed as no_cluster.
+    for _ in 0..2 {
+        assert_eq!(greeting("127.0.0.1", f.missing, b"").0, "", "closed");
+    }
+    assert_eq!(weir_stat(&f.envoy, "weir_tcp_closed_no_cluster"), 2);
+    let after_missing =
+        f.v1.accepted.load(Ordering::Relaxed) + f.v2.accepted.load(Ordering::Relaxed);
+    assert_eq!(after_missing, before);
     assert_eq!(weir_stat(&f.envoy, "weir_tcp_routed"), 3);
 }
 
