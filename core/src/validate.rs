@@ -997,38 +997,95 @@ impl<'a> Context<'a> {
     /// Conflicts across resources: several mesh VirtualServices for one host
     /// (IST0109), several DestinationRules for one host (KIA0201).
     fn conflicts(&self, out: &mut Vec<Diagnostic>) {
-        let mut by_host: BTreeMap<String, Vec<&Resource<VirtualServiceSpec>>> = BTreeMap::new();
+        // Keyed as istioctl's ConflictingMeshGatewayHostsAnalyzer keys them:
+        // by the namespaces a VirtualService is exported to ("*": all), each
+        // scope also meeting the public ones for the host.
+        let mut by_scope: BTreeMap<(String, String), Vec<&Resource<VirtualServiceSpec>>> =
+            BTreeMap::new();
         for vs in &self.config.virtual_services {
             let mesh = vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == "mesh");
             if !mesh {
                 continue;
             }
-            for h in &vs.spec.hosts {
-                let list = by_host.entry(expand_host(h, &vs.namespace)).or_default();
-                if !list.iter().any(|v| std::ptr::eq(*v, vs)) {
-                    list.push(vs);
+            let export = &vs.spec.export_to;
+            let scopes: Vec<String> = if export.is_empty() || export.iter().any(|e| e == "*") {
+                vec!["*".to_string()]
+            } else {
+                export
+                    .iter()
+                    .map(|e| {
+                        if e == "." {
+                            vs.namespace.clone()
+                        } else {
+                            e.clone()
+                        }
+                    })
+                    .collect()
+            };
+            for scope in scopes {
+                for h in &vs.spec.hosts {
+                    let list = by_scope
+                        .entry((scope.clone(), expand_host(h, &vs.namespace)))
+                        .or_default();
+                    if !list.iter().any(|v| std::ptr::eq(*v, vs)) {
+                        list.push(vs);
+                    }
                 }
             }
         }
-        for (host, mut list) in by_host {
+        let mut reported: Vec<*const Resource<VirtualServiceSpec>> = Vec::new();
+        for ((scope, host), list) in &by_scope {
+            let mut list = list.clone();
+            if scope != "*" {
+                if let Some(public) = by_scope.get(&("*".to_string(), host.clone())) {
+                    list.extend(public.iter().copied());
+                }
+            }
             if list.len() < 2 {
                 continue;
             }
-            list.sort_by(|a, b| a.precedence_key().cmp(&b.precedence_key()));
+            // Who takes the host there: a namespace's own, then those
+            // exported to it, then the public ones; the oldest within each.
+            list.sort_by(|a, b| {
+                let rank = |v: &Resource<VirtualServiceSpec>| {
+                    if scope == "*" {
+                        0
+                    } else {
+                        crate::config::delegates::visibility_rank(
+                            &v.spec.export_to,
+                            &v.namespace,
+                            scope,
+                        )
+                    }
+                };
+                (rank(a), a.precedence_key()).cmp(&(rank(b), b.precedence_key()))
+            });
             let names: Vec<String> = list
                 .iter()
                 .map(|v| format!("{}/{}", v.namespace, v.name))
                 .collect();
+            let (who, place) = if scope == "*" {
+                (format!("the oldest, {},", names[0]), String::new())
+            } else {
+                (
+                    names[0].clone(),
+                    format!(" for sidecars in namespace {scope}"),
+                )
+            };
             for vs in &list[1..] {
+                let key: *const Resource<VirtualServiceSpec> = *vs;
+                if reported.contains(&key) {
+                    continue;
+                }
+                reported.push(key);
                 out.push(Diagnostic::new(
                     "IST0109",
                     Severity::Warning,
                     vs.reference(Kind::VirtualService),
                     "spec.hosts",
                     format!(
-                        "The VirtualServices {} associated with mesh gateway define the same host {host} which can lead to undefined behavior; the oldest, {}, wins and this one is ignored for that host. This can be fixed by merging the conflicting VirtualServices into a single resource.",
+                        "The VirtualServices {} associated with mesh gateway define the same host {host} which can lead to undefined behavior; {who} wins{place} and this one is ignored for that host. This can be fixed by merging the conflicting VirtualServices into a single resource.",
                         names.join(","),
-                        names[0]
                     ),
                 ));
             }

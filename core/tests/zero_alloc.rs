@@ -224,6 +224,17 @@ const ROWS: &[Row] = &[
         "/",
         &[("x-user", "u1")],
     ),
+    // exportTo: the client's namespace (shop) has its own private
+    // VirtualService for ledger (Routing::mesh_scoped).
+    (
+        "private-routes.yaml",
+        None,
+        0,
+        "ledger.payments.svc.cluster.local",
+        "GET",
+        "/",
+        &[],
+    ),
     // Kubernetes: Services, EndpointSlices and Pods (bookinfo/cluster.yaml).
     (
         "bookinfo",
@@ -274,6 +285,7 @@ fn decisions_allocate_nothing() {
         "tcp-echo.yaml",
         "invalid/shadowed-route.yaml",
         "scoped-rules.yaml",
+        "private-routes.yaml",
         "bookinfo",
     ];
     let engines: Vec<_> = configs

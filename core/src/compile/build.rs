@@ -6,6 +6,7 @@ use crate::balance::hash_policy::HashPolicy;
 use crate::balance::maglev::Maglev;
 use crate::balance::ring_hash::RingHash;
 use crate::balance::weighted::{AliasTable, WeightedChoice};
+use crate::config::delegates::{exported_to, visibility_rank};
 use crate::config::destination_rules::DestinationRuleIndex;
 use crate::config::model::{
     self, ConnectionPoolSettings, CorsPolicy, Destination, DestinationRuleSpec, GatewaySpec,
@@ -161,7 +162,16 @@ pub(crate) fn compile_with_registry(
             b.cluster(&s.host, "", sp.number as u16);
         }
     }
-    let mesh = b.mesh_listener();
+    let mesh = b.mesh_listener(None);
+    // Sidecars in the namespaces an `exportTo` names see their own view.
+    let mesh_scoped: HashMap<Box<str>, Listener> = b
+        .export_scopes()
+        .into_iter()
+        .map(|ns| {
+            let listener = b.mesh_listener(Some(&ns));
+            (ns.into_boxed_str(), listener)
+        })
+        .collect();
     let mut gateways = HashMap::new();
     let mut gateway_default_port = HashMap::new();
     for gw in &config.gateways {
@@ -211,6 +221,7 @@ pub(crate) fn compile_with_registry(
         id: super::new_table_id(),
         routing: Arc::new(Routing {
             mesh,
+            mesh_scoped,
             gateways,
             gateway_default_port,
             clusters,
@@ -843,11 +854,45 @@ impl<'c> Builder<'c> {
         list
     }
 
+    /// The namespaces whose sidecars see other VirtualServices or services
+    /// than the public view: those an `exportTo` names (`.`: the owner's).
+    fn export_scopes(&self) -> Vec<String> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut add = |export_to: &[String], owner: &str| {
+            if export_to.is_empty() || export_to.iter().any(|e| e == "*") {
+                return;
+            }
+            for e in export_to {
+                match e.as_str() {
+                    "." => out.insert(owner.to_string()),
+                    "~" => false,
+                    ns => out.insert(ns.to_string()),
+                };
+            }
+        };
+        for vs in &self.config.virtual_services {
+            add(&vs.spec.export_to, &vs.namespace);
+        }
+        for s in &self.registry.services {
+            add(&s.export_to, &s.namespace);
+        }
+        out.into_iter().collect()
+    }
+
     /// The sidecar listener: one virtual host per VirtualService host (oldest
     /// wins a host), and one per registry service with its default route or
-    /// the most specific wildcard VirtualService covering it.
-    fn mesh_listener(&mut self) -> Listener {
-        let vss = self.bound("mesh");
+    /// the most specific wildcard VirtualService covering it. `view` is the
+    /// sidecars' namespace, for `exportTo`; `None`: a namespace no `exportTo`
+    /// names, which sees only what is exported everywhere.
+    fn mesh_listener(&mut self, view: Option<&str>) -> Listener {
+        let mut vss: Vec<_> = self
+            .bound("mesh")
+            .into_iter()
+            .filter(|vs| visible(&vs.spec.export_to, &vs.namespace, view))
+            .collect();
+        if let Some(ns) = view {
+            vss.sort_by_key(|vs| visibility_rank(&vs.spec.export_to, &vs.namespace, ns));
+        }
         let mut vhosts: Vec<(String, Vec<Route>)> = Vec::new();
         let mut by_domain: HashMap<String, usize> = HashMap::new();
         let mut compiled: Vec<(String, usize)> = Vec::new(); // (vs host, vhost index) for wildcard coverage
@@ -868,7 +913,7 @@ impl<'c> Builder<'c> {
             .registry
             .services
             .iter()
-            .filter(|s| !s.host.starts_with('*'))
+            .filter(|s| !s.host.starts_with('*') && visible(&s.export_to, &s.namespace, view))
             .map(|s| s.host.clone())
             .collect();
         for host in services {
@@ -964,7 +1009,13 @@ impl<'c> Builder<'c> {
         let https_redirect = servers
             .iter()
             .any(|s| s.tls.as_ref().and_then(|t| t.https_redirect) == Some(true));
-        let vss = self.bound(key);
+        // A gateway sees the VirtualServices exported to its namespace.
+        let mut vss: Vec<_> = self
+            .bound(key)
+            .into_iter()
+            .filter(|vs| exported_to(&vs.spec.export_to, &vs.namespace, &gw.namespace))
+            .collect();
+        vss.sort_by_key(|vs| visibility_rank(&vs.spec.export_to, &vs.namespace, &gw.namespace));
         let mut domains: Vec<(String, Vec<Route>)> = Vec::new();
         // Domain → its index in `domains` (a gateway may carry thousands).
         let mut domain_index: HashMap<String, usize> = HashMap::new();
@@ -1120,6 +1171,15 @@ fn compile_l4_matches(
         })
         .collect();
     (!out.is_empty()).then(|| out.into())
+}
+
+/// Whether a resource with `export_to`, owned by namespace `owner`, is seen
+/// by sidecars of namespace `view` (`None`: a namespace no `exportTo` names).
+fn visible(export_to: &[String], owner: &str, view: Option<&str>) -> bool {
+    match view {
+        None => export_to.is_empty() || export_to.iter().any(|e| e == "*"),
+        Some(ns) => exported_to(export_to, owner, ns),
+    }
 }
 
 fn make_listener(vhosts: Vec<(String, Vec<Route>)>) -> Listener {

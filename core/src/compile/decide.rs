@@ -112,9 +112,18 @@ impl Table {
         }
     }
 
+    /// [`listener_for`](Self::listener_for) for a client: a sidecar's is
+    /// its namespace's view of the mesh (`exportTo`).
+    pub fn listener_for_source(&self, source: &Source<'_>, port: u16) -> Option<&Listener> {
+        match source.gateway {
+            None => Some(self.mesh_for(source.namespace)),
+            g => self.listener_for(g, port),
+        }
+    }
+
     /// The virtual host `req` lands on, if any.
     pub fn virtual_host_for(&self, req: &Request<'_>) -> Option<&VirtualHost> {
-        self.listener_for(req.source.gateway, req.port)?
+        self.listener_for_source(req.source, req.port)?
             .virtual_host_for(req)
     }
 
@@ -149,7 +158,7 @@ impl Table {
         // store-to-load forwarding (perf: a third of this function's time
         // through the C ABI).
         let listener = match req.source.gateway {
-            None => &self.routing.mesh,
+            None => self.mesh_for(req.source.namespace),
             Some(g) => match self.listener_for(Some(g), req.port) {
                 Some(l) => l,
                 None => return,
@@ -487,7 +496,7 @@ impl Table {
     /// Decides for a TCP or TLS connection: the first `tcp[]` (or, with an
     /// SNI, `tls[]`) rule that matches.
     pub fn decide_tcp<'a>(&'a self, conn: &Connection<'a>, entropy: u64) -> Decision<'a> {
-        let Some(listener) = self.listener_for(conn.source.gateway, conn.port) else {
+        let Some(listener) = self.listener_for_source(conn.source, conn.port) else {
             return Decision::local(Outcome::NoRoute, 0, "");
         };
         let port = conn.effective_port();

@@ -64,7 +64,11 @@ pub struct Listener {
 /// differ only in endpoints.
 #[derive(Debug, Default)]
 pub struct Routing {
+    /// The sidecar listener as namespaces no `exportTo` names see it.
     pub mesh: Listener,
+    /// Namespace → its sidecars' listener, for the namespaces an `exportTo`
+    /// of a VirtualService or service names. Empty in most meshes.
+    pub(crate) mesh_scoped: HashMap<Box<str>, Listener>,
     /// `(namespace/name, port)` → listener.
     pub gateways: HashMap<(String, u16), Listener>,
     /// The first server port of each gateway, for requests that give no port.
@@ -153,9 +157,19 @@ impl Table {
         self.routing.cluster_by_name.get(name).map(|&i| i as usize)
     }
 
-    /// The mesh (sidecar) listener.
+    /// The mesh (sidecar) listener, as namespaces no `exportTo` names see it.
     pub fn mesh(&self) -> &Listener {
         &self.routing.mesh
+    }
+
+    /// The sidecar listener of a client in `namespace` (`exportTo` applied).
+    #[inline]
+    pub fn mesh_for(&self, namespace: &str) -> &Listener {
+        let routing = &*self.routing;
+        if routing.mesh_scoped.is_empty() {
+            return &routing.mesh;
+        }
+        routing.mesh_scoped.get(namespace).unwrap_or(&routing.mesh)
     }
 
     /// Gateway listeners, sorted by gateway and port.

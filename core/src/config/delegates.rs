@@ -103,6 +103,22 @@ pub fn exported_to(export_to: &[String], owner: &str, namespace: &str) -> bool {
             .any(|e| e == "*" || (e == "." && owner == namespace) || e == namespace)
 }
 
+/// The order in which a proxy in namespace `ns` takes the VirtualServices it
+/// sees (istiod's `VirtualServicesForGateway` and sidecar egress listeners):
+/// its namespace's private ones (`.` or the namespace itself), then those
+/// exported to it by name, then the public ones; creation order within each.
+/// The first to claim a host keeps it, so a namespace's own VirtualService
+/// overrides a public one for its workloads.
+pub fn visibility_rank(export_to: &[String], owner: &str, ns: &str) -> u8 {
+    if export_to.is_empty() || export_to.iter().any(|e| e == "*") {
+        2
+    } else if owner == ns && export_to.iter().any(|e| e == "." || e == ns) {
+        0
+    } else {
+        1
+    }
+}
+
 /// The VirtualServices as the compiler sees them: roots with their delegate
 /// routes merged in, delegates themselves left out. `None` when no
 /// VirtualService is a delegate or uses one (the config is used as it is).
