@@ -54,3 +54,20 @@ pub fn pipeline(data: &[u8]) {
         table.finish(ticket, RequestOutcome::Status(503), entropy);
     }
 }
+
+/// A YAML stream read by the loader's fast reader (`None`: it leaves the
+/// stream to serde_yaml_ng) and by serde_yaml_ng, as the loader reads
+/// documents: for tests that hold the two to the same answer.
+#[allow(clippy::type_complexity)]
+pub fn yaml_both_ways(
+    text: &str,
+) -> (
+    Option<Vec<serde_json::Value>>,
+    Result<Vec<serde_json::Value>, String>,
+) {
+    use serde::Deserialize;
+    let reference = serde_yaml_ng::Deserializer::from_str(text)
+        .map(|d| serde_json::Value::deserialize(d).map_err(|e| e.to_string()))
+        .collect();
+    (crate::config::block_yaml::documents(text), reference)
+}

@@ -431,11 +431,22 @@ spec:
         validate(&loaded.config, &mut out);
         out.into_iter()
             .filter(|d| d.code == "IST0109")
-            .map(|d| format!("{}/{}: {}", d.resource.namespace, d.resource.name, d.message))
+            .map(|d| {
+                format!(
+                    "{}/{}: {}",
+                    d.resource.namespace, d.resource.name, d.message
+                )
+            })
             .collect()
     };
-    assert_eq!(conflicts(vs("a", "['.']") + &vs("b", "['.']")), Vec::<String>::new());
-    assert_eq!(conflicts(vs("a", "[x]") + &vs("b", "[y]")), Vec::<String>::new());
+    assert_eq!(
+        conflicts(vs("a", "['.']") + &vs("b", "['.']")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        conflicts(vs("a", "[x]") + &vs("b", "[y]")),
+        Vec::<String>::new()
+    );
     let both_to_x = conflicts(vs("a", "[x]") + &vs("b", "[x]"));
     assert_eq!(both_to_x.len(), 1, "{both_to_x:?}");
     let private_and_public = conflicts(vs("a", "['*']") + &vs("z", "['.']"));
@@ -447,5 +458,8 @@ spec:
     );
     let public_twice = conflicts(vs("a", "[]") + &vs("b", "['*']"));
     assert_eq!(public_twice.len(), 1, "{public_twice:?}");
-    assert!(public_twice[0].contains("the oldest, a/shop, wins"), "{public_twice:?}");
+    assert!(
+        public_twice[0].contains("the oldest, a/shop, wins"),
+        "{public_twice:?}"
+    );
 }

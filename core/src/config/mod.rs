@@ -6,6 +6,7 @@
 //! [`Diagnostic`]. Documents that cannot be read are skipped; the validator
 //! then decides whether the config as a whole is accepted.
 
+pub(crate) mod block_yaml;
 pub mod delegates;
 pub mod destination_rules;
 pub mod kube;
@@ -385,6 +386,31 @@ impl Loaded {
         line: usize,
         column: usize,
     ) -> bool {
+        // The common YAML without serde_yaml_ng's event buffers; anything
+        // else (and every syntax error, with its location) goes to it.
+        if let Some(documents) = block_yaml::documents(text) {
+            for (i, document) in documents.into_iter().enumerate() {
+                let index = first_document + i;
+                let origin = Origin {
+                    file: file.to_string(),
+                    document: index + 1,
+                };
+                let seed = DocumentSeed {
+                    loaded: self,
+                    origin: &origin,
+                };
+                if let Err(e) = serde::de::DeserializeSeed::deserialize(seed, document) {
+                    self.diagnostics.push(syntax_error(
+                        file,
+                        index,
+                        format!("malformed YAML: {e}"),
+                        None,
+                    ));
+                    return false;
+                }
+            }
+            return true;
+        }
         for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
             let index = first_document + i;
             let origin = Origin {
