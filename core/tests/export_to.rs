@@ -463,3 +463,16 @@ spec:
         "{public_twice:?}"
     );
 }
+
+/// Tools list every view of the mesh: the public one, then one per
+/// namespace an `exportTo` names.
+#[test]
+fn mesh_views_are_the_public_one_then_each_named_namespace() {
+    let engine = Engine::new();
+    engine
+        .apply_str(&mesh_with("[back, other]", "[]"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let table = engine.snapshot();
+    let views: Vec<Option<&str>> = table.mesh_views().iter().map(|(ns, _)| *ns).collect();
+    assert_eq!(views, [None, Some("back"), Some("other")]);
+}

@@ -88,7 +88,7 @@ pub struct weir_destination_stat {
 fn collect(table: &Table) -> Vec<Entry> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    let mut listeners = vec![table.mesh()];
+    let mut listeners: Vec<_> = table.mesh_views().into_iter().map(|(_, l)| l).collect();
     listeners.extend(table.gateways().into_iter().map(|(_, _, l)| l));
     for l in listeners {
         for vh in l.virtual_hosts.iter() {

@@ -77,7 +77,13 @@ pub struct RouteTable {
 pub fn route_table(table: &Table, only: Option<&str>) -> RouteTable {
     let mut listeners: Vec<(String, &Listener)> = Vec::new();
     if only.is_none_or(|g| g == "mesh") {
-        listeners.push(("mesh".to_string(), table.mesh()));
+        for (namespace, listener) in table.mesh_views() {
+            let name = match namespace {
+                None => "mesh".to_string(),
+                Some(ns) => format!("mesh (sidecars in {ns})"),
+            };
+            listeners.push((name, listener));
+        }
     }
     for (g, port, l) in table.gateways() {
         if only.is_none_or(|o| o == g) {

@@ -162,6 +162,21 @@ impl Table {
         &self.routing.mesh
     }
 
+    /// Every view of the mesh: the public one (`None`), then one per
+    /// namespace an `exportTo` names, sorted by namespace.
+    pub fn mesh_views(&self) -> Vec<(Option<&str>, &Listener)> {
+        let routing = &*self.routing;
+        let mut scoped: Vec<(Option<&str>, &Listener)> = routing
+            .mesh_scoped
+            .iter()
+            .map(|(ns, l)| (Some(&**ns), l))
+            .collect();
+        scoped.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = vec![(None, &routing.mesh)];
+        out.extend(scoped);
+        out
+    }
+
     /// The sidecar listener of a client in `namespace` (`exportTo` applied).
     #[inline]
     pub fn mesh_for(&self, namespace: &str) -> &Listener {
