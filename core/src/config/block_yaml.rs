@@ -22,55 +22,102 @@ const MAX_DEPTH: usize = 64;
 
 /// The documents of `text`, numbered as serde_yaml_ng numbers them, or
 /// `None` when `text` uses YAML this reader does not handle.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn documents(text: &str) -> Option<Vec<Value>> {
-    if text.contains(['\t', '\r']) || text.starts_with('\u{feff}') {
-        return None;
-    }
-    let lines: Vec<&str> = text.lines().collect();
-    // Document boundaries: `---` lines (a comment may follow).
-    let mut bounds = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        if l.starts_with('%') || l.starts_with("...") {
+    Documents::new(text)?.map(|d| d.ok()).collect()
+}
+
+/// Where the reader stopped: the stream from `offset` (a document's first
+/// line, `line` lines into the text) is left to serde_yaml_ng.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rest {
+    pub offset: usize,
+    pub line: usize,
+}
+
+/// The documents of a stream one at a time, so that only one document's
+/// tree is alive at once (all of a 30 000-document stream at once left the
+/// heap fragmented for the phases after loading).
+pub(crate) struct Documents<'a> {
+    lines: Vec<&'a str>,
+    /// Byte offset of each line in the text.
+    starts: Vec<usize>,
+    /// Line ranges of the documents, empty edges already dropped.
+    ranges: std::vec::IntoIter<(usize, usize)>,
+}
+
+impl<'a> Documents<'a> {
+    /// `None` when the stream as a whole uses what this reader leaves to
+    /// serde_yaml_ng (tabs, CR, a BOM, directives, `...`, content on `---`).
+    pub(crate) fn new(text: &'a str) -> Option<Documents<'a>> {
+        if text.contains(['\t', '\r']) || text.starts_with('\u{feff}') {
             return None;
         }
-        if let Some(rest) = l.strip_prefix("---") {
-            let rest = rest.trim_start_matches(' ');
-            if rest.is_empty() || rest.starts_with('#') {
-                bounds.push(i);
-            } else if rest.len() == l.len() - 3 {
-                // `---x`: not a marker, content (plain scalar) — rare.
+        let mut lines = Vec::new();
+        let mut starts = Vec::new();
+        let mut at = 0;
+        for l in text.split_inclusive('\n') {
+            starts.push(at);
+            at += l.len();
+            lines.push(l.strip_suffix('\n').unwrap_or(l));
+        }
+        // Document boundaries: `---` lines (a comment may follow).
+        let mut bounds = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            if l.starts_with('%') || l.starts_with("...") {
                 return None;
-            } else {
-                return None; // content on a marker line
+            }
+            if let Some(rest) = l.strip_prefix("---") {
+                let rest = rest.trim_start_matches(' ');
+                if !(rest.is_empty() || rest.starts_with('#')) {
+                    return None; // content on a marker line, or `---x`
+                }
+                bounds.push(i);
             }
         }
-    }
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    let mut start = 0;
-    for &b in &bounds {
-        ranges.push((start, b));
-        start = b + 1;
-    }
-    ranges.push((start, lines.len()));
-    let last = ranges.len() - 1;
-    let mut out = Vec::with_capacity(ranges.len());
-    for (k, &(from, to)) in ranges.iter().enumerate() {
-        let has_content = lines[from..to].iter().any(|l| !is_blank(l));
-        // Before the first marker and after the last one, only a part with
-        // content is a document; between markers every part is one.
-        let edge = (k == 0 && !bounds.is_empty()) || (k == last && !bounds.is_empty());
-        if edge && !has_content {
-            continue;
+        let mut all: Vec<(usize, usize)> = Vec::new();
+        let mut start = 0;
+        for &b in &bounds {
+            all.push((start, b));
+            start = b + 1;
         }
+        all.push((start, lines.len()));
+        let last = all.len() - 1;
+        let mut ranges = Vec::with_capacity(all.len());
+        for (k, &(from, to)) in all.iter().enumerate() {
+            let has_content = lines[from..to].iter().any(|l| !is_blank(l));
+            // Before the first marker and after the last one, only a part
+            // with content is a document; between markers every part is one.
+            let edge = !bounds.is_empty() && (k == 0 || k == last);
+            if !(edge && !has_content) {
+                ranges.push((from, to));
+            }
+        }
+        Some(Documents {
+            lines,
+            starts,
+            ranges: ranges.into_iter(),
+        })
+    }
+}
+
+impl Iterator for Documents<'_> {
+    /// A document, or where to hand the rest of the stream over.
+    type Item = Result<Value, Rest>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (from, to) = self.ranges.next()?;
         let mut p = Parser {
-            lines: &lines[from..to],
+            lines: &self.lines[from..to],
             line: 0,
             col: 0,
             depth: 0,
         };
-        out.push(p.document()?);
+        Some(p.document().ok_or(Rest {
+            offset: self.starts.get(from).copied().unwrap_or(usize::MAX),
+            line: from,
+        }))
     }
-    Some(out)
 }
 
 fn is_blank(line: &str) -> bool {

@@ -387,10 +387,26 @@ impl Loaded {
         column: usize,
     ) -> bool {
         // The common YAML without serde_yaml_ng's event buffers; anything
-        // else (and every syntax error, with its location) goes to it.
-        if let Some(documents) = block_yaml::documents(text) {
-            for (i, document) in documents.into_iter().enumerate() {
+        // else (and every syntax error, with its location) goes to it, from
+        // the first document the fast reader does not take.
+        if let Some(documents) = block_yaml::Documents::new(text) {
+            for (i, document) in documents.enumerate() {
                 let index = first_document + i;
+                let document = match document {
+                    Ok(d) => d,
+                    Err(rest) => {
+                        let Some(tail) = text.get(rest.offset..) else {
+                            return false;
+                        };
+                        return self.add_yaml_with_serde(
+                            file,
+                            tail,
+                            index,
+                            line + rest.line,
+                            column,
+                        );
+                    }
+                };
                 let origin = Origin {
                     file: file.to_string(),
                     document: index + 1,
@@ -411,6 +427,18 @@ impl Loaded {
             }
             return true;
         }
+        self.add_yaml_with_serde(file, text, first_document, line, column)
+    }
+
+    /// [`add_yaml_documents`](Self::add_yaml_documents) with serde_yaml_ng.
+    fn add_yaml_with_serde(
+        &mut self,
+        file: &str,
+        text: &str,
+        first_document: usize,
+        line: usize,
+        column: usize,
+    ) -> bool {
         for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
             let index = first_document + i;
             let origin = Origin {
@@ -806,6 +834,41 @@ spec:
                 .map(|d| (&d.code, d.line, d.column, &d.message))
                 .collect::<Vec<_>>(),
         )
+    }
+
+    /// A stream the fast reader takes only in part: serde_yaml_ng reads
+    /// it from the first document the fast reader leaves (an anchor here),
+    /// with the same resources, document numbers and error location as when
+    /// it reads the whole stream (a tab in a comment sends it all there; the
+    /// comment goes on an existing line, so line numbers stay).
+    #[test]
+    fn a_stream_handed_over_midway_loads_as_serde_yaml_ng_alone_loads_it() {
+        let vs = |name: &str| {
+            format!("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}, namespace: ns}}\nspec:\n  hosts: [h]\n  http:\n  - route: [{{destination: {{host: h}}}}]\n")
+        };
+        let text = format!(
+            "{}---\n{}---\n{}---\n{}---\nbroken: [unterminated\n",
+            vs("fast"),
+            vs("anchored").replace("hosts: [h]", "hosts: &h [h]"),
+            vs("after"),
+            vs("more"),
+        );
+        let mixed = whole(&text);
+        let serde_only = whole(&text.replacen("/v1\n", "/v1 # a\ttab\n", 1));
+        assert_eq!(summary(&mixed), summary(&serde_only));
+        let names: Vec<&str> = mixed
+            .config
+            .virtual_services
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(names, ["fast", "anchored", "after", "more"]);
+        let error = mixed
+            .diagnostics
+            .iter()
+            .find(|d| d.code == "WEIR0001")
+            .expect("a syntax error");
+        assert!(error.line.is_some_and(|l| l >= 29), "{error:?}");
     }
 
     #[test]
