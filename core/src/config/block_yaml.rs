@@ -89,7 +89,7 @@ impl<'a> Documents<'a> {
             // Before the first marker and after the last one, only a part
             // with content is a document; between markers every part is one.
             let edge = !bounds.is_empty() && (k == 0 || k == last);
-            if !(edge && !has_content) {
+            if !edge || has_content {
                 ranges.push((from, to));
             }
         }
