@@ -411,23 +411,51 @@ impl Loaded {
                     file: file.to_string(),
                     document: index + 1,
                 };
-                let seed = DocumentSeed {
-                    loaded: self,
-                    origin: &origin,
-                };
-                if let Err(e) = serde::de::DeserializeSeed::deserialize(seed, document) {
-                    self.diagnostics.push(syntax_error(
-                        file,
-                        index,
-                        format!("malformed YAML: {e}"),
-                        None,
-                    ));
-                    return false;
-                }
+                self.add_document_value(document, &origin);
             }
             return true;
         }
         self.add_yaml_with_serde(file, text, first_document, line, column)
+    }
+
+    /// A document the fast reader built, added as [`DocumentSeed`] adds
+    /// one from serde_yaml_ng's events: a resource, a sequence of
+    /// documents, or a list whose `items` are added one by one; the tree is
+    /// moved in, not copied.
+    fn add_document_value(&mut self, document: Value, origin: &Origin) {
+        let found = match document {
+            Value::Null => return,
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(items) => {
+                for item in items {
+                    self.add_document_value(item, origin);
+                }
+                return;
+            }
+            Value::Object(mut obj) => {
+                let list = match obj.remove("items") {
+                    Some(items) => {
+                        self.add_document_value(items, origin);
+                        true
+                    }
+                    None => false,
+                };
+                let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+                if list || kind.ends_with("List") {
+                    return;
+                }
+                let kind = kind.to_string();
+                self.add_object(&kind, obj, origin);
+                return;
+            }
+        };
+        DocumentSeed {
+            loaded: self,
+            origin,
+        }
+        .not_a_mapping(found);
     }
 
     /// [`add_yaml_documents`](Self::add_yaml_documents) with serde_yaml_ng.
