@@ -899,6 +899,20 @@ spec:
         assert!(error.line.is_some_and(|l| l >= 29), "{error:?}");
     }
 
+    /// The fast reader's documents are added as serde_yaml_ng's are: the
+    /// same resources, lists and diagnostics (a tab in a comment on an
+    /// existing line sends the stream to serde_yaml_ng).
+    #[test]
+    fn fast_and_serde_yaml_ng_documents_load_the_same() {
+        for text in [
+            KUBECTL_LIST,
+            "- kind: VirtualService\n  apiVersion: networking.istio.io/v1\n  metadata: {name: a, namespace: n}\n  spec: {hosts: [h]}\n- 3\n---\njust text\n---\ntrue\n---\nkind: ServiceList\nitems: [{kind: Service, apiVersion: v1, metadata: {name: s, namespace: n}}]\n",
+        ] {
+            let serde_only = text.replacen('\n', " # a\ttab\n", 1);
+            assert_eq!(summary(&whole(text)), summary(&whole(&serde_only)), "{text}");
+        }
+    }
+
     #[test]
     fn a_kubectl_list_is_read_item_by_item_with_the_same_result() {
         assert!(kubectl_chunks(KUBECTL_LIST).is_some_and(|c| c.len() == 5));
