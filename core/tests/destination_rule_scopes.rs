@@ -126,3 +126,64 @@ fn the_clients_namespace_then_the_services_then_the_roots() {
         }
     }
 }
+
+/// A reload carries endpoint state over per cluster variant: the requests
+/// in flight on the cluster a namespace's own DestinationRule shapes stay
+/// counted on it, not reset (it shares its name with the default cluster,
+/// whose endpoints are others).
+#[test]
+fn a_reload_keeps_the_endpoint_state_of_scoped_clusters() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/configs/scoped-rules.yaml"),
+    )
+    .expect("scoped-rules.yaml");
+    let engine = Engine::new();
+    engine.apply_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    let decide_in = |table: &weir_core::Table, ns: &str| -> (String, u32) {
+        let source = Source {
+            namespace: ns,
+            ..Source::MESH
+        };
+        let headers = weir_core::HeaderList(&[("x-user", "u1")]);
+        let req = Request {
+            source: &source,
+            headers: &headers,
+            ..Request::get("payments.payments.svc.cluster.local", "/")
+        };
+        let d = table.decide(&req, 7);
+        assert_eq!(d.outcome, Outcome::Route, "{d:?}");
+        let ep = d.endpoint.expect("an endpoint");
+        (
+            ep.address.to_string(),
+            ep.state.active.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    };
+    let before = engine.snapshot();
+    let source = Source {
+        namespace: "shop",
+        ..Source::MESH
+    };
+    let headers = weir_core::HeaderList(&[("x-user", "u1")]);
+    let req = Request {
+        source: &source,
+        headers: &headers,
+        ..Request::get("payments.payments.svc.cluster.local", "/")
+    };
+    let d = before.decide(&req, 7);
+    let _in_flight = before.begin(&d);
+    assert_eq!(
+        decide_in(&before, "shop"),
+        ("10.8.0.21:8080".to_string(), 1)
+    );
+    engine.apply_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    let after = engine.snapshot();
+    assert_eq!(
+        decide_in(&after, "shop"),
+        ("10.8.0.21:8080".to_string(), 1),
+        "the in-flight request on shop's cluster survives the reload"
+    );
+    let (address, active) = decide_in(&after, "web");
+    assert!(address.starts_with("10.8.0.1"), "{address}");
+    assert_eq!(active, 0);
+}

@@ -290,9 +290,28 @@ fn build_endpoint_set(
     previous: Option<&Table>,
     bytes: usize,
 ) -> EndpointSet {
+    // The previous table's same cluster: the variant shaped by the same
+    // rules (a namespace's own DestinationRule makes one), else the one of
+    // that name.
+    let previous_index = previous.and_then(|prev| {
+        let routing = &*prev.routing;
+        let same = |i: usize| {
+            let c = &routing.clusters[i];
+            c.name == cluster.name && c.rules == cluster.rules
+        };
+        let by_name = prev.cluster_index(&cluster.name)?;
+        if same(by_name) {
+            return Some(by_name);
+        }
+        routing
+            .clusters_by_host
+            .get(&cluster.host)
+            .and_then(|ids| ids.iter().map(|&i| i as usize).find(|&i| same(i)))
+            .or(Some(by_name))
+    });
     let old_state = |address: &str| -> Option<Arc<EndpointState>> {
         let prev = previous?;
-        let idx = prev.cluster_index(&cluster.name)?;
+        let idx = previous_index?;
         prev.endpoints(idx)
             .iter()
             .find(|e| &*e.address == address)
@@ -442,6 +461,12 @@ impl<'c> Builder<'c> {
             subset_missing,
             port_name: sp.map(|p| p.name.clone()).unwrap_or_default(),
             target_port: sp.and_then(|p| p.target_port),
+            rules: rules
+                .iter()
+                .map(|r| format!("{}/{}", r.namespace, r.name))
+                .collect::<Vec<_>>()
+                .join(",")
+                .into(),
             active: AtomicU32::new(0),
         });
         self.cluster_ids.insert(key, id);

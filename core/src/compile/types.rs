@@ -394,6 +394,10 @@ pub struct Cluster {
     /// The service port's name and target port, to map endpoint ports.
     pub(crate) port_name: String,
     pub(crate) target_port: Option<u32>,
+    /// The DestinationRules that shaped it (`ns/name,…`): a host's clusters
+    /// of one name differ by them when client namespaces see other rules,
+    /// and a reload carries endpoint state over between the same variants.
+    pub(crate) rules: Box<str>,
     /// Requests in flight (connection-pool accounting).
     pub active: AtomicU32,
 }
