@@ -10,7 +10,7 @@ use std::time::Instant;
 use weir_core::balance::splitmix64;
 use weir_core::compile::EndpointSpec;
 use weir_core::request::Request;
-use weir_core::validate::{has_errors, validate};
+use weir_core::validate::has_errors;
 use weir_core::{Decision, Engine, Table};
 use weir_report::request::{HeadersInput, SourceInput};
 use weir_report::{DecisionReport, DiagnosticReport, OwnedRequest, RequestInput, RouteTable};
@@ -185,12 +185,20 @@ fn check(files: &[String], as_json: bool, timing: bool, colour: bool) -> Result<
     let load_time = start.elapsed();
     let mut diagnostics = loaded.diagnostics.clone();
     let start = std::time::Instant::now();
-    validate(&loaded.config, &mut diagnostics);
+    // As an apply does it: the registry validation builds is compiled with.
+    let registry =
+        weir_core::validate::validate_building_registry(&loaded.config, &mut diagnostics);
     let validate_time = start.elapsed();
     if timing {
         let start = std::time::Instant::now();
-        let compiled = (!has_errors(&diagnostics))
-            .then(|| weir_core::compile::compile(&loaded.config, &Default::default(), None));
+        let compiled = (!has_errors(&diagnostics)).then(|| {
+            weir_core::compile::compile_validated(
+                &loaded.config,
+                registry,
+                &Default::default(),
+                None,
+            )
+        });
         let compile_time = start.elapsed();
         eprintln!(
             "timing: load {load_time:.2?}, validate {validate_time:.2?}, {}",

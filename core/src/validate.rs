@@ -230,8 +230,9 @@ pub fn validate(config: &Config, out: &mut Vec<Diagnostic>) {
 /// [`validate`], returning the service registry it built: from the
 /// ServiceEntries validation accepts only, as a rejected resource never
 /// reaches istiod (a rejected `hosts: ["*"]` would make every missing host
-/// look known).
-pub(crate) fn validate_building_registry(config: &Config, out: &mut Vec<Diagnostic>) -> Registry {
+/// look known). [`crate::compile::compile_validated`] takes it, so an
+/// apply builds the registry once.
+pub fn validate_building_registry(config: &Config, out: &mut Vec<Diagnostic>) -> Registry {
     // ServiceEntries first (their checks stand alone), reported in the
     // usual place below.
     let mut entry_diagnostics = Vec::new();

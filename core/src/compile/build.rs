@@ -97,6 +97,18 @@ pub fn compile(
     .map_or_else(|_| Table::empty(), |(table, _)| table)
 }
 
+/// [`compile`] with the registry [`crate::validate::validate_building_registry`]
+/// built for `config` (what `Engine::apply` does: the registry once per apply).
+pub fn compile_validated(
+    config: &Config,
+    registry: Registry,
+    overrides: &HashMap<String, Vec<RegistryEndpoint>>,
+    previous: Option<&Table>,
+) -> Table {
+    compile_with_registry(config, registry, overrides, previous, usize::MAX)
+        .map_or_else(|_| Table::empty(), |(table, _)| table)
+}
+
 /// [`compile`] with the service registry of `config` already built (once
 /// per apply: validation used it too), handing it back with the overrides
 /// applied, so the engine keeps it for endpoint changes.

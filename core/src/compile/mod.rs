@@ -11,6 +11,7 @@ mod types;
 
 pub(crate) use budget::update_over_budget;
 pub use budget::DEFAULT_COMPILE_BUDGET;
+pub use build::compile_validated;
 pub(crate) use build::compile_with_registry;
 pub use build::{compile, CompileError, EndpointSpec};
 pub use feedback::{RequestOutcome, Ticket};

@@ -114,13 +114,20 @@ impl Registry {
                 }
             }
             let passthrough = se.spec.resolution.as_deref() == Some("NONE");
-            for host in &se.spec.hosts {
+            let last = se.spec.hosts.len().saturating_sub(1);
+            for (k, host) in se.spec.hosts.iter().enumerate() {
+                // The last host takes the endpoints; the others copy them.
+                let endpoints = if k == last {
+                    std::mem::take(&mut endpoints)
+                } else {
+                    endpoints.clone()
+                };
                 services.push(Service {
                     host: expand_host(host, &se.namespace),
                     namespace: se.namespace.clone(),
                     entry: se.name.clone(),
                     ports: se.spec.ports.clone(),
-                    endpoints: endpoints.clone(),
+                    endpoints,
                     passthrough,
                     kind: "ServiceEntry",
                     export_to: se.spec.export_to.clone(),
