@@ -1034,7 +1034,9 @@ impl<'a> Context<'a> {
                 }
             }
         }
-        let mut reported: Vec<*const Resource<VirtualServiceSpec>> = Vec::new();
+        // Each VirtualService reported once, in O(1) per report.
+        let mut reported: std::collections::HashSet<*const Resource<VirtualServiceSpec>> =
+            std::collections::HashSet::new();
         for ((scope, host), list) in &by_scope {
             let mut list = list.clone();
             if scope != "*" {
@@ -1075,10 +1077,9 @@ impl<'a> Context<'a> {
             };
             for vs in &list[1..] {
                 let key: *const Resource<VirtualServiceSpec> = *vs;
-                if reported.contains(&key) {
+                if !reported.insert(key) {
                     continue;
                 }
-                reported.push(key);
                 out.push(Diagnostic::new(
                     "IST0109",
                     Severity::Warning,
