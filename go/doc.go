@@ -39,6 +39,10 @@
 //
 //	go run ./cmd/weir-proxy -config ../examples/configs/fleetman-canary.yaml
 //
+// TCP and TLS connections are decided once, when they open, with
+// Engine.DecideTCP (tcp[] rules, or tls[] rules by SNI); proxy.TCP forwards
+// them (weir-proxy -tcp-listen).
+//
 // Snapshot pins one table, for a request whose end is reported back
 // (DecideTracked, Finish: least request, outlier detection) or for several
 // decisions that must see the same config.

@@ -138,3 +138,55 @@ spec:
 	// Output:
 	// redirect 301 http://shop.example.com/new
 }
+
+// Decide a TCP connection to a gateway's TCP port: tcp[] rules match the
+// listener port (and destination subnets, source labels and namespace).
+func ExampleEngine_DecideTCP() {
+	e, err := weir.New()
+	if err != nil {
+		panic(err)
+	}
+	defer e.Close()
+	config := `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: db}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 5432, name: tcp, protocol: TCP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: postgres, namespace: db}
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  tcp:
+  - match: [{port: 5432}]
+    route: [{destination: {host: pg.db.svc.cluster.local, port: {number: 5432}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: pg, namespace: db}
+spec:
+  hosts: [pg.db.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+  resolution: STATIC
+  endpoints: [{address: 10.2.0.5}]
+`
+	if _, err := e.Apply("tcp.yaml", []byte(config)); err != nil {
+		panic(err)
+	}
+	gateway, err := weir.NewSource("db/edge", "", nil, netip.AddrPort{})
+	if err != nil {
+		panic(err)
+	}
+	defer gateway.Close()
+	d, err := e.DecideTCP(&weir.Connection{Port: 5432, Source: gateway}, 1)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(d.Outcome == weir.OutcomeRoute, d.Cluster, d.Endpoint)
+	// Output: true outbound|5432||pg.db.svc.cluster.local 10.2.0.5:5432
+}
