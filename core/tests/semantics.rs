@@ -322,3 +322,38 @@ fn validation_codes() {
         );
     }
 }
+
+/// A destination whose host nothing defines still names its cluster as
+/// Istio would, with the destination's port: the 503 (no cluster) says which.
+#[test]
+fn a_missing_host_names_its_cluster_with_the_destination_port() {
+    let engine = Engine::new();
+    let vs = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: gone, namespace: default}
+spec:
+  hosts: [gone.example.com]
+  http:
+  - route: [{destination: {host: nowhere.example.com, port: {number: 8080}}}]
+"#;
+    engine.apply_str(vs).unwrap_or_else(|e| panic!("{e}"));
+    let table = engine.snapshot();
+    let d = table.decide(&Request::get("gone.example.com", "/"), 1);
+    assert_eq!(d.outcome, weir_core::Outcome::NoCluster);
+    let routes = table
+        .mesh()
+        .virtual_hosts
+        .iter()
+        .flat_map(|vh| vh.routes.iter());
+    let names: Vec<String> = routes
+        .flat_map(|r| r.rule.destinations().iter())
+        .map(|dst| format!("{:?}", dst.cluster))
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("outbound|8080||nowhere.example.com")),
+        "{names:?}"
+    );
+}

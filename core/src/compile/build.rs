@@ -598,9 +598,12 @@ impl<'c> Builder<'c> {
         let host = expand_host(&dest.host, namespace);
         let subset = dest.subset.clone().unwrap_or_default();
         let Some(service) = self.registry.find(&host) else {
+            // Named as Istio names it: the destination's port when it gives
+            // one (0 otherwise: the listener's is not known here).
+            let port = dest.port.as_ref().and_then(|p| p.number).unwrap_or(0) as u16;
             return (
                 host.clone(),
-                ClusterChoice::Missing(cluster_name(0, &subset, &host).into()),
+                ClusterChoice::Missing(cluster_name(port, &subset, &host).into()),
             );
         };
         if !subset.is_empty() && !self.destination_rules.defines_subset(&host, &subset) {
