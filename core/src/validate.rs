@@ -1009,7 +1009,7 @@ impl<'a> Context<'a> {
                 continue;
             }
             let export = &vs.spec.export_to;
-            let scopes: Vec<String> = if export.is_empty() || export.iter().any(|e| e == "*") {
+            let scopes: Vec<String> = if crate::config::delegates::exported_everywhere(export) {
                 vec!["*".to_string()]
             } else {
                 export

@@ -6,7 +6,7 @@ use crate::balance::hash_policy::HashPolicy;
 use crate::balance::maglev::Maglev;
 use crate::balance::ring_hash::RingHash;
 use crate::balance::weighted::{AliasTable, WeightedChoice};
-use crate::config::delegates::{exported_to, visibility_rank};
+use crate::config::delegates::{exported_everywhere, exported_to, visibility_rank};
 use crate::config::destination_rules::DestinationRuleIndex;
 use crate::config::model::{
     self, ConnectionPoolSettings, CorsPolicy, Destination, DestinationRuleSpec, GatewaySpec,
@@ -899,7 +899,7 @@ impl<'c> Builder<'c> {
     fn export_scopes(&self) -> Vec<String> {
         let mut out = std::collections::BTreeSet::new();
         let mut add = |export_to: &[String], owner: &str| {
-            if export_to.is_empty() || export_to.iter().any(|e| e == "*") {
+            if exported_everywhere(export_to) {
                 return;
             }
             for e in export_to {
@@ -1217,7 +1217,7 @@ fn compile_l4_matches(
 /// by sidecars of namespace `view` (`None`: a namespace no `exportTo` names).
 fn visible(export_to: &[String], owner: &str, view: Option<&str>) -> bool {
     match view {
-        None => export_to.is_empty() || export_to.iter().any(|e| e == "*"),
+        None => exported_everywhere(export_to),
         Some(ns) => exported_to(export_to, owner, ns),
     }
 }

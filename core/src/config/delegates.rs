@@ -94,13 +94,18 @@ impl<'c> Delegates<'c> {
     }
 }
 
+/// Whether an `exportTo` is public: empty (Istio's default) or with `*`.
+pub fn exported_everywhere(export_to: &[String]) -> bool {
+    export_to.is_empty() || export_to.iter().any(|e| e == "*")
+}
+
 /// Istio's visibility test: empty or `*` is everywhere, `.` the owner's
 /// namespace, `~` nowhere, other entries the namespaces they name.
 pub fn exported_to(export_to: &[String], owner: &str, namespace: &str) -> bool {
-    export_to.is_empty()
+    exported_everywhere(export_to)
         || export_to
             .iter()
-            .any(|e| e == "*" || (e == "." && owner == namespace) || e == namespace)
+            .any(|e| (e == "." && owner == namespace) || e == namespace)
 }
 
 /// The order in which a proxy in namespace `ns` takes the VirtualServices it
@@ -110,7 +115,7 @@ pub fn exported_to(export_to: &[String], owner: &str, namespace: &str) -> bool {
 /// The first to claim a host keeps it, so a namespace's own VirtualService
 /// overrides a public one for its workloads.
 pub fn visibility_rank(export_to: &[String], owner: &str, ns: &str) -> u8 {
-    if export_to.is_empty() || export_to.iter().any(|e| e == "*") {
+    if exported_everywhere(export_to) {
         2
     } else if owner == ns && export_to.iter().any(|e| e == "." || e == ns) {
         0

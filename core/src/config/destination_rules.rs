@@ -15,7 +15,7 @@
 //!
 //! [`for_host`]: DestinationRuleIndex::for_host
 
-use super::delegates::exported_to;
+use super::delegates::{exported_everywhere, exported_to};
 use super::model::DestinationRuleSpec;
 use super::names::{expand_host, host_matches};
 use super::Resource;
@@ -209,9 +209,7 @@ impl<'c> DestinationRuleIndex<'c> {
                 .copied()
                 .filter(|dr| match client {
                     Some(ns) => visible_to(dr, ns),
-                    None => {
-                        dr.spec.export_to.is_empty() || dr.spec.export_to.iter().any(|e| e == "*")
-                    }
+                    None => exported_everywhere(&dr.spec.export_to),
                 })
                 .collect();
             if !visible.is_empty() {
