@@ -22,7 +22,6 @@ const MAX_DEPTH: usize = 64;
 
 /// The documents of `text`, numbered as serde_yaml_ng numbers them, or
 /// `None` when `text` uses YAML this reader does not handle.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn documents(text: &str) -> Option<Vec<Value>> {
     Documents::new(text)?.map(|d| d.ok()).collect()
 }
@@ -125,6 +124,11 @@ fn is_blank(line: &str) -> bool {
     t.is_empty() || t.starts_with('#')
 }
 
+/// A block sequence entry: `-` alone or followed by a space.
+fn is_entry(s: &str) -> bool {
+    s == "-" || s.starts_with("- ")
+}
+
 fn indent_of(line: &str) -> usize {
     line.len() - line.trim_start_matches(' ').len()
 }
@@ -189,7 +193,7 @@ impl<'a> Parser<'a> {
             return None;
         }
         let rest = self.rest();
-        let v = if rest == "-" || rest.starts_with("- ") {
+        let v = if is_entry(rest) {
             self.block_sequence(indent)
         } else if key_end(rest).is_some() {
             self.block_mapping(indent)
@@ -208,7 +212,7 @@ impl<'a> Parser<'a> {
             // At a `-`.
             self.col += 1;
             let after = self.rest();
-            let spaces = after.len() - after.trim_start_matches(' ').len();
+            let spaces = indent_of(after);
             let content = &after[spaces..];
             if content.is_empty() || content.starts_with('#') {
                 self.line += 1;
@@ -231,7 +235,7 @@ impl<'a> Parser<'a> {
             }
             let line = self.lines[self.line];
             let i = indent_of(line);
-            if i != indent || !(line[i..] == *"-" || line[i..].starts_with("- ")) {
+            if i != indent || !is_entry(&line[i..]) {
                 if i > indent {
                     return None; // misaligned
                 }
@@ -252,7 +256,7 @@ impl<'a> Parser<'a> {
             let key = scalar_key(&rest[..end])?;
             self.col += end + 1; // past the `:`
             let after = self.rest();
-            let spaces = after.len() - after.trim_start_matches(' ').len();
+            let spaces = indent_of(after);
             let content = &after[spaces..];
             let value = if content.is_empty() || content.starts_with('#') {
                 if !content.is_empty() && spaces == 0 {
@@ -262,8 +266,7 @@ impl<'a> Parser<'a> {
                 if self.next_content_line() {
                     let line = self.lines[self.line];
                     let i = indent_of(line);
-                    let seq = line[i..] == *"-" || line[i..].starts_with("- ");
-                    if i > indent || (i == indent && seq) {
+                    if i > indent || (i == indent && is_entry(&line[i..])) {
                         self.col = i;
                         self.block_node(i)?
                     } else {
@@ -288,7 +291,7 @@ impl<'a> Parser<'a> {
                 }
                 break;
             }
-            if line[i..] == *"-" || line[i..].starts_with("- ") {
+            if is_entry(&line[i..]) {
                 break; // a sequence at the parent's level (compact form)
             }
             self.col = i;
@@ -315,7 +318,7 @@ impl<'a> Parser<'a> {
             }
             b'|' | b'>' => self.block_scalar(parent),
             b'&' | b'*' | b'!' | b'%' | b'@' | b'`' | b'?' | b',' | b']' | b'}' | b'#' => None,
-            b'-' if rest == "-" || rest.starts_with("- ") => None,
+            b'-' if is_entry(rest) => None,
             _ => {
                 let s = self.plain_multiline(parent)?;
                 resolve(&s)
@@ -352,7 +355,7 @@ impl<'a> Parser<'a> {
             if more.len() != t.trim_end_matches(' ').len() || !tail.trim_start().is_empty() {
                 return None; // `: `, ` #` or an indicator inside: let the full parser decide
             }
-            if t.starts_with("- ") || t == "-" {
+            if is_entry(t) {
                 return None;
             }
             if blank_run > 0 {
@@ -476,7 +479,6 @@ impl<'a> Parser<'a> {
                     if (i as isize) <= parent {
                         break;
                     }
-                    // Leading blank lines longer than the first content line: rare.
                     indent = Some(i);
                     i
                 }
@@ -510,12 +512,7 @@ impl<'a> Parser<'a> {
                 out.push_str(l);
             }
         } else {
-            for (k, l) in body.iter().enumerate() {
-                if k > 0 {
-                    out.push('\n');
-                }
-                out.push_str(l);
-            }
+            out = body.join("\n");
         }
         match chomp {
             '-' => {}
@@ -531,10 +528,10 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        // With `+` the trailing blank lines are content; else they are
+        // given back to the parser.
         if chomp != '+' {
             self.line -= trailing;
-        } else if self.line < self.lines.len() {
-            // With `+` the blank lines are content; nothing to give back.
         }
         self.col = 0;
         Some(Value::String(out))
