@@ -102,11 +102,7 @@ impl Tcp {
             .flatten()
             .and_then(|b| String::from_utf8(b).ok())
             .filter(|s| !s.is_empty());
-        let labels: Vec<(&str, &str)> = settings
-            .source_labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let labels = settings.source_label_pairs();
         let destination = address(&["destination", "address"]);
         let source = Source {
             gateway: settings.gateway.as_deref(),

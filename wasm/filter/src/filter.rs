@@ -495,12 +495,7 @@ impl Http {
         } else {
             (None, None)
         };
-        // Empty in the usual case: no allocation.
-        let labels: Vec<(&str, &str)> = settings
-            .source_labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let labels = settings.source_label_pairs();
         let authority = view.get(":authority").unwrap_or("");
         let req = Request {
             authority,

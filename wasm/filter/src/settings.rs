@@ -319,6 +319,15 @@ impl Settings {
         })
     }
 
+    /// The workload's labels as a decision's `Source` takes them; empty (no
+    /// allocation) in the usual case.
+    pub fn source_label_pairs(&self) -> Vec<(&str, &str)> {
+        self.source_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
     /// True for a header a client must never set: it steers the upstream.
     pub fn is_steering(&self, name: &str) -> bool {
         name.eq_ignore_ascii_case(&self.cluster_header)
