@@ -418,6 +418,17 @@ impl Loaded {
         self.add_yaml_with_serde(file, text, first_document, line, column)
     }
 
+    /// A document's mapping once its `items` (if any) are added: a list
+    /// adds nothing more, anything else is a resource.
+    fn add_mapping(&mut self, obj: serde_json::Map<String, Value>, list: bool, origin: &Origin) {
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        if list || kind.ends_with("List") {
+            return;
+        }
+        let kind = kind.to_string();
+        self.add_object(&kind, obj, origin);
+    }
+
     /// A document the fast reader built, added as [`DocumentSeed`] adds
     /// one from serde_yaml_ng's events: a resource, a sequence of
     /// documents, or a list whose `items` are added one by one; the tree is
@@ -442,12 +453,7 @@ impl Loaded {
                     }
                     None => false,
                 };
-                let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-                if list || kind.ends_with("List") {
-                    return;
-                }
-                let kind = kind.to_string();
-                self.add_object(&kind, obj, origin);
+                self.add_mapping(obj, list, origin);
                 return;
             }
         };
@@ -772,12 +778,7 @@ impl<'de> serde::de::Visitor<'de> for DocumentSeed<'_> {
                 obj.insert(key, value);
             }
         }
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-        if list || kind.ends_with("List") {
-            return Ok(());
-        }
-        let kind = kind.to_string();
-        self.loaded.add_object(&kind, obj, self.origin);
+        self.loaded.add_mapping(obj, list, self.origin);
         Ok(())
     }
 }
