@@ -179,6 +179,14 @@ spec:
     )
 }
 
+/// `base` with the fields of `extra` set over it (JSON objects).
+fn merged(mut base: serde_json::Value, extra: &serde_json::Value) -> serde_json::Value {
+    if let (Some(o), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    base
+}
+
 /// One listener: Weir's network filter (plugin `plugin`, merged over the
 /// Istio config) before `tcp_proxy`; `tls` adds `tls_inspector`. JSON, which
 /// Envoy reads as YAML.
@@ -190,10 +198,10 @@ fn listener(
     plugin: serde_json::Value,
     tls: bool,
 ) -> serde_json::Value {
-    let mut p = serde_json::json!({"config": config, "filter": "network"});
-    if let (Some(o), Some(extra)) = (p.as_object_mut(), plugin.as_object()) {
-        o.extend(extra.clone());
-    }
+    let p = merged(
+        serde_json::json!({"config": config, "filter": "network"}),
+        &plugin,
+    );
     let wasm = serde_json::json!({
         "name": "envoy.filters.network.wasm",
         "typed_config": {
@@ -289,7 +297,6 @@ fn start(name: &str) -> Fixture {
             "    - {destination: {host: nowhere.ns.svc.cluster.local,",
         );
     assert_ne!(missing_config, config);
-    let gw = serde_json::json!({"gateway": "ns/gw"});
     let (admin_port, tcp, tls, canary, batch, plain, original_dst, unknown_port, missing) = (
         free_port(),
         free_port(),
@@ -301,18 +308,13 @@ fn start(name: &str) -> Fixture {
         free_port(),
         free_port(),
     );
-    let mut gw_tcp = gw.clone();
-    gw_tcp["port"] = 31400.into();
-    let mut gw_other = gw.clone();
-    gw_other["port"] = 31401.into();
-    let mut gw_tls = gw.clone();
-    gw_tls["port"] = 443.into();
+    let gateway = |port: u16| serde_json::json!({"gateway": "ns/gw", "port": port});
+    let (gw_tcp, gw_other, gw_tls) = (gateway(31400), gateway(31401), gateway(443));
     let mesh = |extra: serde_json::Value| {
-        let mut m = serde_json::json!({"port": 2701, "source_namespace": "ns"});
-        if let (Some(o), Some(e)) = (m.as_object_mut(), extra.as_object()) {
-            o.extend(e.clone());
-        }
-        m
+        merged(
+            serde_json::json!({"port": 2701, "source_namespace": "ns"}),
+            &extra,
+        )
     };
     let listeners = [
         listener("gw_tcp", "127.0.0.1", tcp, &config, gw_tcp.clone(), false),
