@@ -41,8 +41,7 @@ type Proxy struct {
 	// MirrorWG, when set, tracks mirror requests in flight (tests wait on it).
 	MirrorWG *sync.WaitGroup
 
-	rngMu sync.Mutex
-	rng   *rand.Rand
+	rng entropySource
 
 	// Weir sources made once from Gateway and Namespace: the listener's,
 	// and the sidecar's that mirrors are decided with.
@@ -66,12 +65,23 @@ func (p *Proxy) entropy(r *http.Request) uint64 {
 	if p.Entropy != nil {
 		return p.Entropy(r)
 	}
-	p.rngMu.Lock()
-	defer p.rngMu.Unlock()
-	if p.rng == nil {
-		p.rng = rand.New(rand.NewSource(time.Now().UnixNano()))
+	return p.rng.next()
+}
+
+// entropySource is the random entropy of decisions when the caller gives
+// none: seeded on first use, safe for concurrent handlers.
+type entropySource struct {
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+func (s *entropySource) next() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rng == nil {
+		s.rng = rand.New(rand.NewSource(time.Now().UnixNano()))
 	}
-	return p.rng.Uint64()
+	return s.rng.Uint64()
 }
 
 func (p *Proxy) transport() http.RoundTripper {

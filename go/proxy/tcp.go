@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand"
 	"net"
 	"net/netip"
 	"sync"
@@ -40,8 +39,8 @@ type TCP struct {
 	source     *weir.Source
 	sourceErr  error
 
+	rng    entropySource
 	mu     sync.Mutex
-	rng    *rand.Rand
 	logged map[weir.Outcome]bool
 }
 
@@ -86,7 +85,7 @@ func (p *TCP) Handle(conn net.Conn) {
 		Remote:      weir.AddrPortOf(conn.RemoteAddr()),
 		Source:      p.source,
 	}
-	d, err := p.Engine.DecideTCP(&c, p.entropy())
+	d, err := p.Engine.DecideTCP(&c, p.rng.next())
 	if err != nil {
 		p.logOnce(weir.OutcomeNoRoute, err.Error())
 		return
@@ -133,15 +132,6 @@ func pipe(a, b net.Conn) {
 	go copyHalf(a, b)
 	<-done
 	<-done
-}
-
-func (p *TCP) entropy() uint64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.rng == nil {
-		p.rng = rand.New(rand.NewSource(time.Now().UnixNano()))
-	}
-	return p.rng.Uint64()
 }
 
 func (p *TCP) logOnce(o weir.Outcome, detail string) {
