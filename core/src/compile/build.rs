@@ -86,15 +86,7 @@ pub fn compile(
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
 ) -> Table {
-    // No budget: an unlimited one is never exceeded.
-    compile_with_registry(
-        config,
-        Registry::build(config),
-        overrides,
-        previous,
-        usize::MAX,
-    )
-    .map_or_else(|_| Table::empty(), |(table, _)| table)
+    compile_validated(config, Registry::build(config), overrides, previous)
 }
 
 /// [`compile`] with the registry [`crate::validate::validate_building_registry`]
@@ -105,6 +97,7 @@ pub fn compile_validated(
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
 ) -> Table {
+    // No budget: an unlimited one is never exceeded.
     compile_with_registry(config, registry, overrides, previous, usize::MAX)
         .map_or_else(|_| Table::empty(), |(table, _)| table)
 }
