@@ -1048,18 +1048,15 @@ impl<'a> Context<'a> {
                 continue;
             }
             // Who takes the host there: a namespace's own, then those
-            // exported to it, then the public ones; the oldest within each.
+            // exported to it, then the public ones (all of the "*" scope);
+            // the oldest within each.
             list.sort_by(|a, b| {
                 let rank = |v: &Resource<VirtualServiceSpec>| {
-                    if scope == "*" {
-                        0
-                    } else {
-                        crate::config::delegates::visibility_rank(
-                            &v.spec.export_to,
-                            &v.namespace,
-                            scope,
-                        )
-                    }
+                    crate::config::delegates::visibility_rank(
+                        &v.spec.export_to,
+                        &v.namespace,
+                        scope,
+                    )
                 };
                 (rank(a), a.precedence_key()).cmp(&(rank(b), b.precedence_key()))
             });
