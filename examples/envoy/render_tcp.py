@@ -17,6 +17,8 @@ import argparse
 import json
 import os
 
+from render import static_cluster
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 HOST = "tcp-echo.istioinaction.svc.cluster.local"
 
@@ -60,9 +62,7 @@ def listener(name, port, gateway_port, config, wasm, tls):
 
 
 def cluster(name, port):
-    return {"name": name, "type": "STATIC", "connect_timeout": "1s",
-            "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
-                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
+    return static_cluster(name, [port])
 
 
 def main():
