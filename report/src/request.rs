@@ -3,6 +3,7 @@
 //! [`Request`]/[`Connection`] view the core decides on.
 
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use weir_core::request::{Connection, HeaderList, Request, Source};
 
@@ -86,9 +87,24 @@ pub struct ConnectionInput {
 /// `http://host:port/path?q` → (scheme, authority, path).
 ///
 /// # Errors
+/// As [`split_url`].
+pub fn parse_url(url: &str) -> Result<(String, String, String), String> {
+    let (scheme, authority, path) = split_url(url)?;
+    Ok((
+        scheme.into_owned(),
+        authority.to_string(),
+        path.into_owned(),
+    ))
+}
+
+/// [`parse_url`] borrowing `url` where it can: the scheme is copied only
+/// when it holds capitals, the path only when it starts with `?` (or is
+/// empty, which reads as `/`).
+///
+/// # Errors
 /// A URL with no host, with whitespace or control characters, or with a
 /// scheme that is not letters, digits, `+`, `-` or `.`.
-pub fn parse_url(url: &str) -> Result<(String, String, String), String> {
+pub fn split_url(url: &str) -> Result<(Cow<'_, str>, &str, Cow<'_, str>), String> {
     // Byte scans: this runs on every request the JS API reads.
     let bad = |c: char| c.is_whitespace() || c.is_control();
     let has_bad = if url.is_ascii() {
@@ -99,8 +115,16 @@ pub fn parse_url(url: &str) -> Result<(String, String, String), String> {
     if has_bad {
         return Err(format!("URL {url:?}: whitespace or control characters"));
     }
+    // The first "://" (a scan for ':' then a look behind it: windows(3)
+    // costs more than the decision in wasm).
     let bytes = url.as_bytes();
-    let (scheme, rest) = match bytes.windows(3).position(|w| w == b"://") {
+    let separator = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b':')
+        .map(|(i, _)| i)
+        .find(|&i| bytes[i + 1..].starts_with(b"//"));
+    let (scheme, rest) = match separator {
         Some(i) => (&url[..i], &url[i + 3..]),
         None => ("http", url),
     };
@@ -124,20 +148,58 @@ pub fn parse_url(url: &str) -> Result<(String, String, String), String> {
         None => path,
     };
     let path = match path.as_bytes().first() {
-        None => "/".to_string(),
-        Some(b'?') => format!("/{path}"),
-        Some(_) => path.to_string(),
+        None => Cow::Borrowed("/"),
+        Some(b'?') => Cow::Owned(format!("/{path}")),
+        Some(_) => Cow::Borrowed(path),
     };
     let scheme = if scheme.bytes().any(|b| b.is_ascii_uppercase()) {
-        scheme.to_ascii_lowercase()
+        Cow::Owned(scheme.to_ascii_lowercase())
     } else {
-        scheme.to_string()
+        Cow::Borrowed(scheme)
     };
-    Ok((scheme, authority.to_string(), path))
+    Ok((scheme, authority, path))
+}
+
+/// A header as a request may carry it: a name that is a token, a value
+/// without CR, LF or NUL.
+///
+/// # Errors
+/// Which of the two it is not.
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("header name {name:?} is not a token"));
+    }
+    if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+        return Err(format!("header {name:?}: the value holds CR, LF or NUL"));
+    }
+    Ok(())
+}
+
+/// A method is a token of letters, digits, `-` and `_`.
+///
+/// # Errors
+/// When it is not.
+pub fn check_method(method: &str) -> Result<(), String> {
+    if method.is_empty()
+        || !method
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+    {
+        return Err(format!("method {method:?} is not a token"));
+    }
+    Ok(())
+}
+
+/// The gateway a source names: `None` (a sidecar) for absent, empty or `mesh`.
+pub fn gateway_of(gateway: Option<&str>) -> Option<&str> {
+    gateway.filter(|g| *g != "mesh" && !g.is_empty())
 }
 
 /// `ip` or `ip:port` (`[v6]:port` too).
-fn parse_address(what: &str, s: &str) -> Result<SocketAddr, String> {
+///
+/// # Errors
+/// When `s` is neither; the message starts with `what`.
+pub fn parse_address(what: &str, s: &str) -> Result<SocketAddr, String> {
     s.parse::<SocketAddr>()
         .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
         .map_err(|_| format!("{what} {s:?} is not an IP address"))
@@ -158,10 +220,7 @@ impl OwnedSource {
     /// An address that does not parse.
     pub fn new(input: &SourceInput) -> Result<Self, String> {
         Ok(OwnedSource {
-            gateway: input
-                .gateway
-                .clone()
-                .filter(|g| g != "mesh" && !g.is_empty()),
+            gateway: gateway_of(input.gateway.as_deref()).map(str::to_string),
             namespace: input.namespace.clone().unwrap_or_default(),
             labels: input
                 .labels
@@ -222,22 +281,11 @@ impl OwnedRequest {
         };
         let mut lowered = Vec::with_capacity(headers.len());
         for (name, value) in headers {
-            if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(format!("header name {name:?} is not a token"));
-            }
-            if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
-                return Err(format!("header {name:?}: the value holds CR, LF or NUL"));
-            }
+            check_header(&name, &value)?;
             lowered.push((name.to_ascii_lowercase(), value));
         }
         let method = input.method.clone().unwrap_or_else(|| "GET".to_string());
-        if method.is_empty()
-            || !method
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
-        {
-            return Err(format!("method {method:?} is not a token"));
-        }
+        check_method(&method)?;
         Ok(OwnedRequest {
             method,
             scheme,

@@ -12,6 +12,7 @@ use serde::Serialize;
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use weir_core::config::Loaded;
+use weir_core::Request;
 use weir_report::{
     diagnostic, routes, simulation, trace, ConnectionInput, DecisionReport, OwnedConnection,
     OwnedRequest, RequestInput,
@@ -177,11 +178,8 @@ pub fn check(
 pub struct Engine {
     engine: weir_core::Engine,
     decisions: RefCell<DecisionCache>,
-    /// The last request read in packed form, and what it read as: a loop
-    /// deciding the same request reads it once.
-    last_request: RefCell<Option<OwnedRequest>>,
-    /// The JS side of `last_request`: the packed text it was read from.
-    memo: JsValue,
+    /// Where `decide` has JS write a request for reading in place.
+    encoder: RefCell<read::Encoder>,
 }
 
 /// A request read once, for deciding many times (`decidePrepared`): the
@@ -220,8 +218,7 @@ impl Engine {
         Engine {
             engine: weir_core::Engine::new(),
             decisions: RefCell::default(),
-            last_request: RefCell::default(),
-            memo: js_sys::Object::new().into(),
+            encoder: RefCell::default(),
         }
     }
 
@@ -267,21 +264,13 @@ impl Engine {
         #[wasm_bindgen(unchecked_param_type = "RequestInput")] request: JsValue,
         #[wasm_bindgen(unchecked_param_type = "bigint | number")] entropy: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let packed = read::pack(&request, &self.memo);
-        let mut last = self.last_request.borrow_mut();
-        if let (read::Packed::Same, Some(owned)) = (&packed, &*last) {
-            return self.decide_owned(owned, &entropy);
-        }
-        // Remembered only when the memo holds its packed text.
-        let remember = matches!(packed, read::Packed::New(_));
-        match owned_request_from(request, packed) {
-            Ok(owned) if remember => self.decide_owned(last.insert(owned), &entropy),
-            Ok(owned) => self.decide_owned(&owned, &entropy),
-            Err(e) => {
-                *last = None;
-                read::forget_last(&self.memo);
-                Err(e)
-            }
+        let read = self
+            .encoder
+            .borrow_mut()
+            .with_request(&request, |req| self.decide_request(req, &entropy));
+        match read {
+            Some(decision) => decision,
+            None => self.decide_owned(&owned_request(request)?, &entropy),
         }
     }
 
@@ -357,32 +346,21 @@ impl Engine {
 
 impl Engine {
     fn decide_owned(&self, owned: &OwnedRequest, entropy: &JsValue) -> Result<JsValue, JsValue> {
+        owned.with(|req| self.decide_request(req, entropy))
+    }
+
+    fn decide_request(&self, req: &Request<'_>, entropy: &JsValue) -> Result<JsValue, JsValue> {
         let entropy = entropy_of(entropy)?;
         let table = self.engine.table();
-        owned.with(|req| {
-            let d = table.decide(req, entropy);
-            self.decisions
-                .borrow_mut()
-                .get_or_make(&d, Some(req), || to_js(&DecisionReport::new(&d, Some(req))))
-        })
+        let d = table.decide(req, entropy);
+        self.decisions
+            .borrow_mut()
+            .get_or_make(&d, Some(req), || to_js(&DecisionReport::new(&d, Some(req))))
     }
 }
 
+/// Reads `value` with the exact (JSON) reader, which names any problem.
 fn owned_request(value: JsValue) -> Result<OwnedRequest, JsValue> {
-    let packed = read::pack(&value, &js_sys::Object::new());
-    owned_request_from(value, packed)
-}
-
-/// Reads `value`, which `js/pack.js` made `packed` of: from the packed
-/// text when there is one, else with the exact (JSON) reader.
-fn owned_request_from(value: JsValue, packed: read::Packed) -> Result<OwnedRequest, JsValue> {
-    let input = match packed {
-        read::Packed::New(text) => read::parse(&text),
-        _ => None,
-    };
-    let input: RequestInput = match input {
-        Some(input) => input,
-        None => input_of("request", value)?,
-    };
+    let input: RequestInput = input_of("request", value)?;
     OwnedRequest::new(&input).map_err(|e| error(format!("request: {e}")))
 }

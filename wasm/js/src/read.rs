@@ -1,115 +1,274 @@
-//! Request objects read in one crossing: `js/pack.js` packs the plain
-//! shapes into one string in JS (reading a JS object from Rust crosses into
-//! JS for every property, which costs more than the decision), and this
-//! parses it. Anything unusual (an unknown field, a value of the wrong
-//! type, a lone surrogate) comes back undefined and is left to the JSON
-//! reader, which is slower but names the problem exactly.
+//! Request objects read in one crossing, without copying: `js/encode.js`
+//! writes the plain shapes into a scratch area of the wasm memory (reading
+//! a JS object from Rust crosses into JS for every property, which costs
+//! more than the decision), and this parses them in place into the core's
+//! borrowed [`Request`]. Anything unusual (an unknown field, a value of the
+//! wrong type, text that is not ASCII, a request that fails a check) is
+//! left to the exact reader, which is slower but names the problem.
 
+use std::net::SocketAddr;
 use wasm_bindgen::prelude::*;
-use weir_report::request::{HeadersInput, SourceInput};
-use weir_report::RequestInput;
+use weir_core::request::{Headers, Request, Source};
+use weir_report::request::{check_header, check_method, gateway_of, parse_address, split_url};
 
-#[wasm_bindgen(module = "/js/pack.js")]
+#[wasm_bindgen(module = "/js/encode.js")]
 extern "C" {
-    fn pack_request(request: &JsValue, memo: &JsValue) -> u32;
-    fn take_packed(memo: &JsValue) -> String;
-    fn forget(memo: &JsValue);
+    fn encode_request(request: &JsValue, memo: &JsValue, ptr: *mut u8, cap: usize) -> i32;
 }
 
-/// What reading a request in one crossing gave.
-pub enum Packed {
-    /// Not a plain shape: read it with the exact reader.
-    Odd,
-    /// The same request as the last one packed with this memo.
-    Same,
-    /// A new request, packed.
-    New(String),
+/// Bytes a request may take in the scratch area; a bigger one is read by
+/// the exact reader.
+const SCRATCH: usize = 16 << 10;
+
+/// Source labels a request may have on this path.
+const MAX_LABELS: usize = 16;
+
+/// Where `js/encode.js` writes requests: the scratch area and the memory
+/// it is in (the JS side keeps its view of the memory's bytes).
+#[derive(Debug)]
+pub struct Encoder {
+    scratch: Box<[u8]>,
+    memo: JsValue,
 }
 
-/// Packs `value`, remembering it in `memo` (an object of the engine's).
-pub fn pack(value: &JsValue, memo: &JsValue) -> Packed {
-    match pack_request(value, memo) {
-        1 => Packed::Same,
-        2 => Packed::New(take_packed(memo)),
-        _ => Packed::Odd,
+impl Default for Encoder {
+    fn default() -> Self {
+        let memo = js_sys::Object::new();
+        // Setting a property on a new plain object cannot fail.
+        let _ = js_sys::Reflect::set(&memo, &"memory".into(), &wasm_bindgen::memory());
+        Encoder {
+            scratch: vec![0; SCRATCH].into_boxed_slice(),
+            memo: memo.into(),
+        }
     }
 }
 
-/// Makes `memo` forget its last request (its Rust side did not keep it).
-pub fn forget_last(memo: &JsValue) {
-    forget(memo);
+impl Encoder {
+    /// Writes `value` into the scratch area and runs `f` with the request
+    /// it reads as; `None` when `value` is for the exact reader.
+    pub fn with_request<R>(
+        &mut self,
+        value: &JsValue,
+        f: impl FnOnce(&Request<'_>) -> R,
+    ) -> Option<R> {
+        let n = encode_request(value, &self.memo, self.scratch.as_mut_ptr(), SCRATCH);
+        let bytes = self.scratch.get(..usize::try_from(n).ok()?)?;
+        with_encoded(bytes, f)
+    }
 }
 
-/// Parses `pack_request`'s tokens: `U` url, `M` method, `P` port, `H`/`V`
-/// a header's name and value, `G` gateway, `N` namespace, `I` client
-/// address, `C` listener address, `K`/`W` a label's key and value.
-pub fn parse(packed: &str) -> Option<RequestInput> {
-    let mut input = RequestInput {
-        method: None,
-        url: String::new(),
-        headers: None,
-        port: None,
-        source: None,
+/// The tokens of an encoded request, borrowed from its bytes.
+struct Tokens<'a> {
+    url: &'a str,
+    method: &'a str,
+    port: u16,
+    /// The `H`/`V` tokens, back to back (`js/encode.js` writes them so).
+    headers: EncodedHeaders<'a>,
+    gateway: Option<&'a str>,
+    namespace: &'a str,
+    ip: Option<&'a str>,
+    local: Option<&'a str>,
+    labels: [(&'a str, &'a str); MAX_LABELS],
+    label_count: usize,
+}
+
+/// Parses `js/encode.js`'s tokens, each ended by NUL: `U` url, `M` method,
+/// `P` port, `H`/`V` a header's name and value, `G` gateway, `N`
+/// namespace, `I` client address, `C` listener address, `K`/`W` a label's
+/// key and value. `None` for anything else.
+fn tokens(bytes: &[u8]) -> Option<Tokens<'_>> {
+    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('\0')?;
+    let mut t = Tokens {
+        url: "",
+        method: "GET",
+        port: 0,
+        headers: EncodedHeaders(""),
+        gateway: None,
+        namespace: "",
+        ip: None,
+        local: None,
+        labels: [("", ""); MAX_LABELS],
+        label_count: 0,
     };
-    let mut headers = Vec::new();
-    let mut source = SourceInput::default();
-    let mut labels = std::collections::BTreeMap::new();
-    let mut tokens = packed.split('\0');
-    while let Some(token) = tokens.next() {
-        let (tag, rest) = token.split_at_checked(1)?;
-        let value = rest.to_string();
+    let mut parts = text.split('\0');
+    let mut has_url = false;
+    // Where the header tokens start and end, as offsets in `text`.
+    let mut header_span: Option<(usize, usize)> = None;
+    while let Some(token) = parts.next() {
+        let (tag, value) = token.split_at_checked(1)?;
+        let start = token.as_ptr() as usize - text.as_ptr() as usize;
         match tag {
-            "U" => input.url = value,
-            "M" => input.method = Some(value),
-            "P" => input.port = Some(rest.parse().ok()?),
-            "H" => headers.push((value, tokens.next()?.strip_prefix('V')?.to_string())),
-            "K" => {
-                labels.insert(value, tokens.next()?.strip_prefix('W')?.to_string());
+            "U" => (t.url, has_url) = (value, true),
+            "M" => t.method = value,
+            "P" => t.port = value.parse().ok()?,
+            "H" => {
+                let v = parts.next()?.strip_prefix('V')?;
+                check_header(value, v).ok()?;
+                let end = v.as_ptr() as usize + v.len() - text.as_ptr() as usize;
+                header_span = match header_span {
+                    None => Some((start, end)),
+                    // Next to the previous header, or not read here.
+                    Some((first, last)) if last + 1 == start => Some((first, end)),
+                    Some(_) => return None,
+                };
             }
-            "G" => source.gateway = Some(value),
-            "N" => source.namespace = Some(value),
-            "I" => source.ip = Some(value),
-            "C" => source.local = Some(value),
+            "K" => {
+                let v = parts.next()?.strip_prefix('W')?;
+                *t.labels.get_mut(t.label_count)? = (value, v);
+                t.label_count += 1;
+            }
+            "G" => t.gateway = Some(value),
+            "N" => t.namespace = value,
+            "I" => t.ip = Some(value),
+            "C" => t.local = Some(value),
             _ => return None,
         }
     }
-    if !headers.is_empty() {
-        input.headers = Some(HeadersInput::Pairs(headers));
+    if let Some((first, last)) = header_span {
+        t.headers = EncodedHeaders(&text[first..last]);
     }
-    if !labels.is_empty() {
-        source.labels = Some(labels);
+    has_url.then_some(t)
+}
+
+/// The header tokens of an encoded request (`Hname`, `Vvalue`, … joined
+/// by NUL), read where they are: no list is built for a request.
+#[derive(Debug, Clone, Copy)]
+struct EncodedHeaders<'a>(&'a str);
+
+impl<'a> EncodedHeaders<'a> {
+    /// The (name, value) pairs, in order.
+    fn pairs(self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let mut tokens = self.0.split('\0');
+        std::iter::from_fn(move || {
+            let name = tokens.next()?.get(1..)?;
+            Some((name, tokens.next()?.get(1..)?))
+        })
     }
-    input.source = Some(source);
-    Some(input)
+}
+
+impl Headers for EncodedHeaders<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.pairs()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    fn for_each(&self, name: &str, f: &mut dyn FnMut(&str)) {
+        for (n, v) in self.pairs() {
+            if n.eq_ignore_ascii_case(name) {
+                f(v);
+            }
+        }
+    }
+}
+
+/// The address text as [`weir_report::OwnedSource`] reads it.
+fn address(what: &str, text: Option<&str>) -> Option<Option<SocketAddr>> {
+    text.map(|s| parse_address(what, s)).transpose().ok()
+}
+
+/// Runs `f` with the request `bytes` encode, checked as the exact reader
+/// checks it ([`weir_report::OwnedRequest::new`]); `None` when they do not
+/// parse or the request fails a check (the exact reader then says why).
+fn with_encoded<R>(bytes: &[u8], f: impl FnOnce(&Request<'_>) -> R) -> Option<R> {
+    let t = tokens(bytes)?;
+    let (scheme, authority, path) = split_url(t.url).ok()?;
+    check_method(t.method).ok()?;
+    let source = Source {
+        gateway: gateway_of(t.gateway),
+        local: address("source local", t.local)?,
+        namespace: t.namespace,
+        labels: &t.labels[..t.label_count],
+    };
+    Some(f(&Request {
+        authority,
+        method: t.method,
+        path: &path,
+        scheme: &scheme,
+        port: t.port,
+        remote: address("source ip", t.ip)?,
+        source: &source,
+        headers: &t.headers,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
-    use weir_report::request::HeadersInput;
+    use super::with_encoded;
+
+    /// The parts of the request `bytes` encode, as text.
+    fn read(bytes: &[u8]) -> Option<String> {
+        with_encoded(bytes, |r| {
+            let mut headers = Vec::new();
+            r.headers
+                .for_each("x-a", &mut |v| headers.push(v.to_string()));
+            format!(
+                "{} {} {} {} {} {:?} {:?} {} {:?} {:?} {:?}",
+                r.method,
+                r.scheme,
+                r.authority,
+                r.path,
+                r.port,
+                r.remote,
+                r.source.gateway,
+                r.source.namespace,
+                r.source.labels,
+                r.source.local,
+                headers,
+            )
+        })
+    }
 
     #[test]
-    fn packed_requests_parse() {
-        let r = parse(
-            "Uhttp://a/b\0MPOST\0P8080\0Hx-a\0V1\0Hx-a\0V2\0Gns/gw\0Nshop\0Kapp\0Wweb\0I10.0.0.1",
-        )
-        .unwrap();
-        assert_eq!(r.url, "http://a/b");
-        assert_eq!(r.method.as_deref(), Some("POST"));
-        assert_eq!(r.port, Some(8080));
-        match r.headers {
-            Some(HeadersInput::Pairs(p)) => {
-                assert_eq!(p, [("x-a".into(), "1".into()), ("x-a".into(), "2".into())])
-            }
-            other => panic!("{other:?}"),
+    fn encoded_requests_parse() {
+        let got = read(
+            b"Uhttp://a/b\0MPOST\0P8080\0Hx-a\0V1\0Hx-a\0V2\0Gns/gw\0Nshop\0Kapp\0Wweb\0I10.0.0.1\0",
+        );
+        assert_eq!(
+            got.as_deref(),
+            Some(
+                "POST http a /b 8080 Some(10.0.0.1:0) Some(\"ns/gw\") shop [(\"app\", \"web\")] None [\"1\", \"2\"]"
+            )
+        );
+        // Defaults, a gateway of `mesh`, a query-only path, a capital scheme.
+        assert_eq!(
+            read(b"UHTTPS://h?q\0Gmesh\0").as_deref(),
+            Some("GET https h /?q 0 None None  [] None []")
+        );
+    }
+
+    #[test]
+    fn what_the_exact_reader_must_read_is_refused() {
+        for bad in [
+            &b""[..],
+            b"Ua",               // no final NUL
+            b"Xq\0",             // unknown tag
+            b"Mget\0",           // no URL
+            b"Ua\0Hname\0",      // a header without its value
+            b"Ua\0Hn\0Xv\0",     // … or with another tag
+            b"Ua\0P99999\0",     // a port out of range
+            b"Ua\0Kk\0",         // a label without its value
+            b"Ua b\0",           // a space in the URL
+            b"U/path\0",         // no host
+            b"Ua\0MGE T\0",      // a method that is not a token
+            b"Ua\0H\0V1\0",      // an empty header name
+            b"Ua\0Hx\0V1\r\0",   // CR in a value
+            b"Ua\0Inot-an-ip\0", // a bad address
+            b"Ua\0Cnope\0",
+            b"U\xff\0", // not UTF-8
+        ] {
+            assert!(read(bad).is_none(), "{:?}", String::from_utf8_lossy(bad));
         }
-        let s = r.source.unwrap();
-        assert_eq!(s.gateway.as_deref(), Some("ns/gw"));
-        assert_eq!(s.namespace.as_deref(), Some("shop"));
-        assert_eq!(s.ip.as_deref(), Some("10.0.0.1"));
-        assert_eq!(s.labels.unwrap()["app"], "web");
-        for bad in ["", "Xq", "Ua\0Hname", "Ua\0Hn\0Xv", "Ua\0P99999", "Ua\0Kk"] {
-            assert!(parse(bad).is_none(), "{bad:?}");
-        }
+        let labels = |n| -> Vec<u8> { (0..n).flat_map(|_| *b"Kk\0Wv\0").collect() };
+        assert!(
+            read(&[&b"Ua\0"[..], &labels(17)].concat()).is_none(),
+            "17 labels"
+        );
+        assert!(
+            read(&[&b"Ua\0"[..], &labels(16)].concat()).is_some(),
+            "16 labels"
+        );
+        // Headers apart from one another are not written by encode.js.
+        assert!(read(b"Ua\0Hx-a\0V1\0MGET\0Hx-a\0V2\0").is_none());
     }
 }
