@@ -203,10 +203,11 @@ fn check(files: &[String], as_json: bool, timing: bool, colour: bool) -> Result<
         eprintln!(
             "timing: load {load_time:.2?}, validate {validate_time:.2?}, {}",
             match compiled {
-                Some(t) => format!(
+                Some(Ok(t)) => format!(
                     "compile {compile_time:.2?} ({} clusters)",
                     t.clusters().len()
                 ),
+                Some(Err(e)) => format!("compile failed after {compile_time:.2?}: {e}"),
                 None => "compile skipped (errors)".into(),
             }
         );
@@ -550,7 +551,7 @@ fn disruption(
         .map_or(addr, |(ip, _)| ip)
         .trim_matches(['[', ']']);
     let loaded = input::load(files)?;
-    let registry = weir_core::compile::registry::Registry::build(&loaded.config);
+    let registry = weir_core::config::registry::Registry::build(&loaded.config);
     let service = registry
         .find(&host)
         .ok_or_else(|| format!("no service {host:?} in the config"))?;

@@ -16,6 +16,7 @@ pub mod balance;
 pub mod compile;
 pub mod config;
 pub mod decision;
+pub mod diagnostic;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -25,6 +26,6 @@ pub mod validate;
 
 pub use compile::Table;
 pub use decision::{Decision, Outcome};
+pub use diagnostic::{Diagnostic, Rejected, Severity};
 pub use engine::Engine;
 pub use request::{Connection, HeaderList, Headers, Request, Source};
-pub use validate::{Diagnostic, Severity};

@@ -1,6 +1,5 @@
 //! Building a [`Table`] from a validated [`Config`].
 
-use super::registry::{endpoint_port, Registry, RegistryEndpoint, Service};
 use super::*;
 use crate::balance::hash_policy::HashPolicy;
 use crate::balance::maglev::Maglev;
@@ -15,37 +14,15 @@ use crate::config::model::{
     ServicePort, TrafficPolicy, VirtualServiceSpec,
 };
 use crate::config::names::{expand_host, host_matches, parse_duration, resolve_gateway};
+use crate::config::registry::{endpoint_port, Registry, RegistryEndpoint, Service};
 use crate::config::{Config, Resource};
 use crate::route::index::RouteIndex;
 use crate::route::{Cidr, HeaderMatcher, QueryMatcher, RouteMatch, StringMatcher};
-use crate::validate::{full_match_regex, search_regex, Diagnostic, GRPC_STATUSES, REDIRECT_CODES};
+use crate::validate::{full_match_regex, search_regex, GRPC_STATUSES, REDIRECT_CODES};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A config that was refused: validation found errors, or compiling it
-/// would exceed the engine's compile budget.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct CompileError {
-    /// Every problem found (errors and warnings).
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl fmt::Display for CompileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let errors: Vec<_> = self.diagnostics.iter().filter(|d| d.is_error()).collect();
-        write!(f, "config rejected with {} error(s)", errors.len())?;
-        for d in errors {
-            write!(f, "\n  {d}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for CompileError {}
 
 /// An endpoint given at run time through `set_endpoints`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,25 +58,29 @@ impl EndpointSpec {
 /// Compiles a validated config. `overrides` replaces the endpoints of the
 /// hosts it names (from `set_endpoints`); `previous` lends endpoint state
 /// (active requests, ejections) to endpoints that survive.
+///
+/// # Errors
+/// A [`CompileError`] when something cannot be built (never silently left out).
 pub fn compile(
     config: &Config,
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
-) -> Table {
+) -> Result<Table, CompileError> {
     compile_validated(config, Registry::build(config), overrides, previous)
 }
 
 /// [`compile`] with the registry [`crate::validate::validate_building_registry`]
 /// built for `config` (what `Engine::apply` does: the registry once per apply).
+///
+/// # Errors
+/// As [`compile`]; with no budget, never [`CompileError::OverBudget`].
 pub fn compile_validated(
     config: &Config,
     registry: Registry,
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
-) -> Table {
-    // No budget: an unlimited one is never exceeded.
-    compile_with_registry(config, registry, overrides, previous, usize::MAX)
-        .map_or_else(|_| Table::empty(), |(table, _)| table)
+) -> Result<Table, CompileError> {
+    compile_with_registry(config, registry, overrides, previous, usize::MAX).map(|(table, _)| table)
 }
 
 /// [`compile`] with the service registry of `config` already built (once
@@ -207,9 +188,7 @@ pub(crate) fn compile_with_registry(
             .push(i as u32);
     }
     let (estimates, sets_bytes) = super::budget::estimate_sets(&clusters, &registry, budget)
-        .map_err(|over| CompileError {
-            diagnostics: vec![*over],
-        })?;
+        .map_err(CompileError::OverBudget)?;
     let sets = clusters
         .iter()
         .zip(estimates)

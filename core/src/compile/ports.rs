@@ -6,10 +6,10 @@
 //! (istio/istio `pilot/pkg/networking/core/listener.go`: the HTTP or TCP
 //! filter chain is chosen by the port's protocol).
 
-use super::registry::Registry;
 use super::Listener;
 use crate::config::kube::protocol::Protocol;
 use crate::config::model::ServicePort;
+use crate::config::registry::Registry;
 
 /// The ports of one service, split by the kind of route that applies.
 #[derive(Debug, Default, Clone)]

@@ -6,14 +6,16 @@
 //! [`Diagnostic`]. Documents that cannot be read are skipped; the validator
 //! then decides whether the config as a whole is accepted.
 
+pub mod base64;
 pub(crate) mod block_yaml;
 pub mod delegates;
 pub mod destination_rules;
 pub mod kube;
 pub mod model;
 pub mod names;
+pub mod registry;
 
-use crate::validate::{Diagnostic, ResourceRef, Severity};
+use crate::diagnostic::{Diagnostic, ResourceRef, Severity};
 use model::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -351,7 +353,7 @@ fn syntax_error(
         file: file.to_string(),
         document: index + 1,
     };
-    let mut d = Diagnostic::load_error("WEIR0001", &origin, "", message);
+    let mut d = Diagnostic::load_error("WEIR0001", &origin.file, "", message);
     d.line = at.map(|(l, _)| l);
     d.column = at.map(|(_, c)| c);
     d
@@ -711,7 +713,7 @@ impl DocumentSeed<'_> {
     fn not_a_mapping(self, found: &str) {
         self.loaded.diagnostics.push(Diagnostic::load_error(
             "WEIR0003",
-            self.origin,
+            &self.origin.file,
             "",
             format!("a document must be a mapping, found {found}"),
         ));
