@@ -4,9 +4,10 @@
 //! with no allocation.
 
 pub mod index;
+pub mod regex;
 
 use crate::request::{Headers, Request};
-use regex::Regex;
+use ::regex::Regex;
 use std::net::IpAddr;
 
 /// A compiled StringMatch.
