@@ -3,9 +3,15 @@
 
 mod budget;
 mod build;
+mod clusters;
 mod decide;
+mod endpoints;
 mod error;
 mod feedback;
+mod http;
+mod l4;
+mod listeners;
+mod matches;
 pub mod ports;
 mod types;
 
@@ -21,6 +27,10 @@ pub use error::CompileError;
 pub use feedback::{RequestOutcome, Ticket};
 pub use types::*;
 
+use crate::config::destination_rules::DestinationRuleIndex;
+use crate::config::model::DestinationRuleSpec;
+use crate::config::registry::Registry;
+use crate::config::{Config, Resource};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -204,3 +214,29 @@ impl Table {
         v
     }
 }
+
+/// What compiling one config keeps while it builds the table.
+pub(crate) struct Builder<'c> {
+    config: &'c Config,
+    registry: &'c Registry,
+    destination_rules: DestinationRuleIndex<'c>,
+    clusters: Vec<Cluster>,
+    /// (host, subset, port, the DestinationRules it was built with) → id.
+    cluster_ids: HashMap<ClusterKey, u32>,
+}
+
+/// A cluster's identity: its name's parts and the DestinationRules (by
+/// address) that shaped it, so clients that see other rules get their own.
+pub(crate) type ClusterKey = (String, String, u16, Vec<usize>);
+
+pub(crate) type Rules<'c> = Vec<&'c Resource<DestinationRuleSpec>>;
+
+/// The namespace of a Kubernetes service host, `name.namespace.svc.…`.
+pub(crate) fn kube_namespace_of(host: &str) -> Option<&str> {
+    let mut labels = host.split('.');
+    let (_, ns, svc) = (labels.next()?, labels.next()?, labels.next()?);
+    (svc == "svc" && !ns.is_empty()).then_some(ns)
+}
+
+/// A VirtualService's rules compiled once per listener.
+pub(crate) type CompiledRoutes = Vec<Route>;
