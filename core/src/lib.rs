@@ -22,10 +22,11 @@ pub mod engine;
 pub mod fuzzing;
 pub mod request;
 pub mod route;
+pub mod table;
 pub mod validate;
 
-pub use compile::Table;
 pub use decision::{Decision, Outcome};
 pub use diagnostic::{Diagnostic, Rejected, Severity};
 pub use engine::Engine;
 pub use request::{Connection, HeaderList, Headers, Request, Source};
+pub use table::Table;

@@ -187,7 +187,7 @@ pub(crate) fn compile_with_registry(
         })
         .collect();
     let table = Table {
-        id: super::new_table_id(),
+        id: crate::table::new_table_id(),
         routing: Arc::new(Routing {
             mesh,
             mesh_scoped,

@@ -44,7 +44,7 @@ impl Table {
             sets[i as usize] = Arc::new(set);
         }
         Table {
-            id: super::new_table_id(),
+            id: crate::table::new_table_id(),
             routing: self.routing.clone(),
             sets,
             sets_bytes,

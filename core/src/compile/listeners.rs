@@ -268,21 +268,10 @@ pub(crate) fn visible(export_to: &[String], owner: &str, view: Option<&str>) -> 
 }
 
 pub(crate) fn make_listener(vhosts: Vec<(String, Vec<Route>)>) -> Listener {
-    let mut exact = hashbrown::HashMap::new();
-    let mut wildcards = Vec::new();
-    let mut star = None;
+    let hosts = crate::route::host::HostIndex::build(vhosts.iter().map(|(d, _)| d.as_str()));
     let virtual_hosts: Vec<VirtualHost> = vhosts
         .into_iter()
-        .enumerate()
-        .map(|(i, (domain, routes))| {
-            let i = i as u32;
-            if domain == "*" {
-                star.get_or_insert(i);
-            } else if let Some(suffix) = domain.strip_prefix('*') {
-                wildcards.push((Box::<str>::from(suffix), i));
-            } else {
-                exact.entry(domain.clone().into_boxed_str()).or_insert(i);
-            }
+        .map(|(domain, routes)| {
             let index = RouteIndex::build(routes.iter().map(|r| &r.matcher));
             VirtualHost {
                 domain: domain.into(),
@@ -293,12 +282,9 @@ pub(crate) fn make_listener(vhosts: Vec<(String, Vec<Route>)>) -> Listener {
             }
         })
         .collect();
-    wildcards.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
     Listener {
         virtual_hosts: virtual_hosts.into(),
-        exact,
-        wildcards: wildcards.into(),
-        star,
+        hosts,
         https_redirect: false,
         tcp: Box::new([]),
         services: hashbrown::HashMap::new(),

@@ -3,6 +3,7 @@
 //! Everything here is built once at compile time and evaluated per request
 //! with no allocation.
 
+pub mod host;
 pub mod index;
 pub mod regex;
 
