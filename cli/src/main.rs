@@ -186,15 +186,14 @@ fn check(files: &[String], as_json: bool, timing: bool, colour: bool) -> Result<
     let mut diagnostics = loaded.diagnostics.clone();
     let start = std::time::Instant::now();
     // As an apply does it: the registry validation builds is compiled with.
-    let registry =
-        weir_core::validate::validate_building_registry(&loaded.config, &mut diagnostics);
+    let validated = weir_core::validate::validate_for_compile(&loaded.config, &mut diagnostics);
     let validate_time = start.elapsed();
     if timing {
         let start = std::time::Instant::now();
         let compiled = (!has_errors(&diagnostics)).then(|| {
             weir_core::compile::compile_validated(
                 &loaded.config,
-                registry,
+                validated,
                 &Default::default(),
                 None,
             )

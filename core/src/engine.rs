@@ -10,7 +10,7 @@ use crate::config::names::expand_host;
 use crate::config::registry::{Registry, RegistryEndpoint};
 use crate::config::{Config, Loaded};
 use crate::diagnostic::{has_errors, Diagnostic, Rejected};
-use crate::validate::validate_building_registry;
+use crate::validate::{validate_for_compile, Validated};
 use arc_swap::{ArcSwap, Guard};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,7 +118,7 @@ impl Engine {
     pub fn apply(&self, loaded: Loaded) -> Result<Vec<Diagnostic>, Rejected> {
         let mut diagnostics = loaded.diagnostics;
         // Built once: validation and compilation read the same services.
-        let registry = validate_building_registry(&loaded.config, &mut diagnostics);
+        let validated = validate_for_compile(&loaded.config, &mut diagnostics);
         if has_errors(&diagnostics) {
             return Err(Rejected::new(diagnostics));
         }
@@ -126,7 +126,7 @@ impl Engine {
         let previous = self.table.load_full();
         let compiled = compile_with_registry(
             &loaded.config,
-            registry,
+            validated,
             &writer.overrides,
             Some(&previous),
             writer.compile_budget,
@@ -180,7 +180,10 @@ impl Engine {
             // registry is the config's, overrides applied).
             compile_with_registry(
                 &writer.config,
-                writer.registry.clone(),
+                Validated {
+                    registry: writer.registry.clone(),
+                    ..Validated::default()
+                },
                 &writer.overrides,
                 Some(&current),
                 writer.compile_budget,

@@ -5,6 +5,7 @@ use super::*;
 use crate::config::destination_rules::DestinationRuleIndex;
 use crate::config::registry::{Registry, RegistryEndpoint, Service};
 use crate::config::Config;
+use crate::validate::Validated;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -51,33 +52,41 @@ pub fn compile(
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
 ) -> Result<Table, CompileError> {
-    compile_validated(config, Registry::build(config), overrides, previous)
+    let validated = Validated {
+        registry: Registry::build(config),
+        ..Validated::default()
+    };
+    compile_validated(config, validated, overrides, previous)
 }
 
-/// [`compile`] with the registry [`crate::validate::validate_building_registry`]
-/// built for `config` (what `Engine::apply` does: the registry once per apply).
+/// [`compile`] with what [`crate::validate::validate_for_compile`] built for
+/// `config`, the registry and the regexes (what `Engine::apply` does: each
+/// built once per apply).
 ///
 /// # Errors
 /// As [`compile`]; with no budget, never [`CompileError::OverBudget`].
 pub fn compile_validated(
     config: &Config,
-    registry: Registry,
+    validated: Validated,
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
 ) -> Result<Table, CompileError> {
-    compile_with_registry(config, registry, overrides, previous, usize::MAX).map(|(table, _)| table)
+    compile_with_registry(config, validated, overrides, previous, usize::MAX)
+        .map(|(table, _)| table)
 }
 
-/// [`compile`] with the service registry of `config` already built (once
-/// per apply: validation used it too), handing it back with the overrides
-/// applied, so the engine keeps it for endpoint changes.
+/// [`compile`] with the service registry and regexes of `config` already
+/// built (once per apply: validation used them too), handing the registry
+/// back with the overrides applied, so the engine keeps it for endpoint
+/// changes.
 ///
 /// # Errors
 /// When the endpoint sets would take more than `budget` bytes
-/// ([`super::budget`]): nothing is built.
+/// ([`super::budget`]), or something cannot be built: nothing is built.
 pub(crate) fn compile_with_registry(
     config: &Config,
-    mut registry: Registry,
+    validated: Validated,
+
     overrides: &HashMap<String, Vec<RegistryEndpoint>>,
     previous: Option<&Table>,
     budget: usize,
@@ -92,6 +101,10 @@ pub(crate) fn compile_with_registry(
         }
         None => config,
     };
+    let Validated {
+        mut registry,
+        regexes,
+    } = validated;
     // The registry reads ServiceEntries, WorkloadEntries and Kubernetes
     // kinds only, which merging delegates leaves as they are.
     for s in &mut registry.services {
@@ -123,6 +136,8 @@ pub(crate) fn compile_with_registry(
         destination_rules,
         clusters: Vec::new(),
         cluster_ids: HashMap::new(),
+        regexes,
+        unbuildable: Vec::new(),
     };
     // Every service port gets its default cluster (empty subset).
     for s in &registry.services {
@@ -160,6 +175,9 @@ pub(crate) fn compile_with_registry(
         for port in ports {
             gateways.insert((key.clone(), port), b.gateway_listener(gw, &key, port));
         }
+    }
+    if let Some(first) = b.unbuildable.drain(..).next() {
+        return Err(CompileError::Unbuildable(Box::new(first)));
     }
     let scoped_clusters = b.scoped_clusters();
     let clusters: Box<[Cluster]> = b.clusters.into();
@@ -207,4 +225,49 @@ pub(crate) fn compile_with_registry(
         sets_bytes,
     };
     Ok((table, registry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Loaded;
+
+    /// Compiled without validation, what cannot be built is an error naming
+    /// the resource and field, never a rule left out or a condition dropped
+    /// (a dropped uri regex would match every path).
+    #[test]
+    fn unbuildable_fields_are_errors_not_drops() {
+        let head = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: ns}\nspec:\n  hosts: [web.example.com]\n  http:\n";
+        let route = "    route: [{destination: {host: web.example.com}}]\n";
+        let cases = [
+            ("  - match: [{uri: {regex: '('}}]\n", "spec.http[0].match[0]"),
+            (
+                "  - match: [{uri: {prefix: /}}]\n    rewrite: {uriRegexRewrite: {match: '(', rewrite: /x}}\n",
+                "spec.http[0].rewrite.uriRegexRewrite.match",
+            ),
+            (
+                "  - corsPolicy: {allowOrigins: [{regex: '('}]}\n",
+                "spec.http[0].corsPolicy.allowOrigins",
+            ),
+            (
+                "  - fault: {delay: {fixedDelay: soon, percentage: {value: 1}}}\n",
+                "spec.http[0].fault.delay.fixedDelay",
+            ),
+        ];
+        for (http, field) in cases {
+            let loaded = Loaded::from_source("t.yaml", &format!("{head}{http}{route}"));
+            assert!(
+                !crate::diagnostic::has_errors(&loaded.diagnostics),
+                "{http}"
+            );
+            let err = compile(&loaded.config, &HashMap::new(), None).unwrap_err();
+            let d = err.diagnostic();
+            assert!(matches!(err, CompileError::Unbuildable(_)), "{http}");
+            assert_eq!((d.code, d.field.as_str()), ("WEIR0012", field), "{http}");
+            assert_eq!(d.resource.to_string(), "VirtualService ns/v");
+        }
+        let fine = format!("{head}  - match: [{{uri: {{regex: '/a.*'}}}}]\n{route}");
+        let loaded = Loaded::from_source("t.yaml", &fine);
+        assert!(compile(&loaded.config, &HashMap::new(), None).is_ok());
+    }
 }

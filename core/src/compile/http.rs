@@ -11,8 +11,9 @@ use crate::config::model::{
 };
 use crate::config::names::{parse_duration, resolve_gateway};
 use crate::config::Resource;
+use crate::route::regex::Regexes;
 use crate::route::{RouteMatch, StringMatcher};
-use crate::validate::{search_regex, GRPC_STATUSES, REDIRECT_CODES};
+use crate::validate::{GRPC_STATUSES, REDIRECT_CODES};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -42,12 +43,21 @@ impl<'c> Builder<'c> {
                         {
                             continue;
                         }
-                        let matcher = compile_match(m, !m.gateways.is_empty());
-                        catch_all |= is_catch_all(&matcher);
+                        let compiled = compile_match(m, !m.gateways.is_empty(), &mut self.regexes);
+                        let matcher = match compiled {
+                            Ok(matcher) => matcher,
+                            Err(why) => {
+                                self.unbuildable(vs, &format!("spec.http[{i}].match[{j}]"), why);
+                                continue;
+                            }
+                        };
+                        let block_catch_all = m.is_catch_all(!m.gateways.is_empty());
+                        catch_all |= block_catch_all;
                         routes.push(Route {
                             rule: rule.clone(),
                             match_index: Some(j),
                             matcher,
+                            catch_all: block_catch_all,
                         });
                     }
                 }
@@ -57,6 +67,7 @@ impl<'c> Builder<'c> {
                         rule,
                         match_index: None,
                         matcher: RouteMatch::default(),
+                        catch_all: true,
                     });
                 }
             }
@@ -144,6 +155,45 @@ impl<'c> Builder<'c> {
             let pct = m.percentage.map(|p| p.value).unwrap_or(100.0);
             mirrors.push(self.mirror(&m.destination, ns, pct));
         }
+        let field = format!("spec.http[{index}]");
+        let rewrite_regex = match http
+            .rewrite
+            .as_ref()
+            .and_then(|r| r.uri_regex_rewrite.as_ref())
+        {
+            Some(rr) => match (rr.pattern.as_deref(), rr.rewrite.as_deref()) {
+                (Some(pattern), Some(rewrite)) => match self.regexes.search(pattern) {
+                    Ok(re) => Some((re, re2_substitution(rewrite).into())),
+                    Err(why) => {
+                        let at = format!("{field}.rewrite.uriRegexRewrite.match");
+                        self.unbuildable(vs, &at, format!("invalid regex {pattern:?}: {why}"));
+                        None
+                    }
+                },
+                _ => None,
+            },
+            None => None,
+        };
+        let cors = match http
+            .cors_policy
+            .as_ref()
+            .map(|c| compile_cors(c, &mut self.regexes))
+        {
+            Some(Err(why)) => {
+                self.unbuildable(vs, &format!("{field}.corsPolicy.allowOrigins"), why);
+                None
+            }
+            Some(Ok(cors)) => Some(cors),
+            None => None,
+        };
+        let fault = match http.fault.as_ref().map(compile_fault) {
+            Some(Err(why)) => {
+                self.unbuildable(vs, &format!("{field}.fault.delay.fixedDelay"), why);
+                None
+            }
+            Some(Ok(fault)) => Some(fault),
+            None => None,
+        };
         let consistent_hash = matches!(&action, RuleAction::Forward { destinations, .. }
             if destinations.iter().any(|d| self.uses_hash(&d.cluster)));
         Some(Rule {
@@ -152,7 +202,7 @@ impl<'c> Builder<'c> {
             index: Some(index),
             name: http.name.clone().map(Into::into),
             action,
-            fault: http.fault.as_ref().map(compile_fault),
+            fault,
             timeout: http
                 .timeout
                 .as_deref()
@@ -165,15 +215,8 @@ impl<'c> Builder<'c> {
                 .as_ref()
                 .and_then(|r| r.uri.clone())
                 .map(Into::into),
-            rewrite_regex: http
-                .rewrite
-                .as_ref()
-                .and_then(|r| r.uri_regex_rewrite.as_ref())
-                .and_then(|rr| {
-                    let re = search_regex(rr.pattern.as_deref()?).ok()?;
-                    Some((re, re2_substitution(rr.rewrite.as_deref()?).into()))
-                }),
-            cors: http.cors_policy.as_ref().map(compile_cors),
+            rewrite_regex,
+            cors,
             hits: AtomicU64::new(0),
         })
     }
@@ -256,17 +299,29 @@ pub(crate) fn per_million(percent: f64) -> u32 {
     }
 }
 
-pub(crate) fn compile_fault(f: &HttpFaultInjection) -> Fault {
-    Fault {
-        delay: f.delay.as_ref().and_then(|d| {
-            let dur = parse_duration(d.fixed_delay.as_deref()?).ok()?;
-            let pct = d
-                .percentage
-                .map(|p| p.value)
-                .or(d.percent.map(|p| p as f64))
-                .unwrap_or(0.0);
-            Some((dur, per_million(pct)))
-        }),
+/// A fault compiled; a delay without `fixedDelay` (only
+/// `exponentialDelay`, which validation refuses) is no delay.
+///
+/// # Errors
+/// A `fixedDelay` that is not a duration.
+pub(crate) fn compile_fault(f: &HttpFaultInjection) -> Result<Fault, String> {
+    let delay = match f.delay.as_ref() {
+        Some(d) => match d.fixed_delay.as_deref() {
+            Some(text) => {
+                let dur = parse_duration(text)?;
+                let pct = d
+                    .percentage
+                    .map(|p| p.value)
+                    .or(d.percent.map(|p| p as f64))
+                    .unwrap_or(0.0);
+                Some((dur, per_million(pct)))
+            }
+            None => None,
+        },
+        None => None,
+    };
+    Ok(Fault {
+        delay,
         abort: f.abort.as_ref().and_then(|a| {
             let status = match (a.http_status, &a.grpc_status) {
                 (Some(s), _) => AbortStatus::Http(s as u16),
@@ -280,7 +335,7 @@ pub(crate) fn compile_fault(f: &HttpFaultInjection) -> Fault {
                 per_million(a.percentage.map(|p| p.value).unwrap_or(0.0)),
             ))
         }),
-    }
+    })
 }
 
 pub(crate) fn compile_retries(r: Option<&HttpRetry>, consistent_hash: bool) -> RetryPolicy {
@@ -315,18 +370,21 @@ pub(crate) fn compile_retries(r: Option<&HttpRetry>, consistent_hash: bool) -> R
     policy
 }
 
-pub(crate) fn compile_cors(c: &CorsPolicy) -> Cors {
-    let mut origins: Vec<StringMatcher> = c
-        .allow_origins
-        .iter()
-        .filter_map(|m| string_matcher(m, false))
-        .collect();
+/// A CORS policy compiled, its origin regexes taken from `regexes`.
+///
+/// # Errors
+/// Why an origin's regex cannot be built.
+pub(crate) fn compile_cors(c: &CorsPolicy, regexes: &mut Regexes) -> Result<Cors, String> {
+    let mut origins: Vec<StringMatcher> = Vec::with_capacity(c.allow_origins.len());
+    for m in &c.allow_origins {
+        origins.extend(string_matcher(m, false, regexes)?);
+    }
     origins.extend(
         c.allow_origin
             .iter()
             .map(|o| StringMatcher::Exact(o.as_str().into())),
     );
-    Cors {
+    Ok(Cors {
         allow_origins: origins.into(),
         allow_methods: c.allow_methods.join(",").into(),
         allow_headers: c.allow_headers.join(",").into(),
@@ -339,7 +397,7 @@ pub(crate) fn compile_cors(c: &CorsPolicy) -> Cors {
             .map(|d| d.as_secs().to_string().into()),
         ignore_unmatched_preflights: c.unmatched_preflights.as_deref() == Some("IGNORE"),
         allow_credentials: c.allow_credentials,
-    }
+    })
 }
 
 /// Istio's `\1` substitution groups → the regex crate's `${1}`.

@@ -1,9 +1,9 @@
 //! Listeners: the mesh (per `exportTo` view) and each gateway port, their
 //! virtual hosts and routes in Istio's precedence order.
 
+use super::http::*;
 use super::Builder;
 use super::*;
-use super::{http::*, matches::*};
 use crate::balance::weighted::WeightedChoice;
 use crate::config::delegates::{exported_everywhere, exported_to, visibility_rank};
 use crate::config::model::{Destination, GatewaySpec, Server, VirtualServiceSpec};
@@ -174,6 +174,7 @@ impl<'c> Builder<'c> {
             rule: Arc::new(rule),
             match_index: None,
             matcher: RouteMatch::default(),
+            catch_all: true,
         }]
     }
 
@@ -247,7 +248,7 @@ impl<'c> Builder<'c> {
             // Istio's SortVHostRoutes: catch-all routes move to the end, the
             // others keep their order.
             let (catch_all, mut specific): (Vec<Route>, Vec<Route>) =
-                routes.drain(..).partition(|r| is_catch_all(&r.matcher));
+                routes.drain(..).partition(|r| r.catch_all);
             specific.extend(catch_all);
             *routes = specific;
         }
@@ -298,6 +299,7 @@ pub(crate) fn clone_routes(routes: &[Route]) -> Vec<Route> {
             rule: r.rule.clone(),
             match_index: r.match_index,
             matcher: r.matcher.clone(),
+            catch_all: r.catch_all,
         })
         .collect()
 }

@@ -1,32 +1,52 @@
 //! Match blocks: Istio's HTTPMatchRequest compiled to a [`RouteMatch`].
 
 use crate::config::model::{self, HttpMatchRequest};
+use crate::route::regex::Regexes;
 use crate::route::{HeaderMatcher, QueryMatcher, RouteMatch, StringMatcher};
-use crate::validate::full_match_regex;
 
-pub(crate) fn string_matcher(m: &model::StringMatch, presence_ok: bool) -> Option<StringMatcher> {
+/// A StringMatch compiled (`None`: no condition, or `{}` where presence is
+/// not allowed), its regex taken from `regexes`.
+///
+/// # Errors
+/// Why its regex cannot be built.
+pub(crate) fn string_matcher(
+    m: &model::StringMatch,
+    presence_ok: bool,
+    regexes: &mut Regexes,
+) -> Result<Option<StringMatcher>, String> {
     if let Some(e) = &m.exact {
-        return Some(StringMatcher::Exact(e.as_str().into()));
+        return Ok(Some(StringMatcher::Exact(e.as_str().into())));
     }
     if let Some(p) = &m.prefix {
-        return Some(StringMatcher::Prefix(p.as_str().into()));
+        return Ok(Some(StringMatcher::Prefix(p.as_str().into())));
     }
     if let Some(r) = &m.regex {
         if presence_ok && r == "*" {
-            return Some(StringMatcher::Present);
+            return Ok(Some(StringMatcher::Present));
         }
-        return full_match_regex(r).ok().map(StringMatcher::Regex);
+        return regexes
+            .full_match(r)
+            .map(|re| Some(StringMatcher::Regex(re)))
+            .map_err(|e| format!("invalid regex {r:?}: {e}"));
     }
-    presence_ok.then_some(StringMatcher::Present)
+    Ok(presence_ok.then_some(StringMatcher::Present))
 }
 
-pub(crate) fn compile_match(m: &HttpMatchRequest, gateway_scoped: bool) -> RouteMatch {
+/// A match block compiled for a listener.
+///
+/// # Errors
+/// Why one of its regexes cannot be built.
+pub(crate) fn compile_match(
+    m: &HttpMatchRequest,
+    gateway_scoped: bool,
+    regexes: &mut Regexes,
+) -> Result<RouteMatch, String> {
     let mut headers: Vec<HeaderMatcher> = Vec::new();
     for (name, sm) in &m.headers {
-        if matches!(name.as_str(), "uri" | "scheme" | "method" | "authority") {
+        if HttpMatchRequest::IGNORED_HEADER_KEYS.contains(&name.as_str()) {
             continue; // Istio ignores these keys in headers.
         }
-        if let Some(matcher) = string_matcher(sm, true) {
+        if let Some(matcher) = string_matcher(sm, true, regexes)? {
             headers.push(HeaderMatcher {
                 name: name.to_ascii_lowercase().into(),
                 matcher,
@@ -35,7 +55,7 @@ pub(crate) fn compile_match(m: &HttpMatchRequest, gateway_scoped: bool) -> Route
         }
     }
     for (name, sm) in &m.without_headers {
-        if let Some(matcher) = string_matcher(sm, true) {
+        if let Some(matcher) = string_matcher(sm, true, regexes)? {
             headers.push(HeaderMatcher {
                 name: name.to_ascii_lowercase().into(),
                 matcher,
@@ -56,45 +76,35 @@ pub(crate) fn compile_match(m: &HttpMatchRequest, gateway_scoped: bool) -> Route
             m.source_namespace.clone().map(Into::into),
         )
     };
-    RouteMatch {
-        uri: m.uri.as_ref().and_then(|u| string_matcher(u, false)),
+    let mut one = |sm: &Option<model::StringMatch>| match sm {
+        Some(sm) => string_matcher(sm, false, regexes),
+        None => Ok(None),
+    };
+    let (uri, scheme, method, authority) = (
+        one(&m.uri)?,
+        one(&m.scheme)?,
+        one(&m.method)?,
+        one(&m.authority)?,
+    );
+    let mut query = Vec::with_capacity(m.query_params.len());
+    for (k, v) in &m.query_params {
+        if let Some(matcher) = string_matcher(v, true, regexes)? {
+            query.push(QueryMatcher {
+                name: k.as_str().into(),
+                matcher,
+            });
+        }
+    }
+    Ok(RouteMatch {
+        uri,
         ignore_uri_case: m.ignore_uri_case,
-        scheme: m.scheme.as_ref().and_then(|u| string_matcher(u, false)),
-        method: m.method.as_ref().and_then(|u| string_matcher(u, false)),
-        authority: m.authority.as_ref().and_then(|u| string_matcher(u, false)),
+        scheme,
+        method,
+        authority,
         headers: headers.into(),
-        query: m
-            .query_params
-            .iter()
-            .filter_map(|(k, v)| {
-                Some(QueryMatcher {
-                    name: k.as_str().into(),
-                    matcher: string_matcher(v, true)?,
-                })
-            })
-            .collect(),
+        query: query.into(),
         port: m.port.map(|p| p as u16),
         source_labels,
         source_namespace,
-    }
-}
-
-/// Istio's `IsCatchAllRoute`: prefix `/` or regex `.*` (or no uri) with no
-/// other condition.
-pub(crate) fn is_catch_all(m: &RouteMatch) -> bool {
-    let uri_all = match &m.uri {
-        None => true,
-        Some(StringMatcher::Prefix(p)) => &**p == "/",
-        Some(StringMatcher::Regex(r)) => r.as_str() == "^(?:.*)$",
-        _ => false,
-    };
-    uri_all
-        && m.scheme.is_none()
-        && m.method.is_none()
-        && m.authority.is_none()
-        && m.headers.is_empty()
-        && m.query.is_empty()
-        && m.port.is_none()
-        && m.source_labels.is_empty()
-        && m.source_namespace.is_none()
+    })
 }

@@ -38,6 +38,28 @@ pub(crate) struct Builder<'c> {
     clusters: Vec<Cluster>,
     /// (host, subset, port, the DestinationRules it was built with) → id.
     cluster_ids: HashMap<ClusterKey, u32>,
+    /// The config's regexes, as validation compiled them.
+    regexes: crate::route::regex::Regexes,
+    /// What could not be built: the compile fails with the first.
+    unbuildable: Vec<crate::diagnostic::Diagnostic>,
+}
+
+impl Builder<'_> {
+    /// Records that a field of `vs` cannot be built (WEIR0012).
+    fn unbuildable(
+        &mut self,
+        vs: &Resource<crate::config::model::VirtualServiceSpec>,
+        field: &str,
+        why: String,
+    ) {
+        self.unbuildable.push(crate::diagnostic::Diagnostic::new(
+            "WEIR0012",
+            crate::diagnostic::Severity::Error,
+            vs.reference(crate::config::Kind::VirtualService),
+            field,
+            format!("cannot be compiled: {why}"),
+        ));
+    }
 }
 
 /// A cluster's identity: its name's parts and the DestinationRules (by

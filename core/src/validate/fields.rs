@@ -4,7 +4,6 @@
 use super::Reporter;
 use crate::config::model::*;
 use crate::config::names::parse_duration;
-use crate::route::regex::full_match_regex;
 
 pub(super) fn valid_host(host: &str) -> bool {
     if host == "*" {
@@ -144,7 +143,7 @@ pub(super) fn string_match(m: &StringMatch, field: &str, presence_ok: bool, r: &
         if re.is_empty() {
             r.error(&format!("{field}.regex"), "regex must not be empty".into());
         } else if !(presence_ok && re == "*") {
-            if let Err(e) = full_match_regex(re) {
+            if let Err(e) = r.regexes.full_match(re) {
                 r.error(
                     &format!("{field}.regex"),
                     format!("invalid regex {re:?}: {e}"),

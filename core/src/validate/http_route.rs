@@ -7,7 +7,6 @@ use crate::config::model::*;
 use crate::config::names::{expand_host, resolve_gateway};
 use crate::config::Resource;
 use crate::diagnostic::Severity;
-use crate::route::regex::search_regex;
 
 impl Context<'_> {
     pub(super) fn http_route(
@@ -372,7 +371,7 @@ fn rewrite(rw: &HttpRewrite, f: &str, r: &mut Reporter<'_>) {
     if let Some(rr) = &rw.uri_regex_rewrite {
         match (&rr.pattern, &rr.rewrite) {
             (Some(p), Some(_)) => {
-                if let Err(e) = search_regex(p) {
+                if let Err(e) = r.regexes.search(p) {
                     r.error(
                         &format!("{f}.uriRegexRewrite.match"),
                         format!("invalid regex {p:?}: {e}"),

@@ -10,7 +10,7 @@ use crate::config::destination_rules::DestinationRuleIndex;
 use crate::config::registry::Registry;
 use crate::config::{Config, Kind};
 pub use crate::diagnostic::{has_errors, Diagnostic, ResourceRef, Severity};
-pub(crate) use crate::route::regex::{full_match_regex, search_regex};
+use crate::route::regex::Regexes;
 
 mod conflicts;
 mod destination_rule;
@@ -51,6 +51,8 @@ pub(crate) const GRPC_STATUSES: [&str; 17] = [
 struct Reporter<'a> {
     out: &'a mut Vec<Diagnostic>,
     resource: ResourceRef,
+    /// The config's regexes, compiled as they are checked.
+    regexes: &'a mut Regexes,
 }
 
 impl Reporter<'_> {
@@ -71,15 +73,27 @@ impl Reporter<'_> {
 /// Validates a loaded config against itself: schema rules, references,
 /// reachability, conflicts. Appends to `out`.
 pub fn validate(config: &Config, out: &mut Vec<Diagnostic>) {
-    validate_building_registry(config, out);
+    validate_for_compile(config, out);
 }
 
-/// [`validate`], returning the service registry it built: from the
+/// What validation built that compilation reuses, so an apply builds each
+/// once: the service registry and the compiled regexes.
+#[derive(Debug, Default)]
+pub struct Validated {
+    /// The services of the ServiceEntries validation accepted (and the
+    /// Kubernetes kinds, WorkloadEntries).
+    pub registry: Registry,
+    /// Every regex of the config, compiled.
+    pub regexes: Regexes,
+}
+
+/// [`validate`], returning what it built ([`Validated`]): the registry from the
 /// ServiceEntries validation accepts only, as a rejected resource never
 /// reaches istiod (a rejected `hosts: ["*"]` would make every missing host
-/// look known). [`crate::compile::compile_validated`] takes it, so an
-/// apply builds the registry once.
-pub fn validate_building_registry(config: &Config, out: &mut Vec<Diagnostic>) -> Registry {
+/// look known), and the regexes. [`crate::compile::compile_validated`]
+/// takes it, so an apply builds them once.
+pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Validated {
+    let mut regexes = Regexes::default();
     // ServiceEntries first (their checks stand alone), reported in the
     // usual place below.
     let mut entry_diagnostics = Vec::new();
@@ -91,6 +105,7 @@ pub fn validate_building_registry(config: &Config, out: &mut Vec<Diagnostic>) ->
             let mut r = Reporter {
                 out: &mut entry_diagnostics,
                 resource: se.reference(Kind::ServiceEntry),
+                regexes: &mut regexes,
             };
             service_entry::service_entry(se, &mut r);
             // Only this entry's own diagnostics: O(1) per diagnostic.
@@ -103,6 +118,7 @@ pub fn validate_building_registry(config: &Config, out: &mut Vec<Diagnostic>) ->
         let mut r = Reporter {
             out: &mut *out,
             resource: vs.reference(Kind::VirtualService),
+            regexes: &mut regexes,
         };
         ctx.virtual_service(vs, &mut r);
     }
@@ -110,6 +126,7 @@ pub fn validate_building_registry(config: &Config, out: &mut Vec<Diagnostic>) ->
         let mut r = Reporter {
             out: &mut *out,
             resource: dr.reference(Kind::DestinationRule),
+            regexes: &mut regexes,
         };
         ctx.destination_rule(dr, &mut r);
     }
@@ -117,13 +134,14 @@ pub fn validate_building_registry(config: &Config, out: &mut Vec<Diagnostic>) ->
         let mut r = Reporter {
             out: &mut *out,
             resource: gw.reference(Kind::Gateway),
+            regexes: &mut regexes,
         };
         gateway::gateway(gw, &mut r);
     }
     out.append(&mut entry_diagnostics);
     ctx.conflicts(out);
     crate::config::kube::check::check(config, out);
-    registry
+    Validated { registry, regexes }
 }
 
 struct Context<'a> {

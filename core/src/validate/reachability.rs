@@ -50,7 +50,7 @@ pub(super) fn reachability(rules: &[HttpRoute], r: &mut Reporter<'_>) {
             );
         }
         for (j, m) in matches.iter().enumerate() {
-            if is_catch_all(m) && i + 1 < rules.len() {
+            if m.is_catch_all(false) && i + 1 < rules.len() {
                 catch_all_at = Some(i);
             }
             earlier.add(m, (i, j));
@@ -140,17 +140,6 @@ impl UriCover {
 /// The conditions of a block other than its uri, as a comparable key.
 pub(super) fn others_key(m: &HttpMatchRequest) -> String {
     format!("{:?}", without_uri(m))
-}
-
-/// A match block that takes every request: at most a uri of prefix `/` or
-/// regex `.*`, nothing else.
-pub(super) fn is_catch_all(m: &HttpMatchRequest) -> bool {
-    let uri_all = match &m.uri {
-        None => true,
-        Some(u) => u.prefix.as_deref() == Some("/") || u.regex.as_deref() == Some(".*"),
-    };
-    let none = HttpMatchRequest::default();
-    uri_all && without_uri(m) == without_uri(&none)
 }
 
 /// The conditions of a block other than its uri, for comparison.
