@@ -186,15 +186,14 @@ fn check(files: &[String], as_json: bool, timing: bool, colour: bool) -> Result<
     let mut diagnostics = loaded.diagnostics.clone();
     let start = std::time::Instant::now();
     // As an apply does it: the registry validation builds is compiled with.
-    let registry =
-        weir_core::validate::validate_building_registry(&loaded.config, &mut diagnostics);
+    let validated = weir_core::validate::validate_for_compile(&loaded.config, &mut diagnostics);
     let validate_time = start.elapsed();
     if timing {
         let start = std::time::Instant::now();
         let compiled = (!has_errors(&diagnostics)).then(|| {
             weir_core::compile::compile_validated(
                 &loaded.config,
-                registry,
+                validated,
                 &Default::default(),
                 None,
             )
@@ -203,10 +202,11 @@ fn check(files: &[String], as_json: bool, timing: bool, colour: bool) -> Result<
         eprintln!(
             "timing: load {load_time:.2?}, validate {validate_time:.2?}, {}",
             match compiled {
-                Some(t) => format!(
+                Some(Ok(t)) => format!(
                     "compile {compile_time:.2?} ({} clusters)",
                     t.clusters().len()
                 ),
+                Some(Err(e)) => format!("compile failed after {compile_time:.2?}: {e}"),
                 None => "compile skipped (errors)".into(),
             }
         );
@@ -550,7 +550,7 @@ fn disruption(
         .map_or(addr, |(ip, _)| ip)
         .trim_matches(['[', ']']);
     let loaded = input::load(files)?;
-    let registry = weir_core::compile::registry::Registry::build(&loaded.config);
+    let registry = weir_core::config::registry::Registry::build(&loaded.config);
     let service = registry
         .find(&host)
         .ok_or_else(|| format!("no service {host:?} in the config"))?;

@@ -7,7 +7,7 @@
 //! into a buffer the caller owns ([`UpstreamPath::write_to`], …).
 
 use crate::balance::hash_policy::{HashPolicy, RequestHash};
-use crate::compile::{
+use crate::table::{
     Cluster, Cors, Endpoint, HeaderOps, L4Rule, Mirror, Redirect, RetryPolicy, Route,
 };
 use std::fmt;

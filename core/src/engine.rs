@@ -4,12 +4,13 @@
 //! decide on it; writers validate and compile off to the side and swap the
 //! new table in. A rejected config changes nothing.
 
-use crate::compile::registry::{Registry, RegistryEndpoint};
 use crate::compile::{compile_with_registry, update_over_budget};
-use crate::compile::{CompileError, EndpointSpec, Table, DEFAULT_COMPILE_BUDGET};
+use crate::compile::{EndpointSpec, Table, DEFAULT_COMPILE_BUDGET};
 use crate::config::names::expand_host;
+use crate::config::registry::{Registry, RegistryEndpoint};
 use crate::config::{Config, Loaded};
-use crate::validate::{has_errors, validate_building_registry, Diagnostic};
+use crate::diagnostic::{has_errors, Diagnostic, Rejected};
+use crate::validate::{validate_for_compile, Validated};
 use arc_swap::{ArcSwap, Guard};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,28 +115,28 @@ impl Engine {
     /// When loading or validation found any error, or the compiled table
     /// would exceed the compile budget: nothing changes and the previous
     /// table keeps serving. The error carries every diagnostic.
-    pub fn apply(&self, loaded: Loaded) -> Result<Vec<Diagnostic>, CompileError> {
+    pub fn apply(&self, loaded: Loaded) -> Result<Vec<Diagnostic>, Rejected> {
         let mut diagnostics = loaded.diagnostics;
         // Built once: validation and compilation read the same services.
-        let registry = validate_building_registry(&loaded.config, &mut diagnostics);
+        let validated = validate_for_compile(&loaded.config, &mut diagnostics);
         if has_errors(&diagnostics) {
-            return Err(CompileError { diagnostics });
+            return Err(Rejected::new(diagnostics));
         }
         let mut writer = self.writer();
         let previous = self.table.load_full();
         let compiled = compile_with_registry(
             &loaded.config,
-            registry,
+            validated,
             &writer.overrides,
             Some(&previous),
             writer.compile_budget,
         );
         let (table, registry) = match compiled {
             Ok(compiled) => compiled,
-            Err(mut refused) => {
+            Err(refused) => {
                 // The warnings too, as for a rejection by validation.
-                diagnostics.append(&mut refused.diagnostics);
-                return Err(CompileError { diagnostics });
+                diagnostics.push(refused.into_diagnostic());
+                return Err(Rejected::new(diagnostics));
             }
         };
         writer.registry = registry;
@@ -148,7 +149,7 @@ impl Engine {
     ///
     /// # Errors
     /// As [`Engine::apply`].
-    pub fn apply_str(&self, text: &str) -> Result<Vec<Diagnostic>, CompileError> {
+    pub fn apply_str(&self, text: &str) -> Result<Vec<Diagnostic>, Rejected> {
         self.apply(Loaded::from_source("<input>", text))
     }
 
@@ -160,11 +161,7 @@ impl Engine {
     /// # Errors
     /// When the endpoint sets would then take more than the compile budget:
     /// the change is dropped and the table in force stays.
-    pub fn set_endpoints(
-        &self,
-        host: &str,
-        endpoints: &[EndpointSpec],
-    ) -> Result<(), CompileError> {
+    pub fn set_endpoints(&self, host: &str, endpoints: &[EndpointSpec]) -> Result<(), Rejected> {
         let host = expand_host(host, "default");
         let eps: Vec<RegistryEndpoint> = endpoints.iter().map(EndpointSpec::to_registry).collect();
         let mut writer = self.writer();
@@ -175,9 +172,7 @@ impl Engine {
             let table = current.with_endpoints(&host, &eps, service.as_ref());
             match update_over_budget(&table, &host, service.as_ref(), writer.compile_budget) {
                 None => Ok(table),
-                Some(over) => Err(CompileError {
-                    diagnostics: vec![over],
-                }),
+                Some(over) => Err(Rejected::new(vec![over])),
             }
         } else {
             // A host no cluster names yet: routes to it were compiled as
@@ -185,7 +180,10 @@ impl Engine {
             // registry is the config's, overrides applied).
             compile_with_registry(
                 &writer.config,
-                writer.registry.clone(),
+                Validated {
+                    registry: writer.registry.clone(),
+                    ..Validated::default()
+                },
                 &writer.overrides,
                 Some(&current),
                 writer.compile_budget,
@@ -194,6 +192,7 @@ impl Engine {
                 writer.registry = registry;
                 table
             })
+            .map_err(|refused| Rejected::new(vec![refused.into_diagnostic()]))
         };
         match updated {
             Ok(table) => {

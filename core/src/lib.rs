@@ -16,15 +16,17 @@ pub mod balance;
 pub mod compile;
 pub mod config;
 pub mod decision;
+pub mod diagnostic;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod request;
 pub mod route;
+pub mod table;
 pub mod validate;
 
-pub use compile::Table;
 pub use decision::{Decision, Outcome};
+pub use diagnostic::{Diagnostic, Rejected, Severity};
 pub use engine::Engine;
 pub use request::{Connection, HeaderList, Headers, Request, Source};
-pub use validate::{Diagnostic, Severity};
+pub use table::Table;

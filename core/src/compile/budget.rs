@@ -7,12 +7,12 @@
 //! and its balancer's table, sized as the balancers size them. Routes and
 //! names are already built (and small next to these) when it runs.
 
-use super::registry::{Registry, Service};
-use super::types::{Cluster, Endpoint, EndpointSet, LbKind};
-use super::Table;
 use crate::balance::maglev::effective_table_size;
 use crate::balance::ring_hash::RingHash;
-use crate::validate::{Diagnostic, ResourceRef, Severity};
+use crate::config::registry::{Registry, Service};
+use crate::diagnostic::{Diagnostic, ResourceRef, Severity};
+use crate::table::Table;
+use crate::table::{Cluster, Endpoint, EndpointSet, LbKind};
 
 /// The default budget: 4 GiB, or 1 GiB where addresses are 32 bits (a
 /// wasm32 filter's whole memory is 4 GiB).

@@ -3,249 +3,77 @@
 
 mod budget;
 mod build;
-mod decide;
-mod feedback;
+mod clusters;
+mod endpoints;
+mod error;
+mod http;
+mod l4;
+mod listeners;
+mod matches;
 pub mod ports;
-pub mod registry;
-mod types;
 
+pub use crate::config::base64::decode_base64;
+/// The service registry moved to [`crate::config::registry`]; kept here for callers.
+pub use crate::config::registry;
+/// The table and its parts moved to [`crate::table`]; kept here for callers.
+pub use crate::table::*;
 pub(crate) use budget::update_over_budget;
 pub use budget::DEFAULT_COMPILE_BUDGET;
 pub use build::compile_validated;
 pub(crate) use build::compile_with_registry;
-pub use build::{compile, CompileError, EndpointSpec};
-pub use feedback::{RequestOutcome, Ticket};
-pub use types::*;
+pub use build::{compile, EndpointSpec};
+pub use error::CompileError;
 
+use crate::config::destination_rules::DestinationRuleIndex;
+use crate::config::model::DestinationRuleSpec;
+use crate::config::registry::Registry;
+use crate::config::{Config, Resource};
 use std::collections::HashMap;
-use std::sync::Arc;
 
-/// L4 match conditions of one `tcp[]`/`tls[]` match block.
-#[derive(Debug, Clone, Default)]
-pub struct L4Match {
-    pub port: Option<u16>,
-    pub destination_subnets: Box<[crate::route::Cidr]>,
-    pub sni_hosts: Box<[Box<str>]>,
-    pub source_labels: Box<[(Box<str>, Box<str>)]>,
-    pub source_namespace: Option<Box<str>>,
+/// What compiling one config keeps while it builds the table.
+pub(crate) struct Builder<'c> {
+    config: &'c Config,
+    registry: &'c Registry,
+    destination_rules: DestinationRuleIndex<'c>,
+    clusters: Vec<Cluster>,
+    /// (host, subset, port, the DestinationRules it was built with) → id.
+    cluster_ids: HashMap<ClusterKey, u32>,
+    /// The config's regexes, as validation compiled them.
+    regexes: crate::route::regex::Regexes,
+    /// What could not be built: the compile fails with the first.
+    unbuildable: Vec<crate::diagnostic::Diagnostic>,
 }
 
-/// One `tcp[]` or `tls[]` rule.
-#[derive(Debug)]
-pub struct L4Rule {
-    pub namespace: Box<str>,
-    pub virtual_service: Box<str>,
-    pub index: usize,
-    /// VS hosts (for mesh connections that name their service).
-    pub hosts: Box<[Box<str>]>,
-    /// Empty: matches every connection.
-    pub matches: Box<[L4Match]>,
-    pub destinations: Box<[RouteDestination]>,
-    pub choice: crate::balance::weighted::WeightedChoice,
-    pub tls: bool,
-    pub hits: std::sync::atomic::AtomicU64,
-}
-
-/// The routes one listener (the mesh, or one gateway port) serves.
-#[derive(Debug, Default)]
-pub struct Listener {
-    pub virtual_hosts: Box<[VirtualHost]>,
-    pub(crate) exact: hashbrown::HashMap<Box<str>, u32>,
-    /// `(suffix after '*', vhost)`, longest suffix first.
-    pub(crate) wildcards: Box<[(Box<str>, u32)]>,
-    pub(crate) star: Option<u32>,
-    /// A server with `tls.httpsRedirect`: every request gets a 301 to https.
-    pub https_redirect: bool,
-    pub tcp: Box<[L4Rule]>,
-    /// Mesh only: each service's ports by protocol, for TCP decisions.
-    pub(crate) services: hashbrown::HashMap<Box<str>, ports::L4Ports>,
-}
-
-/// Everything derived from the routing resources; shared between tables that
-/// differ only in endpoints.
-#[derive(Debug, Default)]
-pub struct Routing {
-    /// The sidecar listener as namespaces no `exportTo` names see it.
-    pub mesh: Listener,
-    /// Namespace → its sidecars' listener, for the namespaces an `exportTo`
-    /// of a VirtualService or service names. Empty in most meshes.
-    pub(crate) mesh_scoped: HashMap<Box<str>, Listener>,
-    /// `(namespace/name, port)` → listener.
-    pub gateways: HashMap<(String, u16), Listener>,
-    /// The first server port of each gateway, for requests that give no port.
-    pub(crate) gateway_default_port: HashMap<String, u16>,
-    pub clusters: Box<[Cluster]>,
-    /// Client namespace → (cluster → the one its DestinationRules shape):
-    /// the clients that see other rules than the default answer
-    /// (istiod's lookup: own namespace, service's, root's). Empty in most
-    /// meshes, and then never consulted.
-    pub(crate) scoped_clusters: HashMap<Box<str>, HashMap<u32, u32>>,
-    /// Host → the indexes of its clusters: an endpoint change touches only
-    /// those (`Table::with_endpoints`).
-    pub(crate) clusters_by_host: HashMap<Box<str>, Vec<u32>>,
-    /// Cluster name → index (`Table::cluster_index`, once per cluster when
-    /// a new table takes over the endpoint state of the previous one).
-    pub(crate) cluster_by_name: HashMap<Box<str>, u32>,
-    /// The latest time (caller's monotonic ms) feedback reported; ejections
-    /// end when it passes them.
-    pub(crate) clock_ms: std::sync::atomic::AtomicU64,
-}
-
-/// The compiled, immutable routing table. Cheap to share (`Arc`) and to
-/// decide on from many threads at once.
-#[derive(Debug, Default)]
-pub struct Table {
-    /// This table's [`id`](Table::id).
-    pub(crate) id: u64,
-    pub(crate) routing: Arc<Routing>,
-    pub(crate) sets: Box<[Arc<EndpointSet>]>,
-    /// What `sets` are estimated to take ([`budget`]): endpoint updates
-    /// are held to the compile budget too.
-    pub(crate) sets_bytes: usize,
-}
-
-/// The next [`Table::id`]; 0 is the empty default table's.
-static NEXT_TABLE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// A table id never handed out before in this process.
-pub(crate) fn new_table_id() -> u64 {
-    NEXT_TABLE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
-impl Table {
-    /// A number no other table built in this process has (0 for
-    /// `Table::default()`). A table is immutable, so two decisions made on
-    /// tables with the same non-zero id borrow the same bytes: the C ABI
-    /// hands it out so a binding can reuse strings it copied without
-    /// comparing them again.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// An empty table (every request: no route) with an id of its own.
-    pub fn empty() -> Table {
-        Table {
-            id: new_table_id(),
-            ..Table::default()
-        }
-    }
-
-    /// The clusters, in index order.
-    pub fn clusters(&self) -> &[Cluster] {
-        &self.routing.clusters
-    }
-
-    /// True when some cluster routes to `host`.
-    pub fn has_clusters_for(&self, host: &str) -> bool {
-        self.routing.clusters_by_host.contains_key(host)
-    }
-
-    /// The endpoints of cluster `index`.
-    pub fn endpoints(&self, index: usize) -> &[Endpoint] {
-        self.sets
-            .get(index)
-            .map(|s| &s.endpoints[..])
-            .unwrap_or(&[])
-    }
-
-    /// The endpoint set of cluster `index`.
-    pub fn endpoint_set(&self, index: usize) -> Option<&EndpointSet> {
-        self.sets.get(index).map(|s| &**s)
-    }
-
-    /// The cluster with this name.
-    pub fn cluster_index(&self, name: &str) -> Option<usize> {
-        self.routing.cluster_by_name.get(name).map(|&i| i as usize)
-    }
-
-    /// The mesh (sidecar) listener, as namespaces no `exportTo` names see it.
-    pub fn mesh(&self) -> &Listener {
-        &self.routing.mesh
-    }
-
-    /// Every view of the mesh: the public one (`None`), then one per
-    /// namespace an `exportTo` names, sorted by namespace.
-    pub fn mesh_views(&self) -> Vec<(Option<&str>, &Listener)> {
-        let routing = &*self.routing;
-        let mut scoped: Vec<(Option<&str>, &Listener)> = routing
-            .mesh_scoped
-            .iter()
-            .map(|(ns, l)| (Some(&**ns), l))
-            .collect();
-        scoped.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out = vec![(None, &routing.mesh)];
-        out.extend(scoped);
-        out
-    }
-
-    /// The sidecar listener of a client in `namespace` (`exportTo` applied).
-    #[inline]
-    pub fn mesh_for(&self, namespace: &str) -> &Listener {
-        let routing = &*self.routing;
-        if routing.mesh_scoped.is_empty() {
-            return &routing.mesh;
-        }
-        routing.mesh_scoped.get(namespace).unwrap_or(&routing.mesh)
-    }
-
-    /// Gateway listeners, sorted by gateway and port.
-    pub fn gateways(&self) -> Vec<(&str, u16, &Listener)> {
-        let mut v: Vec<_> = self
-            .routing
-            .gateways
-            .iter()
-            .map(|((g, p), l)| (g.as_str(), *p, l))
-            .collect();
-        v.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        v
+impl Builder<'_> {
+    /// Records that a field of `vs` cannot be built (WEIR0012).
+    fn unbuildable(
+        &mut self,
+        vs: &Resource<crate::config::model::VirtualServiceSpec>,
+        field: &str,
+        why: String,
+    ) {
+        self.unbuildable.push(crate::diagnostic::Diagnostic::new(
+            "WEIR0012",
+            crate::diagnostic::Severity::Error,
+            vs.reference(crate::config::Kind::VirtualService),
+            field,
+            format!("cannot be compiled: {why}"),
+        ));
     }
 }
 
-/// Decodes standard base64 (with or without padding).
-pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
-    }
-    let bytes: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let trimmed = match bytes.iter().position(|&b| b == b'=') {
-        Some(i) if bytes[i..].iter().all(|&b| b == b'=') && bytes[i..].len() <= 2 => &bytes[..i],
-        Some(_) => return None,
-        None => &bytes[..],
-    };
-    if trimmed.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
-    for chunk in trimmed.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= value(c)? << (18 - 6 * i);
-        }
-        let n = chunk.len() - 1;
-        for i in 0..n {
-            out.push((acc >> (16 - 8 * i)) as u8);
-        }
-    }
-    Some(out)
+/// A cluster's identity: its name's parts and the DestinationRules (by
+/// address) that shaped it, so clients that see other rules get their own.
+pub(crate) type ClusterKey = (String, String, u16, Vec<usize>);
+
+pub(crate) type Rules<'c> = Vec<&'c Resource<DestinationRuleSpec>>;
+
+/// The namespace of a Kubernetes service host, `name.namespace.svc.…`.
+pub(crate) fn kube_namespace_of(host: &str) -> Option<&str> {
+    let mut labels = host.split('.');
+    let (_, ns, svc) = (labels.next()?, labels.next()?, labels.next()?);
+    (svc == "svc" && !ns.is_empty()).then_some(ns)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64() {
-        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
-        assert_eq!(decode_base64("").unwrap(), b"");
-        assert!(decode_base64("a$==").is_none());
-        assert!(decode_base64("a").is_none());
-    }
-}
+/// A VirtualService's rules compiled once per listener.
+pub(crate) type CompiledRoutes = Vec<Route>;

@@ -6,19 +6,11 @@
 //! (istio/istio `pilot/pkg/networking/core/listener.go`: the HTTP or TCP
 //! filter chain is chosen by the port's protocol).
 
-use super::registry::Registry;
-use super::Listener;
 use crate::config::kube::protocol::Protocol;
 use crate::config::model::ServicePort;
-
-/// The ports of one service, split by the kind of route that applies.
-#[derive(Debug, Default, Clone)]
-pub struct L4Ports {
-    /// HTTP-family ports: a connection there is routed by `http[]`, not `tcp[]`.
-    pub http: Box<[u16]>,
-    /// Other ports and their default cluster (`outbound|PORT||HOST`).
-    pub opaque: Box<[(u16, u32)]>,
-}
+use crate::config::registry::Registry;
+pub use crate::table::L4Ports;
+use crate::table::Listener;
 
 /// The protocol of a registry port (ServiceEntry spelling, or the one the
 /// Kubernetes Service's port got).

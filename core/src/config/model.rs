@@ -99,6 +99,42 @@ pub struct HttpMatchRequest {
     pub stat_prefix: Option<String>,
 }
 
+impl HttpMatchRequest {
+    /// Header keys Istio's route translation leaves out of the header
+    /// matchers (they name request parts, not headers).
+    pub const IGNORED_HEADER_KEYS: [&'static str; 4] = ["uri", "scheme", "method", "authority"];
+
+    /// Istio's catch-all block (`isCatchAllMatch`, pilot/pkg/networking/core/route):
+    /// no uri, prefix `/` or regex `.*`, and no other condition. On a
+    /// listener the block's `gateways` name (`gateway_scoped`), they are met
+    /// and the source conditions dropped, so neither counts. The one test
+    /// validation (IST0130) and compilation (a catch-all ends a
+    /// VirtualService's routes; a gateway moves them last) share.
+    pub fn is_catch_all(&self, gateway_scoped: bool) -> bool {
+        let uri_all = match &self.uri {
+            None => true,
+            Some(u) => u.prefix.as_deref() == Some("/") || u.regex.as_deref() == Some(".*"),
+        };
+        let no_headers = self
+            .headers
+            .keys()
+            .all(|k| Self::IGNORED_HEADER_KEYS.contains(&k.as_str()));
+        let no_source = gateway_scoped
+            || (self.source_labels.is_empty()
+                && self.source_namespace.is_none()
+                && self.gateways.is_empty());
+        uri_all
+            && no_headers
+            && no_source
+            && self.scheme.is_none()
+            && self.method.is_none()
+            && self.authority.is_none()
+            && self.without_headers.is_empty()
+            && self.query_params.is_empty()
+            && self.port.is_none()
+    }
+}
+
 /// `StringMatch`: one of exact / prefix / regex; `{}` means "present".
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

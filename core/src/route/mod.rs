@@ -3,10 +3,12 @@
 //! Everything here is built once at compile time and evaluated per request
 //! with no allocation.
 
+pub mod host;
 pub mod index;
+pub mod regex;
 
 use crate::request::{Headers, Request};
-use regex::Regex;
+use ::regex::Regex;
 use std::net::IpAddr;
 
 /// A compiled StringMatch.

@@ -16,7 +16,7 @@ use super::protocol::{self, Protocol};
 use super::services::{pod_ips, synthesize_pods, target_port, Index, SERVICE_NAME_LABEL};
 use super::KubeKind;
 use crate::config::{Config, Resource};
-use crate::validate::{Diagnostic, ResourceRef, Severity};
+use crate::diagnostic::{Diagnostic, ResourceRef, Severity};
 use std::collections::HashSet;
 
 fn reference<S>(kind: KubeKind, r: &Resource<S>) -> ResourceRef {

@@ -15,7 +15,7 @@ pub mod protocol;
 pub mod services;
 
 use super::{Origin, Resource};
-use crate::validate::{Diagnostic, ResourceRef, Severity};
+use crate::diagnostic::{Diagnostic, ResourceRef, Severity};
 use model::*;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};

@@ -17,8 +17,8 @@
 use super::model::*;
 use super::protocol;
 use super::{KubeKind, Objects, Options, ServiceObject, Workload};
-use crate::compile::registry::{RegistryEndpoint, Service};
 use crate::config::model::{ServicePort, StringMap};
+use crate::config::registry::{RegistryEndpoint, Service};
 use crate::config::{Config, Resource};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

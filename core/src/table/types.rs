@@ -293,6 +293,9 @@ pub struct Route {
     /// Which `match[]` block (`None`: the rule has no match).
     pub match_index: Option<usize>,
     pub matcher: RouteMatch,
+    /// Its block is Istio's catch-all ([`crate::config::model::HttpMatchRequest::is_catch_all`]):
+    /// a gateway's virtual host moves such routes last.
+    pub catch_all: bool,
 }
 
 impl Route {

@@ -7,7 +7,7 @@ use crate::decision::{
     CorsHeaders, Decision, HashUse, Location, Mirrors, Outcome, SetCookie, UpstreamPath,
 };
 use crate::request::{split_host_port, Connection, Request, Source};
-use crate::route::{with_lowercase, MAX_HOST};
+use crate::route::with_lowercase;
 use std::sync::atomic::Ordering;
 
 static NO_HEADERS: crate::request::NoHeaders = crate::request::NoHeaders;
@@ -16,67 +16,22 @@ impl Listener {
     /// The virtual host for a lower-case host without port: exact, then the
     /// longest wildcard suffix, then `*` (Envoy's domain order).
     pub fn find(&self, host: &str) -> Option<&VirtualHost> {
-        let i = self.exact.get(host).copied().or_else(|| {
-            self.wildcards
-                .iter()
-                .find(|(suffix, _)| host.len() > suffix.len() && host.ends_with(&**suffix))
-                .map(|&(_, i)| i)
-                .or(self.star)
-        })?;
-        self.virtual_hosts.get(i as usize)
-    }
-
-    /// Like [`Listener::find`], also trying the names a sidecar accepts for a
-    /// service: `name` (in the client's namespace), `name.ns`, `name.ns.svc`.
-    fn find_mesh(&self, host: &str, client_namespace: &str) -> Option<&VirtualHost> {
-        if let Some(i) = self.exact.get(host) {
-            return self.virtual_hosts.get(*i as usize);
-        }
-        let mut buf = [0u8; MAX_HOST];
-        let dots = host.bytes().filter(|&b| b == b'.').count();
-        let ns = if client_namespace.is_empty() {
-            "default"
-        } else {
-            client_namespace
-        };
-        let expanded = match dots {
-            0 => join(&mut buf, &[host, ".", ns, ".svc.cluster.local"]),
-            1 => join(&mut buf, &[host, ".svc.cluster.local"]),
-            2 if host.ends_with(".svc") => join(&mut buf, &[host, ".cluster.local"]),
-            _ => None,
-        };
-        if let Some(i) = expanded.and_then(|e| self.exact.get(e)) {
-            return self.virtual_hosts.get(*i as usize);
-        }
-        self.find(host)
+        self.virtual_hosts.get(self.hosts.find(host)? as usize)
     }
 
     /// The virtual host for `req`'s host (lower-cased, port ignored); a
     /// sidecar also accepts a service's short names.
     pub fn virtual_host_for(&self, req: &Request<'_>) -> Option<&VirtualHost> {
         with_lowercase(req.host_without_port(), |host| {
-            if req.source.gateway.is_none() {
-                self.find_mesh(host, req.source.namespace)
+            let i = if req.source.gateway.is_none() {
+                self.hosts.find_mesh(host, req.source.namespace)
             } else {
-                self.find(host)
-            }
+                self.hosts.find(host)
+            }?;
+            self.virtual_hosts.get(i as usize)
         })
         .flatten()
     }
-}
-
-/// Concatenates `parts` into `buf` without allocating.
-fn join<'b>(buf: &'b mut [u8], parts: &[&str]) -> Option<&'b str> {
-    let mut len = 0;
-    for p in parts {
-        let end = len + p.len();
-        if end > buf.len() {
-            return None;
-        }
-        buf[len..end].copy_from_slice(p.as_bytes());
-        len = end;
-    }
-    std::str::from_utf8(&buf[..len]).ok()
 }
 
 impl Table {

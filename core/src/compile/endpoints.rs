@@ -1,0 +1,163 @@
+//! Endpoint sets: a cluster's endpoints with their balancer, built at
+//! compile time and again when `set_endpoints` changes a host.
+
+use super::*;
+use crate::balance::maglev::Maglev;
+use crate::balance::ring_hash::RingHash;
+use crate::balance::weighted::{AliasTable, WeightedChoice};
+use crate::config::model::ServicePort;
+use crate::config::registry::{endpoint_port, RegistryEndpoint, Service};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+impl Table {
+    /// A new table with the endpoint sets of `host` rebuilt from `endpoints`;
+    /// routes, clusters and every other set are shared with `self`.
+    pub fn with_endpoints(
+        &self,
+        host: &str,
+        endpoints: &[RegistryEndpoint],
+        config_service: Option<&Service>,
+    ) -> Table {
+        // Every other set is shared: only this host's clusters are rebuilt.
+        let mut sets = self.sets.clone();
+        let mut sets_bytes = self.sets_bytes;
+        let service = Service {
+            host: host.to_string(),
+            namespace: String::new(),
+            entry: String::new(),
+            ports: config_service.map(|s| s.ports.clone()).unwrap_or_default(),
+            endpoints: endpoints.to_vec(),
+            ..config_service.cloned().unwrap_or_default()
+        };
+        for &i in self
+            .routing
+            .clusters_by_host
+            .get(host)
+            .into_iter()
+            .flatten()
+        {
+            let c = &self.routing.clusters[i as usize];
+            let bytes = super::budget::cluster_bytes(c, Some(&service));
+            let set = build_endpoint_set(c, Some(&service), Some(self), bytes);
+            sets_bytes = (sets_bytes + set.bytes).saturating_sub(sets[i as usize].bytes);
+            sets[i as usize] = Arc::new(set);
+        }
+        Table {
+            id: crate::table::new_table_id(),
+            routing: self.routing.clone(),
+            sets,
+            sets_bytes,
+        }
+    }
+}
+
+/// Builds the endpoints of `cluster` from its service, reusing live state;
+/// `bytes` is its budget estimate ([`super::budget::cluster_bytes`]).
+pub(crate) fn build_endpoint_set(
+    cluster: &Cluster,
+    service: Option<&Service>,
+    previous: Option<&Table>,
+    bytes: usize,
+) -> EndpointSet {
+    // The previous table's same cluster: the variant shaped by the same
+    // rules (a namespace's own DestinationRule makes one), else the one of
+    // that name.
+    let previous_index = previous.and_then(|prev| {
+        let routing = &*prev.routing;
+        let same = |i: usize| {
+            let c = &routing.clusters[i];
+            c.name == cluster.name && c.rules == cluster.rules
+        };
+        let by_name = prev.cluster_index(&cluster.name)?;
+        if same(by_name) {
+            return Some(by_name);
+        }
+        routing
+            .clusters_by_host
+            .get(&cluster.host)
+            .and_then(|ids| ids.iter().map(|&i| i as usize).find(|&i| same(i)))
+            .or(Some(by_name))
+    });
+    let old_state = |address: &str| -> Option<Arc<EndpointState>> {
+        let prev = previous?;
+        let idx = previous_index?;
+        prev.endpoints(idx)
+            .iter()
+            .find(|e| &*e.address == address)
+            .map(|e| e.state.clone())
+    };
+    let mut endpoints = Vec::new();
+    if let Some(service) = service {
+        let sp = ServicePort {
+            number: u32::from(cluster.port),
+            protocol: String::new(),
+            name: cluster.port_name.clone(),
+            target_port: cluster.target_port,
+        };
+        for ep in &service.endpoints {
+            let labels_ok = cluster
+                .subset_labels
+                .iter()
+                .all(|(k, v)| ep.labels.get(k) == Some(v));
+            if !labels_ok {
+                continue;
+            }
+            // A run-time endpoint's explicit port has the empty name.
+            let port = ep
+                .ports
+                .iter()
+                .find(|(n, _)| n.is_empty())
+                .map(|&(_, p)| p)
+                .unwrap_or_else(|| endpoint_port(ep, &sp));
+            if port == 0 {
+                continue; // not an endpoint of this port (a Kubernetes named target port it lacks)
+            }
+            let ip: Option<std::net::IpAddr> = ep.address.parse().ok();
+            let address = match ip {
+                Some(std::net::IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+                Some(v4) => format!("{v4}:{port}"),
+                None => format!("{}:{port}", ep.address),
+            };
+            let state = old_state(&address).unwrap_or_default();
+            endpoints.push(Endpoint {
+                address: address.into(),
+                ip,
+                port: port as u16,
+                weight: ep.weight.max(1),
+                locality: ep.locality.clone().into(),
+                source: ep.source.as_str().into(),
+                pod: ep.pod.as_str().into(),
+                state,
+            });
+        }
+    }
+    let weights: Vec<u32> = endpoints.iter().map(|e| e.weight).collect();
+    let keys: Vec<(&str, u32)> = endpoints.iter().map(|e| (&*e.address, e.weight)).collect();
+    let equal = weights.windows(2).all(|w| w[0] == w[1]);
+    let balancer = match cluster.policy.lb {
+        LbKind::RoundRobin => Balancer::RoundRobin {
+            cursor: AtomicU64::new(0),
+            weights: (!equal).then(|| WeightedChoice::new(&weights)),
+        },
+        LbKind::Random => Balancer::Random {
+            weights: AliasTable::new(&weights),
+        },
+        LbKind::LeastRequest => Balancer::LeastRequest {
+            weights: AliasTable::new(&weights),
+            equal,
+        },
+        LbKind::Passthrough => Balancer::Passthrough,
+        LbKind::RingHash { minimum_ring_size } => Balancer::Ring(RingHash::build(
+            &keys,
+            minimum_ring_size,
+            RingHash::MAX_RING_SIZE,
+        )),
+        LbKind::Maglev { table_size } => Balancer::Maglev(Maglev::build(&keys, table_size)),
+    };
+    EndpointSet {
+        endpoints: endpoints.into(),
+        balancer,
+        bytes,
+    }
+}

@@ -1,0 +1,124 @@
+//! A route's destinations: weights, hosts, subsets and ports.
+
+use super::fields::*;
+use super::{Context, Reporter};
+use crate::config::model::*;
+use crate::config::names::expand_host;
+use crate::config::Resource;
+use crate::diagnostic::Severity;
+use std::collections::HashSet;
+
+impl Context<'_> {
+    /// Weights, hosts, subsets and ports of a route's destinations.
+    pub(super) fn destinations(
+        &self,
+        vs: &Resource<VirtualServiceSpec>,
+        dests: &[(&Destination, Option<i64>)],
+        field: &str,
+        r: &mut Reporter<'_>,
+    ) {
+        if dests.is_empty() {
+            return;
+        }
+        let mut total = 0i64;
+        for (i, (_, w)) in dests.iter().enumerate() {
+            let w = w.unwrap_or(0);
+            if w < 0 {
+                r.error(
+                    &format!("{field}[{i}].weight"),
+                    format!("weight {w} is negative; weights must be 0 or more"),
+                );
+            } else {
+                total += w;
+            }
+        }
+        if dests.len() > 1 && total == 0 {
+            r.error(
+                &format!("{field}[*].weight"),
+                "total destination weight = 0: with several destinations at least one needs a positive weight".into(),
+            );
+        }
+        if dests.len() == 1 {
+            if let Some(w) = dests[0].1.filter(|&w| w > 0 && w < 100) {
+                r.push(
+                    "KIA1104",
+                    Severity::Warning,
+                    &format!("{field}[0].weight"),
+                    format!("The weight is assumed to be 100 because there is only one route destination (weight {w} is ignored)"),
+                );
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, (d, _)) in dests.iter().enumerate() {
+            let f = format!("{field}[{i}].destination");
+            if d.host.is_empty() {
+                r.error(&format!("{f}.host"), "destination host is required".into());
+                continue;
+            }
+            if d.host.contains('*') {
+                r.error(
+                    &format!("{f}.host"),
+                    format!("destination host {:?} may not be a wildcard", d.host),
+                );
+                continue;
+            }
+            let host = expand_host(&d.host, &vs.namespace);
+            if !seen.insert((host.clone(), d.subset.clone())) {
+                r.push(
+                    "KIA1105",
+                    Severity::Warning,
+                    &f,
+                    "This host subset combination is already referenced in another route destination".into(),
+                );
+            }
+            if let Some(subset) = &d.subset {
+                if !self.defines_subset(&host, subset) {
+                    r.push(
+                        "IST0101",
+                        Severity::Error,
+                        &format!("{f}.subset"),
+                        format!(
+                            "Referenced host+subset in destinationrule not found: \"{host}+{subset}\""
+                        ),
+                    );
+                }
+            }
+            let Some(service) = self.registry.find(&host) else {
+                // Endpoints may still arrive at run time (set_endpoints), as
+                // Kubernetes Services would; until then requests get 503 NC.
+                r.push(
+                    "IST0101",
+                    Severity::Warning,
+                    &format!("{f}.host"),
+                    format!(
+                        "Referenced host not found: {host:?}; requests to it get 503 (no cluster) until a ServiceEntry or set_endpoints provides it"
+                    ),
+                );
+                continue;
+            };
+            match d.port.as_ref().and_then(|p| p.number) {
+                Some(p) => {
+                    check_port(p, &format!("{f}.port.number"), r);
+                    if !service.ports.is_empty() && !service.ports.iter().any(|sp| sp.number == p) {
+                        r.push(
+                            "IST0101",
+                            Severity::Error,
+                            &format!("{f}.port.number"),
+                            format!("Referenced host:port not found: \"{host}:{p}\""),
+                        );
+                    }
+                }
+                None if service.ports.len() > 1 => {
+                    let ports: Vec<u32> = service.ports.iter().map(|p| p.number).collect();
+                    r.push(
+                        "IST0112",
+                        Severity::Error,
+                        &format!("{f}.port"),
+                        format!("This VirtualService routes to a service {host:?} that exposes multiple ports {ports:?}. Specifying a port in the destination is required to disambiguate."),
+                    );
+                }
+                None => {}
+            }
+        }
+    }
+}

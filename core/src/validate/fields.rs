@@ -1,0 +1,249 @@
+//! Checks shared by every analyzer: hosts, names, ports, durations,
+//! percentages, `exportTo`, string matches, match blocks and header edits.
+
+use super::Reporter;
+use crate::config::model::*;
+use crate::config::names::parse_duration;
+
+pub(super) fn valid_host(host: &str) -> bool {
+    if host == "*" {
+        return true;
+    }
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+pub(super) fn is_dns1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// `exportTo` as Istio's webhook checks it (`validateExportTo` in
+/// pkg/config/validation): `.`, `*` or namespace names, no duplicates (`.`
+/// is the own namespace), `*` alone, and `~` (nobody) only on a
+/// ServiceEntry, alone; a DestinationRule with a `workloadSelector` applies
+/// in its own namespace only, so it may name nothing else.
+pub(super) fn export_to(entries: &[String], namespace: &str, of: ExportToOf, r: &mut Reporter<'_>) {
+    let none_allowed = of == ExportToOf::ServiceEntry;
+    let mut seen: Vec<&str> = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let field = || format!("spec.exportTo[{i}]");
+        let key = if e == "." { namespace } else { e.as_str() };
+        if seen.contains(&key) {
+            let message = if key != e {
+                format!(
+                    "duplicate entries in exportTo: \".\" and the current namespace {namespace:?}"
+                )
+            } else {
+                format!("duplicate entry {e:?} in exportTo")
+            };
+            r.error(&field(), message);
+            continue;
+        }
+        let valid = e == "." || e == "*" || (none_allowed && e == "~") || is_dns1123_label(e);
+        if !valid {
+            let allowed = if none_allowed { "., *, ~" } else { ". or *" };
+            r.error(
+                &field(),
+                format!("{e:?} is not an exportTo entry: only {allowed} or a namespace name (a DNS-1123 label)"),
+            );
+            continue;
+        }
+        seen.push(key);
+    }
+    if entries.len() > 1 && seen.contains(&"*") {
+        r.error(
+            "spec.exportTo",
+            "cannot have both public (*) and non-public exportTo values".into(),
+        );
+    }
+    if entries.len() > 1 && seen.contains(&"~") {
+        r.error(
+            "spec.exportTo",
+            "cannot export to no one (~) and to someone".into(),
+        );
+    }
+    if of == ExportToOf::DestinationRuleWithSelector && !seen.is_empty() {
+        if !seen.contains(&namespace) {
+            r.error(
+                "spec.exportTo",
+                "destination rule with workload selector cannot have exportTo beyond current namespace".into(),
+            );
+        } else if seen.len() > 1 {
+            r.error(
+                "spec.exportTo",
+                "destination rule with workload selector cannot have multiple entries in exportTo"
+                    .into(),
+            );
+        }
+    }
+}
+
+/// Which kind of resource an `exportTo` list belongs to: each allows
+/// different entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ExportToOf {
+    VirtualService,
+    DestinationRule,
+    DestinationRuleWithSelector,
+    ServiceEntry,
+}
+
+pub(super) fn check_port(p: u32, field: &str, r: &mut Reporter<'_>) {
+    if !(1..=65535).contains(&p) {
+        r.error(field, format!("port number {p} must be within 1-65535"));
+    }
+}
+
+pub(super) fn check_duration(text: &str, field: &str, r: &mut Reporter<'_>) {
+    if let Err(e) = parse_duration(text) {
+        r.error(field, e);
+    }
+}
+
+pub(super) fn check_percent(v: f64, field: &str, r: &mut Reporter<'_>) {
+    if !(0.0..=100.0).contains(&v) || v.is_nan() {
+        r.error(field, format!("percentage {v} must be within 0-100"));
+    }
+}
+
+/// A StringMatch: one of exact/prefix/regex; `{}` means presence where allowed.
+pub(super) fn string_match(m: &StringMatch, field: &str, presence_ok: bool, r: &mut Reporter<'_>) {
+    let set = [m.exact.is_some(), m.prefix.is_some(), m.regex.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if set > 1 {
+        r.error(
+            field,
+            "only one of exact, prefix or regex may be set".into(),
+        );
+    }
+    if set == 0 && !presence_ok {
+        r.error(field, "one of exact, prefix or regex must be set".into());
+    }
+    if m.prefix.as_deref() == Some("") {
+        r.error(
+            &format!("{field}.prefix"),
+            "prefix must not be empty".into(),
+        );
+    }
+    if let Some(re) = &m.regex {
+        if re.is_empty() {
+            r.error(&format!("{field}.regex"), "regex must not be empty".into());
+        } else if !(presence_ok && re == "*") {
+            if let Err(e) = r.regexes.full_match(re) {
+                r.error(
+                    &format!("{field}.regex"),
+                    format!("invalid regex {re:?}: {e}"),
+                );
+            }
+        }
+    }
+}
+
+pub(super) fn match_request(m: &HttpMatchRequest, field: &str, r: &mut Reporter<'_>) {
+    let empty = m.uri.is_none()
+        && m.scheme.is_none()
+        && m.method.is_none()
+        && m.authority.is_none()
+        && m.headers.is_empty()
+        && m.without_headers.is_empty()
+        && m.query_params.is_empty()
+        && m.port.is_none()
+        && m.source_labels.is_empty()
+        && m.source_namespace.is_none()
+        && m.gateways.is_empty()
+        && !m.ignore_uri_case;
+    if empty {
+        r.error(
+            field,
+            "HTTPMatchRequest cannot be empty: omit the match block to match everything".into(),
+        );
+    }
+    for (name, sm) in [
+        ("uri", &m.uri),
+        ("scheme", &m.scheme),
+        ("method", &m.method),
+        ("authority", &m.authority),
+    ] {
+        if let Some(sm) = sm {
+            string_match(sm, &format!("{field}.{name}"), false, r);
+        }
+    }
+    for (kind, map) in [
+        ("headers", &m.headers),
+        ("withoutHeaders", &m.without_headers),
+    ] {
+        for (name, sm) in map {
+            let f = format!("{field}.{kind}.{name}");
+            if name.is_empty() || !name.bytes().all(is_tchar) {
+                r.error(
+                    &f,
+                    format!("header name {name:?} is not a valid HTTP header name"),
+                );
+            }
+            string_match(sm, &f, true, r);
+        }
+    }
+    for (name, sm) in &m.query_params {
+        string_match(sm, &format!("{field}.queryParams.{name}"), true, r);
+    }
+    if let Some(p) = m.port {
+        check_port(p, &format!("{field}.port"), r);
+    }
+    if let Some(ns) = &m.source_namespace {
+        if !is_dns1123_label(ns) {
+            r.error(
+                &format!("{field}.sourceNamespace"),
+                format!("{ns:?} is not a valid namespace name"),
+            );
+        }
+    }
+}
+
+pub(super) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+pub(super) fn header_ops(h: &Headers, field: &str, r: &mut Reporter<'_>) {
+    for (dir, ops) in [("request", &h.request), ("response", &h.response)] {
+        let Some(ops) = ops else { continue };
+        let names = ops
+            .set
+            .keys()
+            .map(|k| ("set", k))
+            .chain(ops.add.keys().map(|k| ("add", k)))
+            .chain(ops.remove.iter().map(|k| ("remove", k)));
+        for (op, name) in names {
+            let f = format!("{field}.{dir}.{op}.{name}");
+            if name.starts_with(':') {
+                r.error(
+                    &f,
+                    format!("header {name:?}: pseudo-headers cannot be edited"),
+                );
+            } else if name.is_empty() || !name.bytes().all(is_tchar) {
+                r.error(
+                    &f,
+                    format!("header name {name:?} is not a valid HTTP header name"),
+                );
+            } else if name.eq_ignore_ascii_case("host") && (dir == "response" || op == "remove") {
+                r.error(
+                    &f,
+                    "the host header can only be set or added on requests".into(),
+                );
+            }
+        }
+    }
+}

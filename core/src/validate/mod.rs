@@ -1,0 +1,176 @@
+//! Validation like `istioctl analyze` and Kiali: every problem at once.
+//!
+//! Each [`Diagnostic`] names a code (Istio's `IST…` / Kiali's `KIA…` where
+//! one exists, `WEIR…` for Weir's own), a severity, the resource, the field
+//! path (`spec.http[0].match[0].uri.regex`) and a message. Errors reject the
+//! whole config; warnings are reported and the config applies.
+
+use crate::config::delegates;
+use crate::config::destination_rules::DestinationRuleIndex;
+use crate::config::registry::Registry;
+use crate::config::{Config, Kind};
+pub use crate::diagnostic::{has_errors, Diagnostic, ResourceRef, Severity};
+use crate::route::regex::Regexes;
+
+mod conflicts;
+mod destination_rule;
+mod destinations;
+mod fields;
+mod gateway;
+mod http_route;
+mod reachability;
+mod service_entry;
+mod virtual_service;
+use std::collections::HashSet;
+
+/// The redirect codes Envoy supports; others make the route unusable.
+pub(crate) const REDIRECT_CODES: [u32; 5] = [301, 302, 303, 307, 308];
+
+/// The gRPC status names Istio accepts for `fault.abort.grpcStatus`.
+pub(crate) const GRPC_STATUSES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// Collects diagnostics for one resource.
+struct Reporter<'a> {
+    out: &'a mut Vec<Diagnostic>,
+    resource: ResourceRef,
+    /// The config's regexes, compiled as they are checked.
+    regexes: &'a mut Regexes,
+}
+
+impl Reporter<'_> {
+    fn push(&mut self, code: &'static str, severity: Severity, field: &str, message: String) {
+        self.out.push(Diagnostic::new(
+            code,
+            severity,
+            self.resource.clone(),
+            field,
+            message,
+        ));
+    }
+    fn error(&mut self, field: &str, message: String) {
+        self.push("IST0106", Severity::Error, field, message);
+    }
+}
+
+/// Validates a loaded config against itself: schema rules, references,
+/// reachability, conflicts. Appends to `out`.
+pub fn validate(config: &Config, out: &mut Vec<Diagnostic>) {
+    validate_for_compile(config, out);
+}
+
+/// What validation built that compilation reuses, so an apply builds each
+/// once: the service registry and the compiled regexes.
+#[derive(Debug, Default)]
+pub struct Validated {
+    /// The services of the ServiceEntries validation accepted (and the
+    /// Kubernetes kinds, WorkloadEntries).
+    pub registry: Registry,
+    /// Every regex of the config, compiled.
+    pub regexes: Regexes,
+}
+
+/// [`validate`], returning what it built ([`Validated`]): the registry from the
+/// ServiceEntries validation accepts only, as a rejected resource never
+/// reaches istiod (a rejected `hosts: ["*"]` would make every missing host
+/// look known), and the regexes. [`crate::compile::compile_validated`]
+/// takes it, so an apply builds them once.
+pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Validated {
+    let mut regexes = Regexes::default();
+    // ServiceEntries first (their checks stand alone), reported in the
+    // usual place below.
+    let mut entry_diagnostics = Vec::new();
+    let rejected: Vec<bool> = config
+        .service_entries
+        .iter()
+        .map(|se| {
+            let first = entry_diagnostics.len();
+            let mut r = Reporter {
+                out: &mut entry_diagnostics,
+                resource: se.reference(Kind::ServiceEntry),
+                regexes: &mut regexes,
+            };
+            service_entry::service_entry(se, &mut r);
+            // Only this entry's own diagnostics: O(1) per diagnostic.
+            entry_diagnostics[first..].iter().any(Diagnostic::is_error)
+        })
+        .collect();
+    let registry = Registry::build_except(config, &rejected);
+    let ctx = Context::new(config, &registry);
+    for vs in &config.virtual_services {
+        let mut r = Reporter {
+            out: &mut *out,
+            resource: vs.reference(Kind::VirtualService),
+            regexes: &mut regexes,
+        };
+        ctx.virtual_service(vs, &mut r);
+    }
+    for dr in &config.destination_rules {
+        let mut r = Reporter {
+            out: &mut *out,
+            resource: dr.reference(Kind::DestinationRule),
+            regexes: &mut regexes,
+        };
+        ctx.destination_rule(dr, &mut r);
+    }
+    for gw in &config.gateways {
+        let mut r = Reporter {
+            out: &mut *out,
+            resource: gw.reference(Kind::Gateway),
+            regexes: &mut regexes,
+        };
+        gateway::gateway(gw, &mut r);
+    }
+    out.append(&mut entry_diagnostics);
+    ctx.conflicts(out);
+    crate::config::kube::check::check(config, out);
+    Validated { registry, regexes }
+}
+
+struct Context<'a> {
+    config: &'a Config,
+    registry: &'a Registry,
+    destination_rules: DestinationRuleIndex<'a>,
+    delegates: delegates::Delegates<'a>,
+    gateways: HashSet<String>,
+}
+
+impl<'a> Context<'a> {
+    fn new(config: &'a Config, registry: &'a Registry) -> Self {
+        let gateways = config
+            .gateways
+            .iter()
+            .map(|g| format!("{}/{}", g.namespace, g.name))
+            .collect();
+        Context {
+            config,
+            registry,
+            destination_rules: DestinationRuleIndex::new(&config.destination_rules),
+            delegates: delegates::Delegates::new(&config.virtual_services),
+            gateways,
+        }
+    }
+
+    /// True when the DestinationRules that apply to `host` (the compiler's
+    /// lookup: most specific host match, wildcards included) define `subset`.
+    fn defines_subset(&self, host: &str, subset: &str) -> bool {
+        self.destination_rules.defines_subset(host, subset)
+    }
+}
