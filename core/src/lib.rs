@@ -21,6 +21,7 @@ pub mod engine;
 pub mod fuzzing;
 pub mod request;
 pub mod route;
+pub mod telemetry;
 pub mod validate;
 
 pub use compile::Table;
