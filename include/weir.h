@@ -721,8 +721,9 @@ typedef struct {
   uint32_t status;
   // `grpc-status` of a gRPC response (0..=16), or -1 for none.
   int32_t grpc_status;
-  // `request_protocol`.
-  weir_protocol protocol;
+  // `request_protocol`: a `weir_protocol` (a plain number, so a wrong
+  // one from C is an error, not undefined behaviour).
+  uint32_t protocol;
   // Envoy response flags the proxy knows, `WEIR_RESPONSE_FLAG_*` or-ed.
   uint32_t flags;
   // Duration, microseconds.
@@ -1217,14 +1218,15 @@ weir_result weir_stats_destination(const weir_stats *stats,
                                    size_t dest_index,
                                    weir_destination_stat *out);
 
-// Sets the `reporter` and `source_*` labels of the engine's metrics (call
+// Sets the `reporter` (a `weir_reporter`) and `source_*` labels of the
+// engine's metrics (call
 // once at startup; series recorded before take the new labels too).
 // Thread-safe.
 //
 // # Safety
 // `engine` live; `workload` valid with valid strings.
 weir_result weir_engine_set_metrics_source(const weir_engine *engine,
-                                           weir_reporter reporter,
+                                           uint32_t reporter,
                                            const weir_workload *workload);
 
 // Records a finished request in the engine's metrics
@@ -1240,6 +1242,27 @@ weir_result weir_engine_set_metrics_source(const weir_engine *engine,
 weir_result weir_engine_record(const weir_engine *engine,
                                const weir_decision *decision,
                                const weir_request_end *end);
+
+// `weir_engine_record` for a binding that kept a copy of the decision, not
+// the `weir_decision` object: the decision's `cluster` name (as the view
+// gave it; empty for none), `outcome` (a `weir_outcome`; another number is
+// `WEIR_RESULT_INVALID_ARGUMENT`), local-reply `status` and whether a
+// fault `delayed` it, on the `snapshot` it was made on. The cluster is
+// looked up by name in the snapshot (a hash lookup): lock-free and
+// allocation-free. A name the snapshot does not know records the
+// destination as unknown.
+//
+// # Safety
+// `engine` and `snapshot` live; `cluster` valid for `cluster_len` bytes;
+// `end` readable.
+weir_result weir_engine_record_outcome(const weir_engine *engine,
+                                       const weir_snapshot *snapshot,
+                                       const char *cluster,
+                                       size_t cluster_len,
+                                       uint32_t outcome,
+                                       uint32_t status,
+                                       bool delayed,
+                                       const weir_request_end *end);
 
 // Writes the engine's metrics in the Prometheus text format (0.0.4) into
 // `buf` and its length into `*out_len`.

@@ -3,15 +3,17 @@
 //! `weir_rate_limiter`.
 
 use crate::cast;
-use crate::decision::weir_decision;
+use crate::decision::{weir_decision, weir_outcome};
 use crate::engine::weir_engine;
 use crate::error::weir_result;
 use crate::panic;
+use crate::snapshot::weir_snapshot;
 use std::os::raw::c_char;
 use std::time::Duration;
 use weir_core::telemetry::{
-    Protocol, Reporter, RequestEnd, RequestId, ResponseFlags, TokenBucket, Workload,
+    Decided, Protocol, Reporter, RequestEnd, RequestId, ResponseFlags, TokenBucket, Workload,
 };
+use weir_core::{Outcome, Table};
 
 /// `reporter` of the metrics: `WEIR_REPORTER_SOURCE` (client side, the
 /// default) or `WEIR_REPORTER_DESTINATION`.
@@ -66,8 +68,9 @@ pub struct weir_request_end {
     pub status: u32,
     /// `grpc-status` of a gRPC response (0..=16), or -1 for none.
     pub grpc_status: i32,
-    /// `request_protocol`.
-    pub protocol: weir_protocol,
+    /// `request_protocol`: a `weir_protocol` (a plain number, so a wrong
+    /// one from C is an error, not undefined behaviour).
+    pub protocol: u32,
     /// Envoy response flags the proxy knows, `WEIR_RESPONSE_FLAG_*` or-ed.
     pub flags: u32,
     /// Duration, microseconds.
@@ -118,7 +121,8 @@ unsafe fn label(p: *const c_char, len: usize) -> Result<String, weir_result> {
     Ok(if s.is_empty() { "unknown" } else { s }.to_string())
 }
 
-/// Sets the `reporter` and `source_*` labels of the engine's metrics (call
+/// Sets the `reporter` (a `weir_reporter`) and `source_*` labels of the
+/// engine's metrics (call
 /// once at startup; series recorded before take the new labels too).
 /// Thread-safe.
 ///
@@ -127,7 +131,7 @@ unsafe fn label(p: *const c_char, len: usize) -> Result<String, weir_result> {
 #[no_mangle]
 pub unsafe extern "C" fn weir_engine_set_metrics_source(
     engine: *const weir_engine,
-    reporter: weir_reporter,
+    reporter: u32,
     workload: *const weir_workload,
 ) -> weir_result {
     panic::boundary(|| {
@@ -140,8 +144,9 @@ pub unsafe extern "C" fn weir_engine_set_metrics_source(
             version: label(w.version, w.version_len)?,
         };
         let reporter = match reporter {
-            weir_reporter::Source => Reporter::Source,
-            weir_reporter::Destination => Reporter::Destination,
+            0 => Reporter::Source,
+            1 => Reporter::Destination,
+            _ => return Err(weir_result::InvalidArgument),
         };
         engine.engine.metrics().set_source(reporter, workload);
         Ok(())
@@ -167,20 +172,84 @@ pub unsafe extern "C" fn weir_engine_record(
     panic::boundary(|| {
         let engine = cast::try_ref(engine)?;
         let d = cast::try_ref(decision)?.get()?;
-        let e = cast::try_ref(end)?;
-        let end = RequestEnd {
-            status: u16::try_from(e.status).unwrap_or(0),
-            grpc_status: u8::try_from(e.grpc_status).ok().filter(|&g| g <= 16),
-            protocol: match e.protocol {
-                weir_protocol::Grpc => Protocol::Grpc,
-                weir_protocol::Http => Protocol::Http,
-            },
-            duration: Duration::from_micros(e.duration_us),
-            request_bytes: e.request_bytes,
-            response_bytes: e.response_bytes,
-            flags: ResponseFlags(e.flags as u16),
-        };
+        let end = request_end(cast::try_ref(end)?);
         engine.engine.metrics().record_request(d, &end);
+        Ok(())
+    })
+}
+
+fn request_end(e: &weir_request_end) -> RequestEnd {
+    RequestEnd {
+        status: u16::try_from(e.status).unwrap_or(0),
+        grpc_status: u8::try_from(e.grpc_status).ok().filter(|&g| g <= 16),
+        protocol: if e.protocol == weir_protocol::Grpc as u32 {
+            Protocol::Grpc
+        } else {
+            Protocol::Http
+        },
+        duration: Duration::from_micros(e.duration_us),
+        request_bytes: e.request_bytes,
+        response_bytes: e.response_bytes,
+        flags: ResponseFlags(e.flags as u16),
+    }
+}
+
+/// `weir_engine_record` for a binding that kept a copy of the decision, not
+/// the `weir_decision` object: the decision's `cluster` name (as the view
+/// gave it; empty for none), `outcome` (a `weir_outcome`; another number is
+/// `WEIR_RESULT_INVALID_ARGUMENT`), local-reply `status` and whether a
+/// fault `delayed` it, on the `snapshot` it was made on. The cluster is
+/// looked up by name in the snapshot (a hash lookup): lock-free and
+/// allocation-free. A name the snapshot does not know records the
+/// destination as unknown.
+///
+/// # Safety
+/// `engine` and `snapshot` live; `cluster` valid for `cluster_len` bytes;
+/// `end` readable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_engine_record_outcome(
+    engine: *const weir_engine,
+    snapshot: *const weir_snapshot,
+    cluster: *const c_char,
+    cluster_len: usize,
+    outcome: u32,
+    status: u32,
+    delayed: bool,
+    end: *const weir_request_end,
+) -> weir_result {
+    panic::boundary(|| {
+        let engine = cast::try_ref(engine)?;
+        let table: &Table = cast::arc_ref(snapshot)?;
+        let cluster = cast::try_str(cluster, cluster_len)?;
+        let end = request_end(cast::try_ref(end)?);
+        let cluster = match cluster {
+            "" => None,
+            name => table
+                .cluster_index(name)
+                .and_then(|i| table.clusters().get(i)),
+        };
+        let outcome = [
+            Outcome::Route,
+            Outcome::Redirect,
+            Outcome::DirectResponse,
+            Outcome::FaultAbort,
+            Outcome::NoRoute,
+            Outcome::NoCluster,
+            Outcome::NoHealthyUpstream,
+            Outcome::Overflow,
+        ]
+        .into_iter()
+        .find(|&o| weir_outcome::from(o) as u32 == outcome)
+        .ok_or(weir_result::InvalidArgument)?;
+        let decided = Decided {
+            cluster,
+            outcome,
+            status: u16::try_from(status).unwrap_or(0),
+            delayed,
+        };
+        let metrics = engine.engine.metrics();
+        let key = metrics.request_key_of(&decided, &end);
+        metrics.record_request_key(key, &end);
         Ok(())
     })
 }

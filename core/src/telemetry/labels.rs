@@ -164,7 +164,12 @@ impl ResponseFlags {
 
     /// The flags a decision implies: its local-reply kind and an injected delay.
     pub fn of_decision(d: &Decision<'_>) -> ResponseFlags {
-        let outcome = match d.outcome {
+        Self::of_outcome(d.outcome, d.delay.is_some())
+    }
+
+    /// The flags of an outcome, with `DI` when a delay was injected.
+    pub fn of_outcome(outcome: Outcome, delayed: bool) -> ResponseFlags {
+        let flags = match outcome {
             Outcome::NoRoute => Self::NO_ROUTE,
             Outcome::NoCluster => Self::NO_CLUSTER_FOUND,
             Outcome::NoHealthyUpstream => Self::NO_HEALTHY_UPSTREAM,
@@ -172,9 +177,10 @@ impl ResponseFlags {
             Outcome::FaultAbort => Self::FAULT_INJECTED,
             Outcome::Route | Outcome::Redirect | Outcome::DirectResponse => ResponseFlags(0),
         };
-        match d.delay {
-            Some(_) => outcome.union(Self::DELAY_INJECTED),
-            None => outcome,
+        if delayed {
+            flags.union(Self::DELAY_INJECTED)
+        } else {
+            flags
         }
     }
 

@@ -335,6 +335,19 @@ pub struct RequestEnd {
     pub flags: ResponseFlags,
 }
 
+/// What recording needs of a decision.
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<'t> {
+    /// The chosen destination's cluster.
+    pub cluster: Option<&'t Cluster>,
+    /// The kind of answer.
+    pub outcome: crate::decision::Outcome,
+    /// The status of a local answer.
+    pub status: u16,
+    /// A fault delay was injected.
+    pub delayed: bool,
+}
+
 /// Istio's standard metrics for one proxy: lock-free recording, Prometheus
 /// text out ([`Metrics::render`]).
 #[derive(Debug)]
@@ -345,7 +358,7 @@ pub struct Metrics {
     http: SeriesTable<HttpSeries>,
     tcp: SeriesTable<TcpSeries>,
     /// Extra counter families other parts of telemetry add (rate limiting).
-    pub(crate) rate_limited: AtomicU64,
+    rate_limited: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -408,10 +421,26 @@ impl Metrics {
     /// The series key a finished request is recorded under.
     #[inline]
     pub fn request_key(&self, decision: &Decision<'_>, end: &RequestEnd) -> SeriesKey {
-        let local = decision.outcome.is_local_reply();
-        let mut flags = ResponseFlags::of_decision(decision).union(end.flags);
+        self.request_key_of(
+            &Decided {
+                cluster: decision.cluster,
+                outcome: decision.outcome,
+                status: decision.status,
+                delayed: decision.delay.is_some(),
+            },
+            end,
+        )
+    }
+
+    /// [`request_key`](Self::request_key) from the parts of a decision a
+    /// binding kept (the Go proxy keeps a copy, not the decision).
+    #[inline]
+    pub fn request_key_of(&self, decided: &Decided<'_>, end: &RequestEnd) -> SeriesKey {
+        let local = decided.outcome.is_local_reply();
+        let mut flags =
+            ResponseFlags::of_outcome(decided.outcome, decided.delayed).union(end.flags);
         let response_code = if local {
-            decision.status
+            decided.status
         } else if end.status != 0 {
             end.status
         } else {
@@ -419,7 +448,7 @@ impl Metrics {
             503
         };
         SeriesKey {
-            destination: self.destination_of(decision.cluster),
+            destination: self.destination_of(decided.cluster),
             protocol: end.protocol,
             response_code,
             flags,
@@ -520,6 +549,12 @@ impl Metrics {
             .into_iter()
             .find(|&(k, _)| k == packed)
             .map_or(0, |(_, s)| s.duration.count())
+    }
+
+    /// Counts a request refused by local rate limiting.
+    #[inline]
+    pub fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Requests refused by local rate limiting.

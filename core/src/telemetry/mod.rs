@@ -12,7 +12,7 @@ pub mod rate_limit;
 pub mod request_id;
 
 pub use labels::{DestinationLabels, Protocol, Reporter, ResponseFlags, SeriesKey, Workload};
-pub use metrics::{Histogram, HttpSeries, Metrics, MetricsOptions, RequestEnd, TcpSeries};
+pub use metrics::{Decided, Histogram, HttpSeries, Metrics, MetricsOptions, RequestEnd, TcpSeries};
 pub use rate_limit::TokenBucket;
 pub use request_id::RequestId;
 

@@ -40,6 +40,19 @@ static void test_metrics(const char *dir) {
     CHECK_OK(weir_engine_record(e, dec, &end));
   }
 
+  /* The same through the copy of a decision a binding keeps (Go): the
+   * cluster by name on the snapshot. 5 ms delayed, 200: series "DI". */
+  const weir_snapshot *snap = NULL;
+  CHECK_OK(weir_engine_snapshot(e, &snap));
+  const char *risky = "outbound|8080|risky-group|" STAFF;
+  end.status = 200;
+  for (int i = 0; i < 7; i++)
+    CHECK_OK(weir_engine_record_outcome(e, snap, risky, strlen(risky), WEIR_OUTCOME_ROUTE, 0, true, &end));
+  /* A local reply: its own status, whatever the end says. */
+  CHECK_OK(weir_engine_record_outcome(e, snap, NULL, 0, WEIR_OUTCOME_NO_ROUTE, 404, false, &end));
+  CHECK_RC(weir_engine_record_outcome(e, snap, NULL, 0, 99, 404, false, &end), WEIR_RESULT_INVALID_ARGUMENT);
+  CHECK_OK(weir_snapshot_free(snap));
+
   size_t needed = 0;
   CHECK_RC(weir_engine_metrics(e, NULL, 0, &needed), WEIR_RESULT_BUFFER_TOO_SMALL);
   CHECK(needed > 1000);
@@ -70,6 +83,8 @@ static void test_metrics(const char *dir) {
   CHECK(sample(text, "istio_request_duration_milliseconds_sum{" LABELS("risky", "200", "-") "}") == 25);
   CHECK(sample(text, "istio_response_bytes_sum{" LABELS("safe", "200", "-") "}") == 89 * 300);
   CHECK(sample(text, "istio_request_bytes_bucket{" LABELS("safe", "200", "-") ",le=\"10\"}") == 89);
+  CHECK(sample(text, "istio_requests_total{" LABELS("risky", "200", "DI") "}") == 7);
+  CHECK(strstr(text, "response_code=\"404\",response_flags=\"NR\",grpc_response_status=\"\"} 1\n") != NULL);
   if (failures) fprintf(stderr, "%s", text);
   free(text);
 
