@@ -28,6 +28,24 @@
 // Largest config `weir_engine_apply` accepts.
 #define WEIR_MAX_CONFIG_BYTES (64 << 20)
 
+// Response flag `UT`: upstream request timeout.
+#define WEIR_RESPONSE_FLAG_UPSTREAM_REQUEST_TIMEOUT (1 << 4)
+
+// Response flag `DC`: the client went away.
+#define WEIR_RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION (1 << 5)
+
+// Response flag `UF`: upstream connection failure.
+#define WEIR_RESPONSE_FLAG_UPSTREAM_CONNECTION_FAILURE (1 << 1)
+
+// Response flag `RL`: refused by local rate limiting.
+#define WEIR_RESPONSE_FLAG_RATE_LIMITED (1 << 8)
+
+// Response flag `URX`: retries exhausted.
+#define WEIR_RESPONSE_FLAG_UPSTREAM_RETRY_LIMIT_EXCEEDED (1 << 10)
+
+// Length of a request id's text (`weir_request_id`).
+#define WEIR_REQUEST_ID_LEN 36
+
 // What a call did. `WEIR_RESULT_OK` is 0; every other number names one
 // failure and is never reused for another meaning.
 enum weir_result
@@ -60,6 +78,9 @@ enum weir_result
   // The `weir_decision` holds no decision (none made yet, or the last
   // decide call failed).
   WEIR_RESULT_NO_DECISION = 9,
+  // The caller's buffer is too small for the whole output: nothing was
+  // written, and the size needed was (`weir_engine_metrics`).
+  WEIR_RESULT_BUFFER_TOO_SMALL = 10,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -142,6 +163,45 @@ typedef uint32_t weir_rule_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// `reporter` of the metrics: `WEIR_REPORTER_SOURCE` (client side, the
+// default) or `WEIR_REPORTER_DESTINATION`.
+enum weir_reporter
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The client side (outbound sidecar, gateway).
+  WEIR_REPORTER_SOURCE = 0,
+  // The server side (inbound sidecar).
+  WEIR_REPORTER_DESTINATION = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum weir_reporter weir_reporter;
+#else
+typedef uint32_t weir_reporter;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// `request_protocol` of a finished request.
+enum weir_protocol
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // HTTP, not gRPC.
+  WEIR_PROTOCOL_HTTP = 0,
+  // gRPC (`content-type: application/grpc…`).
+  WEIR_PROTOCOL_GRPC = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum weir_protocol weir_protocol;
+#else
+typedef uint32_t weir_protocol;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // A reusable decision: the caller makes one per thread and decides into it
 // again and again.
 //
@@ -166,6 +226,13 @@ typedef struct weir_diagnostics weir_diagnostics;
 // thread at once on the same engine (appliers serialise on a lock; snapshot
 // takers never block), except `weir_engine_free`, which must be the last call.
 typedef struct weir_engine weir_engine;
+
+// A local rate limit token bucket (Envoy's `local_ratelimit`
+// `token_bucket`): lock-free, on the caller's clock.
+//
+// Thread safety: every call may run from any thread at once except
+// `weir_rate_limiter_free`, the last.
+typedef struct weir_rate_limiter weir_rate_limiter;
 
 // An immutable routing table, as in force when `weir_engine_snapshot` took it.
 //
@@ -625,6 +692,47 @@ typedef struct {
   // Times this destination was chosen.
   uint64_t hits;
 } weir_destination_stat;
+
+// The `source_*` labels: the workload the proxy runs for. Strings are
+// `ptr + len` UTF-8, `(NULL, 0)` for `unknown`; copied, not retained.
+typedef struct {
+  // Workload name (the Deployment's).
+  const char *name;
+  // Length of `name`.
+  size_t name_len;
+  // Namespace.
+  const char *namespace_;
+  // Length of `namespace_`.
+  size_t namespace_len;
+  // `app` label.
+  const char *app;
+  // Length of `app`.
+  size_t app_len;
+  // `version` label.
+  const char *version;
+  // Length of `version`.
+  size_t version_len;
+} weir_workload;
+
+// How a request ended, for `weir_engine_record`.
+typedef struct {
+  // The upstream's status; 0 when no upstream answered (recorded as 503
+  // with flag UF). A local reply is recorded with the decision's status.
+  uint32_t status;
+  // `grpc-status` of a gRPC response (0..=16), or -1 for none.
+  int32_t grpc_status;
+  // `request_protocol`: a `weir_protocol` (a plain number, so a wrong
+  // one from C is an error, not undefined behaviour).
+  uint32_t protocol;
+  // Envoy response flags the proxy knows, `WEIR_RESPONSE_FLAG_*` or-ed.
+  uint32_t flags;
+  // Duration, microseconds.
+  uint64_t duration_us;
+  // Request bytes (headers and body).
+  uint64_t request_bytes;
+  // Response bytes.
+  uint64_t response_bytes;
+} weir_request_end;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1109,6 +1217,126 @@ weir_result weir_stats_destination(const weir_stats *stats,
                                    size_t route_index,
                                    size_t dest_index,
                                    weir_destination_stat *out);
+
+// Sets the `reporter` (a `weir_reporter`) and `source_*` labels of the
+// engine's metrics (call
+// once at startup; series recorded before take the new labels too).
+// Thread-safe.
+//
+// # Safety
+// `engine` live; `workload` valid with valid strings.
+weir_result weir_engine_set_metrics_source(const weir_engine *engine,
+                                           uint32_t reporter,
+                                           const weir_workload *workload);
+
+// Records a finished request in the engine's metrics
+// (`istio_requests_total`, `istio_request_duration_milliseconds`,
+// `istio_request_bytes`, `istio_response_bytes`) under the labels of the
+// last decision made into `decision` and of `end`. Call it before the
+// next decide into `decision`. Lock-free and allocation-free; thread-safe.
+//
+// `WEIR_RESULT_NO_DECISION` when `decision` holds none.
+//
+// # Safety
+// `engine` live; `decision` live, its snapshot still held; `end` readable.
+weir_result weir_engine_record(const weir_engine *engine,
+                               const weir_decision *decision,
+                               const weir_request_end *end);
+
+// `weir_engine_record` for a binding that kept a copy of the decision, not
+// the `weir_decision` object: the decision's `cluster` name (as the view
+// gave it; empty for none), `outcome` (a `weir_outcome`; another number is
+// `WEIR_RESULT_INVALID_ARGUMENT`), local-reply `status` and whether a
+// fault `delayed` it, on the `snapshot` it was made on. The cluster is
+// looked up by name in the snapshot (a hash lookup): lock-free and
+// allocation-free. A name the snapshot does not know records the
+// destination as unknown.
+//
+// # Safety
+// `engine` and `snapshot` live; `cluster` valid for `cluster_len` bytes;
+// `end` readable.
+weir_result weir_engine_record_outcome(const weir_engine *engine,
+                                       const weir_snapshot *snapshot,
+                                       const char *cluster,
+                                       size_t cluster_len,
+                                       uint32_t outcome,
+                                       uint32_t status,
+                                       bool delayed,
+                                       const weir_request_end *end);
+
+// Writes the engine's metrics in the Prometheus text format (0.0.4) into
+// `buf` and its length into `*out_len`.
+//
+// When `buf_len` is too small, writes nothing into `buf`, the length
+// needed into `*out_len`, and returns `WEIR_RESULT_BUFFER_TOO_SMALL` (never
+// a truncated document). Series can appear between two calls: allocate
+// some room over the size needed. `(NULL, 0)` asks for the size only.
+// Allocates (it is for scrapes); thread-safe.
+//
+// # Safety
+// `engine` live; `buf` writable for `buf_len` bytes (or NULL with 0);
+// `out_len` writable.
+weir_result weir_engine_metrics(const weir_engine *engine,
+                                char *buf,
+                                size_t buf_len,
+                                size_t *out_len);
+
+// Writes the request id a request without `x-request-id` gets: a UUID v4
+// made from `entropy` (the decision's, so the same input gives the same
+// id), `WEIR_REQUEST_ID_LEN` bytes of text into `out` (not NUL-terminated).
+// A request that has an `x-request-id` keeps it. Thread-safe.
+//
+// # Safety
+// `out` writable for `WEIR_REQUEST_ID_LEN` bytes.
+weir_result weir_request_id(uint64_t entropy, char *out);
+
+// Makes a full bucket of `max_tokens`, refilled with `tokens_per_fill`
+// every `fill_interval_ms`, its clock starting at `now_ms`.
+//
+// # Safety
+// `out` writable.
+weir_result weir_rate_limiter_new(uint32_t max_tokens,
+                                  uint32_t tokens_per_fill,
+                                  uint64_t fill_interval_ms,
+                                  uint64_t now_ms,
+                                  weir_rate_limiter **out);
+
+// Takes a token at `now_ms`; `*admitted` is true when the request may go,
+// false when it must be refused (429 with `x-local-rate-limit: true`).
+// Refusals count in the metrics of `engine` when it is not NULL
+// (`weir_rate_limited_total`). Lock-free; thread-safe.
+//
+// # Safety
+// `limiter` live; `engine` NULL or live; `admitted` writable.
+weir_result weir_rate_limiter_take(const weir_rate_limiter *limiter,
+                                   const weir_engine *engine,
+                                   uint64_t now_ms,
+                                   bool *admitted);
+
+// Frees a rate limiter. NULL is a no-op.
+//
+// # Safety
+// `limiter` NULL or from `weir_rate_limiter_new`, not in use elsewhere.
+weir_result weir_rate_limiter_free(weir_rate_limiter *limiter);
+
+// Records an opened TCP connection (`istio_tcp_connections_opened_total`)
+// under the last (TCP) decision made into `decision`. Lock-free and
+// allocation-free; thread-safe.
+//
+// # Safety
+// `engine` live; `decision` live, its snapshot still held.
+weir_result weir_engine_record_tcp_open(const weir_engine *engine, const weir_decision *decision);
+
+// Records a closed TCP connection and its bytes: `sent` to the client,
+// `received` from it (`istio_tcp_connections_closed_total`,
+// `istio_tcp_sent_bytes_total`, `istio_tcp_received_bytes_total`).
+//
+// # Safety
+// As `weir_engine_record_tcp_open`.
+weir_result weir_engine_record_tcp_close(const weir_engine *engine,
+                                         const weir_decision *decision,
+                                         uint64_t sent,
+                                         uint64_t received);
 
 #ifdef __cplusplus
 }  // extern "C"

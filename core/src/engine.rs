@@ -48,6 +48,8 @@ pub struct Engine {
     /// atomic load instead of an `ArcSwap` load.
     current_id: AtomicU64,
     writer: Mutex<WriterState>,
+    /// Istio's standard metrics, made on first use (`crate::telemetry`).
+    pub(crate) metrics: std::sync::OnceLock<crate::telemetry::Metrics>,
 }
 
 impl Default for Engine {
@@ -67,6 +69,7 @@ impl Engine {
             current_id: AtomicU64::new(table.id()),
             table: ArcSwap::from_pointee(table),
             writer: Mutex::new(WriterState::default()),
+            metrics: std::sync::OnceLock::new(),
         }
     }
 
@@ -81,6 +84,7 @@ impl Engine {
     /// Makes `table` the one in force.
     fn publish(&self, table: Table) {
         let id = table.id();
+        self.telemetry_on_publish(&table);
         self.table.store(Arc::new(table));
         self.current_id.store(id, Ordering::Release);
     }

@@ -23,6 +23,7 @@ pub mod fuzzing;
 pub mod request;
 pub mod route;
 pub mod table;
+pub mod telemetry;
 pub mod validate;
 
 pub use decision::{Decision, Outcome};

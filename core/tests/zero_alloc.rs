@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use weir_core::compile::RequestOutcome;
 use weir_core::request::{Connection, HeaderList, Request, Source};
+use weir_core::telemetry::{RequestEnd, RequestId, ResponseFlags, TokenBucket};
 
 struct Counting;
 
@@ -300,6 +301,20 @@ fn decisions_allocate_nothing() {
         .collect();
     let tables: Vec<_> = engines.iter().map(|(c, e)| (*c, e.table())).collect();
     let table = |name: &str| &tables.iter().find(|(c, _)| *c == name).unwrap().1;
+    // Telemetry on the hot path too: metrics (made before watching, as a
+    // proxy makes them at startup), request ids, a rate limit bucket.
+    let metrics = |name: &str| {
+        engines
+            .iter()
+            .find(|(c, _)| *c == name)
+            .unwrap()
+            .1
+            .metrics()
+    };
+    for (c, _) in &engines {
+        metrics(c);
+    }
+    let bucket = TokenBucket::new(100, 10, std::time::Duration::from_millis(100), 0);
     let remote: SocketAddr = "10.0.0.99:54321".parse().unwrap();
     let local: SocketAddr = "10.0.0.1:80".parse().unwrap();
 
@@ -335,6 +350,22 @@ fn decisions_allocate_nothing() {
                 let ticket = t.begin(&d);
                 let status = if entropy % 7 == 0 { 503 } else { 200 };
                 t.finish(ticket, RequestOutcome::Status(status), round);
+                let admitted = bucket.try_take(round);
+                let end = RequestEnd {
+                    status,
+                    duration: std::time::Duration::from_micros(entropy % 100_000),
+                    request_bytes: entropy % 5000,
+                    response_bytes: entropy % 70_000,
+                    flags: if admitted {
+                        ResponseFlags(0)
+                    } else {
+                        ResponseFlags::RATE_LIMITED
+                    },
+                    ..RequestEnd::default()
+                };
+                metrics(config).record_request(&d, &end);
+                outcomes +=
+                    RequestId::to_set(&headers, entropy).map_or(0, |id| id.as_str().len() as u64);
                 decided += 1;
             }
             let conn = Connection {
@@ -347,6 +378,9 @@ fn decisions_allocate_nothing() {
             };
             let d = table("tcp-echo.yaml").decide_tcp(&conn, round);
             outcomes += u64::from(d.endpoint.is_some());
+            let tcp_metrics = metrics("tcp-echo.yaml");
+            tcp_metrics.record_tcp_open(&d);
+            tcp_metrics.record_tcp_close(&d, round, 7);
             decided += 1;
         }
         std::hint::black_box(outcomes);
@@ -365,4 +399,15 @@ fn decisions_allocate_nothing() {
         allocations, 0,
         "{allocations} allocations over {decided} decisions"
     );
+    // The metrics were really recorded: every canary row of every round.
+    let canary_rows = ROWS
+        .iter()
+        .filter(|r| r.0 == "fleetman-canary.yaml")
+        .count() as u64;
+    let canary: u64 = metrics("fleetman-canary.yaml")
+        .http_series()
+        .iter()
+        .map(|(_, s)| s.duration.count())
+        .sum();
+    assert_eq!(canary, canary_rows * 6002);
 }

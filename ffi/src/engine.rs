@@ -23,7 +23,7 @@ pub const WEIR_MAX_CONFIG_BYTES: usize = 64 << 20;
 /// thread at once on the same engine (appliers serialise on a lock; snapshot
 /// takers never block), except `weir_engine_free`, which must be the last call.
 pub struct weir_engine {
-    engine: Engine,
+    pub(crate) engine: Engine,
 }
 
 impl std::fmt::Debug for weir_engine {

@@ -33,6 +33,9 @@ pub enum weir_result {
     /// The `weir_decision` holds no decision (none made yet, or the last
     /// decide call failed).
     NoDecision = 9,
+    /// The caller's buffer is too small for the whole output: nothing was
+    /// written, and the size needed was (`weir_engine_metrics`).
+    BufferTooSmall = 10,
 }
 
 impl weir_result {
@@ -51,6 +54,7 @@ impl weir_result {
             weir_result::IndexOutOfRange => "index out of range",
             weir_result::InvalidHandle => "the handle is not live (already freed?)",
             weir_result::NoDecision => "the decision object holds no decision",
+            weir_result::BufferTooSmall => "the buffer is too small; the size needed was written",
         }
     }
 }
@@ -75,7 +79,7 @@ pub unsafe extern "C" fn weir_error_message(
         let out_n = cast::try_out(out_n)?;
         let buf = cast::try_bytes_mut(buf.cast::<u8>(), len)?;
         let msg = match result {
-            0..=9 => message_of(result),
+            0..=10 => message_of(result),
             _ => "unknown result code",
         };
         let mut n = msg.len().min(buf.len());
@@ -99,7 +103,8 @@ fn message_of(code: u32) -> &'static str {
         6 => weir_result::Panic,
         7 => weir_result::IndexOutOfRange,
         8 => weir_result::InvalidHandle,
-        _ => weir_result::NoDecision,
+        9 => weir_result::NoDecision,
+        _ => weir_result::BufferTooSmall,
     };
     r.message()
 }

@@ -40,6 +40,13 @@ type Proxy struct {
 	DryRun bool
 	// MirrorWG, when set, tracks mirror requests in flight (tests wait on it).
 	MirrorWG *sync.WaitGroup
+	// AccessLog, when set, gets one line per request in Envoy's default
+	// format (JSON with AccessLogJSON); see telemetry.go.
+	AccessLog     io.Writer
+	AccessLogJSON bool
+	// RateLimiter, when set, refuses requests over its rate with 429 and
+	// x-local-rate-limit: true, before deciding (Envoy's local_ratelimit).
+	RateLimiter *weir.RateLimiter
 
 	rng entropySource
 
@@ -141,6 +148,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // ServeHTTP decides and acts.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	obs := p.observe(w, r) // telemetry: status, bytes, flags
+	w = obs
 	listener, _, err := p.sources()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -148,11 +157,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	snap := p.Engine.Snapshot()
 	defer snap.Close()
-	d, ticket, err := snap.DecideTracked(weirRequest(r, listener, p.Port), p.entropy(r))
+	if p.RateLimiter != nil && !p.RateLimiter.Allow(p.Engine, time.Now()) {
+		obs.rateLimited()
+		obs.finish(p, snap, &weir.Decision{})
+		return
+	}
+	entropy := p.entropy(r)
+	d, ticket, err := snap.DecideTracked(weirRequest(r, listener, p.Port), entropy)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	setRequestID(r, entropy)
+	defer obs.finish(p, snap, &d)
 	if p.DryRun {
 		writeDecision(w, &d)
 		return
@@ -222,6 +239,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Transport: &retrying{next: p.transport(), body: body, policy: retryPolicy(&d)},
 		ModifyResponse: func(resp *http.Response) error {
 			status = resp.StatusCode
+			obs.upstream = d.Endpoint
 			applyOps(resp.Header, d.ResponseHeaders)
 			if d.SetCookie != "" {
 				resp.Header.Add("Set-Cookie", d.SetCookie)
@@ -230,9 +248,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			if errors.Is(err, context.DeadlineExceeded) {
+				obs.flags |= weir.FlagUpstreamRequestTimeout
 				http.Error(w, "upstream request timeout", http.StatusGatewayTimeout)
 				return
 			}
+			obs.flags |= weir.FlagUpstreamConnectionFailure
 			http.Error(w, "upstream connect error: "+err.Error(), http.StatusServiceUnavailable)
 		},
 	}

@@ -60,6 +60,7 @@ type options struct {
 	tcpListen string
 	tcpPort   int
 	tcpTLS    bool
+	telemetry telemetryOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.tcpListen, "tcp-listen", "", "also accept TCP connections here, routed by tcp[] (or tls[]) rules")
 	fs.IntVar(&o.tcpPort, "tcp-port", 0, "listener port Weir decides TCP connections for (0: the local port)")
 	fs.BoolVar(&o.tcpTLS, "tcp-tls", false, "read the SNI of TLS connections on -tcp-listen (passthrough: tls[] rules)")
+	o.telemetry.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -161,8 +163,15 @@ func run(ctx context.Context, o options, reload <-chan struct{}, log io.Writer, 
 	if err != nil {
 		return err
 	}
+	px := &proxy.Proxy{Engine: engine, Gateway: o.gateway, Namespace: o.namespace, Port: o.port, DryRun: o.dryRun}
+	stopTelemetry, err := startTelemetry(o.telemetry, o.namespace, engine, px, log)
+	defer stopTelemetry()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           &proxy.Proxy{Engine: engine, Gateway: o.gateway, Namespace: o.namespace, Port: o.port, DryRun: o.dryRun},
+		Handler:           px,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	served := make(chan error, 1)

@@ -1,0 +1,614 @@
+//! Istio's standard metrics, recorded with atomics.
+//!
+//! A series is found by its packed [`SeriesKey`] in a fixed-size,
+//! open-addressed table of atomics made when the [`Metrics`] is: recording
+//! never allocates and never locks. The `destination_*` strings live in a
+//! registry filled when a table is published ([`Metrics::prepare`]), so the
+//! request path only hashes the cluster's name. Series beyond the configured
+//! bound all land in one overflow series: cardinality stays bounded whatever
+//! the traffic.
+
+use super::labels::{
+    DestinationLabels, Protocol, Reporter, ResponseFlags, SeriesKey, Workload, MAX_DESTINATION_ID,
+};
+use crate::compile::{Cluster, Table};
+use crate::decision::Decision;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// Upper bounds of Istio's histograms (Envoy's default buckets), in
+/// milliseconds for durations and bytes for sizes: istio/proxy
+/// `source/extensions/filters/http/istio_stats`, which leaves every
+/// histogram on Envoy's `Stats::Histogram` default buckets.
+pub const BUCKETS: [f64; 19] = [
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
+];
+
+/// [`BUCKETS`] in thousandths, so values compare as integers (a duration
+/// in microseconds is thousandths of a millisecond).
+const BUCKETS_THOUSANDTHS: [u64; 19] = {
+    let mut out = [0u64; 19];
+    let mut i = 0;
+    while i < 19 {
+        out[i] = (BUCKETS[i] * 1000.0) as u64;
+        i += 1;
+    }
+    out
+};
+
+/// One histogram: per-bucket counts (not cumulative; the last is `+Inf`)
+/// and the sum of the values.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; 20],
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    /// Counts `thousandths / 1000`, adding `sum_add` to the sum.
+    #[inline]
+    fn observe(&self, thousandths: u64, sum_add: u64) {
+        let bucket = BUCKETS_THOUSANDTHS.partition_point(|&b| b < thousandths);
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(sum_add, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts, `le` ascending, the last one `+Inf` (the count).
+    pub fn cumulative(&self) -> [u64; 20] {
+        let mut out = [0u64; 20];
+        let mut total = 0u64;
+        for (o, b) in out.iter_mut().zip(&self.buckets) {
+            total = total.wrapping_add(b.load(Ordering::Relaxed));
+            *o = total;
+        }
+        out
+    }
+
+    /// How many values were observed.
+    pub fn count(&self) -> u64 {
+        self.cumulative()[19]
+    }
+
+    /// The raw sum (microseconds for durations, bytes for sizes).
+    pub fn raw_sum(&self) -> u64 {
+        self.sum.load(Ordering::Relaxed)
+    }
+}
+
+/// The cells of one HTTP series. `istio_requests_total` is the duration
+/// histogram's count: every finished request is observed there once.
+#[derive(Debug, Default)]
+pub struct HttpSeries {
+    /// `istio_request_duration_milliseconds` (sum in microseconds).
+    pub duration: Histogram,
+    /// `istio_request_bytes`.
+    pub request_bytes: Histogram,
+    /// `istio_response_bytes`.
+    pub response_bytes: Histogram,
+}
+
+/// The cells of one TCP series.
+#[derive(Debug, Default)]
+pub struct TcpSeries {
+    /// `istio_tcp_connections_opened_total`.
+    pub opened: AtomicU64,
+    /// `istio_tcp_connections_closed_total`.
+    pub closed: AtomicU64,
+    /// `istio_tcp_sent_bytes_total`: bytes of the response (to the client),
+    /// as Istio defines it.
+    pub sent: AtomicU64,
+    /// `istio_tcp_received_bytes_total`: bytes of the request (from the client).
+    pub received: AtomicU64,
+}
+
+const EMPTY: u64 = 0;
+const PENDING: u32 = u32::MAX;
+
+/// Fixed-capacity, lock-free map from packed keys to cells; at most `max`
+/// distinct keys get their own cells, the rest share the overflow cell.
+#[derive(Debug)]
+struct SeriesTable<C> {
+    keys: Box<[AtomicU64]>,
+    /// The cell of each occupied slot; [`PENDING`] for an instant while the
+    /// slot's claimer numbers it.
+    cell_of: Box<[AtomicU32]>,
+    /// `max` cells, then the overflow cell.
+    cells: Box<[C]>,
+    used: AtomicU32,
+    max: u32,
+    /// Records that went to the overflow cell.
+    overflowed: AtomicU64,
+}
+
+fn slot_count(max: u32) -> usize {
+    // At most half full: probes stay short.
+    (max as usize).saturating_mul(2).max(2).next_power_of_two()
+}
+
+#[inline]
+fn home(key: u64, mask: usize) -> usize {
+    // Fibonacci hashing spreads the packed fields over the slots.
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask
+}
+
+impl<C: Default> SeriesTable<C> {
+    fn new(max: u32) -> Self {
+        let slots = slot_count(max);
+        SeriesTable {
+            keys: (0..slots).map(|_| AtomicU64::new(EMPTY)).collect(),
+            cell_of: (0..slots).map(|_| AtomicU32::new(PENDING)).collect(),
+            cells: (0..=max).map(|_| C::default()).collect(),
+            used: AtomicU32::new(0),
+            max,
+            overflowed: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<C> SeriesTable<C> {
+    fn overflow(&self) -> &C {
+        self.overflowed.fetch_add(1, Ordering::Relaxed);
+        &self.cells[self.max as usize]
+    }
+
+    #[inline]
+    fn cell_at(&self, slot: usize) -> &C {
+        loop {
+            let c = self.cell_of[slot].load(Ordering::Acquire);
+            if c != PENDING {
+                if c >= self.max {
+                    return self.overflow();
+                }
+                return &self.cells[c as usize];
+            }
+            // The claimer is between its two stores.
+            std::hint::spin_loop();
+        }
+    }
+
+    /// The cells of `key`, claimed on first use.
+    #[inline]
+    fn get(&self, key: u64) -> &C {
+        let mask = self.keys.len() - 1;
+        let mut slot = home(key, mask);
+        for _ in 0..self.keys.len() {
+            let k = self.keys[slot].load(Ordering::Acquire);
+            if k == key {
+                return self.cell_at(slot);
+            }
+            if k == EMPTY {
+                match self.keys[slot].compare_exchange(
+                    EMPTY,
+                    key,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        let n = self.used.fetch_add(1, Ordering::Relaxed);
+                        // n >= max: the slot remembers the key goes to overflow.
+                        self.cell_of[slot].store(n.min(self.max), Ordering::Release);
+                        return self.cell_at(slot);
+                    }
+                    Err(k) if k == key => return self.cell_at(slot),
+                    Err(_) => {}
+                }
+            }
+            slot = (slot + 1) & mask;
+        }
+        self.overflow()
+    }
+
+    /// `(key, cells)` of every series with its own cells, by key.
+    fn series(&self) -> Vec<(u64, &C)> {
+        let mut out: Vec<(u64, &C)> = (0..self.keys.len())
+            .filter_map(|slot| {
+                let key = self.keys[slot].load(Ordering::Acquire);
+                let cell = self.cell_of[slot].load(Ordering::Acquire);
+                (key != EMPTY && cell < self.max).then(|| (key, &self.cells[cell as usize]))
+            })
+            .collect();
+        out.sort_unstable_by_key(|&(k, _)| k);
+        out
+    }
+}
+
+/// Cluster name → destination id (1…); 0 is the unknown destination.
+#[derive(Debug)]
+struct Destinations {
+    keys: Box<[AtomicU64]>,
+    labels: Box<[OnceLock<DestinationLabels>]>,
+    used: AtomicU32,
+    max: u32,
+    unknown: DestinationLabels,
+}
+
+fn name_key(name: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(name.as_bytes()) | 1 << 63
+}
+
+impl Destinations {
+    fn new(max: u32) -> Self {
+        let max = max.min(MAX_DESTINATION_ID / 2);
+        let slots = slot_count(max);
+        Destinations {
+            keys: (0..slots).map(|_| AtomicU64::new(EMPTY)).collect(),
+            labels: (0..slots).map(|_| OnceLock::new()).collect(),
+            used: AtomicU32::new(0),
+            max,
+            unknown: DestinationLabels::unknown(),
+        }
+    }
+
+    /// The id of `cluster`, registering it (allocating its labels) when it
+    /// is new and there is room; 0 when there is none.
+    #[inline]
+    fn id_of(&self, cluster: &Cluster) -> u32 {
+        let key = name_key(&cluster.name);
+        let mask = self.keys.len() - 1;
+        let mut slot = home(key, mask);
+        for _ in 0..self.keys.len() {
+            let k = self.keys[slot].load(Ordering::Acquire);
+            if k == EMPTY {
+                if self.used.fetch_add(1, Ordering::Relaxed) >= self.max {
+                    self.used.fetch_sub(1, Ordering::Relaxed);
+                    return 0;
+                }
+                if let Err(other) = self.keys[slot].compare_exchange(
+                    EMPTY,
+                    key,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    self.used.fetch_sub(1, Ordering::Relaxed);
+                    if other != key {
+                        slot = (slot + 1) & mask;
+                        continue;
+                    }
+                }
+            } else if k != key {
+                slot = (slot + 1) & mask;
+                continue;
+            }
+            // The claimer or, in a race, whoever comes first makes the labels.
+            let labels = self.labels[slot].get_or_init(|| DestinationLabels::of_cluster(cluster));
+            if *labels.cluster == *cluster.name {
+                return slot as u32 + 1;
+            }
+            slot = (slot + 1) & mask;
+        }
+        0
+    }
+
+    fn labels(&self, id: u32) -> &DestinationLabels {
+        match id.checked_sub(1) {
+            Some(slot) => self
+                .labels
+                .get(slot as usize)
+                .and_then(OnceLock::get)
+                .unwrap_or(&self.unknown),
+            None => &self.unknown,
+        }
+    }
+}
+
+/// Bounds on what a [`Metrics`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// Most HTTP series (label sets) with their own cells.
+    pub max_series: u32,
+    /// Most TCP series.
+    pub max_tcp_series: u32,
+    /// Most destinations (clusters) told apart; later ones are `unknown`.
+    pub max_destinations: u32,
+}
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        MetricsOptions {
+            max_series: 1024,
+            max_tcp_series: 256,
+            max_destinations: 1024,
+        }
+    }
+}
+
+/// How one HTTP request ended, as the proxy saw it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestEnd {
+    /// The upstream's status; 0 when no upstream answered (connection
+    /// failure: recorded as 503 with `UF`, as Envoy does). A local reply
+    /// (the decision's outcome) is recorded with the decision's status.
+    pub status: u16,
+    /// `grpc-status` of a gRPC response.
+    pub grpc_status: Option<u8>,
+    /// `request_protocol`.
+    pub protocol: Protocol,
+    /// From the first request byte to the last response byte.
+    pub duration: Duration,
+    /// Request size (headers and body), as Envoy's `request_bytes`.
+    pub request_bytes: u64,
+    /// Response size.
+    pub response_bytes: u64,
+    /// Flags only the proxy knows (upstream timeout, client reset, …).
+    pub flags: ResponseFlags,
+}
+
+/// What recording needs of a decision.
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<'t> {
+    /// The chosen destination's cluster.
+    pub cluster: Option<&'t Cluster>,
+    /// The kind of answer.
+    pub outcome: crate::decision::Outcome,
+    /// The status of a local answer.
+    pub status: u16,
+    /// A fault delay was injected.
+    pub delayed: bool,
+}
+
+/// Istio's standard metrics for one proxy: lock-free recording, Prometheus
+/// text out ([`Metrics::render`]).
+#[derive(Debug)]
+pub struct Metrics {
+    options: MetricsOptions,
+    source: Mutex<(Reporter, Workload)>,
+    destinations: Destinations,
+    http: SeriesTable<HttpSeries>,
+    tcp: SeriesTable<TcpSeries>,
+    /// Extra counter families other parts of telemetry add (rate limiting).
+    rate_limited: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new(MetricsOptions::default())
+    }
+}
+
+impl Metrics {
+    /// Empty metrics with these bounds (every cell allocated now).
+    pub fn new(options: MetricsOptions) -> Metrics {
+        Metrics {
+            options,
+            source: Mutex::new((Reporter::Source, Workload::default())),
+            destinations: Destinations::new(options.max_destinations),
+            http: SeriesTable::new(options.max_series),
+            tcp: SeriesTable::new(options.max_tcp_series),
+            rate_limited: AtomicU64::new(0),
+        }
+    }
+
+    /// The bounds in force.
+    pub fn options(&self) -> MetricsOptions {
+        self.options
+    }
+
+    /// Sets the `reporter` and `source_*` labels of every series (set once,
+    /// at startup: series recorded before are relabelled too).
+    pub fn set_source(&self, reporter: Reporter, workload: Workload) {
+        *self.source.lock().unwrap_or_else(|p| p.into_inner()) = (reporter, workload);
+    }
+
+    /// The `reporter` and `source_*` labels.
+    pub fn source(&self) -> (Reporter, Workload) {
+        self.source
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Registers the destinations of every cluster of `table`, so recording
+    /// on it never allocates. [`Engine`](crate::Engine) calls it on publish.
+    pub fn prepare(&self, table: &Table) {
+        for cluster in table.clusters() {
+            self.destinations.id_of(cluster);
+        }
+    }
+
+    /// The destination id of a decision's cluster (0: unknown).
+    #[inline]
+    pub fn destination_of(&self, cluster: Option<&Cluster>) -> u32 {
+        cluster.map_or(0, |c| self.destinations.id_of(c))
+    }
+
+    /// The labels of destination `id`.
+    pub fn destination_labels(&self, id: u32) -> &DestinationLabels {
+        self.destinations.labels(id)
+    }
+
+    /// The series key a finished request is recorded under.
+    #[inline]
+    pub fn request_key(&self, decision: &Decision<'_>, end: &RequestEnd) -> SeriesKey {
+        self.request_key_of(
+            &Decided {
+                cluster: decision.cluster,
+                outcome: decision.outcome,
+                status: decision.status,
+                delayed: decision.delay.is_some(),
+            },
+            end,
+        )
+    }
+
+    /// [`request_key`](Self::request_key) from the parts of a decision a
+    /// binding kept (the Go proxy keeps a copy, not the decision).
+    #[inline]
+    pub fn request_key_of(&self, decided: &Decided<'_>, end: &RequestEnd) -> SeriesKey {
+        let local = decided.outcome.is_local_reply();
+        let mut flags =
+            ResponseFlags::of_outcome(decided.outcome, decided.delayed).union(end.flags);
+        let response_code = if local {
+            decided.status
+        } else if end.status != 0 {
+            end.status
+        } else {
+            flags = flags.union(ResponseFlags::UPSTREAM_CONNECTION_FAILURE);
+            503
+        };
+        SeriesKey {
+            destination: self.destination_of(decided.cluster),
+            protocol: end.protocol,
+            response_code,
+            flags,
+            grpc_status: end.grpc_status,
+        }
+    }
+
+    /// Records a finished request: `istio_requests_total`, the duration and
+    /// both size histograms. Lock-free, allocation-free.
+    #[inline]
+    pub fn record_request(&self, decision: &Decision<'_>, end: &RequestEnd) {
+        let key = self.request_key(decision, end);
+        self.record_request_key(key, end);
+    }
+
+    /// [`record_request`](Self::record_request) for a key already made.
+    #[inline]
+    pub fn record_request_key(&self, key: SeriesKey, end: &RequestEnd) {
+        let series = self.http.get(key.pack());
+        let micros = u64::try_from(end.duration.as_micros()).unwrap_or(u64::MAX);
+        series.duration.observe(micros, micros);
+        series
+            .request_bytes
+            .observe(end.request_bytes.saturating_mul(1000), end.request_bytes);
+        series
+            .response_bytes
+            .observe(end.response_bytes.saturating_mul(1000), end.response_bytes);
+    }
+
+    fn tcp_series(&self, decision: &Decision<'_>, flags: ResponseFlags) -> &TcpSeries {
+        let key = SeriesKey {
+            destination: self.destination_of(decision.cluster),
+            protocol: Protocol::Tcp,
+            response_code: 0,
+            flags: ResponseFlags::of_decision(decision).union(flags),
+            grpc_status: None,
+        };
+        self.tcp.get(key.pack())
+    }
+
+    /// Records an opened TCP connection (decided by `Table::decide_tcp`).
+    #[inline]
+    pub fn record_tcp_open(&self, decision: &Decision<'_>) {
+        self.tcp_series(decision, ResponseFlags(0))
+            .opened
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a closed TCP connection with the bytes it carried:
+    /// `sent` to the client, `received` from it.
+    #[inline]
+    pub fn record_tcp_close(&self, decision: &Decision<'_>, sent: u64, received: u64) {
+        let s = self.tcp_series(decision, ResponseFlags(0));
+        s.closed.fetch_add(1, Ordering::Relaxed);
+        s.sent.fetch_add(sent, Ordering::Relaxed);
+        s.received.fetch_add(received, Ordering::Relaxed);
+    }
+
+    /// The HTTP series recorded so far, by key (the overflow series apart).
+    pub fn http_series(&self) -> Vec<(SeriesKey, &HttpSeries)> {
+        self.http
+            .series()
+            .into_iter()
+            .map(|(k, c)| (SeriesKey::unpack(k), c))
+            .collect()
+    }
+
+    /// The HTTP overflow series' cells and how many records went there.
+    pub fn http_overflow(&self) -> (&HttpSeries, u64) {
+        (
+            &self.http.cells[self.http.max as usize],
+            self.http.overflowed.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The TCP series recorded so far, by key.
+    pub fn tcp_series_list(&self) -> Vec<(SeriesKey, &TcpSeries)> {
+        self.tcp
+            .series()
+            .into_iter()
+            .map(|(k, c)| (SeriesKey::unpack(k), c))
+            .collect()
+    }
+
+    /// The TCP overflow series' cells and how many records went there.
+    pub fn tcp_overflow(&self) -> (&TcpSeries, u64) {
+        (
+            &self.tcp.cells[self.tcp.max as usize],
+            self.tcp.overflowed.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The `istio_requests_total` of one series key (0 when never recorded).
+    pub fn requests_total(&self, key: SeriesKey) -> u64 {
+        let packed = key.pack();
+        self.http
+            .series()
+            .into_iter()
+            .find(|&(k, _)| k == packed)
+            .map_or(0, |(_, s)| s.duration.count())
+    }
+
+    /// Counts a request refused by local rate limiting.
+    #[inline]
+    pub fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests refused by local rate limiting.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_take_values_up_to_their_bound() {
+        let h = Histogram::default();
+        // (value in thousandths, the first bucket whose bound holds it)
+        let rows = [
+            (0, 0),
+            (500, 0),
+            (501, 1),
+            (1000, 1),
+            (1001, 2),
+            (3_600_000_000, 18),
+        ];
+        for (v, _) in rows {
+            h.observe(v, 0);
+        }
+        h.observe(3_600_000_001, 0);
+        let raw: Vec<u64> = h
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(raw[0], 2);
+        assert_eq!(raw[1], 2);
+        assert_eq!(raw[2], 1);
+        assert_eq!(raw[18], 1);
+        assert_eq!(raw[19], 1, "above the last bound: +Inf only");
+        assert_eq!(h.count(), 7);
+    }
+
+    #[test]
+    fn series_beyond_the_bound_share_the_overflow_cell() {
+        let t: SeriesTable<AtomicU64> = SeriesTable::new(3);
+        for key in 1..=10u64 {
+            t.get(key | 1 << 63).fetch_add(key, Ordering::Relaxed);
+        }
+        // The same key again finds its own cell.
+        t.get(2 | 1 << 63).fetch_add(100, Ordering::Relaxed);
+        let series = t.series();
+        assert_eq!(series.len(), 3);
+        let own: u64 = series.iter().map(|(_, c)| c.load(Ordering::Relaxed)).sum();
+        let over = t.cells[3].load(Ordering::Relaxed);
+        assert_eq!(own + over, 55 + 100);
+        assert_eq!(t.overflowed.load(Ordering::Relaxed), 7);
+    }
+}

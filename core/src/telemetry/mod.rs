@@ -1,0 +1,47 @@
+//! What operators watch: Istio's standard metrics ([`Metrics`]), their
+//! Prometheus text ([`exposition`]), request ids ([`RequestId`]) and local
+//! rate limiting ([`rate_limit`]).
+//!
+//! Everything recorded per request is atomics in memory made up front: the
+//! request path neither allocates nor locks. Text is made only when scraped.
+
+pub mod exposition;
+pub mod labels;
+pub mod metrics;
+pub mod rate_limit;
+pub mod request_id;
+
+pub use labels::{DestinationLabels, Protocol, Reporter, ResponseFlags, SeriesKey, Workload};
+pub use metrics::{Decided, Histogram, HttpSeries, Metrics, MetricsOptions, RequestEnd, TcpSeries};
+pub use rate_limit::TokenBucket;
+pub use request_id::RequestId;
+
+use crate::Engine;
+
+impl Engine {
+    /// The engine's metrics, made with [`MetricsOptions::default`] on first
+    /// use (an engine nobody asks for metrics never pays for their cells).
+    /// Every table the engine publishes afterwards is
+    /// [`prepare`](Metrics::prepare)d, so recording never allocates.
+    pub fn metrics(&self) -> &Metrics {
+        self.metrics_with(MetricsOptions::default())
+    }
+
+    /// [`metrics`](Self::metrics), made with `options` if not made yet
+    /// (the options of an existing one stay).
+    pub fn metrics_with(&self, options: MetricsOptions) -> &Metrics {
+        self.metrics.get_or_init(|| {
+            let m = Metrics::new(options);
+            m.prepare(&self.snapshot());
+            m
+        })
+    }
+
+    /// Called when `table` is about to be published: registers its
+    /// destinations with the metrics, if there are any.
+    pub(crate) fn telemetry_on_publish(&self, table: &crate::Table) {
+        if let Some(m) = self.metrics.get() {
+            m.prepare(table);
+        }
+    }
+}
