@@ -47,6 +47,8 @@ if [ "$install" -eq 1 ]; then
   have pkg-config || apt+=(pkg-config)
   have go || apt+=(golang-go)
   # --- apt packages needed by other parts of the tests (add below) ---
+  # Go proxy metrics: Prometheus's text parser (expfmt) from Debian's sources (ffi/tests/go_metrics.rs).
+  [ -d /usr/share/gocode/src/github.com/prometheus/common/expfmt ] || apt+=(golang-github-prometheus-common-dev)
   # weir-js: Node for its tests, Debian's Chromium and ChromeDriver for the browser ones.
   have node || apt+=(nodejs)
   have npm || apt+=(npm)

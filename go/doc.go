@@ -47,6 +47,16 @@
 // (DecideTracked, Finish: least request, outlier detection) or for several
 // decisions that must see the same config.
 //
+// # Telemetry
+//
+// Engine.Record counts a finished request in Istio's standard metrics
+// (istio_requests_total, istio_request_duration_milliseconds,
+// istio_request_bytes, istio_response_bytes) under the decision's labels;
+// Engine.Metrics renders them as Prometheus text (weir-proxy
+// -metrics-listen serves it on /metrics). A request without x-request-id
+// gets RequestID(entropy), a UUID v4 of the decision's entropy; one that
+// has it keeps it. RateLimiter is Envoy's local_ratelimit token bucket.
+//
 // The same table, request and entropy give the same decision in Go, C and
 // Rust: entropy drives every random choice (weights, fault and mirror
 // percentages, random and least-request picks).

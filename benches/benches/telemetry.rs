@@ -1,0 +1,108 @@
+//! What Istio's metrics cost: recording on the canary's decision + finish
+//! path (with and without recording, same run, so the difference reads
+//! directly), and rendering the Prometheus text of many series.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::hint::black_box;
+use std::time::Duration;
+use weir_core::compile::RequestOutcome;
+use weir_core::telemetry::{Metrics, MetricsOptions, RequestEnd};
+use weir_core::{Engine, Request};
+
+const CANARY: &str = include_str!("../../examples/configs/fleetman-canary.yaml");
+const HOST: &str = "fleetman-staff-service.default.svc.cluster.local";
+
+fn canary() -> Engine {
+    let engine = Engine::new();
+    engine.apply_str(CANARY).expect("canary applies");
+    engine
+}
+
+fn record(c: &mut Criterion) {
+    let engine = canary();
+    let metrics = engine.metrics();
+    let table = engine.snapshot();
+    let req = Request::get(HOST, "/");
+    let end = RequestEnd {
+        status: 200,
+        duration: Duration::from_micros(2500),
+        request_bytes: 300,
+        response_bytes: 2000,
+        ..RequestEnd::default()
+    };
+    let mut g = c.benchmark_group("telemetry/canary");
+    let mut entropy = 0u64;
+    g.bench_function("decide+finish", |b| {
+        b.iter(|| {
+            entropy = entropy.wrapping_add(1);
+            let d = table.decide(black_box(&req), entropy % 100);
+            let t = table.begin(&d);
+            table.finish(t, RequestOutcome::Status(200), 1);
+            black_box(d.outcome)
+        })
+    });
+    g.bench_function("decide+finish+record", |b| {
+        b.iter(|| {
+            entropy = entropy.wrapping_add(1);
+            let d = table.decide(black_box(&req), entropy % 100);
+            let t = table.begin(&d);
+            table.finish(t, RequestOutcome::Status(200), 1);
+            metrics.record_request(&d, black_box(&end));
+            black_box(d.outcome)
+        })
+    });
+    g.bench_function("record only", |b| {
+        let d = table.decide(&req, 0);
+        b.iter(|| metrics.record_request(black_box(&d), black_box(&end)))
+    });
+    g.finish();
+}
+
+fn render(c: &mut Criterion) {
+    let engine = canary();
+    let table = engine.snapshot();
+    let d = table.decide(&Request::get(HOST, "/"), 0);
+    let mut g = c.benchmark_group("telemetry/render");
+    g.sample_size(20);
+    // Label sets: each has 1 + 3 × 22 sample lines (requests, three histograms).
+    for sets in [150u16, 10_000] {
+        let metrics = Metrics::new(MetricsOptions {
+            max_series: u32::from(sets),
+            ..MetricsOptions::default()
+        });
+        for i in 0..sets {
+            let end = RequestEnd {
+                status: 100 + i % 900,
+                grpc_status: Some((i / 900 % 17) as u8),
+                duration: Duration::from_millis(u64::from(i)),
+                ..RequestEnd::default()
+            };
+            metrics.record_request(&d, &end);
+        }
+        let lines = metrics
+            .render_string()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .count();
+        g.bench_with_input(
+            BenchmarkId::new("label sets", format!("{sets} ({lines} sample lines)")),
+            &metrics,
+            |b, m| {
+                let mut out = String::new();
+                b.iter(|| {
+                    out.clear();
+                    m.render(&mut out);
+                    black_box(out.len())
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = weir_benches::criterion();
+    targets = record, render
+}
+criterion_main!(benches);
