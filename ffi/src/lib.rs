@@ -28,6 +28,7 @@ pub mod slice;
 pub mod snapshot;
 pub mod source;
 pub mod stats;
+pub mod view;
 
 pub use address::*;
 pub use decision::*;
@@ -40,6 +41,7 @@ pub use slice::*;
 pub use snapshot::*;
 pub use source::*;
 pub use stats::*;
+pub use view::*;
 
 /// Writes the library version (`"0.1.0"`, the `weir-ffi` crate version) into `*out`.
 ///
