@@ -1,13 +1,14 @@
 //! `weir_engine`: holds the table in force; applies configs and endpoint updates.
 
 use crate::cast;
-use crate::decision::{weir_decision, weir_decision_summary};
+use crate::decision::weir_decision;
 use crate::diagnostics::weir_diagnostics;
 use crate::error::weir_result;
 use crate::panic;
 use crate::request::weir_request;
 use crate::slice::weir_header;
 use crate::snapshot::{decide_http, http_boundary, weir_snapshot};
+use crate::view::weir_decision_summary;
 use std::collections::BTreeMap;
 use std::os::raw::c_char;
 use weir_core::compile::EndpointSpec;

@@ -29,6 +29,7 @@ pub mod snapshot;
 pub mod source;
 pub mod stats;
 pub mod telemetry;
+pub mod view;
 
 pub use address::*;
 pub use decision::*;
@@ -42,6 +43,7 @@ pub use snapshot::*;
 pub use source::*;
 pub use stats::*;
 pub use telemetry::*;
+pub use view::*;
 
 /// Writes the library version (`"0.1.0"`, the `weir-ffi` crate version) into `*out`.
 ///

@@ -1,11 +1,12 @@
 //! `weir_snapshot`: one table, held by the caller; decisions borrow it.
 
 use crate::cast;
-use crate::decision::{weir_decision, weir_decision_summary};
+use crate::decision::weir_decision;
 use crate::error::weir_result;
 use crate::panic;
 use crate::request::{weir_connection, weir_request, CHeaders};
 use crate::source::weir_source;
+use crate::view::weir_decision_summary;
 use std::mem::MaybeUninit;
 use std::ptr::addr_of_mut;
 use weir_core::request::{Connection, Headers, Request, Source};

@@ -3,11 +3,12 @@
 //! `weir_rate_limiter`.
 
 use crate::cast;
-use crate::decision::{weir_decision, weir_outcome};
+use crate::decision::weir_decision;
 use crate::engine::weir_engine;
 use crate::error::weir_result;
 use crate::panic;
 use crate::snapshot::weir_snapshot;
+use crate::view::weir_outcome;
 use std::os::raw::c_char;
 use std::time::Duration;
 use weir_core::telemetry::{

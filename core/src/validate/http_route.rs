@@ -364,7 +364,7 @@ fn direct_response(direct: &HttpDirectResponse, f: &str, r: &mut Reporter<'_>) {
 fn rewrite(rw: &HttpRewrite, f: &str, r: &mut Reporter<'_>) {
     if rw.uri.is_some() && rw.uri_regex_rewrite.is_some() {
         r.error(
-            &f,
+            f,
             "rewrite may not contain both uri and uriRegexRewrite".into(),
         );
     }
