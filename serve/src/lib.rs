@@ -212,7 +212,12 @@ pub fn dry_run(dir: &Path, node_file: &Path, filter: FilterOptions) -> Result<St
         "bytes: {} (TypedExtensionConfig)\nplugin configuration:\n",
         r.resource.value.len()
     ));
-    let plugin: serde_json::Value = serde_json::from_str(&r.plugin_json).unwrap_or_default();
+    let mut plugin: serde_json::Value = serde_json::from_str(&r.plugin_json).unwrap_or_default();
+    // The resources are listed above; their text would drown the options.
+    if let Some(c) = plugin.get_mut("config") {
+        let n = c.as_str().map_or(0, str::len);
+        *c = serde_json::Value::String(format!("<{n} bytes: the resources above>"));
+    }
     out.push_str(&serde_json::to_string_pretty(&plugin).unwrap_or_default());
     out.push('\n');
     Ok(out)

@@ -32,7 +32,14 @@ pub struct Document {
 }
 
 impl Document {
-    fn new(file: &str, value: Value) -> Document {
+    fn new(file: &str, mut value: Value) -> Document {
+        // What kubectl adds and nothing reads: often half an object's bytes.
+        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+            if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            }
+        }
         let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
         let meta = value.get("metadata");
         let namespace = text(meta.and_then(|m| m.get("namespace")));
