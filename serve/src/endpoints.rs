@@ -139,7 +139,7 @@ spec:
         );
         let o = overrides(&b, &a, &BTreeMap::new()).expect("representable");
         assert_eq!(
-            Value::from(serde_json::to_value(&o).unwrap_or_default()),
+            serde_json::to_value(&o).unwrap_or_default(),
             json!({"web.test": [{"address": "10.0.0.2", "port": 8080, "weight": 1, "labels": {"v": "a"}}]})
         );
         // Back to the base: the host stays overridden (with the base's list).

@@ -161,7 +161,8 @@ mod tests {
 
     #[test]
     fn identities_from_ids_and_metadata() {
-        let rows: &[(Value, Role, &str, &[(&str, &str)])] = &[
+        type Row<'a> = (Value, Role, &'a str, &'a [(&'a str, &'a str)]);
+        let rows: &[Row<'_>] = &[
             (
                 json!({"id": "router~10.0.0.1~ingress-1.istio-system~istio-system.svc.cluster.local",
                        "metadata": {"LABELS": {"istio": "ingressgateway"}}}),

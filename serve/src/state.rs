@@ -279,7 +279,6 @@ fn typed_extension_config(opts: &FilterOptions, plugin_json: &str) -> Any {
     };
     let wasm = Wasm {
         config: Some(plugin),
-        ..Wasm::default()
     };
     any(
         TYPED_EXTENSION_CONFIG,

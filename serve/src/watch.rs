@@ -3,12 +3,16 @@
 //!
 //! An editor's save is a burst of events (write, rename, chmod); the reload
 //! waits until the directory has been quiet for [`QUIET`] (at most
-//! [`MAX_WAIT`] after the first event), then reads with the stability check
-//! of [`crate::source::read_files`].
+//! [`MAX_WAIT`] after the first event) and no config file is open for
+//! writing, then reads with the stability check of
+//! [`crate::source::read_files`].
 
+use crate::source::is_config_file;
 use crate::source::{documents, read_files};
 use crate::state::{ChangeKind, Offered, Store};
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{Event, EventKind, EventKindMask, RecursiveMode, Watcher};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError};
@@ -67,15 +71,49 @@ pub struct DirWatcher {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// The longest a reload waits for a file still open for writing.
+pub const MAX_WRITE_WAIT: Duration = Duration::from_secs(10);
+
+/// Config files written to and not closed yet: a reload waits for them, so
+/// an editor's half-written save is never read (inotify's `IN_CLOSE_WRITE`
+/// ends a write; a rename over the file ends it too).
+#[derive(Debug, Default)]
+struct Writing(HashSet<PathBuf>);
+
+impl Writing {
+    fn note(&mut self, event: &Event) {
+        for path in &event.paths {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            if !name.as_deref().is_some_and(is_config_file) {
+                continue;
+            }
+            match event.kind {
+                EventKind::Create(_) | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => {
+                    self.0.insert(path.clone());
+                }
+                EventKind::Access(AccessKind::Close(AccessMode::Write))
+                | EventKind::Remove(_)
+                | EventKind::Modify(ModifyKind::Name(_)) => {
+                    self.0.remove(path);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 impl DirWatcher {
     /// Watches `dir` and reloads into `store` on every settled change.
     ///
     /// # Errors
     /// The watch cannot be set up (no such directory, inotify limits).
     pub fn start(dir: PathBuf, store: Arc<Store>) -> Result<DirWatcher, String> {
-        let (tx, rx) = channel();
-        let mut watcher =
-            notify::recommended_watcher(tx).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let (tx, rx) = channel::<notify::Result<Event>>();
+        // Close-after-write, not opens: our own reads must not trigger reloads.
+        let config = notify::Config::default()
+            .with_event_kinds(EventKindMask::CORE | EventKindMask::ACCESS_CLOSE);
+        let mut watcher = notify::RecommendedWatcher::new(tx, config)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         watcher
             .watch(&dir, RecursiveMode::Recursive)
             .map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -85,27 +123,45 @@ impl DirWatcher {
             .name("weir-serve-watch".into())
             .spawn(move || {
                 let _watcher = watcher; // lives as long as the loop
+                let mut writing = Writing::default();
                 while !stopping.load(Ordering::Relaxed) {
                     match rx.recv_timeout(Duration::from_millis(100)) {
-                        Ok(_) => {}
+                        Ok(Ok(e)) => writing.note(&e),
+                        Ok(Err(_)) => {}
                         Err(RecvTimeoutError::Timeout) => continue,
                         Err(RecvTimeoutError::Disconnected) => return,
                     }
-                    // Settle: until quiet, or MAX_WAIT after the first event.
+                    // Settle: until quiet (MAX_WAIT at most) with no file
+                    // open for writing (MAX_WRITE_WAIT at most).
                     let first = Instant::now();
                     loop {
-                        let left = MAX_WAIT.saturating_sub(first.elapsed());
+                        let limit = if writing.0.is_empty() {
+                            MAX_WAIT
+                        } else {
+                            MAX_WRITE_WAIT
+                        };
+                        let left = limit.saturating_sub(first.elapsed());
                         if left.is_zero() {
                             break;
                         }
                         match rx.recv_timeout(QUIET.min(left)) {
-                            Ok(_) => continue,
-                            Err(RecvTimeoutError::Timeout) => break,
+                            Ok(Ok(e)) => writing.note(&e),
+                            Ok(Err(_)) => {}
+                            Err(RecvTimeoutError::Timeout) if writing.0.is_empty() => break,
+                            Err(RecvTimeoutError::Timeout) => {}
                             Err(RecvTimeoutError::Disconnected) => return,
                         }
+                        if stopping.load(Ordering::Relaxed) {
+                            return;
+                        }
                     }
-                    if stopping.load(Ordering::Relaxed) {
-                        return;
+                    if !writing.0.is_empty() {
+                        eprintln!(
+                            "weir serve: {} file(s) still open for writing after {:?}; reading anyway",
+                            writing.0.len(),
+                            MAX_WRITE_WAIT
+                        );
+                        writing.0.clear();
                     }
                     reload(&dir, &store);
                 }
