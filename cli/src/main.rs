@@ -2,6 +2,7 @@
 //! simulate routing decisions.
 
 mod input;
+mod serve;
 mod style;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -59,6 +60,8 @@ enum Command {
     Explain(ExplainArgs),
     /// Run N decisions and print the distribution over destinations and endpoints.
     Simulate(SimulateArgs),
+    /// Serve the directory's config to Envoys over xDS (ADS, ECDS), trimmed per proxy.
+    Serve(serve::ServeArgs),
     /// Print a shell completion script: `weir completions bash > /etc/bash_completion.d/weir`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -175,6 +178,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain(args) => explain(args),
+        Command::Serve(args) => serve::serve(args, &cli.kube),
         Command::Simulate(args) => simulate(args),
     }
 }

@@ -7,6 +7,7 @@
 //! (the wasm profile is `panic = "abort"`), failing every later request.
 
 use crate::header_map::HeaderMap;
+use crate::kept_engine::Applied;
 use crate::settings::{FilterKind, Settings, UpstreamMode, ORIGINAL_DST_HEADER};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
@@ -23,6 +24,14 @@ use weir_core::{Decision, Headers, Request, Source};
 
 pub(crate) fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
+}
+
+/// Adds one to a counter (Envoy shows it as `wasmcustom.<name>`, summed
+/// over the VMs).
+fn count(name: &str) {
+    if let Ok(id) = hostcalls::define_metric(proxy_wasm::types::MetricType::Counter, name) {
+        let _ = hostcalls::increment_metric(id, 1);
+    }
 }
 
 pub(crate) fn now_millis() -> u64 {
@@ -110,10 +119,22 @@ impl RootContext for Root {
             log(LogLevel::Warn, &format!("weir: {w}"));
         }
         let routes = settings.table.as_deref().map_or(0, |t| t.clusters().len());
+        let how = match settings.applied {
+            Some(Applied::Compiled) => {
+                count("weir_route_compiles");
+                "routes compiled".to_string()
+            }
+            Some(Applied::EndpointsUpdated(n)) => {
+                count("weir_endpoint_updates");
+                format!("endpoints of {n} host(s) updated, routes kept")
+            }
+            Some(Applied::Unchanged) => "unchanged, routes kept".to_string(),
+            None => "noop".to_string(),
+        };
         log(
             LogLevel::Info,
             &format!(
-                "weir: configured (root {}, {:?} filter, {} clusters, upstream {:?}, noop {})",
+                "weir: configured (root {}, {:?} filter, {} clusters, upstream {:?}, noop {}; {how})",
                 self.id, settings.filter, routes, settings.upstream, settings.noop
             ),
         );

@@ -11,6 +11,7 @@
 // The filter reads it on wasm32; the parser is tested natively too.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod header_map;
+pub mod kept_engine;
 pub mod network;
 pub mod outcome;
 pub mod settings;

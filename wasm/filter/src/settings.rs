@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use weir_core::{Engine, Table};
+use weir_core::Table;
 
 /// How the chosen endpoint reaches Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -106,6 +106,11 @@ pub struct PluginConfig {
     /// previous-hosts predicate, which no header can ask for).
     #[serde(default)]
     pub default_retries_on_route: bool,
+    /// Endpoints replacing those `config` gives these hosts (FQDN), applied
+    /// with `set_endpoints` (what `weir serve` sends for endpoint-only
+    /// changes: with `config` unchanged, the routes are not compiled again).
+    #[serde(default)]
+    pub endpoints: crate::kept_engine::Endpoints,
 }
 
 fn default_cluster_header() -> String {
@@ -189,6 +194,9 @@ pub struct Settings {
     pub needs_addresses: bool,
     /// Warnings from validation, for the log.
     pub warnings: Vec<String>,
+    /// Whether the routes were compiled or only endpoints updated (`None`
+    /// in noop mode).
+    pub applied: Option<crate::kept_engine::Applied>,
 }
 
 /// The headers that steer Envoy's upstream choice. Whatever a client sent
@@ -258,6 +266,7 @@ impl Settings {
             });
         }
         let mut warnings = Vec::new();
+        let mut applied = None;
         let table = if cfg.noop {
             None
         } else {
@@ -269,20 +278,10 @@ impl Settings {
                             .into(),
                 });
             };
-            let engine = Engine::new();
-            match engine.apply(weir_core::config::Loaded::from_source("config", text)) {
-                Ok(diags) => warnings.extend(diags.iter().map(|d| d.to_string())),
-                Err(e) => {
-                    return Err(SettingsError::Istio(
-                        e.diagnostics
-                            .iter()
-                            .filter(|d| d.is_error())
-                            .map(|d| d.to_string())
-                            .collect(),
-                    ))
-                }
-            }
-            Some(engine.table())
+            let (table, w, how) = crate::kept_engine::table_for(text, &cfg.endpoints)?;
+            warnings.extend(w);
+            applied = Some(how);
+            Some(table)
         };
         let needs_addresses = table.as_deref().is_some_and(|t| {
             t.clusters().iter().any(|c| {
@@ -316,6 +315,7 @@ impl Settings {
             default_retries_on_route: cfg.default_retries_on_route,
             needs_addresses,
             warnings,
+            applied,
         })
     }
 

@@ -550,6 +550,41 @@ pub fn override_host_cluster(name: &str, ports: &[u16], endpoint_header: &str) -
 /// route, as one YAML block indented for a listener's `filters:` list.
 pub fn weir_hcm(plugin_json: &str, wasm: &Path, cluster_header: &str) -> String {
     let value = serde_json::to_string(plugin_json).unwrap_or_default();
+    let filter = format!(
+        r#"          - name: envoy.filters.http.wasm
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config:
+                name: weir
+                root_id: weir
+                configuration:
+                  "@type": type.googleapis.com/google.protobuf.StringValue
+                  value: {value}
+                vm_config:
+                  vm_id: weir
+                  runtime: envoy.wasm.runtime.v8
+                  code: {{local: {{filename: "{wasm}"}}}}
+"#,
+        wasm = wasm.display()
+    );
+    hcm_with_filter(&filter, cluster_header)
+}
+
+/// The Weir filter as an ECDS filter: its configuration comes from the ADS
+/// server under the name `weir` (`weir serve`).
+pub fn ecds_weir_hcm(cluster_header: &str) -> String {
+    hcm_with_filter(
+        r#"          - name: weir
+            config_discovery:
+              config_source: {ads: {}, resource_api_version: V3, initial_fetch_timeout: 20s}
+              type_urls: [type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm]"#,
+        cluster_header,
+    )
+}
+
+/// The connection manager of [`weir_hcm`] with `filter` (YAML list items at
+/// the `http_filters:` indentation) before the router.
+pub fn hcm_with_filter(filter: &str, cluster_header: &str) -> String {
     format!(
         r#"
       - name: envoy.filters.network.http_connection_manager
@@ -579,24 +614,11 @@ pub fn weir_hcm(plugin_json: &str, wasm: &Path, cluster_header: &str) -> String 
               - match: {{prefix: "/"}}
                 direct_response: {{status: 500, body: {{inline_string: "weir: no decision\n"}}}}
           http_filters:
-          - name: envoy.filters.http.wasm
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-              config:
-                name: weir
-                root_id: weir
-                configuration:
-                  "@type": type.googleapis.com/google.protobuf.StringValue
-                  value: {value}
-                vm_config:
-                  vm_id: weir
-                  runtime: envoy.wasm.runtime.v8
-                  code: {{local: {{filename: "{wasm}"}}}}
+{filter}
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-"#,
-        wasm = wasm.display()
+"#
     )
 }
 
@@ -616,6 +638,55 @@ static_resources:
 "#,
         hcm = weir_hcm(plugin_json, wasm, "x-weir-cluster"),
     )
+}
+
+/// A bootstrap whose Weir filter is configured over ECDS by the ADS server
+/// on `xds_port` (`weir serve`): one listener on `port`, the node given as
+/// JSON (`{"id": …, "metadata": {…}}`), plus `clusters`.
+pub fn ecds_bootstrap(admin: u16, port: u16, xds_port: u16, node: &str, clusters: &str) -> String {
+    format!(
+        r#"node: {node}
+admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin}}}}}
+dynamic_resources:
+  ads_config:
+    api_type: GRPC
+    transport_api_version: V3
+    set_node_on_first_message_only: true
+    grpc_services:
+    - envoy_grpc:
+        cluster_name: weir_xds
+        # Reconnect fast when weir serve restarts (default: from 0.5 s up to 30 s).
+        retry_policy: {{retry_back_off: {{base_interval: 0.1s, max_interval: 0.5s}}}}
+static_resources:
+  listeners:
+  - name: main
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
+    filter_chains:
+    - filters:{hcm}
+  clusters:
+  - name: weir_xds
+    type: STATIC
+    connect_timeout: 1s
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {{http2_protocol_options: {{}}}}
+    load_assignment:
+      cluster_name: weir_xds
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {xds_port}}}}}}}}}]}}]{clusters}
+"#,
+        hcm = ecds_weir_hcm("x-weir-cluster"),
+    )
+}
+
+impl Envoy {
+    /// The admin `/config_dump` (optionally `?resource=…`), as text.
+    pub fn config_dump(&self, query: &str) -> String {
+        try_get(self.admin, "admin", &format!("/config_dump{query}"), &[])
+            .map(|r| r.body)
+            .unwrap_or_default()
+    }
 }
 
 /// Counts of `x-upstream` over responses.
