@@ -205,6 +205,14 @@ pub fn parse_address(what: &str, s: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("{what} {s:?} is not an IP address"))
 }
 
+/// [`parse_address`] of an optional field: `None` when it is absent.
+///
+/// # Errors
+/// As [`parse_address`].
+pub fn optional_address(what: &str, text: Option<&str>) -> Result<Option<SocketAddr>, String> {
+    text.map(|s| parse_address(what, s)).transpose()
+}
+
 /// The owned source a request or connection is decided with.
 #[derive(Debug, Clone, Default)]
 pub struct OwnedSource {
@@ -228,16 +236,8 @@ impl OwnedSource {
                 .flatten()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            remote: input
-                .ip
-                .as_deref()
-                .map(|s| parse_address("source ip", s))
-                .transpose()?,
-            local: input
-                .local
-                .as_deref()
-                .map(|s| parse_address("source local", s))
-                .transpose()?,
+            remote: optional_address("source ip", input.ip.as_deref())?,
+            local: optional_address("source local", input.local.as_deref())?,
         })
     }
 
@@ -335,11 +335,7 @@ impl OwnedConnection {
     /// An address that does not parse.
     pub fn new(input: &ConnectionInput) -> Result<Self, String> {
         Ok(OwnedConnection {
-            destination: input
-                .destination
-                .as_deref()
-                .map(|s| parse_address("destination", s))
-                .transpose()?,
+            destination: optional_address("destination", input.destination.as_deref())?,
             port: input.port.unwrap_or(0),
             sni: input.sni.clone().filter(|s| !s.is_empty()),
             host: input.host.clone().filter(|s| !s.is_empty()),

@@ -6,10 +6,9 @@
 //! wrong type, text that is not ASCII, a request that fails a check) is
 //! left to the exact reader, which is slower but names the problem.
 
-use std::net::SocketAddr;
 use wasm_bindgen::prelude::*;
 use weir_core::request::{Headers, Request, Source};
-use weir_report::request::{check_header, check_method, gateway_of, parse_address, split_url};
+use weir_report::request::{check_header, check_method, gateway_of, optional_address, split_url};
 
 #[wasm_bindgen(module = "/js/encode.js")]
 extern "C" {
@@ -162,11 +161,6 @@ impl Headers for EncodedHeaders<'_> {
     }
 }
 
-/// The address text as [`weir_report::OwnedSource`] reads it.
-fn address(what: &str, text: Option<&str>) -> Option<Option<SocketAddr>> {
-    text.map(|s| parse_address(what, s)).transpose().ok()
-}
-
 /// Runs `f` with the request `bytes` encode, checked as the exact reader
 /// checks it ([`weir_report::OwnedRequest::new`]); `None` when they do not
 /// parse or the request fails a check (the exact reader then says why).
@@ -176,7 +170,7 @@ fn with_encoded<R>(bytes: &[u8], f: impl FnOnce(&Request<'_>) -> R) -> Option<R>
     check_method(t.method).ok()?;
     let source = Source {
         gateway: gateway_of(t.gateway),
-        local: address("source local", t.local)?,
+        local: optional_address("source local", t.local).ok()?,
         namespace: t.namespace,
         labels: &t.labels[..t.label_count],
     };
@@ -186,7 +180,7 @@ fn with_encoded<R>(bytes: &[u8], f: impl FnOnce(&Request<'_>) -> R) -> Option<R>
         path: &path,
         scheme: &scheme,
         port: t.port,
-        remote: address("source ip", t.ip)?,
+        remote: optional_address("source ip", t.ip).ok()?,
         source: &source,
         headers: &t.headers,
     }))
