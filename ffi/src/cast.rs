@@ -60,6 +60,36 @@ pub(crate) unsafe fn try_mut<'a, T>(p: *mut T) -> R<&'a mut T> {
     p.as_mut().ok_or(weir_result::NullParameter)
 }
 
+/// `Some(&T)` from a pointer that may be NULL (an optional argument).
+///
+/// # Safety
+/// As [`try_ref`].
+#[inline(always)]
+pub(crate) unsafe fn opt_ref<'a, T>(p: *const T) -> Option<&'a T> {
+    p.as_ref()
+}
+
+/// `Some(&mut T)` from a pointer that may be NULL (an optional output or
+/// handle).
+///
+/// # Safety
+/// As [`try_mut`].
+#[inline(always)]
+pub(crate) unsafe fn opt_mut<'a, T>(p: *mut T) -> Option<&'a mut T> {
+    p.as_mut()
+}
+
+/// `r` with a lifetime the caller chooses: for views into data an object
+/// owns (a source's boxed strings, a decision's held table) that Rust's
+/// borrows cannot express.
+///
+/// # Safety
+/// What `r` points at must stay alive and unchanged for `'a`.
+#[inline(always)]
+pub(crate) unsafe fn unbounded<'a, T: ?Sized>(r: &T) -> &'a T {
+    &*std::ptr::from_ref::<T>(r)
+}
+
 /// An out-pointer, checked before any work so outputs are written only on success.
 ///
 /// # Safety

@@ -129,7 +129,7 @@ impl weir_decision {
             self.table = Some(Arc::clone(current));
         }
         // SAFETY: see above; `self.table` is `Some` and keeps the table alive.
-        unsafe { &*Arc::as_ptr(current) }
+        unsafe { cast::unbounded(&**current) }
     }
 
     /// The table this object holds when its id is `current` (the engine's
@@ -140,7 +140,7 @@ impl weir_decision {
     pub(crate) fn held_table(&self, current: u64) -> Option<&'static Table> {
         let held = self.table.as_ref()?;
         // SAFETY: `self.table` keeps the table alive (see `hold_table`).
-        (held.id() == current).then(|| unsafe { &*Arc::as_ptr(held) })
+        (held.id() == current).then(|| unsafe { cast::unbounded(&**held) })
     }
 
     /// Forgets the last decision and what was rendered of it (a TCP decide
@@ -158,7 +158,7 @@ impl weir_decision {
     /// `decision` NULL or live.
     #[cold]
     pub(crate) unsafe fn forget_after_failure(decision: *mut weir_decision) {
-        if let Some(d) = decision.as_mut() {
+        if let Some(d) = cast::opt_mut(decision) {
             d.reset();
         }
     }
@@ -182,7 +182,7 @@ impl weir_decision {
         // written, at the next decide (which replaces the decision).
         unsafe {
             let bytes = std::slice::from_raw_parts(self.path.as_ptr(), n);
-            &*std::ptr::from_ref::<str>(std::str::from_utf8_unchecked(bytes))
+            cast::unbounded(std::str::from_utf8_unchecked(bytes))
         }
     }
 

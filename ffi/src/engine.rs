@@ -134,7 +134,7 @@ pub unsafe extern "C" fn weir_engine_apply(
             return Err(weir_result::InputTooLarge);
         }
         let text = cast::try_str(text, text_len)?;
-        let diagnostics = diagnostics.as_mut();
+        let diagnostics = cast::opt_mut(diagnostics);
         let name = if name.is_empty() { "<input>" } else { name };
         let result = engine.engine.apply(Loaded::from_source(name, text));
         let (list, code) = match result {

@@ -188,7 +188,7 @@ unsafe fn decide_on(
     addr_of_mut!((*p).path).write(d.keep_path(path));
     let req = req.assume_init_ref();
     // SAFETY: `out` is NULL or writable (the exports' contract).
-    let out = unsafe { out.as_mut() };
+    let out = unsafe { cast::opt_mut(out) };
     d.decide_with(
         table,
         |dec| {
@@ -206,7 +206,7 @@ unsafe fn decide_on(
 /// `source` NULL or a live `weir_source`.
 #[inline(always)]
 unsafe fn source_of<'s>(source: *const weir_source) -> &'s Source<'s> {
-    match source.as_ref() {
+    match cast::opt_ref(source) {
         None => &Source::MESH,
         Some(source) => source.view(),
     }
@@ -249,7 +249,7 @@ pub unsafe extern "C" fn weir_snapshot_decide_tcp(
                 *dec = table.decide_tcp(&conn, entropy);
                 Ok(())
             },
-            out.as_mut(),
+            cast::opt_mut(out),
         )
     })
 }

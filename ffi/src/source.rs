@@ -72,7 +72,7 @@ pub unsafe extern "C" fn weir_source_new(
         let out = cast::try_out(out)?;
         let gateway = cast::try_str(gateway, gateway_len)?;
         let namespace = cast::try_str(source_namespace, source_namespace_len)?;
-        let local = match local_address.as_ref() {
+        let local = match cast::opt_ref(local_address) {
             Some(address) => address.to_socket_addr()?,
             None => None,
         };
@@ -95,9 +95,7 @@ pub unsafe extern "C" fn weir_source_new(
             gateway: (!gateway.is_empty()).then(|| unsafe { as_static(&gateway) }),
             local,
             namespace: unsafe { as_static(&namespace) },
-            labels: unsafe {
-                &*std::ptr::from_ref::<[(&'static str, &'static str)]>(&label_refs[..])
-            },
+            labels: unsafe { cast::unbounded(&label_refs[..]) },
         };
         *out = cast::new_handle(weir_source {
             view,
@@ -115,7 +113,7 @@ pub unsafe extern "C" fn weir_source_new(
 /// # Safety
 /// `s` must outlive every use of the result (see `weir_source_new`).
 unsafe fn as_static(s: &str) -> &'static str {
-    &*std::ptr::from_ref::<str>(s)
+    cast::unbounded(s)
 }
 
 /// Frees a source. NULL is a no-op; freeing twice gives

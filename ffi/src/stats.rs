@@ -183,7 +183,7 @@ pub unsafe extern "C" fn weir_stats_route(
         // SAFETY: entries point into `s.table`, alive as long as `s`.
         *out = match s.entry(index)? {
             Entry::Http(p) => {
-                let r = &*p;
+                let r = cast::try_ref(p)?;
                 weir_route_stat {
                     kind: weir_rule_kind::Http,
                     vs_namespace: weir_str::new(&r.namespace),
@@ -196,7 +196,7 @@ pub unsafe extern "C" fn weir_stats_route(
                 }
             }
             Entry::L4(p) => {
-                let r = &*p;
+                let r = cast::try_ref(p)?;
                 weir_route_stat {
                     kind: if r.tls {
                         weir_rule_kind::Tls

@@ -371,7 +371,7 @@ pub unsafe extern "C" fn weir_rate_limiter_take(
         let admitted = cast::try_out(admitted)?;
         let ok = limiter.bucket.try_take(now_ms);
         if !ok {
-            if let Some(engine) = engine.as_ref() {
+            if let Some(engine) = cast::opt_ref(engine) {
                 engine.engine.metrics().count_rate_limited();
             }
         }
