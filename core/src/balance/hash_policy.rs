@@ -11,10 +11,14 @@
 //! fixed windows over repeated passes), addresses are formatted into stack
 //! buffers, and cookies and query strings are scanned in place.
 
+pub use crate::balance::address_text::StackBuf;
+use crate::balance::address_text::{write_ip, write_socket_addr};
+use crate::balance::request_text::{find_cookie, find_query_parameter};
 use crate::balance::xxh64::xxh64;
-use crate::request::{find_byte, Headers, Request};
+pub use crate::balance::xxh64::xxh64_chain;
+use crate::request::{Headers, Request};
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// One of Istio's `consistentHash` hash keys, compiled.
@@ -233,13 +237,6 @@ fn hash_header(headers: &dyn Headers, name: &str) -> Option<u64> {
     }
 }
 
-/// XXH64 seed-chained over `values` in the order given (Envoy
-/// `HashUtil::xxHash64(absl::Span<absl::string_view>, seed)`):
-/// `acc = seed; for v in values: acc = XXH64(v, acc)`.
-pub fn xxh64_chain<'a>(values: impl IntoIterator<Item = &'a [u8]>, seed: u64) -> u64 {
-    values.into_iter().fold(seed, |acc, v| xxh64(v, acc))
-}
-
 /// Up to [`SORT_VALUES`] header values copied to the stack for sorting.
 struct SortBuf {
     bytes: [u8; SORT_BYTES],
@@ -337,222 +334,10 @@ fn windowed_chain_hash(headers: &dyn Headers, name: &str, n: usize) -> u64 {
 // ---------------------------------------------------------------------------
 // Cookies and query strings
 
-/// The value of the first cookie called `name` across all `cookie` headers,
-/// surrounding double quotes removed. Matches Envoy `utility.cc`
-/// (`forEachCookie`/`parseCookieValue`): entries split on `;`, tokens
-/// without `=` skipped, the key runs from the first non-space character to
-/// the first `=` (case-sensitive, not right-trimmed), the value is the rest.
-///
-/// The header callback's borrow ends with the callback, so the value's hash
-/// is taken inside it: the scan copies nothing.
-fn find_cookie(headers: &dyn Headers, name: &str) -> Option<CookieValue> {
-    let mut found: Option<CookieValue> = None;
-    headers.for_each("cookie", &mut |line| {
-        if found.is_some() {
-            return;
-        }
-        for token in line.split(';') {
-            if let Some(v) = cookie_value(token, name) {
-                found = Some(CookieValue::of(v));
-                return;
-            }
-        }
-    });
-    found
-}
-
-/// The value of `token` if it is the cookie `name`.
-fn cookie_value<'a>(token: &'a str, name: &str) -> Option<&'a str> {
-    let eq = token.find('=')?;
-    // The first non-space is at or before `=`, which is not a space.
-    let start = token.bytes().position(|b| b != b' ').unwrap_or(eq);
-    if &token[start..eq] != name {
-        return None;
-    }
-    let v = &token[eq + 1..];
-    let b = v.as_bytes();
-    if b.len() >= 2 && b[0] == b'"' && b[b.len() - 1] == b'"' {
-        Some(&v[1..v.len() - 1])
-    } else {
-        Some(v)
-    }
-}
-
-/// A cookie value found inside a header callback: its hash (computed while
-/// the borrow lasts) and whether it was empty.
-#[derive(Debug, Clone, Copy)]
-struct CookieValue {
-    hash: u64,
-    empty: bool,
-}
-
-impl CookieValue {
-    fn of(v: &str) -> Self {
-        CookieValue {
-            hash: xxh64(v.as_bytes(), 0),
-            empty: v.is_empty(),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.empty
-    }
-}
-
-/// The first value of query parameter `name` in `path`, undecoded. Matches
-/// Envoy `utility.cc` (`QueryParamsMulti::parseQueryString` + `getFirstValue`):
-/// everything after the first `?` split on `&`, each piece at its first `=`,
-/// a piece without `=` having value `""`. The fragment is not special (Envoy
-/// rejects paths with one before routing).
-fn find_query_parameter<'a>(path: &'a str, name: &str) -> Option<&'a str> {
-    let query = &path[find_byte(path, b'?')? + 1..];
-    for piece in query.split('&') {
-        let (k, v) = match piece.find('=') {
-            Some(eq) => (&piece[..eq], &piece[eq + 1..]),
-            None => (piece, ""),
-        };
-        if k == name {
-            // Envoy's parser stops at the end of the string, so a trailing
-            // `&` yields no empty parameter; only an empty `name` could
-            // tell, and Istio rejects those.
-            return Some(v);
-        }
-    }
-    None
-}
-
-// ---------------------------------------------------------------------------
-// Address formatting on the stack
-
-/// A fixed-capacity `fmt::Write` target on the stack; writes past capacity fail.
-#[derive(Debug)]
-pub struct StackBuf<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> StackBuf<N> {
-    /// An empty buffer.
-    pub fn new() -> Self {
-        StackBuf {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-
-    /// The bytes written so far.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    /// The text written so far (only `&str`s are ever written).
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(self.as_bytes()).unwrap_or("")
-    }
-}
-
-impl<const N: usize> Default for StackBuf<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const N: usize> fmt::Write for StackBuf<N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        if end > N {
-            return Err(fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// `ip:port`, IPv6 as `[ip]:port`, like Envoy's `Address::Instance::asString()`.
-pub fn write_socket_addr(out: &mut dyn fmt::Write, addr: SocketAddr) -> fmt::Result {
-    match addr {
-        SocketAddr::V4(a) => write!(out, "{}:{}", a.ip(), a.port()),
-        SocketAddr::V6(a) => {
-            out.write_char('[')?;
-            write_ipv6(out, a.ip())?;
-            write!(out, "]:{}", a.port())
-        }
-    }
-}
-
-/// The IP as Envoy's `addressAsString()` writes it (no port, no brackets).
-pub fn write_ip(out: &mut dyn fmt::Write, ip: IpAddr) -> fmt::Result {
-    match ip {
-        IpAddr::V4(a) => write!(out, "{a}"),
-        IpAddr::V6(a) => write_ipv6(out, &a),
-    }
-}
-
-/// IPv6 text exactly as glibc's `inet_ntop`, which Envoy's
-/// `Ipv6Instance::makeFriendlyAddress` calls: the longest run (first on ties)
-/// of two or more zero groups becomes `::`, groups are lower-case hex without
-/// leading zeros, and IPv4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible
-/// (`::a.b.c.d`, both last groups non-zero) addresses end in a dotted quad.
-/// Rust's `Display` differs on the IPv4-compatible form.
-fn write_ipv6(out: &mut dyn fmt::Write, ip: &Ipv6Addr) -> fmt::Result {
-    let w = ip.segments();
-    // Longest run of zero groups.
-    let (mut best_base, mut best_len) = (usize::MAX, 0usize);
-    let mut i = 0;
-    while i < 8 {
-        if w[i] == 0 {
-            let start = i;
-            while i < 8 && w[i] == 0 {
-                i += 1;
-            }
-            if i - start > best_len {
-                best_base = start;
-                best_len = i - start;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    if best_len < 2 {
-        best_base = usize::MAX;
-    }
-    let mut i = 0;
-    while i < 8 {
-        if i == best_base {
-            out.write_char(':')?;
-            i += best_len;
-            continue;
-        }
-        if i != 0 {
-            out.write_char(':')?;
-        }
-        let embedded_v4 =
-            i == 6 && best_base == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff));
-        if embedded_v4 {
-            return write!(
-                out,
-                "{}.{}.{}.{}",
-                w[6] >> 8,
-                w[6] & 0xff,
-                w[7] >> 8,
-                w[7] & 0xff
-            );
-        }
-        write!(out, "{:x}", w[i])?;
-        i += 1;
-    }
-    if best_base != usize::MAX && best_base + best_len == 8 {
-        out.write_char(':')?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::request::{HeaderList, Source};
-    use std::fmt::Write as _;
 
     fn request<'a>(headers: &'a HeaderList<'a>, path: &'a str) -> Request<'a> {
         Request {
@@ -571,41 +356,6 @@ mod tests {
             name: name.into(),
             path: String::new(),
             ttl,
-        }
-    }
-
-    #[test]
-    fn xxh64_matches_envoy_hash_test() {
-        // Envoy test/common/common/hash_test.cc (spec §5).
-        let cases: &[(&str, u64)] = &[
-            ("foo", 3728699739546630719),
-            ("bar", 5234164152756840025),
-            ("foo\nbar", 8917841378505826757),
-            ("lyft", 4400747396090729504),
-            ("", 17241709254077376921),
-        ];
-        for &(input, want) in cases {
-            assert_eq!(xxh64(input.as_bytes(), 0), want, "{input:?}");
-        }
-    }
-
-    #[test]
-    fn xxh64_chain_matches_envoy_hash_test() {
-        // hash_test.cc: xxHash64({"foo","bar"}), in the order given, is not
-        // the hash of the concatenation.
-        let cases: &[(&[&str], u64)] = &[
-            (&["foo", "bar"], 17745830980996999794),
-            (&["foobar"], 11721187498075204345),
-            (&["a", "b"], 8564053812407216358),
-            (&["foo"], 3728699739546630719),
-            (&[], 0),
-        ];
-        for &(values, want) in cases {
-            assert_eq!(
-                xxh64_chain(values.iter().map(|v| v.as_bytes()), 0),
-                want,
-                "{values:?}"
-            );
         }
     }
 
@@ -824,46 +574,27 @@ mod tests {
     }
 
     #[test]
-    fn query_parameter_parsing() {
-        // (path, expected value hashed, or None)
-        let cases: &[(&str, Option<&str>)] = &[
-            ("/p?user=alice", Some("alice")),
-            ("/p?a=1&user=alice&b=2", Some("alice")),
-            ("/p?user=alice&user=bob", Some("alice")),
-            ("/p?user=", Some("")),
-            ("/p?user", Some("")),
-            ("/p?x=1&user", Some("")),
-            ("/p?user=a%20b", Some("a%20b")),
-            ("/p?user=a+b", Some("a+b")),
-            ("/p?user=a=b", Some("a=b")),
-            ("/p?user=x#frag", Some("x#frag")),
-            ("/p?a=1?user=z", None),
-            ("/p?User=alice", None),
-            ("/p?users=alice", None),
-            ("/p", None),
-            ("/p?", None),
-            ("/user=alice", None),
-        ];
-        for &(path, want) in cases {
-            let headers = HeaderList(&[]);
-            let policy = HashPolicy::QueryParameter {
-                name: "user".into(),
-            };
-            let want = match want {
-                Some(v) => RequestHash::Hash(xxh64(v.as_bytes(), 0)),
-                None => RequestHash::Missing,
-            };
+    fn query_parameter_hashes_the_first_value_even_empty() {
+        // The parsing itself is tested in `request_text`.
+        let headers = HeaderList(&[]);
+        let policy = HashPolicy::QueryParameter {
+            name: "user".into(),
+        };
+        for (path, want) in [
+            (
+                "/p?a=1&user=alice&user=bob",
+                RequestHash::Hash(xxh64(b"alice", 0)),
+            ),
+            // Spec §1.2: an empty value still hashes.
+            ("/p?user=", RequestHash::Hash(17241709254077376921)),
+            ("/p?User=alice", RequestHash::Missing),
+        ] {
             assert_eq!(
                 policy.hash_request(&request(&headers, path)),
                 want,
                 "{path}"
             );
         }
-        // Spec §1.2: an empty value still hashes.
-        assert_eq!(
-            find_query_parameter("/?q=", "q").map(|v| xxh64(v.as_bytes(), 0)),
-            Some(17241709254077376921)
-        );
     }
 
     #[test]
@@ -900,22 +631,6 @@ mod tests {
             HashPolicy::SourceIp.hash_request(&req),
             RequestHash::Missing
         );
-    }
-
-    #[test]
-    fn socket_addresses_format_like_envoy() {
-        let cases: &[(&str, &str)] = &[
-            ("10.0.0.99:54321", "10.0.0.99:54321"),
-            ("[2001:db8::1]:8080", "[2001:db8::1]:8080"),
-            ("[::ffff:127.0.0.1]:1", "[::ffff:127.0.0.1]:1"),
-        ];
-        for &(addr, want) in cases {
-            let mut out = StackBuf::<64>::new();
-            write_socket_addr(&mut out, addr.parse().unwrap()).unwrap();
-            assert_eq!(out.as_str(), want);
-        }
-        let mut tiny = StackBuf::<4>::new();
-        assert!(tiny.write_str("hello").is_err());
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! Every structure here is built at compile (or endpoint-update) time; picks
 //! borrow it and allocate nothing.
 
+pub mod address_text;
 pub mod hash_policy;
 pub mod maglev;
+mod request_text;
 pub mod ring_hash;
 pub mod weighted;
 pub mod xxh64;

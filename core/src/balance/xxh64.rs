@@ -44,6 +44,13 @@ pub fn xxh64(bytes: &[u8], seed: u64) -> u64 {
     h ^ (h >> 32)
 }
 
+/// XXH64 seed-chained over `values` in the order given (Envoy
+/// `HashUtil::xxHash64(absl::Span<absl::string_view>, seed)`):
+/// `acc = seed; for v in values: acc = XXH64(v, acc)`.
+pub fn xxh64_chain<'a>(values: impl IntoIterator<Item = &'a [u8]>, seed: u64) -> u64 {
+    values.into_iter().fold(seed, |acc, v| xxh64(v, acc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +88,26 @@ mod tests {
             ("", 17_241_709_254_077_376_921),
         ] {
             assert_eq!(xxh64(input.as_bytes(), 0), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn xxh64_chain_matches_envoy_hash_test() {
+        // hash_test.cc: xxHash64({"foo","bar"}), in the order given, is not
+        // the hash of the concatenation.
+        let cases: &[(&[&str], u64)] = &[
+            (&["foo", "bar"], 17745830980996999794),
+            (&["foobar"], 11721187498075204345),
+            (&["a", "b"], 8564053812407216358),
+            (&["foo"], 3728699739546630719),
+            (&[], 0),
+        ];
+        for &(values, want) in cases {
+            assert_eq!(
+                xxh64_chain(values.iter().map(|v| v.as_bytes()), 0),
+                want,
+                "{values:?}"
+            );
         }
     }
 }
