@@ -48,6 +48,11 @@ enum Command {
         /// (on standard error).
         #[arg(long)]
         timing: bool,
+        /// Report the severities `istioctl analyze` gives where Weir's differ
+        /// on purpose (an unknown host or gateway selector is an error there);
+        /// the exit status follows them.
+        #[arg(long)]
+        istio_severity: bool,
     },
     /// Print the compiled route table, like `istioctl proxy-config routes`.
     Routes {
@@ -165,7 +170,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             files,
             json,
             timing,
-        } => check(&files, json, timing, colour),
+            istio_severity,
+        } => check(&files, json, timing, istio_severity, colour),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weir", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
@@ -183,7 +189,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-fn check(files: &[String], as_json: bool, timing: bool, colour: bool) -> Result<ExitCode, Failure> {
+fn check(
+    files: &[String],
+    as_json: bool,
+    timing: bool,
+    istio_severity: bool,
+    colour: bool,
+) -> Result<ExitCode, Failure> {
     let start = std::time::Instant::now();
     let loaded = input::load(files)?;
     let load_time = start.elapsed();
@@ -214,6 +226,11 @@ fn check(files: &[String], as_json: bool, timing: bool, colour: bool) -> Result<
                 None => "compile skipped (errors)".into(),
             }
         );
+    }
+    if istio_severity {
+        for d in &mut diagnostics {
+            d.severity = d.istio_severity();
+        }
     }
     if as_json {
         let list: Vec<_> = diagnostics.iter().map(DiagnosticReport::new).collect();

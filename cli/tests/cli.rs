@@ -423,3 +423,27 @@ fn completions_are_generated_for_each_shell() {
         }
     }
 }
+
+#[test]
+fn istio_severity_reports_what_istioctl_analyze_would() {
+    let config = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: r\n  namespace: ns\nspec:\n  hosts: [r.example.com]\n  http:\n  - route:\n    - destination:\n        host: missing.example.com\n";
+    let weir_default = weir_stdin(&["check", "-"], config);
+    assert_eq!(
+        weir_default.status.code(),
+        Some(0),
+        "{}",
+        stdout(&weir_default)
+    );
+    assert!(
+        stdout(&weir_default).contains("warning[IST0101]"),
+        "{}",
+        stdout(&weir_default)
+    );
+    let istio = weir_stdin(&["check", "--istio-severity", "-"], config);
+    assert_eq!(istio.status.code(), Some(1), "{}", stdout(&istio));
+    assert!(
+        stdout(&istio).contains("error[IST0101]"),
+        "{}",
+        stdout(&istio)
+    );
+}

@@ -58,6 +58,9 @@ pub struct Diagnostic {
     /// 1-based line and column for syntax errors.
     pub line: Option<usize>,
     pub column: Option<usize>,
+    /// Istio's severity for this code where Weir keeps another on purpose
+    /// (an unknown host is a warning: endpoints may arrive at run time).
+    pub istio_severity: Option<Severity>,
 }
 
 impl Diagnostic {
@@ -78,7 +81,19 @@ impl Diagnostic {
             file: None,
             line: None,
             column: None,
+            istio_severity: None,
         }
+    }
+
+    /// This diagnostic, noting that `istioctl analyze` gives it `severity`.
+    pub fn with_istio_severity(mut self, severity: Severity) -> Self {
+        self.istio_severity = Some(severity);
+        self
+    }
+
+    /// The severity `istioctl analyze` gives it (`weir check --istio-severity`).
+    pub fn istio_severity(&self) -> Severity {
+        self.istio_severity.unwrap_or(self.severity)
     }
 
     /// An error about input `file` that could not be read as resources.

@@ -311,8 +311,17 @@ fn bookinfo_dump_splits_reviews_90_10_over_the_pods() {
         loaded.add_source(f, &std::fs::read_to_string(path).unwrap());
     }
     let e = Engine::new();
-    let warnings = e.apply(loaded).unwrap();
-    assert!(warnings.is_empty(), "{warnings:#?}");
+    let diagnostics = e.apply(loaded).unwrap();
+    // Only the ingress gateway's status port, whose protocol Istio sniffs.
+    let codes: Vec<(&str, &str)> = diagnostics
+        .iter()
+        .map(|d| (d.code, d.resource.name.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        [("WEIR0105", "istio-ingressgateway")],
+        "{diagnostics:#?}"
+    );
     let t = e.snapshot();
     let source = Source {
         namespace: "default",

@@ -392,7 +392,7 @@ pub struct DestinationRuleSpec {
     pub subsets: Vec<Subset>,
     #[serde(default)]
     pub export_to: Vec<String>,
-    pub workload_selector: Option<WorkloadSelector>,
+    pub workload_selector: Option<PolicySelector>,
 }
 
 /// `TrafficPolicy`.
@@ -531,7 +531,16 @@ pub struct Subset {
     pub traffic_policy: Option<TrafficPolicy>,
 }
 
-/// `WorkloadSelector`.
+/// `istio.type.v1beta1.WorkloadSelector` (a DestinationRule's
+/// `workloadSelector`): `matchLabels`, unlike the ServiceEntry's `labels`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicySelector {
+    #[serde(default)]
+    pub match_labels: StringMap,
+}
+
+/// `networking.v1.WorkloadSelector` (a ServiceEntry's `workloadSelector`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadSelector {

@@ -12,6 +12,7 @@ use crate::config::{Config, Kind};
 pub use crate::diagnostic::{has_errors, Diagnostic, ResourceRef, Severity};
 use crate::route::regex::Regexes;
 
+mod analyzers;
 mod conflicts;
 mod destination_rule;
 mod destinations;
@@ -57,13 +58,13 @@ struct Reporter<'a> {
 
 impl Reporter<'_> {
     fn push(&mut self, code: &'static str, severity: Severity, field: &str, message: String) {
-        self.out.push(Diagnostic::new(
-            code,
-            severity,
-            self.resource.clone(),
-            field,
-            message,
-        ));
+        let mut d = Diagnostic::new(code, severity, self.resource.clone(), field, message);
+        // Weir warns where a reference may be met at run time (endpoints
+        // arrive later); Istio's ReferencedResourceNotFound is an error.
+        if code == "IST0101" {
+            d = d.with_istio_severity(Severity::Error);
+        }
+        self.out.push(d);
     }
     fn error(&mut self, field: &str, message: String) {
         self.push("IST0106", Severity::Error, field, message);
@@ -140,6 +141,7 @@ pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Valid
     }
     out.append(&mut entry_diagnostics);
     ctx.conflicts(out);
+    analyzers::analyze(config, out);
     crate::config::kube::check::check(config, out);
     Validated { registry, regexes }
 }

@@ -12,6 +12,7 @@
 pub mod check;
 pub mod model;
 pub mod protocol;
+mod secret;
 pub mod services;
 
 use super::{Origin, Resource};
@@ -210,14 +211,21 @@ impl Objects {
             }
             KubeKind::Namespace => self.namespaces.push(resource(&meta, ())),
             KubeKind::Secret => {
-                // Only `type` is read: the data never leaves the input text.
+                // Only `type` and the shape of the TLS keys are read: the
+                // data never leaves the input text.
                 let secret_type = obj
                     .get("type")
                     .and_then(Value::as_str)
                     .unwrap_or("Opaque")
                     .to_string();
-                self.secrets
-                    .push(resource(&meta, SecretMeta { secret_type }));
+                let tls_problem = secret::tls_problem(&obj);
+                self.secrets.push(resource(
+                    &meta,
+                    SecretMeta {
+                        secret_type,
+                        tls_problem,
+                    },
+                ));
             }
             KubeKind::Deployment
             | KubeKind::StatefulSet

@@ -251,9 +251,11 @@ pub struct TemplateMetadata {
 
 // ---------------------------------------------------------------- Secret
 
-/// What Weir keeps of a Secret: its `type`. Its data is never read.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What Weir keeps of a Secret: its `type` and whether it can serve as a
+/// gateway's TLS credential. Its data is never kept or printed.
+#[derive(Debug, Clone, Default)]
 pub struct SecretMeta {
-    #[serde(rename = "type", default)]
     pub secret_type: String,
+    /// `None` when it holds a usable certificate and key, else why not.
+    pub tls_problem: Option<String>,
 }

@@ -426,7 +426,7 @@ fn pod_name(
 }
 
 /// True when `labels` ⊇ `selector`.
-fn selects(selector: &StringMap, labels: &StringMap) -> bool {
+pub(crate) fn selects(selector: &StringMap, labels: &StringMap) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
