@@ -45,6 +45,18 @@ const CONFIG_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 /// A one-line message naming the input: a path that cannot be read, a directory with no
 /// configs below it, standard input named twice or not UTF-8, or no input at all.
 pub fn load(inputs: &[String]) -> Result<Loaded, String> {
+    load_keeping_text(inputs, &mut Vec::new())
+}
+
+/// [`load`], keeping each input's `(name, text)` in `sources` (for the
+/// lines of diagnostics).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_keeping_text(
+    inputs: &[String],
+    sources: &mut Vec<(String, String)>,
+) -> Result<Loaded, String> {
     if inputs.is_empty() {
         return Err("no config files given (a file, a directory, or - for stdin)".into());
     }
@@ -57,7 +69,9 @@ pub fn load(inputs: &[String]) -> Result<Loaded, String> {
     }
     for input in inputs {
         if input == "-" {
-            loaded.add_source(STDIN_NAME, &read_standard_input()?);
+            let text = read_standard_input()?;
+            loaded.add_source(STDIN_NAME, &text);
+            sources.push((STDIN_NAME.to_string(), text));
             continue;
         }
         let path = Path::new(input);
@@ -70,10 +84,14 @@ pub fn load(inputs: &[String]) -> Result<Loaded, String> {
             }
             for file in files {
                 let name = file.display().to_string();
-                loaded.add_source(&name, &read_text(&file, &name)?);
+                let text = read_text(&file, &name)?;
+                loaded.add_source(&name, &text);
+                sources.push((name, text));
             }
         } else {
-            loaded.add_source(input, &read_text(path, input)?);
+            let text = read_text(path, input)?;
+            loaded.add_source(input, &text);
+            sources.push((input.clone(), text));
         }
     }
     Ok(loaded)

@@ -197,7 +197,8 @@ fn check(
     colour: bool,
 ) -> Result<ExitCode, Failure> {
     let start = std::time::Instant::now();
-    let loaded = input::load(files)?;
+    let mut sources = Vec::new();
+    let loaded = input::load_keeping_text(files, &mut sources)?;
     let load_time = start.elapsed();
     let mut diagnostics = loaded.diagnostics.clone();
     let start = std::time::Instant::now();
@@ -227,6 +228,11 @@ fn check(
             }
         );
     }
+    let texts: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(f, t)| (f.as_str(), t.as_str()))
+        .collect();
+    weir_core::config::locate::locate_diagnostics(&mut diagnostics, &loaded.config, &texts);
     if istio_severity {
         for d in &mut diagnostics {
             d.severity = d.istio_severity();
