@@ -251,3 +251,104 @@ fn canary_metrics_access_log_and_request_ids() {
     }
     drop(envoy);
 }
+
+/// examples/envoy's envoy.yaml (render.py over the fleetman canary and the
+/// reviews faults) with the demo's upstream ports moved to free ones: its
+/// stats_tags show the canary in `istio_requests_total` by
+/// `destination_version`, its access log prints Weir's route and destination.
+#[test]
+fn bundled_example_shows_the_canary_in_metrics_and_access_log() {
+    let root = repo_root();
+    let dir = scratch_dir("telemetry-example");
+    let log = dir.join("access.log");
+    let render = |args: &[String]| {
+        let out = std::process::Command::new("python3")
+            .arg(root.join("examples/envoy/render.py"))
+            .args(args)
+            .args(["istio/fleetman-canary.yaml", "istio/reviews-faults.yaml"])
+            .current_dir(root.join("examples/envoy"))
+            .output()
+            .expect("run render.py");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let committed =
+        std::fs::read_to_string(root.join("examples/envoy/envoy.yaml")).expect("envoy.yaml");
+    assert!(
+        render(&[]) == committed,
+        "envoy.yaml is stale: rerun examples/envoy/render.py (from examples/envoy)"
+    );
+
+    let ups = [
+        Upstream::start("safe-1"),
+        Upstream::start("safe-2"),
+        Upstream::start("risky"),
+    ];
+    let (admin, port) = (free_port(), free_port());
+    let mut yaml = render(&[
+        format!("--wasm={}", filter_wasm().display()),
+        format!("--admin={admin}"),
+        format!("--port={port}"),
+        format!("--access-log={}", log.display()),
+    ]);
+    // The demo's fixed ports, in the clusters and the ServiceEntry alike.
+    for (demo, up) in ["18081", "18082", "18083"].iter().zip(&ups) {
+        yaml = yaml.replace(demo, &up.port.to_string());
+    }
+    let _envoy = Envoy::start(&dir, &yaml, admin);
+    const HOST: &str = "fleetman-staff-service.default.svc.cluster.local:8080";
+    const N: usize = 300;
+    let mut risky = 0;
+    for _ in 0..N {
+        let r = get(port, HOST, "/", &[]);
+        assert_eq!(r.status, 200, "{r:?}");
+        risky += usize::from(r.upstream() == Some("risky"));
+    }
+    // Binomial(300, 0.1): mean 30, sd 5.2; ±5 sd.
+    assert!((4..=56).contains(&risky), "risky {risky} of {N}");
+    let samples = prometheus(admin);
+    let by_version = |v: &str| {
+        sum(
+            &samples,
+            "istio_requests_total",
+            &[
+                ("source_workload", "weir-demo"),
+                (
+                    "destination_service",
+                    "fleetman-staff-service.default.svc.cluster.local",
+                ),
+                ("destination_version", v),
+                ("response_code", "200"),
+            ],
+        ) as usize
+    };
+    assert_eq!(by_version("risky"), risky);
+    assert_eq!(by_version("safe"), N - risky);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.len() >= N || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(lines.len(), N, "{lines:#?}");
+    let route = "route=default/a-set-of-routing-rules-we-can-call-this-anything/0";
+    let to_risky = lines
+        .iter()
+        .filter(|l| {
+            l.contains(" 200 - ")
+                && l.contains(route)
+                && l.ends_with(
+                    "destination=outbound|8080|risky-group|fleetman-staff-service.default.svc.cluster.local",
+                )
+        })
+        .count();
+    assert_eq!(to_risky, risky, "{lines:#?}");
+}
