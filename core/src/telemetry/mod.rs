@@ -7,11 +7,13 @@
 
 pub mod exposition;
 pub mod labels;
+pub mod local_rate_limit;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
 
 pub use labels::{DestinationLabels, Protocol, Reporter, ResponseFlags, SeriesKey, Workload};
+pub use local_rate_limit::{LocalRateLimiter, RateLimitRequest, RateLimitVerdict};
 pub use metrics::{Decided, Histogram, HttpSeries, Metrics, MetricsOptions, RequestEnd, TcpSeries};
 pub use rate_limit::TokenBucket;
 pub use request_id::RequestId;
@@ -34,6 +36,38 @@ impl Engine {
             let m = Metrics::new(options);
             m.prepare(&self.snapshot());
             m
+        })
+    }
+
+    /// The Telemetry API's access logging for a proxy in `namespace`, from
+    /// the config in force: its namespace's Telemetry, else the root
+    /// namespace's; `None` when none applies (the proxy's own default,
+    /// e.g. the Go proxy's `-access-log` flag, stands).
+    pub fn access_logging(
+        &self,
+        namespace: &str,
+    ) -> Option<crate::config::policy::telemetry::AccessLogging> {
+        self.with_config(|c| {
+            c.telemetries
+                .access_logging_for(namespace, &c.kube_options.root_namespace)
+                .cloned()
+        })
+    }
+
+    /// Token buckets for the EnvoyFilter local rate limits that apply to a
+    /// proxy in `namespace` with pod `labels`, full at `now_ms`. Made again
+    /// after each apply (buckets start full, as Envoy's do on a new config).
+    pub fn local_rate_limiter(
+        &self,
+        namespace: &str,
+        labels: &[(&str, &str)],
+        now_ms: u64,
+    ) -> LocalRateLimiter {
+        self.with_config(|c| {
+            let configs =
+                c.local_rate_limits
+                    .for_workload(namespace, labels, &c.kube_options.root_namespace);
+            LocalRateLimiter::new(&configs, now_ms)
         })
     }
 
