@@ -16,6 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// `format` of `weir_access_log_new`: Envoy's default text format.
+#define WEIR_ACCESS_LOG_TEXT 0
+
+// `format` of `weir_access_log_new`: one JSON object a line.
+#define WEIR_ACCESS_LOG_JSON 1
+
 // `weir_address.family`: no address (unknown). A zeroed `weir_address` is this.
 #define WEIR_ADDRESS_NONE 0
 
@@ -202,6 +208,12 @@ typedef uint32_t weir_protocol;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// An access log: a callback and the policy it follows.
+//
+// Thread safety: `weir_access_log_write` may run from any thread at once
+// (the callback must be thread-safe then); `weir_access_log_free` last.
+typedef struct weir_access_log weir_access_log;
+
 // A reusable decision: the caller makes one per thread and decides into it
 // again and again.
 //
@@ -262,6 +274,83 @@ typedef struct {
   // Length in bytes.
   size_t len;
 } weir_str;
+
+// A name/value pair of borrowed strings: a request header, a workload label,
+// a header edit. As an input both are `ptr + len` UTF-8 (`(NULL, 0)` empty).
+typedef struct {
+  // Name bytes.
+  const char *name;
+  // Name length.
+  size_t name_len;
+  // Value bytes.
+  const char *value;
+  // Value length.
+  size_t value_len;
+} weir_header;
+
+// One finished request, as the proxy saw it. Strings are `ptr + len`
+// UTF-8 (`(NULL, 0)`: absent, printed `-`), read during the call only.
+typedef struct {
+  // Request start, milliseconds since the Unix epoch.
+  uint64_t start_ms;
+  const char *method;
+  size_t method_len;
+  // The path with its query (`x-envoy-original-path` when rewritten).
+  const char *path;
+  size_t path_len;
+  // `HTTP/1.1`, `HTTP/2`…
+  const char *protocol;
+  size_t protocol_len;
+  const char *authority;
+  size_t authority_len;
+  // `x-request-id` as sent upstream.
+  const char *request_id;
+  size_t request_id_len;
+  const char *user_agent;
+  size_t user_agent_len;
+  const char *x_forwarded_for;
+  size_t x_forwarded_for_len;
+  // The endpoint `ip:port` the request went to.
+  const char *upstream_host;
+  size_t upstream_host_len;
+  // The decision's cluster (`outbound|PORT|SUBSET|HOST`).
+  const char *upstream_cluster;
+  size_t upstream_cluster_len;
+  // Weir's route name (`namespace/virtual-service/index[/name]`).
+  const char *route_name;
+  size_t route_name_len;
+  // The request's headers, for `request.headers[…]` in a log filter.
+  const weir_header *headers;
+  size_t headers_len;
+  // The status sent to the client.
+  uint32_t response_code;
+  // `WEIR_RESPONSE_FLAG_*` or-ed: what the proxy knows (Weir adds
+  // those of `outcome` and `delayed`).
+  uint32_t response_flags;
+  // The decision's outcome (a `weir_outcome`): a local reply's flags
+  // (`NR`, `FI`, `UH`…) come from it.
+  uint32_t outcome;
+  // A fault delay was injected (`DI`).
+  bool delayed;
+  // `grpc-status` of a gRPC response, -1 for none.
+  int32_t grpc_status;
+  uint64_t bytes_received;
+  uint64_t bytes_sent;
+  uint64_t duration_ms;
+} weir_access_log_request;
+
+// What the callback gets: the line and the request it is about. Valid
+// during the callback only.
+typedef struct {
+  // The line, ending in `\n` (not NUL-terminated).
+  weir_str line;
+  // The request as passed to `weir_access_log_write`.
+  const weir_access_log_request *request;
+} weir_access_log_entry;
+
+// Called once per logged request, on the thread that called
+// `weir_access_log_write`.
+typedef void (*weir_access_log_callback)(void *user_data, const weir_access_log_entry *entry);
 
 // An IP address and port. All-zero is "no address" (`WEIR_ADDRESS_NONE`).
 //
@@ -377,19 +466,6 @@ typedef struct {
   // The configured share, parts per million.
   uint32_t per_million;
 } weir_mirror;
-
-// A name/value pair of borrowed strings: a request header, a workload label,
-// a header edit. As an input both are `ptr + len` UTF-8 (`(NULL, 0)` empty).
-typedef struct {
-  // Name bytes.
-  const char *name;
-  // Name length.
-  size_t name_len;
-  // Value bytes.
-  const char *value;
-  // Value length.
-  size_t value_len;
-} weir_header;
 
 // Header edits for one direction (`weir_decision_request_headers`,
 // `weir_decision_response_headers`). Apply remove, then set, then add.
@@ -745,6 +821,39 @@ extern "C" {
 // # Safety
 // `out` must be NULL (an error) or point to writable memory for a `weir_str`.
 weir_result weir_version(weir_str *out);
+
+// Makes an access log for a proxy in `namespace` (its Telemetry, else the
+// root namespace's, decides what is logged) writing `format`
+// (`WEIR_ACCESS_LOG_TEXT` or `WEIR_ACCESS_LOG_JSON`) to `callback`.
+// The engine must outlive the log.
+//
+// # Safety
+// `engine` live for the log's life; `namespace` valid for `namespace_len`
+// bytes; `out` writable.
+weir_result weir_access_log_new(const weir_engine *engine,
+                                weir_access_log_callback callback,
+                                void *user_data,
+                                uint32_t format,
+                                const char *namespace_,
+                                size_t namespace_len,
+                                weir_access_log **out);
+
+// Logs one finished request: when the policy in force logs it, formats
+// the line and calls the callback (before returning); `*logged` says
+// whether it did. Allocates (a line); not on the decision path.
+//
+// # Safety
+// `log` live; `request` readable with its strings and headers valid;
+// `logged` NULL or writable.
+weir_result weir_access_log_write(const weir_access_log *log,
+                                  const weir_access_log_request *request,
+                                  bool *logged);
+
+// Frees an access log. NULL is a no-op.
+//
+// # Safety
+// `log` NULL or from `weir_access_log_new`, not in use elsewhere.
+weir_result weir_access_log_free(weir_access_log *log);
 
 // Parses an address written as text (`10.1.2.3`, `10.1.2.3:54321`,
 // `[2001:db8::1]:443`, `::1`) into `*out`; no port reads as port 0, and

@@ -15,6 +15,7 @@
 //! renders its strings into buffers it keeps.
 #![allow(non_camel_case_types)]
 
+pub mod access_log;
 pub mod address;
 mod cast;
 pub mod decision;
@@ -31,6 +32,7 @@ pub mod stats;
 pub mod telemetry;
 pub mod view;
 
+pub use access_log::*;
 pub use address::*;
 pub use decision::*;
 pub use diagnostics::*;

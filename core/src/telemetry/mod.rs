@@ -1,10 +1,12 @@
 //! What operators watch: Istio's standard metrics ([`Metrics`]), their
-//! Prometheus text ([`exposition`]), request ids ([`RequestId`]) and local
-//! rate limiting ([`rate_limit`]).
+//! Prometheus text ([`exposition`]), access-log lines ([`access_log`]),
+//! request ids ([`RequestId`]) and local rate limiting ([`rate_limit`],
+//! [`local_rate_limit`]).
 //!
 //! Everything recorded per request is atomics in memory made up front: the
 //! request path neither allocates nor locks. Text is made only when scraped.
 
+pub mod access_log;
 pub mod exposition;
 pub mod labels;
 pub mod local_rate_limit;
@@ -12,6 +14,7 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
 
+pub use access_log::{AccessLogRecord, LogFormat};
 pub use labels::{DestinationLabels, Protocol, Reporter, ResponseFlags, SeriesKey, Workload};
 pub use local_rate_limit::{LocalRateLimiter, RateLimitRequest, RateLimitVerdict};
 pub use metrics::{Decided, Histogram, HttpSeries, Metrics, MetricsOptions, RequestEnd, TcpSeries};

@@ -1,0 +1,238 @@
+//! Access logs through the C ABI: a `weir_access_log` hands each logged
+//! request's line (Envoy's default text format, or JSON) to the caller's
+//! callback, as the Telemetry API's `accessLogging` for the proxy's
+//! namespace says (no Telemetry: every request is logged).
+
+use crate::cast;
+use crate::engine::weir_engine;
+use crate::error::weir_result;
+use crate::panic;
+use crate::slice::{weir_header, weir_str};
+use std::ffi::c_void;
+use std::os::raw::c_char;
+use std::sync::Mutex;
+use weir_core::config::policy::telemetry::AccessLogging;
+use weir_core::request::HeaderList;
+use weir_core::telemetry::{AccessLogRecord, LogFormat, ResponseFlags};
+
+/// `format` of `weir_access_log_new`: Envoy's default text format.
+pub const WEIR_ACCESS_LOG_TEXT: u32 = 0;
+/// `format` of `weir_access_log_new`: one JSON object a line.
+pub const WEIR_ACCESS_LOG_JSON: u32 = 1;
+
+/// One finished request, as the proxy saw it. Strings are `ptr + len`
+/// UTF-8 (`(NULL, 0)`: absent, printed `-`), read during the call only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct weir_access_log_request {
+    /// Request start, milliseconds since the Unix epoch.
+    pub start_ms: u64,
+    pub method: *const c_char,
+    pub method_len: usize,
+    /// The path with its query (`x-envoy-original-path` when rewritten).
+    pub path: *const c_char,
+    pub path_len: usize,
+    /// `HTTP/1.1`, `HTTP/2`…
+    pub protocol: *const c_char,
+    pub protocol_len: usize,
+    pub authority: *const c_char,
+    pub authority_len: usize,
+    /// `x-request-id` as sent upstream.
+    pub request_id: *const c_char,
+    pub request_id_len: usize,
+    pub user_agent: *const c_char,
+    pub user_agent_len: usize,
+    pub x_forwarded_for: *const c_char,
+    pub x_forwarded_for_len: usize,
+    /// The endpoint `ip:port` the request went to.
+    pub upstream_host: *const c_char,
+    pub upstream_host_len: usize,
+    /// The decision's cluster (`outbound|PORT|SUBSET|HOST`).
+    pub upstream_cluster: *const c_char,
+    pub upstream_cluster_len: usize,
+    /// Weir's route name (`namespace/virtual-service/index[/name]`).
+    pub route_name: *const c_char,
+    pub route_name_len: usize,
+    /// The request's headers, for `request.headers[…]` in a log filter.
+    pub headers: *const weir_header,
+    pub headers_len: usize,
+    /// The status sent to the client.
+    pub response_code: u32,
+    /// `WEIR_RESPONSE_FLAG_*` or-ed: what the proxy knows (Weir adds
+    /// those of `outcome` and `delayed`).
+    pub response_flags: u32,
+    /// The decision's outcome (a `weir_outcome`): a local reply's flags
+    /// (`NR`, `FI`, `UH`…) come from it.
+    pub outcome: u32,
+    /// A fault delay was injected (`DI`).
+    pub delayed: bool,
+    /// `grpc-status` of a gRPC response, -1 for none.
+    pub grpc_status: i32,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    pub duration_ms: u64,
+}
+
+/// What the callback gets: the line and the request it is about. Valid
+/// during the callback only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct weir_access_log_entry {
+    /// The line, ending in `\n` (not NUL-terminated).
+    pub line: weir_str,
+    /// The request as passed to `weir_access_log_write`.
+    pub request: *const weir_access_log_request,
+}
+
+/// Called once per logged request, on the thread that called
+/// `weir_access_log_write`.
+pub type weir_access_log_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, entry: *const weir_access_log_entry)>;
+
+/// An access log: a callback and the policy it follows.
+///
+/// Thread safety: `weir_access_log_write` may run from any thread at once
+/// (the callback must be thread-safe then); `weir_access_log_free` last.
+pub struct weir_access_log {
+    engine: *const weir_engine,
+    callback: unsafe extern "C" fn(*mut c_void, *const weir_access_log_entry),
+    user_data: *mut c_void,
+    format: LogFormat,
+    namespace: String,
+    /// The policy as of table id `.0` (refreshed when the engine applies).
+    policy: Mutex<(u64, Option<AccessLogging>)>,
+}
+
+// The caller promises `user_data` and the engine may be used from any thread.
+unsafe impl Send for weir_access_log {}
+unsafe impl Sync for weir_access_log {}
+
+impl std::fmt::Debug for weir_access_log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("weir_access_log")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes an access log for a proxy in `namespace` (its Telemetry, else the
+/// root namespace's, decides what is logged) writing `format`
+/// (`WEIR_ACCESS_LOG_TEXT` or `WEIR_ACCESS_LOG_JSON`) to `callback`.
+/// The engine must outlive the log.
+///
+/// # Safety
+/// `engine` live for the log's life; `namespace` valid for `namespace_len`
+/// bytes; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_access_log_new(
+    engine: *const weir_engine,
+    callback: weir_access_log_callback,
+    user_data: *mut c_void,
+    format: u32,
+    namespace: *const c_char,
+    namespace_len: usize,
+    out: *mut *mut weir_access_log,
+) -> weir_result {
+    panic::boundary(|| {
+        cast::try_ref(engine)?;
+        let out = cast::try_out(out)?;
+        let callback = callback.ok_or(weir_result::NullParameter)?;
+        let format = match format {
+            WEIR_ACCESS_LOG_TEXT => LogFormat::Text,
+            WEIR_ACCESS_LOG_JSON => LogFormat::Json,
+            _ => return Err(weir_result::InvalidArgument),
+        };
+        let namespace = cast::try_str(namespace, namespace_len)?.to_string();
+        *out = cast::new_handle(weir_access_log {
+            engine,
+            callback,
+            user_data,
+            format,
+            namespace,
+            policy: Mutex::new((u64::MAX, None)),
+        });
+        Ok(())
+    })
+}
+
+/// Logs one finished request: when the policy in force logs it, formats
+/// the line and calls the callback (before returning); `*logged` says
+/// whether it did. Allocates (a line); not on the decision path.
+///
+/// # Safety
+/// `log` live; `request` readable with its strings and headers valid;
+/// `logged` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_access_log_write(
+    log: *const weir_access_log,
+    request: *const weir_access_log_request,
+    logged: *mut bool,
+) -> weir_result {
+    panic::boundary(|| {
+        let log = cast::try_ref(log)?;
+        let r = cast::try_ref(request)?;
+        let engine = &cast::try_ref(log.engine)?.engine;
+        let s = |p, n| cast::try_str(p, n);
+        let list = cast::try_slice(r.headers, r.headers_len)?;
+        let mut pairs = Vec::with_capacity(list.len());
+        for h in list {
+            pairs.push((s(h.name, h.name_len)?, s(h.value, h.value_len)?));
+        }
+        let headers = HeaderList(&pairs);
+        let mut flags = String::new();
+        let outcome = crate::telemetry::outcome_of(r.outcome)?;
+        let _ = ResponseFlags::of_outcome(outcome, r.delayed)
+            .union(ResponseFlags(r.response_flags as u16))
+            .write_to(&mut flags);
+        let record = AccessLogRecord {
+            start_ms: r.start_ms,
+            method: s(r.method, r.method_len)?,
+            path: s(r.path, r.path_len)?,
+            protocol: s(r.protocol, r.protocol_len)?,
+            response_code: u16::try_from(r.response_code).unwrap_or(0),
+            response_flags: &flags,
+            bytes_received: r.bytes_received,
+            bytes_sent: r.bytes_sent,
+            duration_ms: r.duration_ms,
+            x_forwarded_for: s(r.x_forwarded_for, r.x_forwarded_for_len)?,
+            user_agent: s(r.user_agent, r.user_agent_len)?,
+            request_id: s(r.request_id, r.request_id_len)?,
+            authority: s(r.authority, r.authority_len)?,
+            upstream_host: s(r.upstream_host, r.upstream_host_len)?,
+            upstream_cluster: s(r.upstream_cluster, r.upstream_cluster_len)?,
+            route_name: s(r.route_name, r.route_name_len)?,
+            headers: &headers,
+            grpc_status: u8::try_from(r.grpc_status).ok(),
+        };
+        let is_logged = {
+            let table_id = engine.snapshot().id();
+            let mut policy = log.policy.lock().unwrap_or_else(|p| p.into_inner());
+            if policy.0 != table_id {
+                *policy = (table_id, engine.access_logging(&log.namespace));
+            }
+            record.is_logged(policy.1.as_ref())
+        };
+        if is_logged {
+            let mut line = String::with_capacity(256);
+            record.write(log.format, &mut line);
+            let entry = weir_access_log_entry {
+                line: weir_str::new(&line),
+                request: r,
+            };
+            (log.callback)(log.user_data, &entry);
+        }
+        if let Some(out) = logged.as_mut() {
+            *out = is_logged;
+        }
+        Ok(())
+    })
+}
+
+/// Frees an access log. NULL is a no-op.
+///
+/// # Safety
+/// `log` NULL or from `weir_access_log_new`, not in use elsewhere.
+#[no_mangle]
+pub unsafe extern "C" fn weir_access_log_free(log: *mut weir_access_log) -> weir_result {
+    panic::boundary(|| cast::free_handle(log))
+}
