@@ -239,6 +239,14 @@ typedef struct weir_diagnostics weir_diagnostics;
 // takers never block), except `weir_engine_free`, which must be the last call.
 typedef struct weir_engine weir_engine;
 
+// The local rate limits for one proxy (its namespace's and the root
+// namespace's EnvoyFilters whose `workloadSelector` matches its labels),
+// buckets full when made. Make a new one after each apply.
+//
+// Thread safety: `weir_local_rate_limiter_check` from any thread at once;
+// `weir_local_rate_limiter_free` last.
+typedef struct weir_local_rate_limiter weir_local_rate_limiter;
+
 // A local rate limit token bucket (Envoy's `local_ratelimit`
 // `token_bucket`): lock-free, on the caller's clock.
 //
@@ -712,6 +720,18 @@ typedef struct {
   uint64_t storage[4];
 } weir_ticket;
 
+// The verdict on one request.
+typedef struct {
+  // Refuse the request: answer `status` with `headers`.
+  bool limited;
+  // The local reply's status (429 unless the EnvoyFilter says otherwise).
+  uint32_t status;
+  // `response_headers_to_add` (Istio's recipe: `x-local-rate-limit:
+  // true`), owned by the limiter.
+  const weir_header *headers;
+  size_t headers_len;
+} weir_rate_limit_verdict;
+
 // One TCP or TLS connection, borrowed for the duration of a decide call only.
 typedef struct {
   // The original destination (`ip:port`); all-zero when unknown.
@@ -824,8 +844,9 @@ weir_result weir_version(weir_str *out);
 
 // Makes an access log for a proxy in `namespace` (its Telemetry, else the
 // root namespace's, decides what is logged) writing `format`
-// (`WEIR_ACCESS_LOG_TEXT` or `WEIR_ACCESS_LOG_JSON`) to `callback`.
-// The engine must outlive the log.
+// (`WEIR_ACCESS_LOG_TEXT` or `WEIR_ACCESS_LOG_JSON`) to `callback`
+// (NULL: the binding writes its own lines and asks
+// `weir_access_log_check`). The engine must outlive the log.
 //
 // # Safety
 // `engine` live for the log's life; `namespace` valid for `namespace_len`
@@ -854,6 +875,32 @@ weir_result weir_access_log_write(const weir_access_log *log,
 // # Safety
 // `log` NULL or from `weir_access_log_new`, not in use elsewhere.
 weir_result weir_access_log_free(weir_access_log *log);
+
+// Whether the access-log policy in force logs a request, for bindings that
+// write their own lines (Go): the fields a Telemetry filter reads, as plain
+// arguments. `headers` is an HTTP/1 header block (`name: value` lines).
+// `outcome` is a `weir_outcome`; `grpc_status` -1 for none.
+//
+// # Safety
+// `log` live; every string valid for its length; `logged` writable.
+weir_result weir_access_log_check(const weir_access_log *log,
+                                  const char *method,
+                                  size_t method_len,
+                                  const char *authority,
+                                  size_t authority_len,
+                                  const char *path,
+                                  size_t path_len,
+                                  const char *headers,
+                                  size_t headers_len,
+                                  uint32_t response_code,
+                                  uint32_t response_flags,
+                                  uint32_t outcome,
+                                  bool delayed,
+                                  int32_t grpc_status,
+                                  uint64_t duration_ms,
+                                  uint64_t request_size,
+                                  uint64_t response_size,
+                                  bool *logged);
 
 // Parses an address written as text (`10.1.2.3`, `10.1.2.3:54321`,
 // `[2001:db8::1]:443`, `::1`) into `*out`; no port reads as port 0, and
@@ -1199,6 +1246,60 @@ weir_result weir_feedback_finish(const weir_snapshot *snapshot,
                                  weir_ticket *ticket,
                                  uint32_t status,
                                  uint64_t now_ms);
+
+// Makes the limiter for a proxy in `namespace` with pod `labels`, from
+// the engine's config in force, its buckets full at `now_ms` (the caller's
+// monotonic clock, as every later check).
+//
+// # Safety
+// `engine` live; `namespace` valid for its length; `labels` valid for
+// `labels_len` pairs; `out` writable.
+weir_result weir_local_rate_limiter_new(const weir_engine *engine,
+                                        const char *namespace_,
+                                        size_t namespace_len,
+                                        const weir_header *labels,
+                                        size_t labels_len,
+                                        uint64_t now_ms,
+                                        weir_local_rate_limiter **out);
+
+// The verdict on a request that matched route `route` (Weir's
+// `http[].name`, empty for none) at `now_ms`; `entropy` draws
+// `filter_enabled`/`filter_enforced`. `headers` is an HTTP/1 header block
+// (`name: value` lines) for `request_headers` descriptor actions; `:path`,
+// `:authority` and `:method` come from their own arguments. A refusal
+// counts in the engine's metrics (`weir_rate_limited_total`) when `engine`
+// is not NULL. Lock-free.
+//
+// # Safety
+// `limiter` live; `engine` NULL or live; strings valid for their lengths;
+// `out` writable.
+weir_result weir_local_rate_limiter_check(const weir_local_rate_limiter *limiter,
+                                          const weir_engine *engine,
+                                          const char *route,
+                                          size_t route_len,
+                                          const char *path,
+                                          size_t path_len,
+                                          const char *authority,
+                                          size_t authority_len,
+                                          const char *method,
+                                          size_t method_len,
+                                          const char *headers,
+                                          size_t headers_len,
+                                          uint64_t entropy,
+                                          uint64_t now_ms,
+                                          weir_rate_limit_verdict *out);
+
+// True when the limiter has nothing to enforce (no EnvoyFilter applies).
+//
+// # Safety
+// `limiter` live; `empty` writable.
+weir_result weir_local_rate_limiter_is_empty(const weir_local_rate_limiter *limiter, bool *empty);
+
+// Frees a limiter. NULL is a no-op.
+//
+// # Safety
+// `limiter` NULL or from `weir_local_rate_limiter_new`, not in use elsewhere.
+weir_result weir_local_rate_limiter_free(weir_local_rate_limiter *limiter);
 
 // Releases a snapshot. NULL is a no-op. Decisions made on it, and stats
 // objects taken from it keep their own reference (stats) or become invalid

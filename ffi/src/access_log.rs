@@ -95,7 +95,8 @@ pub type weir_access_log_callback =
 /// (the callback must be thread-safe then); `weir_access_log_free` last.
 pub struct weir_access_log {
     engine: *const weir_engine,
-    callback: unsafe extern "C" fn(*mut c_void, *const weir_access_log_entry),
+    /// `None`: only `weir_access_log_check` is used (the binding writes).
+    callback: weir_access_log_callback,
     user_data: *mut c_void,
     format: LogFormat,
     namespace: String,
@@ -117,8 +118,9 @@ impl std::fmt::Debug for weir_access_log {
 
 /// Makes an access log for a proxy in `namespace` (its Telemetry, else the
 /// root namespace's, decides what is logged) writing `format`
-/// (`WEIR_ACCESS_LOG_TEXT` or `WEIR_ACCESS_LOG_JSON`) to `callback`.
-/// The engine must outlive the log.
+/// (`WEIR_ACCESS_LOG_TEXT` or `WEIR_ACCESS_LOG_JSON`) to `callback`
+/// (NULL: the binding writes its own lines and asks
+/// `weir_access_log_check`). The engine must outlive the log.
 ///
 /// # Safety
 /// `engine` live for the log's life; `namespace` valid for `namespace_len`
@@ -136,7 +138,6 @@ pub unsafe extern "C" fn weir_access_log_new(
     panic::boundary(|| {
         cast::try_ref(engine)?;
         let out = cast::try_out(out)?;
-        let callback = callback.ok_or(weir_result::NullParameter)?;
         let format = match format {
             WEIR_ACCESS_LOG_TEXT => LogFormat::Text,
             WEIR_ACCESS_LOG_JSON => LogFormat::Json,
@@ -171,7 +172,6 @@ pub unsafe extern "C" fn weir_access_log_write(
     panic::boundary(|| {
         let log = cast::try_ref(log)?;
         let r = cast::try_ref(request)?;
-        let engine = &cast::try_ref(log.engine)?.engine;
         let s = |p, n| cast::try_str(p, n);
         let list = cast::try_slice(r.headers, r.headers_len)?;
         let mut pairs = Vec::with_capacity(list.len());
@@ -204,22 +204,15 @@ pub unsafe extern "C" fn weir_access_log_write(
             headers: &headers,
             grpc_status: u8::try_from(r.grpc_status).ok(),
         };
-        let is_logged = {
-            let table_id = engine.snapshot().id();
-            let mut policy = log.policy.lock().unwrap_or_else(|p| p.into_inner());
-            if policy.0 != table_id {
-                *policy = (table_id, engine.access_logging(&log.namespace));
-            }
-            record.is_logged(policy.1.as_ref())
-        };
-        if is_logged {
+        let is_logged = log.is_logged(&record)?;
+        if let (true, Some(callback)) = (is_logged, log.callback) {
             let mut line = String::with_capacity(256);
             record.write(log.format, &mut line);
             let entry = weir_access_log_entry {
                 line: weir_str::new(&line),
                 request: r,
             };
-            (log.callback)(log.user_data, &entry);
+            callback(log.user_data, &entry);
         }
         if let Some(out) = logged.as_mut() {
             *out = is_logged;
@@ -235,4 +228,89 @@ pub unsafe extern "C" fn weir_access_log_write(
 #[no_mangle]
 pub unsafe extern "C" fn weir_access_log_free(log: *mut weir_access_log) -> weir_result {
     panic::boundary(|| cast::free_handle(log))
+}
+
+/// Parses an HTTP/1 header block (`name: value` lines, `\n` or `\r\n`)
+/// into pairs: how bindings without C structs pass headers (Go).
+pub(crate) fn header_block(text: &str) -> Vec<(&str, &str)> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim(), v.trim()))
+        .collect()
+}
+
+/// Whether the access-log policy in force logs a request, for bindings that
+/// write their own lines (Go): the fields a Telemetry filter reads, as plain
+/// arguments. `headers` is an HTTP/1 header block (`name: value` lines).
+/// `outcome` is a `weir_outcome`; `grpc_status` -1 for none.
+///
+/// # Safety
+/// `log` live; every string valid for its length; `logged` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_access_log_check(
+    log: *const weir_access_log,
+    method: *const c_char,
+    method_len: usize,
+    authority: *const c_char,
+    authority_len: usize,
+    path: *const c_char,
+    path_len: usize,
+    headers: *const c_char,
+    headers_len: usize,
+    response_code: u32,
+    response_flags: u32,
+    outcome: u32,
+    delayed: bool,
+    grpc_status: i32,
+    duration_ms: u64,
+    request_size: u64,
+    response_size: u64,
+    logged: *mut bool,
+) -> weir_result {
+    panic::boundary(|| {
+        let log = cast::try_ref(log)?;
+        let logged = cast::try_out(logged)?;
+        let pairs = header_block(cast::try_str(headers, headers_len)?);
+        let headers = HeaderList(&pairs);
+        let mut flags = String::new();
+        let _ = ResponseFlags::of_outcome(crate::telemetry::outcome_of(outcome)?, delayed)
+            .union(ResponseFlags(response_flags as u16))
+            .write_to(&mut flags);
+        let record = AccessLogRecord {
+            start_ms: 0,
+            method: cast::try_str(method, method_len)?,
+            path: cast::try_str(path, path_len)?,
+            protocol: "",
+            response_code: u16::try_from(response_code).unwrap_or(0),
+            response_flags: &flags,
+            bytes_received: request_size,
+            bytes_sent: response_size,
+            duration_ms,
+            x_forwarded_for: "",
+            user_agent: "",
+            request_id: "",
+            authority: cast::try_str(authority, authority_len)?,
+            upstream_host: "",
+            upstream_cluster: "",
+            route_name: "",
+            headers: &headers,
+            grpc_status: u8::try_from(grpc_status).ok(),
+        };
+        *logged = log.is_logged(&record)?;
+        Ok(())
+    })
+}
+
+impl weir_access_log {
+    /// The policy in force (refreshed when the engine's table changed).
+    fn is_logged(&self, record: &AccessLogRecord<'_>) -> Result<bool, weir_result> {
+        // SAFETY: the engine outlives the log (`weir_access_log_new`).
+        let engine = &unsafe { cast::try_ref(self.engine) }?.engine;
+        let table_id = engine.snapshot().id();
+        let mut policy = self.policy.lock().unwrap_or_else(|p| p.into_inner());
+        if policy.0 != table_id {
+            *policy = (table_id, engine.access_logging(&self.namespace));
+        }
+        Ok(record.is_logged(policy.1.as_ref()))
+    }
 }

@@ -95,6 +95,15 @@ impl LocalRateLimiter {
         out
     }
 
+    /// Every config's `response_headers_to_add` list (the slices a
+    /// [`RateLimitVerdict::Limited`] returns).
+    pub fn response_header_lists(&self) -> impl Iterator<Item = &[(String, String)]> {
+        self.listener
+            .iter()
+            .chain(self.routes.iter())
+            .map(|l| l.config.response_headers.as_slice())
+    }
+
     /// True when there is nothing to enforce.
     pub fn is_empty(&self) -> bool {
         self.listener.is_none() && self.routes.is_empty()

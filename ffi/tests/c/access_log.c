@@ -76,7 +76,70 @@ static weir_access_log_request request(uint32_t code, const weir_header *headers
   return r;
 }
 
+/* Istio's local rate limit recipe (flattened): 3 tokens a minute for every
+ * request of productpage, 429 with x-local-rate-limit: true. */
+static const char *LIMIT =
+    "apiVersion: networking.istio.io/v1alpha3\n"
+    "kind: EnvoyFilter\n"
+    "metadata: {name: limit, namespace: shop}\n"
+    "spec:\n"
+    "  workloadSelector: {labels: {app: productpage}}\n"
+    "  configPatches:\n"
+    "  - applyTo: HTTP_FILTER\n"
+    "    patch:\n"
+    "      operation: INSERT_BEFORE\n"
+    "      value:\n"
+    "        name: envoy.filters.http.local_ratelimit\n"
+    "        typed_config:\n"
+    "          '@type': type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit\n"
+    "          stat_prefix: limit\n"
+    "          token_bucket: {max_tokens: 3, tokens_per_fill: 3, fill_interval: 60s}\n"
+    "          filter_enabled: {default_value: {numerator: 100, denominator: HUNDRED}}\n"
+    "          filter_enforced: {default_value: {numerator: 100, denominator: HUNDRED}}\n"
+    "          response_headers_to_add: [{header: {key: x-local-rate-limit, value: 'true'}}]\n";
+
+static void test_rate_limits(void) {
+  weir_engine *e = NULL;
+  CHECK_OK(weir_engine_new(&e));
+  CHECK_OK(weir_engine_apply(e, S("limit.yaml"), S(LIMIT), NULL));
+  weir_header labels[] = {{S("app"), S("productpage")}};
+  weir_local_rate_limiter *l = NULL, *none = NULL;
+  CHECK_OK(weir_local_rate_limiter_new(e, S("shop"), labels, 1, 1000, &l));
+  CHECK_OK(weir_local_rate_limiter_new(e, S("shop"), NULL, 0, 1000, &none));
+  bool empty = true;
+  CHECK_OK(weir_local_rate_limiter_is_empty(l, &empty));
+  CHECK(!empty);
+  CHECK_OK(weir_local_rate_limiter_is_empty(none, &empty));
+  CHECK(empty);
+  int admitted = 0, refused = 0;
+  for (uint64_t i = 0; i < 5; i++) {
+    weir_rate_limit_verdict v;
+    CHECK_OK(weir_local_rate_limiter_check(l, e, NULL, 0, S("/"), S("productpage"), S("GET"), NULL, 0, i, 1000 + i, &v));
+    if (!v.limited) {
+      admitted++;
+      continue;
+    }
+    refused++;
+    CHECK(v.status == 429);
+    CHECK(v.headers_len == 1);
+    if (v.headers_len == 1) {
+      CHECK(v.headers[0].name_len == 18 && memcmp(v.headers[0].name, "x-local-rate-limit", 18) == 0);
+      CHECK(v.headers[0].value_len == 4 && memcmp(v.headers[0].value, "true", 4) == 0);
+    }
+  }
+  CHECK(admitted == 3 && refused == 2);
+  /* A minute later: refilled. */
+  weir_rate_limit_verdict v;
+  CHECK_OK(weir_local_rate_limiter_check(l, e, NULL, 0, S("/"), S("productpage"), S("GET"), NULL, 0, 9, 61000, &v));
+  CHECK(!v.limited);
+  CHECK_OK(weir_local_rate_limiter_free(l));
+  CHECK_OK(weir_local_rate_limiter_free(none));
+  CHECK_OK(weir_local_rate_limiter_free(NULL));
+  CHECK_OK(weir_engine_free(e));
+}
+
 int main(void) {
+  test_rate_limits();
   weir_engine *e = NULL;
   CHECK_OK(weir_engine_new(&e));
   CHECK_OK(weir_engine_apply(e, S("config.yaml"), S(CONFIG), NULL));
@@ -86,7 +149,7 @@ int main(void) {
   CHECK_OK(weir_access_log_new(e, on_log, &text, WEIR_ACCESS_LOG_TEXT, S("shop"), &log));
   CHECK_OK(weir_access_log_new(e, on_log, &json, WEIR_ACCESS_LOG_JSON, S("shop"), &log_json));
   CHECK_OK(weir_access_log_new(e, on_log, &other, WEIR_ACCESS_LOG_TEXT, S("default"), &log_other));
-  CHECK_RC(weir_access_log_new(e, NULL, NULL, WEIR_ACCESS_LOG_TEXT, S("shop"), &log), WEIR_RESULT_NULL_PARAMETER);
+  CHECK_RC(weir_access_log_new(NULL, on_log, NULL, WEIR_ACCESS_LOG_TEXT, S("shop"), &log), WEIR_RESULT_NULL_PARAMETER);
   CHECK_RC(weir_access_log_new(e, on_log, NULL, 7, S("shop"), &log), WEIR_RESULT_INVALID_ARGUMENT);
 
   /* shop's Telemetry logs errors and x-debug requests only. */
@@ -125,6 +188,18 @@ int main(void) {
   CHECK(json.last[0] == '{' && json.last[strlen(json.last) - 1] == '\n');
   nr.outcome = 99;
   CHECK_RC(weir_access_log_write(log_json, &nr, NULL), WEIR_RESULT_INVALID_ARGUMENT);
+
+  /* The check alone (bindings that write their own lines), no callback. */
+  weir_access_log *quiet = NULL;
+  CHECK_OK(weir_access_log_new(e, NULL, NULL, WEIR_ACCESS_LOG_TEXT, S("shop"), &quiet));
+  const char *hdrs = "user-agent: go\r\nx-debug: 1\r\n";
+  CHECK_OK(weir_access_log_check(quiet, S("GET"), S("reviews"), S("/"), S(hdrs), 200, 0, WEIR_OUTCOME_ROUTE, false, -1, 1, 0, 0, &logged));
+  CHECK(logged);
+  CHECK_OK(weir_access_log_check(quiet, S("GET"), S("reviews"), S("/"), NULL, 0, 200, 0, WEIR_OUTCOME_ROUTE, false, -1, 1, 0, 0, &logged));
+  CHECK(!logged);
+  CHECK_OK(weir_access_log_write(quiet, &fail, &logged));
+  CHECK(logged);
+  CHECK_OK(weir_access_log_free(quiet));
 
   /* No Telemetry for `default` (none in the root namespace): everything is logged. */
   CHECK_OK(weir_access_log_write(log_other, &ok, &logged));
