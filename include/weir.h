@@ -902,6 +902,15 @@ weir_result weir_access_log_check(const weir_access_log *log,
                                   uint64_t response_size,
                                   bool *logged);
 
+// Whether a Telemetry's `accessLogging` applies to the log's namespace
+// in the config in force (`*configured`), and whether it turns logs on
+// (`*enabled`; a filter may still leave requests out). Bindings use it to
+// turn their log on only when the config asks.
+//
+// # Safety
+// `log` live; `configured` and `enabled` writable.
+weir_result weir_access_log_policy(const weir_access_log *log, bool *configured, bool *enabled);
+
 // Parses an address written as text (`10.1.2.3`, `10.1.2.3:54321`,
 // `[2001:db8::1]:443`, `::1`) into `*out`; no port reads as port 0, and
 // empty text (`(NULL, 0)`) as no address (`WEIR_ADDRESS_NONE`).

@@ -314,3 +314,28 @@ impl weir_access_log {
         Ok(record.is_logged(policy.1.as_ref()))
     }
 }
+
+/// Whether a Telemetry's `accessLogging` applies to the log's namespace
+/// in the config in force (`*configured`), and whether it turns logs on
+/// (`*enabled`; a filter may still leave requests out). Bindings use it to
+/// turn their log on only when the config asks.
+///
+/// # Safety
+/// `log` live; `configured` and `enabled` writable.
+#[no_mangle]
+pub unsafe extern "C" fn weir_access_log_policy(
+    log: *const weir_access_log,
+    configured: *mut bool,
+    enabled: *mut bool,
+) -> weir_result {
+    panic::boundary(|| {
+        let log = cast::try_ref(log)?;
+        let configured = cast::try_out(configured)?;
+        let enabled = cast::try_out(enabled)?;
+        let engine = &cast::try_ref(log.engine)?.engine;
+        let policy = engine.access_logging(&log.namespace);
+        *configured = policy.is_some();
+        *enabled = policy.is_some_and(|p| p.enabled);
+        Ok(())
+    })
+}

@@ -199,6 +199,11 @@ int main(void) {
   CHECK(!logged);
   CHECK_OK(weir_access_log_write(quiet, &fail, &logged));
   CHECK(logged);
+  bool configured = false, enabled = false;
+  CHECK_OK(weir_access_log_policy(quiet, &configured, &enabled));
+  CHECK(configured && enabled);
+  CHECK_OK(weir_access_log_policy(log_other, &configured, &enabled));
+  CHECK(!configured && !enabled);
   CHECK_OK(weir_access_log_free(quiet));
 
   /* No Telemetry for `default` (none in the root namespace): everything is logged. */
