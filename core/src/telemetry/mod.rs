@@ -13,6 +13,7 @@ pub mod local_rate_limit;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
+mod shards;
 
 pub use access_log::{AccessLogRecord, LogFormat};
 pub use labels::{DestinationLabels, Protocol, Reporter, ResponseFlags, SeriesKey, Workload};
@@ -29,7 +30,12 @@ impl Engine {
     /// Every table the engine publishes afterwards is
     /// [`prepare`](Metrics::prepare)d, so recording never allocates.
     pub fn metrics(&self) -> &Metrics {
-        self.metrics_with(MetricsOptions::default())
+        // Made only when missing: the default options read the CPU count
+        // (files under /proc), not something to do per request.
+        match self.metrics.get() {
+            Some(m) => m,
+            None => self.metrics_with(MetricsOptions::default()),
+        }
     }
 
     /// [`metrics`](Self::metrics), made with `options` if not made yet
