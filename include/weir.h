@@ -16,6 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// `format` of `weir_access_log_new`: Envoy's default text format.
+#define WEIR_ACCESS_LOG_TEXT 0
+
+// `format` of `weir_access_log_new`: one JSON object a line.
+#define WEIR_ACCESS_LOG_JSON 1
+
 // `weir_address.family`: no address (unknown). A zeroed `weir_address` is this.
 #define WEIR_ADDRESS_NONE 0
 
@@ -202,6 +208,12 @@ typedef uint32_t weir_protocol;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// An access log: a callback and the policy it follows.
+//
+// Thread safety: `weir_access_log_write` may run from any thread at once
+// (the callback must be thread-safe then); `weir_access_log_free` last.
+typedef struct weir_access_log weir_access_log;
+
 // A reusable decision: the caller makes one per thread and decides into it
 // again and again.
 //
@@ -226,6 +238,14 @@ typedef struct weir_diagnostics weir_diagnostics;
 // thread at once on the same engine (appliers serialise on a lock; snapshot
 // takers never block), except `weir_engine_free`, which must be the last call.
 typedef struct weir_engine weir_engine;
+
+// The local rate limits for one proxy (its namespace's and the root
+// namespace's EnvoyFilters whose `workloadSelector` matches its labels),
+// buckets full when made. Make a new one after each apply.
+//
+// Thread safety: `weir_local_rate_limiter_check` from any thread at once;
+// `weir_local_rate_limiter_free` last.
+typedef struct weir_local_rate_limiter weir_local_rate_limiter;
 
 // A local rate limit token bucket (Envoy's `local_ratelimit`
 // `token_bucket`): lock-free, on the caller's clock.
@@ -262,6 +282,83 @@ typedef struct {
   // Length in bytes.
   size_t len;
 } weir_str;
+
+// A name/value pair of borrowed strings: a request header, a workload label,
+// a header edit. As an input both are `ptr + len` UTF-8 (`(NULL, 0)` empty).
+typedef struct {
+  // Name bytes.
+  const char *name;
+  // Name length.
+  size_t name_len;
+  // Value bytes.
+  const char *value;
+  // Value length.
+  size_t value_len;
+} weir_header;
+
+// One finished request, as the proxy saw it. Strings are `ptr + len`
+// UTF-8 (`(NULL, 0)`: absent, printed `-`), read during the call only.
+typedef struct {
+  // Request start, milliseconds since the Unix epoch.
+  uint64_t start_ms;
+  const char *method;
+  size_t method_len;
+  // The path with its query (`x-envoy-original-path` when rewritten).
+  const char *path;
+  size_t path_len;
+  // `HTTP/1.1`, `HTTP/2`…
+  const char *protocol;
+  size_t protocol_len;
+  const char *authority;
+  size_t authority_len;
+  // `x-request-id` as sent upstream.
+  const char *request_id;
+  size_t request_id_len;
+  const char *user_agent;
+  size_t user_agent_len;
+  const char *x_forwarded_for;
+  size_t x_forwarded_for_len;
+  // The endpoint `ip:port` the request went to.
+  const char *upstream_host;
+  size_t upstream_host_len;
+  // The decision's cluster (`outbound|PORT|SUBSET|HOST`).
+  const char *upstream_cluster;
+  size_t upstream_cluster_len;
+  // Weir's route name (`namespace/virtual-service/index[/name]`).
+  const char *route_name;
+  size_t route_name_len;
+  // The request's headers, for `request.headers[…]` in a log filter.
+  const weir_header *headers;
+  size_t headers_len;
+  // The status sent to the client.
+  uint32_t response_code;
+  // `WEIR_RESPONSE_FLAG_*` or-ed: what the proxy knows (Weir adds
+  // those of `outcome` and `delayed`).
+  uint32_t response_flags;
+  // The decision's outcome (a `weir_outcome`): a local reply's flags
+  // (`NR`, `FI`, `UH`…) come from it.
+  uint32_t outcome;
+  // A fault delay was injected (`DI`).
+  bool delayed;
+  // `grpc-status` of a gRPC response, -1 for none.
+  int32_t grpc_status;
+  uint64_t bytes_received;
+  uint64_t bytes_sent;
+  uint64_t duration_ms;
+} weir_access_log_request;
+
+// What the callback gets: the line and the request it is about. Valid
+// during the callback only.
+typedef struct {
+  // The line, ending in `\n` (not NUL-terminated).
+  weir_str line;
+  // The request as passed to `weir_access_log_write`.
+  const weir_access_log_request *request;
+} weir_access_log_entry;
+
+// Called once per logged request, on the thread that called
+// `weir_access_log_write`.
+typedef void (*weir_access_log_callback)(void *user_data, const weir_access_log_entry *entry);
 
 // An IP address and port. All-zero is "no address" (`WEIR_ADDRESS_NONE`).
 //
@@ -377,19 +474,6 @@ typedef struct {
   // The configured share, parts per million.
   uint32_t per_million;
 } weir_mirror;
-
-// A name/value pair of borrowed strings: a request header, a workload label,
-// a header edit. As an input both are `ptr + len` UTF-8 (`(NULL, 0)` empty).
-typedef struct {
-  // Name bytes.
-  const char *name;
-  // Name length.
-  size_t name_len;
-  // Value bytes.
-  const char *value;
-  // Value length.
-  size_t value_len;
-} weir_header;
 
 // Header edits for one direction (`weir_decision_request_headers`,
 // `weir_decision_response_headers`). Apply remove, then set, then add.
@@ -636,6 +720,18 @@ typedef struct {
   uint64_t storage[4];
 } weir_ticket;
 
+// The verdict on one request.
+typedef struct {
+  // Refuse the request: answer `status` with `headers`.
+  bool limited;
+  // The local reply's status (429 unless the EnvoyFilter says otherwise).
+  uint32_t status;
+  // `response_headers_to_add` (Istio's recipe: `x-local-rate-limit:
+  // true`), owned by the limiter.
+  const weir_header *headers;
+  size_t headers_len;
+} weir_rate_limit_verdict;
+
 // One TCP or TLS connection, borrowed for the duration of a decide call only.
 typedef struct {
   // The original destination (`ip:port`); all-zero when unknown.
@@ -745,6 +841,75 @@ extern "C" {
 // # Safety
 // `out` must be NULL (an error) or point to writable memory for a `weir_str`.
 weir_result weir_version(weir_str *out);
+
+// Makes an access log for a proxy in `namespace` (its Telemetry, else the
+// root namespace's, decides what is logged) writing `format`
+// (`WEIR_ACCESS_LOG_TEXT` or `WEIR_ACCESS_LOG_JSON`) to `callback`
+// (NULL: the binding writes its own lines and asks
+// `weir_access_log_check`). The engine must outlive the log.
+//
+// # Safety
+// `engine` live for the log's life; `namespace` valid for `namespace_len`
+// bytes; `out` writable.
+weir_result weir_access_log_new(const weir_engine *engine,
+                                weir_access_log_callback callback,
+                                void *user_data,
+                                uint32_t format,
+                                const char *namespace_,
+                                size_t namespace_len,
+                                weir_access_log **out);
+
+// Logs one finished request: when the policy in force logs it, formats
+// the line and calls the callback (before returning); `*logged` says
+// whether it did. Allocates (a line); not on the decision path.
+//
+// # Safety
+// `log` live; `request` readable with its strings and headers valid;
+// `logged` NULL or writable.
+weir_result weir_access_log_write(const weir_access_log *log,
+                                  const weir_access_log_request *request,
+                                  bool *logged);
+
+// Frees an access log. NULL is a no-op.
+//
+// # Safety
+// `log` NULL or from `weir_access_log_new`, not in use elsewhere.
+weir_result weir_access_log_free(weir_access_log *log);
+
+// Whether the access-log policy in force logs a request, for bindings that
+// write their own lines (Go): the fields a Telemetry filter reads, as plain
+// arguments. `headers` is an HTTP/1 header block (`name: value` lines).
+// `outcome` is a `weir_outcome`; `grpc_status` -1 for none.
+//
+// # Safety
+// `log` live; every string valid for its length; `logged` writable.
+weir_result weir_access_log_check(const weir_access_log *log,
+                                  const char *method,
+                                  size_t method_len,
+                                  const char *authority,
+                                  size_t authority_len,
+                                  const char *path,
+                                  size_t path_len,
+                                  const char *headers,
+                                  size_t headers_len,
+                                  uint32_t response_code,
+                                  uint32_t response_flags,
+                                  uint32_t outcome,
+                                  bool delayed,
+                                  int32_t grpc_status,
+                                  uint64_t duration_ms,
+                                  uint64_t request_size,
+                                  uint64_t response_size,
+                                  bool *logged);
+
+// Whether a Telemetry's `accessLogging` applies to the log's namespace
+// in the config in force (`*configured`), and whether it turns logs on
+// (`*enabled`; a filter may still leave requests out). Bindings use it to
+// turn their log on only when the config asks.
+//
+// # Safety
+// `log` live; `configured` and `enabled` writable.
+weir_result weir_access_log_policy(const weir_access_log *log, bool *configured, bool *enabled);
 
 // Parses an address written as text (`10.1.2.3`, `10.1.2.3:54321`,
 // `[2001:db8::1]:443`, `::1`) into `*out`; no port reads as port 0, and
@@ -1090,6 +1255,60 @@ weir_result weir_feedback_finish(const weir_snapshot *snapshot,
                                  weir_ticket *ticket,
                                  uint32_t status,
                                  uint64_t now_ms);
+
+// Makes the limiter for a proxy in `namespace` with pod `labels`, from
+// the engine's config in force, its buckets full at `now_ms` (the caller's
+// monotonic clock, as every later check).
+//
+// # Safety
+// `engine` live; `namespace` valid for its length; `labels` valid for
+// `labels_len` pairs; `out` writable.
+weir_result weir_local_rate_limiter_new(const weir_engine *engine,
+                                        const char *namespace_,
+                                        size_t namespace_len,
+                                        const weir_header *labels,
+                                        size_t labels_len,
+                                        uint64_t now_ms,
+                                        weir_local_rate_limiter **out);
+
+// The verdict on a request that matched route `route` (Weir's
+// `http[].name`, empty for none) at `now_ms`; `entropy` draws
+// `filter_enabled`/`filter_enforced`. `headers` is an HTTP/1 header block
+// (`name: value` lines) for `request_headers` descriptor actions; `:path`,
+// `:authority` and `:method` come from their own arguments. A refusal
+// counts in the engine's metrics (`weir_rate_limited_total`) when `engine`
+// is not NULL. Lock-free.
+//
+// # Safety
+// `limiter` live; `engine` NULL or live; strings valid for their lengths;
+// `out` writable.
+weir_result weir_local_rate_limiter_check(const weir_local_rate_limiter *limiter,
+                                          const weir_engine *engine,
+                                          const char *route,
+                                          size_t route_len,
+                                          const char *path,
+                                          size_t path_len,
+                                          const char *authority,
+                                          size_t authority_len,
+                                          const char *method,
+                                          size_t method_len,
+                                          const char *headers,
+                                          size_t headers_len,
+                                          uint64_t entropy,
+                                          uint64_t now_ms,
+                                          weir_rate_limit_verdict *out);
+
+// True when the limiter has nothing to enforce (no EnvoyFilter applies).
+//
+// # Safety
+// `limiter` live; `empty` writable.
+weir_result weir_local_rate_limiter_is_empty(const weir_local_rate_limiter *limiter, bool *empty);
+
+// Frees a limiter. NULL is a no-op.
+//
+// # Safety
+// `limiter` NULL or from `weir_local_rate_limiter_new`, not in use elsewhere.
+weir_result weir_local_rate_limiter_free(weir_local_rate_limiter *limiter);
 
 // Releases a snapshot. NULL is a no-op. Decisions made on it, and stats
 // objects taken from it keep their own reference (stats) or become invalid

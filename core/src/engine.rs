@@ -100,6 +100,12 @@ impl Engine {
         self.table.load_full()
     }
 
+    /// Reads the config in force (telemetry's policies: access logging,
+    /// local rate limits). Takes the writer lock: not for the request path.
+    pub(crate) fn with_config<R>(&self, f: impl FnOnce(&Config) -> R) -> R {
+        f(&self.writer().config)
+    }
+
     fn writer(&self) -> MutexGuard<'_, WriterState> {
         self.writer
             .lock()

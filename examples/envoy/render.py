@@ -76,16 +76,68 @@ ROUTER = {"name": "envoy.filters.http.router",
           "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
 
 
-def hcm(name, routes, http_filters):
-    return {
-        "name": "envoy.filters.network.http_connection_manager",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-            "stat_prefix": name,
-            "route_config": {"name": name, "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]},
-            "http_filters": http_filters + [ROUTER],
-        },
+# The labels Weir's filter writes into its metric names
+# (`reporter=.=source;.;...;.;istio_requests_total`, wasm/filter/src/telemetry.rs).
+ISTIO_LABELS = [
+    "reporter", "source_workload", "source_workload_namespace", "source_app", "source_version",
+    "destination_service", "destination_service_name", "destination_service_namespace",
+    "destination_workload", "destination_workload_namespace", "destination_app",
+    "destination_version", "request_protocol", "response_code", "response_flags",
+    "grpc_response_status",
+]
+
+# Envoy's tag extraction, as Istio's bootstrap does it: the first group is cut
+# out of the stat name, the second is the tag's value, so /stats/prometheus
+# shows istio_requests_total{reporter="source",...,destination_version="v1",...}.
+STATS_CONFIG = {"stats_tags": [
+    {"tag_name": name, "regex": "(%s=\\.=(.*?);\\.;)" % name} for name in ISTIO_LABELS
+]}
+
+# Weir's route and destination arrive as request headers; this moves them into
+# dynamic metadata `weir` (and off the request) for the access log.
+HEADER_TO_METADATA = {
+    "name": "envoy.filters.http.header_to_metadata",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.header_to_metadata.v3.Config",
+        "request_rules": [
+            {"header": "x-weir-route", "remove": True,
+             "on_header_present": {"metadata_namespace": "weir", "key": "route", "type": "STRING"}},
+            {"header": "x-weir-destination", "remove": True,
+             "on_header_present": {"metadata_namespace": "weir", "key": "destination", "type": "STRING"}},
+        ],
+    },
+}
+
+# Envoy's default access log format, plus Weir's route and destination.
+ACCESS_LOG_FORMAT = (
+    '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
+    '%RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% '
+    '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" '
+    '"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" '
+    'route=%DYNAMIC_METADATA(weir:route)% destination=%DYNAMIC_METADATA(weir:destination)%\n'
+)
+
+
+def access_log(path):
+    return [{"name": "envoy.access_loggers.file", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+        "path": path,
+        "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}},
+    }}]
+
+
+def hcm(name, routes, http_filters, log_path=None):
+    """The connection manager; with an access log when `log_path` is given
+    (the benches run without one)."""
+    typed = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": name,
     }
+    if log_path:
+        typed["access_log"] = access_log(log_path)
+    typed["route_config"] = {"name": name, "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]}
+    typed["http_filters"] = http_filters + [ROUTER]
+    return {"name": "envoy.filters.network.http_connection_manager", "typed_config": typed}
 
 
 # What istiod puts on every route of a VirtualService without `retries`
@@ -121,6 +173,7 @@ def listener(name, port, hcm_filter):
 
 def bootstrap(listeners, clusters, admin):
     return {"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+            "stats_config": STATS_CONFIG,
             "static_resources": {"listeners": listeners, "clusters": clusters}}
 
 
@@ -130,10 +183,15 @@ def main():
     ap.add_argument("--wasm", default="target/wasm-build/wasm32-wasip1/wasm-release/weir_envoy_filter.wasm")
     ap.add_argument("--port", type=int, default=10000)
     ap.add_argument("--admin", type=int, default=9901)
+    ap.add_argument("--access-log", default="/dev/stdout", help="Envoy's access log file")
     ap.add_argument("istio", nargs="+")
     a = ap.parse_args()
     config = "\n---\n".join(open(f).read() for f in a.istio)
-    plugin = {"config": config, "cluster_header": "x-weir-cluster", "default_retries_on_route": True}
+    plugin = {"config": config, "cluster_header": "x-weir-cluster", "default_retries_on_route": True,
+              # Istio's standard metrics (source_workload names this proxy) and
+              # Weir's route and destination for the access log.
+              "telemetry": {"metrics": True, "workload": "weir-demo",
+                            "route_header": "x-weir-route", "destination_header": "x-weir-destination"}}
     if a.mode == "override_host":
         plugin["endpoint_header"] = "x-weir-endpoint"
         clusters = [static_cluster(n, p, "x-weir-endpoint") for n, p in CLUSTERS.items()]
@@ -145,7 +203,7 @@ def main():
         clusters = [{"name": "weir_original_dst", "type": "ORIGINAL_DST", "lb_policy": "CLUSTER_PROVIDED",
                      "connect_timeout": "1s", "original_dst_lb_config": {"use_http_header": True}}]
         clusters += [static_cluster(n, p) for n, p in CLUSTERS.items()]
-    out = bootstrap([listener("weir", a.port, hcm("weir", weir_routes("x-weir-cluster"), [wasm_filter(plugin, a.wasm)]))],
+    out = bootstrap([listener("weir", a.port, hcm("weir", weir_routes("x-weir-cluster"), [wasm_filter(plugin, a.wasm), HEADER_TO_METADATA], a.access_log))],
                     clusters, a.admin)
     # JSON is YAML: Envoy reads either.
     print("# Generated by examples/envoy/render.py from " + " ".join(a.istio))

@@ -15,6 +15,7 @@
 //! renders its strings into buffers it keeps.
 #![allow(non_camel_case_types)]
 
+pub mod access_log;
 pub mod address;
 mod cast;
 pub mod decision;
@@ -22,6 +23,7 @@ pub mod diagnostics;
 pub mod engine;
 pub mod error;
 pub mod feedback;
+pub mod local_rate_limit;
 mod panic;
 pub mod request;
 pub mod slice;
@@ -31,12 +33,14 @@ pub mod stats;
 pub mod telemetry;
 pub mod view;
 
+pub use access_log::*;
 pub use address::*;
 pub use decision::*;
 pub use diagnostics::*;
 pub use engine::*;
 pub use error::*;
 pub use feedback::*;
+pub use local_rate_limit::*;
 pub use request::*;
 pub use slice::*;
 pub use snapshot::*;

@@ -229,19 +229,7 @@ pub unsafe extern "C" fn weir_engine_record_outcome(
                 .cluster_index(name)
                 .and_then(|i| table.clusters().get(i)),
         };
-        let outcome = [
-            Outcome::Route,
-            Outcome::Redirect,
-            Outcome::DirectResponse,
-            Outcome::FaultAbort,
-            Outcome::NoRoute,
-            Outcome::NoCluster,
-            Outcome::NoHealthyUpstream,
-            Outcome::Overflow,
-        ]
-        .into_iter()
-        .find(|&o| weir_outcome::from(o) as u32 == outcome)
-        .ok_or(weir_result::InvalidArgument)?;
+        let outcome = outcome_of(outcome)?;
         let decided = Decided {
             cluster,
             outcome,
@@ -253,6 +241,24 @@ pub unsafe extern "C" fn weir_engine_record_outcome(
         metrics.record_request_key(key, &end);
         Ok(())
     })
+}
+
+/// The outcome a `weir_outcome` number names (`InvalidArgument` for
+/// another number).
+pub(crate) fn outcome_of(outcome: u32) -> Result<Outcome, weir_result> {
+    [
+        Outcome::Route,
+        Outcome::Redirect,
+        Outcome::DirectResponse,
+        Outcome::FaultAbort,
+        Outcome::NoRoute,
+        Outcome::NoCluster,
+        Outcome::NoHealthyUpstream,
+        Outcome::Overflow,
+    ]
+    .into_iter()
+    .find(|&o| weir_outcome::from(o) as u32 == outcome)
+    .ok_or(weir_result::InvalidArgument)
 }
 
 /// Writes the engine's metrics in the Prometheus text format (0.0.4) into

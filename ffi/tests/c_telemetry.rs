@@ -17,3 +17,15 @@ fn c_telemetry() {
     let out = run(cmd, "telemetry");
     assert!(out.contains("telemetry: ok"), "{out}");
 }
+
+/// ffi/tests/c/access_log.c: the access-log callback, its lines and the
+/// Telemetry policy it follows.
+#[test]
+fn c_access_log() {
+    let root = repo_root();
+    let src = root.join("ffi/tests/c/access_log.c");
+    let exe = support::out_dir().join("access_log");
+    gcc(&[&src], &exe, true);
+    let out = run(std::process::Command::new(&exe), "access_log");
+    assert!(out.contains("access_log: ok"), "{out}");
+}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	weir "github.com/weir-mesh/weir/go"
@@ -47,8 +48,15 @@ type Proxy struct {
 	// RateLimiter, when set, refuses requests over its rate with 429 and
 	// x-local-rate-limit: true, before deciding (Envoy's local_ratelimit).
 	RateLimiter *weir.RateLimiter
+	// Labels are the workload's pod labels (EnvoyFilter workloadSelector).
+	Labels map[string]string
+	// ConfigLog gets the access log lines the config's Telemetry asks for
+	// when AccessLog is nil (Istio's envoy provider writes to stdout).
+	ConfigLog io.Writer
 
 	rng entropySource
+	// The config's Telemetry and EnvoyFilter policies (RefreshPolicies).
+	policies atomic.Pointer[policies]
 
 	// Weir sources made once from Gateway and Namespace: the listener's,
 	// and the sidecar's that mirrors are decided with.
@@ -170,6 +178,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	setRequestID(r, entropy)
 	defer obs.finish(p, snap, &d)
+	if p.configRateLimited(obs, r, &d, entropy) {
+		return
+	}
 	if p.DryRun {
 		writeDecision(w, &d)
 		return

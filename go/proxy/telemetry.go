@@ -114,9 +114,85 @@ func (o *observed) finish(p *Proxy, snap *weir.Snapshot, d *weir.Decision) {
 		end.Status = 0
 	}
 	_ = p.Engine.Record(snap, d, end)
-	if p.AccessLog != nil {
-		p.writeAccessLog(o, d, status, duration)
+	if out := p.accessLogFor(o, d, status, duration); out != nil {
+		p.writeAccessLog(out, o, d, status, duration)
 	}
+}
+
+// policies are what the config in force says beyond routing, for this proxy.
+type policies struct {
+	logs       *weir.AccessLogPolicy
+	logsOn     bool
+	rateLimits *weir.LocalRateLimits
+}
+
+// RefreshPolicies reads the config's Telemetry access logging and
+// EnvoyFilter local rate limits for Namespace and Labels; call it after
+// each Apply (rate limit buckets start full again, as Envoy's do on a new
+// config). The flags' settings (AccessLog, RateLimiter) override them.
+func (p *Proxy) RefreshPolicies() error {
+	logs, err := p.Engine.AccessLogPolicy(p.Namespace)
+	if err != nil {
+		return err
+	}
+	limits, err := p.Engine.LocalRateLimits(p.Namespace, p.Labels)
+	if err != nil {
+		return err
+	}
+	_, on := logs.Configured()
+	if limits.Empty() {
+		limits = nil
+	}
+	p.policies.Store(&policies{logs: logs, logsOn: on, rateLimits: limits})
+	return nil
+}
+
+// accessLogFor is where this request's line goes: AccessLog (the flag:
+// every request), else ConfigLog when the config's Telemetry logs it.
+func (p *Proxy) accessLogFor(o *observed, d *weir.Decision, status int, duration time.Duration) io.Writer {
+	if p.AccessLog != nil {
+		return p.AccessLog
+	}
+	pol := p.policies.Load()
+	if p.ConfigLog == nil || pol == nil || !pol.logsOn {
+		return nil
+	}
+	grpc := -1
+	if g, err := strconv.Atoi(o.Header().Get("grpc-status")); err == nil {
+		grpc = g
+	}
+	logged := pol.logs.Logs(&weir.LogRequest{
+		Method: o.r.Method, Authority: o.r.Host, Path: o.r.URL.RequestURI(), Header: o.r.Header,
+		Code: status, Flags: o.flags, Outcome: d.Outcome, Delayed: d.HasDelay, GRPCStatus: grpc,
+		Duration: duration, RequestBytes: requestBytes(o.r), ResponseBytes: o.bytes,
+	})
+	if !logged {
+		return nil
+	}
+	return p.ConfigLog
+}
+
+// configRateLimited answers 429 (or the EnvoyFilter's status) when the
+// config's local rate limits refuse the request; never with a RateLimiter
+// (the flag's) set.
+func (p *Proxy) configRateLimited(o *observed, r *http.Request, d *weir.Decision, entropy uint64) bool {
+	if p.RateLimiter != nil {
+		return false
+	}
+	pol := p.policies.Load()
+	if pol == nil || pol.rateLimits == nil {
+		return false
+	}
+	v := pol.rateLimits.Check(p.Engine, d.RouteName, r.URL.RequestURI(), r.Host, r.Method, r.Header, entropy, time.Now())
+	if !v.Limited {
+		return false
+	}
+	o.flags |= weir.FlagRateLimited
+	for _, h := range v.Header {
+		o.Header().Set(h[0], h[1])
+	}
+	http.Error(o, "local_rate_limited", v.Status)
+	return true
 }
 
 // accessLogMu keeps lines whole when handlers log at once.
@@ -125,7 +201,7 @@ var accessLogMu sync.Mutex
 // writeAccessLog writes one line in Envoy's default access log format
 // (source/common/formatter/substitution_format_string.cc, DefaultFormat),
 // or as one JSON object with the same fields when AccessLogJSON is set.
-func (p *Proxy) writeAccessLog(o *observed, d *weir.Decision, status int, duration time.Duration) {
+func (p *Proxy) writeAccessLog(out io.Writer, o *observed, d *weir.Decision, status int, duration time.Duration) {
 	r := o.r
 	path := r.Header.Get("x-envoy-original-path")
 	if path == "" {
@@ -175,7 +251,7 @@ func (p *Proxy) writeAccessLog(o *observed, d *weir.Decision, status int, durati
 	}
 	accessLogMu.Lock()
 	defer accessLogMu.Unlock()
-	_, _ = io.WriteString(p.AccessLog, line)
+	_, _ = io.WriteString(out, line)
 }
 
 func nonNegative(n int64) int64 {

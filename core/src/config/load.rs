@@ -83,6 +83,9 @@ impl Loaded {
             self.config.kube.add(kind, meta, obj, &mut self.diagnostics);
             return;
         }
+        if self.add_policy_object(kind_name, &api_version, &reference, &mut obj) {
+            return;
+        }
         let kind = match Kind::parse(kind_name) {
             Some(k) if is_istio_networking(&api_version) => k,
             Some(_) => {

@@ -16,6 +16,7 @@ mod load;
 pub mod locate;
 pub mod model;
 pub mod names;
+pub mod policy;
 pub mod registry;
 
 use crate::diagnostic::ResourceRef;
@@ -124,5 +125,9 @@ pub struct Config {
     /// How Kubernetes objects are read (cluster domain, root namespace,
     /// synthesized pods). Set before applying.
     pub kube_options: kube::Options,
+    /// Telemetry resources' access logging (config/policy).
+    pub telemetries: policy::telemetry::Telemetries,
+    /// EnvoyFilter local rate limits (config/policy).
+    pub local_rate_limits: policy::envoy_filter::LocalRateLimits,
     loaded: usize,
 }

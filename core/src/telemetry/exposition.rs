@@ -151,7 +151,7 @@ impl Metrics {
     /// Allocates (it is for the scrape, not the request path).
     pub fn render(&self, out: &mut String) {
         let source = self.source();
-        let mut http: Vec<(Option<SeriesKey>, &HttpSeries)> = self
+        let mut http: Vec<(Option<SeriesKey>, HttpSeries)> = self
             .http_series()
             .into_iter()
             .map(|(k, s)| (Some(k), s))

@@ -46,13 +46,44 @@ pub struct Histogram {
     sum: AtomicU64,
 }
 
+/// Adds `v` to a cell only this thread writes (a shard it owns): a plain
+/// load and store, no locked instruction. Readers still see whole values.
+#[inline(always)]
+fn add_owned(cell: &AtomicU64, v: u64) {
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(v),
+        Ordering::Relaxed,
+    );
+}
+
+/// The bucket of `thousandths`: the first bound that holds it (`+Inf` last).
+#[inline(always)]
+fn bucket_of(thousandths: u64) -> usize {
+    BUCKETS_THOUSANDTHS.partition_point(|&b| b < thousandths)
+}
+
 impl Histogram {
     /// Counts `thousandths / 1000`, adding `sum_add` to the sum.
     #[inline]
     fn observe(&self, thousandths: u64, sum_add: u64) {
-        let bucket = BUCKETS_THOUSANDTHS.partition_point(|&b| b < thousandths);
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.buckets[bucket_of(thousandths)].fetch_add(1, Ordering::Relaxed);
         self.sum.fetch_add(sum_add, Ordering::Relaxed);
+    }
+
+    /// [`observe`](Self::observe) on a histogram of a shard this thread owns.
+    #[inline]
+    fn observe_owned(&self, thousandths: u64, sum_add: u64) {
+        add_owned(&self.buckets[bucket_of(thousandths)], 1);
+        add_owned(&self.sum, sum_add);
+    }
+
+    /// Adds `other`'s counts and sum (merging shards for a scrape).
+    fn merge_from(&self, other: &Histogram) {
+        for (a, b) in self.buckets.iter().zip(&other.buckets) {
+            a.fetch_add(b.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        self.sum
+            .fetch_add(other.sum.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     /// Cumulative counts, `le` ascending, the last one `+Inf` (the count).
@@ -89,6 +120,14 @@ pub struct HttpSeries {
     pub response_bytes: Histogram,
 }
 
+impl HttpSeries {
+    fn merge_from(&self, other: &HttpSeries) {
+        self.duration.merge_from(&other.duration);
+        self.request_bytes.merge_from(&other.request_bytes);
+        self.response_bytes.merge_from(&other.response_bytes);
+    }
+}
+
 /// The cells of one TCP series.
 #[derive(Debug, Default)]
 pub struct TcpSeries {
@@ -114,7 +153,7 @@ struct SeriesTable<C> {
     /// The cell of each occupied slot; [`PENDING`] for an instant while the
     /// slot's claimer numbers it.
     cell_of: Box<[AtomicU32]>,
-    /// `max` cells, then the overflow cell.
+    /// Per shard, `max` cells then the overflow cell (`max + 1` a shard).
     cells: Box<[C]>,
     used: AtomicU32,
     max: u32,
@@ -134,12 +173,15 @@ fn home(key: u64, mask: usize) -> usize {
 }
 
 impl<C: Default> SeriesTable<C> {
-    fn new(max: u32) -> Self {
+    fn new(max: u32, shards: usize) -> Self {
         let slots = slot_count(max);
+        let per_shard = max as usize + 1;
         SeriesTable {
             keys: (0..slots).map(|_| AtomicU64::new(EMPTY)).collect(),
             cell_of: (0..slots).map(|_| AtomicU32::new(PENDING)).collect(),
-            cells: (0..=max).map(|_| C::default()).collect(),
+            cells: (0..per_shard * shards.max(1))
+                .map(|_| C::default())
+                .collect(),
             used: AtomicU32::new(0),
             max,
             overflowed: AtomicU64::new(0),
@@ -148,29 +190,46 @@ impl<C: Default> SeriesTable<C> {
 }
 
 impl<C> SeriesTable<C> {
-    fn overflow(&self) -> &C {
+    fn overflow(&self) -> u32 {
         self.overflowed.fetch_add(1, Ordering::Relaxed);
-        &self.cells[self.max as usize]
+        self.max
     }
 
     #[inline]
-    fn cell_at(&self, slot: usize) -> &C {
+    fn cell_at(&self, slot: usize) -> u32 {
         loop {
             let c = self.cell_of[slot].load(Ordering::Acquire);
             if c != PENDING {
                 if c >= self.max {
                     return self.overflow();
                 }
-                return &self.cells[c as usize];
+                return c;
             }
             // The claimer is between its two stores.
             std::hint::spin_loop();
         }
     }
 
-    /// The cells of `key`, claimed on first use.
+    /// Cell `cell` of shard `shard`.
+    #[inline]
+    fn cell(&self, shard: usize, cell: u32) -> &C {
+        &self.cells[shard * (self.max as usize + 1) + cell as usize]
+    }
+
+    /// How many shards of cells there are.
+    fn shards(&self) -> usize {
+        self.cells.len() / (self.max as usize + 1)
+    }
+
+    /// The cells of `key` in shard 0, claimed on first use.
     #[inline]
     fn get(&self, key: u64) -> &C {
+        self.cell(0, self.get_index(key))
+    }
+
+    /// The cell index of `key` (the same in every shard), claimed on first use.
+    #[inline]
+    fn get_index(&self, key: u64) -> u32 {
         let mask = self.keys.len() - 1;
         let mut slot = home(key, mask);
         for _ in 0..self.keys.len() {
@@ -200,13 +259,13 @@ impl<C> SeriesTable<C> {
         self.overflow()
     }
 
-    /// `(key, cells)` of every series with its own cells, by key.
-    fn series(&self) -> Vec<(u64, &C)> {
-        let mut out: Vec<(u64, &C)> = (0..self.keys.len())
+    /// `(key, cell index)` of every series with its own cells, by key.
+    fn series(&self) -> Vec<(u64, u32)> {
+        let mut out: Vec<(u64, u32)> = (0..self.keys.len())
             .filter_map(|slot| {
                 let key = self.keys[slot].load(Ordering::Acquire);
                 let cell = self.cell_of[slot].load(Ordering::Acquire);
-                (key != EMPTY && cell < self.max).then(|| (key, &self.cells[cell as usize]))
+                (key != EMPTY && cell < self.max).then_some((key, cell))
             })
             .collect();
         out.sort_unstable_by_key(|&(k, _)| k);
@@ -219,6 +278,11 @@ impl<C> SeriesTable<C> {
 struct Destinations {
     keys: Box<[AtomicU64]>,
     labels: Box<[OnceLock<DestinationLabels>]>,
+    /// Cluster address → id, direct-mapped: `(address >> 3) << 20 | id`.
+    /// A hit is checked against the id's cluster name (an address can be
+    /// reused by a later table), so a stale or torn entry only costs the
+    /// hashed lookup; it spares hashing the name on the request path.
+    by_address: Box<[AtomicU64]>,
     used: AtomicU32,
     max: u32,
     unknown: DestinationLabels,
@@ -235,10 +299,31 @@ impl Destinations {
         Destinations {
             keys: (0..slots).map(|_| AtomicU64::new(EMPTY)).collect(),
             labels: (0..slots).map(|_| OnceLock::new()).collect(),
+            by_address: (0..slots).map(|_| AtomicU64::new(0)).collect(),
             used: AtomicU32::new(0),
             max,
             unknown: DestinationLabels::unknown(),
         }
+    }
+
+    /// [`id_of`](Self::id_of) through the address cache.
+    #[inline]
+    fn id_of_cached(&self, cluster: &Cluster) -> u32 {
+        let address = cluster as *const Cluster as u64;
+        let slot = home(address, self.by_address.len() - 1);
+        let tag = (address >> 3) << 20;
+        let entry = self.by_address[slot].load(Ordering::Relaxed);
+        if entry != 0 && entry & !u64::from(MAX_DESTINATION_ID) == tag {
+            let id = (entry & u64::from(MAX_DESTINATION_ID)) as u32;
+            if *self.labels(id).cluster == *cluster.name {
+                return id;
+            }
+        }
+        let id = self.id_of(cluster);
+        if id != 0 {
+            self.by_address[slot].store(tag | u64::from(id), Ordering::Relaxed);
+        }
+        id
     }
 
     /// The id of `cluster`, registering it (allocating its labels) when it
@@ -302,6 +387,9 @@ pub struct MetricsOptions {
     pub max_tcp_series: u32,
     /// Most destinations (clusters) told apart; later ones are `unknown`.
     pub max_destinations: u32,
+    /// Shards of HTTP cells threads own (each a copy of the cells: memory
+    /// grows with it); threads beyond share one with atomic adds.
+    pub thread_shards: u32,
 }
 
 impl Default for MetricsOptions {
@@ -310,6 +398,8 @@ impl Default for MetricsOptions {
             max_series: 1024,
             max_tcp_series: 256,
             max_destinations: 1024,
+            thread_shards: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().min(8) as u32),
         }
     }
 }
@@ -357,6 +447,8 @@ pub struct Metrics {
     destinations: Destinations,
     http: SeriesTable<HttpSeries>,
     tcp: SeriesTable<TcpSeries>,
+    /// Which thread owns which shard of `http` (shard 0 is everyone's).
+    owners: super::shards::Owners,
     /// Extra counter families other parts of telemetry add (rate limiting).
     rate_limited: AtomicU64,
 }
@@ -374,8 +466,9 @@ impl Metrics {
             options,
             source: Mutex::new((Reporter::Source, Workload::default())),
             destinations: Destinations::new(options.max_destinations),
-            http: SeriesTable::new(options.max_series),
-            tcp: SeriesTable::new(options.max_tcp_series),
+            http: SeriesTable::new(options.max_series, 1 + options.thread_shards as usize),
+            tcp: SeriesTable::new(options.max_tcp_series, 1),
+            owners: super::shards::Owners::new(options.thread_shards as usize),
             rate_limited: AtomicU64::new(0),
         }
     }
@@ -410,7 +503,7 @@ impl Metrics {
     /// The destination id of a decision's cluster (0: unknown).
     #[inline]
     pub fn destination_of(&self, cluster: Option<&Cluster>) -> u32 {
-        cluster.map_or(0, |c| self.destinations.id_of(c))
+        cluster.map_or(0, |c| self.destinations.id_of_cached(c))
     }
 
     /// The labels of destination `id`.
@@ -467,15 +560,37 @@ impl Metrics {
     /// [`record_request`](Self::record_request) for a key already made.
     #[inline]
     pub fn record_request_key(&self, key: SeriesKey, end: &RequestEnd) {
-        let series = self.http.get(key.pack());
+        let cell = self.http.get_index(key.pack());
         let micros = u64::try_from(end.duration.as_micros()).unwrap_or(u64::MAX);
-        series.duration.observe(micros, micros);
-        series
-            .request_bytes
-            .observe(end.request_bytes.saturating_mul(1000), end.request_bytes);
-        series
-            .response_bytes
-            .observe(end.response_bytes.saturating_mul(1000), end.response_bytes);
+        let (rq, rs) = (end.request_bytes, end.response_bytes);
+        match self.owners.current() {
+            // This thread's own shard: plain adds.
+            Some(shard) => {
+                let series = self.http.cell(shard + 1, cell);
+                series.duration.observe_owned(micros, micros);
+                series
+                    .request_bytes
+                    .observe_owned(rq.saturating_mul(1000), rq);
+                series
+                    .response_bytes
+                    .observe_owned(rs.saturating_mul(1000), rs);
+            }
+            None => {
+                let series = self.http.cell(0, cell);
+                series.duration.observe(micros, micros);
+                series.request_bytes.observe(rq.saturating_mul(1000), rq);
+                series.response_bytes.observe(rs.saturating_mul(1000), rs);
+            }
+        }
+    }
+
+    /// Cell `cell` of the HTTP table summed over the shards.
+    fn merged(&self, cell: u32) -> HttpSeries {
+        let out = HttpSeries::default();
+        for shard in 0..self.http.shards() {
+            out.merge_from(self.http.cell(shard, cell));
+        }
+        out
     }
 
     fn tcp_series(&self, decision: &Decision<'_>, flags: ResponseFlags) -> &TcpSeries {
@@ -507,19 +622,20 @@ impl Metrics {
         s.received.fetch_add(received, Ordering::Relaxed);
     }
 
-    /// The HTTP series recorded so far, by key (the overflow series apart).
-    pub fn http_series(&self) -> Vec<(SeriesKey, &HttpSeries)> {
+    /// The HTTP series recorded so far, by key (the overflow series apart),
+    /// each summed over the threads' shards.
+    pub fn http_series(&self) -> Vec<(SeriesKey, HttpSeries)> {
         self.http
             .series()
             .into_iter()
-            .map(|(k, c)| (SeriesKey::unpack(k), c))
+            .map(|(k, c)| (SeriesKey::unpack(k), self.merged(c)))
             .collect()
     }
 
     /// The HTTP overflow series' cells and how many records went there.
-    pub fn http_overflow(&self) -> (&HttpSeries, u64) {
+    pub fn http_overflow(&self) -> (HttpSeries, u64) {
         (
-            &self.http.cells[self.http.max as usize],
+            self.merged(self.http.max),
             self.http.overflowed.load(Ordering::Relaxed),
         )
     }
@@ -529,14 +645,14 @@ impl Metrics {
         self.tcp
             .series()
             .into_iter()
-            .map(|(k, c)| (SeriesKey::unpack(k), c))
+            .map(|(k, c)| (SeriesKey::unpack(k), self.tcp.cell(0, c)))
             .collect()
     }
 
     /// The TCP overflow series' cells and how many records went there.
     pub fn tcp_overflow(&self) -> (&TcpSeries, u64) {
         (
-            &self.tcp.cells[self.tcp.max as usize],
+            self.tcp.cell(0, self.tcp.max),
             self.tcp.overflowed.load(Ordering::Relaxed),
         )
     }
@@ -548,7 +664,7 @@ impl Metrics {
             .series()
             .into_iter()
             .find(|&(k, _)| k == packed)
-            .map_or(0, |(_, s)| s.duration.count())
+            .map_or(0, |(_, c)| self.merged(c).duration.count())
     }
 
     /// Counts a request refused by local rate limiting.
@@ -598,7 +714,7 @@ mod tests {
 
     #[test]
     fn series_beyond_the_bound_share_the_overflow_cell() {
-        let t: SeriesTable<AtomicU64> = SeriesTable::new(3);
+        let t: SeriesTable<AtomicU64> = SeriesTable::new(3, 1);
         for key in 1..=10u64 {
             t.get(key | 1 << 63).fetch_add(key, Ordering::Relaxed);
         }
@@ -606,9 +722,74 @@ mod tests {
         t.get(2 | 1 << 63).fetch_add(100, Ordering::Relaxed);
         let series = t.series();
         assert_eq!(series.len(), 3);
-        let own: u64 = series.iter().map(|(_, c)| c.load(Ordering::Relaxed)).sum();
+        let own: u64 = series
+            .iter()
+            .map(|&(_, c)| t.cell(0, c).load(Ordering::Relaxed))
+            .sum();
         let over = t.cells[3].load(Ordering::Relaxed);
         assert_eq!(own + over, 55 + 100);
         assert_eq!(t.overflowed.load(Ordering::Relaxed), 7);
+    }
+
+    /// 8 threads on 2 owned shards and the shared one, then more threads
+    /// taking over freed shards: every record counted exactly once.
+    #[test]
+    fn shards_add_up_exactly_across_threads() {
+        let engine = crate::Engine::new();
+        engine
+            .apply_str(include_str!(
+                "../../../examples/configs/fleetman-canary.yaml"
+            ))
+            .expect("applies");
+        let metrics = Metrics::new(MetricsOptions {
+            thread_shards: 2,
+            ..MetricsOptions::default()
+        });
+        let table = engine.snapshot();
+        metrics.prepare(&table);
+        let end = RequestEnd {
+            status: 200,
+            duration: Duration::from_micros(1500),
+            request_bytes: 10,
+            response_bytes: 20,
+            ..RequestEnd::default()
+        };
+        for _wave in 0..2 {
+            std::thread::scope(|s| {
+                for t in 0..8u64 {
+                    let (metrics, table) = (&metrics, &table);
+                    s.spawn(move || {
+                        let req = crate::Request::get(
+                            "fleetman-staff-service.default.svc.cluster.local",
+                            "/",
+                        );
+                        for i in 0..5000u64 {
+                            // Entropy 0..89 is the safe subset, 90..99 risky.
+                            let d = table.decide(&req, (t * 5000 + i) % 100);
+                            metrics.record_request(&d, &end);
+                        }
+                    });
+                }
+            });
+        }
+        let series = metrics.http_series();
+        let total: u64 = series.iter().map(|(_, s)| s.duration.count()).sum();
+        assert_eq!(total, 2 * 8 * 5000);
+        let bytes: u64 = series.iter().map(|(_, s)| s.response_bytes.raw_sum()).sum();
+        assert_eq!(bytes, 2 * 8 * 5000 * 20);
+        let micros: u64 = series.iter().map(|(_, s)| s.duration.raw_sum()).sum();
+        assert_eq!(micros, 2 * 8 * 5000 * 1500);
+        // 1.5 ms: every duration in the (1, 5] bucket.
+        for (_, s) in &series {
+            let c = s.duration.cumulative();
+            assert_eq!(c[1], 0);
+            assert_eq!(c[2], s.duration.count());
+        }
+        let risky: u64 = series
+            .iter()
+            .filter(|(k, _)| metrics.destination_labels(k.destination).version.as_ref() == "risky")
+            .map(|(_, s)| s.duration.count())
+            .sum();
+        assert_eq!(risky, 2 * 8 * 500);
     }
 }

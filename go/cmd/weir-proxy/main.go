@@ -196,6 +196,8 @@ func run(ctx context.Context, o options, reload <-chan struct{}, log io.Writer, 
 		case <-reload:
 			if err := apply(engine, o.configs, log); err != nil {
 				fmt.Fprintf(log, "reload refused, still serving the previous config: %v\n", err)
+			} else if err := px.RefreshPolicies(); err != nil {
+				fmt.Fprintf(log, "reloaded; telemetry and rate limit policies not refreshed: %v\n", err)
 			} else {
 				fmt.Fprintln(log, "reloaded")
 			}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	weir "github.com/weir-mesh/weir/go"
@@ -21,6 +22,7 @@ type telemetryOptions struct {
 	workload      weir.Workload
 	reporter      string
 	rateLimit     string
+	labels        string
 }
 
 func (t *telemetryOptions) register(fs *flag.FlagSet) {
@@ -32,7 +34,8 @@ func (t *telemetryOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.workload.App, "app", "", "source_app of the metrics")
 	fs.StringVar(&t.workload.Version, "version", "", "source_version of the metrics")
 	fs.StringVar(&t.reporter, "reporter", "source", "reporter label: source or destination")
-	fs.StringVar(&t.rateLimit, "rate-limit", "", "local rate limit MAX_TOKENS/TOKENS_PER_FILL/FILL_INTERVAL (e.g. 10/10/1s): over it, 429")
+	fs.StringVar(&t.rateLimit, "rate-limit", "", "local rate limit MAX_TOKENS/TOKENS_PER_FILL/FILL_INTERVAL (e.g. 10/10/1s): over it, 429; overrides the config's EnvoyFilter local rate limits")
+	fs.StringVar(&t.labels, "labels", "", "the workload's pod labels K=V,K=V (EnvoyFilter workloadSelector)")
 }
 
 // startTelemetry sets up px and the engine from t; stop ends the metrics
@@ -85,6 +88,24 @@ func startTelemetry(t telemetryOptions, namespace string, engine *weir.Engine, p
 		px.AccessLog = f
 	}
 	px.AccessLogJSON = t.accessLogJSON
+	if px.AccessLog == nil {
+		// -access-log overrides; without it the config's Telemetry decides,
+		// writing to stdout as Istio's envoy provider does.
+		px.ConfigLog = os.Stdout
+	}
+	if t.labels != "" {
+		px.Labels = map[string]string{}
+		for _, kv := range strings.Split(t.labels, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return stop, fmt.Errorf("-labels %q: want K=V,K=V", t.labels)
+			}
+			px.Labels[k] = v
+		}
+	}
+	if err := px.RefreshPolicies(); err != nil {
+		return stop, err
+	}
 	if t.metricsListen != "" {
 		ln, err := net.Listen("tcp", t.metricsListen)
 		if err != nil {

@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     outlier: bool,
     /// The network filter's counters (`filter: network` only).
     pub(crate) connections: Option<crate::connection::Counters>,
+    /// Istio's standard metrics (`telemetry.metrics`).
+    recorder: Option<crate::recorder::Recorder>,
 }
 
 impl Shared {
@@ -145,7 +147,15 @@ impl RootContext for Root {
             .is_some_and(|t| t.clusters().iter().any(|c| c.policy.outlier.is_some()));
         let connections =
             (settings.filter == FilterKind::Network).then(crate::connection::Counters::define);
+        let recorder = settings.telemetry.metrics.then(|| {
+            crate::recorder::Recorder::new(crate::telemetry::SourceLabels::new(
+                &settings.telemetry,
+                &settings.source_namespace,
+                &settings.source_labels,
+            ))
+        });
         self.shared = Some(Rc::new(Shared {
+            recorder,
             connections,
             settings,
             rng: Cell::new(seed),
@@ -191,6 +201,7 @@ impl RootContext for Root {
             delay_token: None,
             then_abort: None,
             in_flight: None,
+            decided: None,
         }))
     }
 
@@ -223,6 +234,8 @@ struct Http {
     /// The request counted in flight on the cluster and endpoint Weir chose
     /// (`Table::begin_indices`), until `on_log`.
     in_flight: Option<InFlight>,
+    /// What the metrics recorded in `on_log` need of the decision.
+    decided: Option<crate::recorder::Decided>,
 }
 
 /// Feedback for one routed request: what `Table::finish_indices` needs.
@@ -449,6 +462,7 @@ impl HttpContext for Http {
             }
         }
         self.finish_feedback();
+        self.record_metrics();
     }
 }
 
@@ -487,6 +501,18 @@ impl Http {
         }
         let outcome = f.outcome.or_else(|| upstream_outcome(None));
         table.finish_indices(f.indices, outcome, now_millis());
+    }
+
+    /// Istio's metrics for the request just logged (`telemetry.metrics`).
+    fn record_metrics(&mut self) {
+        let Some(decided) = self.decided.take() else {
+            return;
+        };
+        if let Some(shared) = &self.shared {
+            if let (Some(r), Some(table)) = (&shared.recorder, shared.settings.table.as_deref()) {
+                r.record(table, &decided);
+            }
+        }
     }
 
     fn internal_error(&mut self, what: &str) -> Action {
@@ -537,7 +563,19 @@ impl Http {
             // Ejections end when the table's clock passes them.
             table.advance_clock(now_millis());
         }
-        let d = table.decide(&req, shared.next_entropy());
+        let entropy = shared.next_entropy();
+        let d = table.decide(&req, entropy);
+        if shared.recorder.is_some() {
+            self.decided = Some(crate::recorder::Decided::new(&d, view.get("content-type")));
+        }
+        if settings.telemetry.request_id {
+            if let Some(id) = weir_core::telemetry::RequestId::to_set(view, entropy) {
+                set_request(
+                    weir_core::telemetry::request_id::REQUEST_ID_HEADER,
+                    id.as_str(),
+                )?;
+            }
+        }
         match d.outcome {
             Outcome::Route => self.forward(shared, &d, &headers, authority),
             Outcome::FaultAbort => {
@@ -628,6 +666,7 @@ impl Http {
             None => authority,
         };
         Self::set_timeouts(settings, d)?;
+        Self::set_log_headers(settings, d)?;
 
         // Steering headers last, so neither the client nor a header edit can
         // point the request elsewhere.
@@ -699,6 +738,20 @@ impl Http {
             Some(delay) => Ok(self.pause_for(shared, delay, None)),
             None => Ok(Action::Continue),
         }
+    }
+
+    /// Weir's route and destination for Envoy's access log, as request
+    /// headers Envoy's `header_to_metadata` moves into dynamic metadata
+    /// (telemetry.rs); set on every routed request, so a client's are overwritten.
+    fn set_log_headers(settings: &Settings, d: &Decision<'_>) -> Result<(), Failure> {
+        let t = &settings.telemetry;
+        if let (Some(h), Some(route)) = (&t.route_header, d.route) {
+            set_request(h, &crate::telemetry::route_name(&route.rule))?;
+        }
+        if let (Some(h), Some(c)) = (&t.destination_header, d.cluster) {
+            set_request(h, &c.name)?;
+        }
+        Ok(())
     }
 
     /// Timeout and retry policy through the headers Envoy's router trusts

@@ -15,11 +15,14 @@ pub mod kept_engine;
 pub mod network;
 pub mod outcome;
 pub mod settings;
+pub mod telemetry;
 
 #[cfg(target_arch = "wasm32")]
 mod connection;
 #[cfg(target_arch = "wasm32")]
 mod filter;
+#[cfg(target_arch = "wasm32")]
+mod recorder;
 
 // `proxy_wasm::main!` exports `_initialize` with `#[no_mangle]` (and calls the
 // WASI constructors): the one place the crate needs `unsafe_code`.

@@ -111,6 +111,9 @@ pub struct PluginConfig {
     /// changes: with `config` unchanged, the routes are not compiled again).
     #[serde(default)]
     pub endpoints: crate::kept_engine::Endpoints,
+    /// Metrics, access-log metadata and request ids (telemetry.rs).
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 fn default_cluster_header() -> String {
@@ -197,6 +200,8 @@ pub struct Settings {
     /// Whether the routes were compiled or only endpoints updated (`None`
     /// in noop mode).
     pub applied: Option<crate::kept_engine::Applied>,
+    /// Metrics, access-log metadata and request ids (telemetry.rs).
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// The headers that steer Envoy's upstream choice. Whatever a client sent
@@ -265,6 +270,9 @@ impl Settings {
                 message: "must be 1..=1000".into(),
             });
         }
+        cfg.telemetry
+            .check()
+            .map_err(|(field, message)| SettingsError::Field { field, message })?;
         let mut warnings = Vec::new();
         let mut applied = None;
         let table = if cfg.noop {
@@ -316,6 +324,7 @@ impl Settings {
             needs_addresses,
             warnings,
             applied,
+            telemetry: cfg.telemetry,
         })
     }
 

