@@ -63,11 +63,21 @@ impl Stats {
 pub struct Ads {
     snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     stats: Arc<Stats>,
+    closing: watch::Receiver<bool>,
 }
 
 impl Ads {
-    pub fn new(snapshots: watch::Receiver<Option<Arc<Snapshot>>>, stats: Arc<Stats>) -> Ads {
-        Ads { snapshots, stats }
+    /// `closing` turning true ends every stream (the server stops).
+    pub fn new(
+        snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+        stats: Arc<Stats>,
+        closing: watch::Receiver<bool>,
+    ) -> Ads {
+        Ads {
+            snapshots,
+            stats,
+            closing,
+        }
     }
 }
 
@@ -87,6 +97,7 @@ impl AggregatedDiscoveryService for Ads {
             tx,
             snapshots: self.snapshots.clone(),
             stats: self.stats.clone(),
+            closing: self.closing.clone(),
             node: None,
             names: Vec::new(),
             subscribed: false,
@@ -118,6 +129,7 @@ struct AdsStream {
     tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
     snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     stats: Arc<Stats>,
+    closing: watch::Receiver<bool>,
     node: Option<NodeIdentity>,
     /// The resource names subscribed to.
     names: Vec<String>,
@@ -148,6 +160,8 @@ impl AdsStream {
                         break;
                     }
                 }
+                // Only ever turns true: the server stops.
+                _ = self.closing.changed() => break,
             }
         }
         self.stats.open_streams.fetch_sub(1, Ordering::Relaxed);
