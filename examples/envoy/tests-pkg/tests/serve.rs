@@ -204,9 +204,15 @@ impl Fleet {
         fleet.write("services.yaml", &fill(SERVICES, &fleet.ups, "v1"));
         fleet.write("routes.yaml", &fill(ROUTES, &fleet.ups, "v1"));
         fleet.start_server();
-        for p in proxies {
-            fleet.add_proxy(*p);
-        }
+        // Started side by side: most of an Envoy's start is waiting.
+        let mut started: Vec<Proxy> = proxies.iter().map(|p| fleet.new_proxy(*p)).collect();
+        thread::scope(|s| {
+            for p in &mut started {
+                let fleet = &fleet;
+                s.spawn(move || fleet.launch(p));
+            }
+        });
+        fleet.proxies = started;
         fleet.wait_all("v1", Duration::from_secs(30));
         fleet
     }
@@ -252,11 +258,12 @@ impl Fleet {
         .collect()
     }
 
-    fn add_proxy(&mut self, (name, node, host): (&'static str, &'static str, &'static str)) {
+    /// A proxy of the fleet, not started yet.
+    fn new_proxy(&self, (name, node, host): (&'static str, &'static str, &'static str)) -> Proxy {
         let (admin, port) = (free_port(), free_port());
         let dir = self.scratch.join(name);
         std::fs::create_dir_all(&dir).expect("proxy dir");
-        let mut p = Proxy {
+        Proxy {
             name,
             node,
             host,
@@ -264,7 +271,11 @@ impl Fleet {
             admin,
             dir,
             envoy: None,
-        };
+        }
+    }
+
+    fn add_proxy(&mut self, proxy: (&'static str, &'static str, &'static str)) {
+        let mut p = self.new_proxy(proxy);
         self.launch(&mut p);
         self.proxies.push(p);
     }
