@@ -25,6 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use xds::{Ads, Stats};
 
+/// How long open streams get to close after [`Server::stop`].
+const STOP_GRACE: Duration = Duration::from_millis(500);
+
 /// Everything `weir serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -70,7 +73,10 @@ impl Server {
         let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
         let stats = Arc::new(Stats::default());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let ads = Ads::new(store.subscribe(), stats.clone());
+        // Told to every stream on stop: tonic's graceful shutdown waits for
+        // open streams, and an ADS stream never ends on its own.
+        let (closing_tx, closing) = tokio::sync::watch::channel(false);
+        let ads = Ads::new(store.subscribe(), stats.clone(), closing.clone());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("weir-serve")
@@ -91,17 +97,27 @@ impl Server {
                     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
                     let service = AggregatedDiscoveryServiceServer::new(ads)
                         .max_decoding_message_size(4 << 20);
-                    let result = tonic::transport::Server::builder()
+                    let mut cut = closing;
+                    let serving = tonic::transport::Server::builder()
                         .tcp_nodelay(true)
                         // A peer that stops answering pings is dropped.
                         .http2_keepalive_interval(Some(Duration::from_secs(10)))
                         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
                         .max_concurrent_streams(Some(16))
                         .add_service(service)
-                        .serve_with_incoming_shutdown(incoming, async {
+                        .serve_with_incoming_shutdown(incoming, async move {
                             let _ = stopped.await;
-                        })
-                        .await;
+                            let _ = closing_tx.send(true);
+                        });
+                    // Streams get STOP_GRACE to close after the stop; what
+                    // is still open then is cut with the runtime.
+                    let result = tokio::select! {
+                        r = serving => r,
+                        _ = async {
+                            let _ = cut.wait_for(|c| *c).await;
+                            tokio::time::sleep(STOP_GRACE).await;
+                        } => Ok(()),
+                    };
                     if let Err(e) = result {
                         eprintln!("weir serve: gRPC server: {e}");
                     }

@@ -6,7 +6,10 @@
 //! nonce that is not the last one sent is stale and ignored. Each stream has
 //! its own task, so a client that floods requests or never reads stalls only
 //! itself: its responses wait on a channel of two, and new snapshots
-//! overwrite older ones (a watch channel) instead of queueing.
+//! overwrite older ones (a watch channel) instead of queueing. A stream
+//! that sends more than [`REQUESTS_PER_SECOND`] is read no faster than that
+//! (HTTP/2 flow control then holds its sender back), so a flood costs the
+//! server a bounded share of its CPU.
 
 use crate::node::NodeIdentity;
 use crate::state::{Snapshot, TYPED_EXTENSION_CONFIG};
@@ -17,10 +20,17 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
+
+/// The most requests a stream has read per second. An Envoy sends one per
+/// subscription and one ACK per push: a handful a second at most.
+pub const REQUESTS_PER_SECOND: u32 = 200;
+/// The most NACKs and ACKs kept in [`Stats`]' logs.
+const LOG_LIMIT: usize = 100_000;
 
 /// Counters of what the server saw, for logs and tests.
 #[derive(Debug, Default)]
@@ -33,6 +43,8 @@ pub struct Stats {
     pub nacks: AtomicU64,
     pub stale: AtomicU64,
     pub unknown_types: AtomicU64,
+    /// Times a stream over [`REQUESTS_PER_SECOND`] was made to wait.
+    pub throttled: AtomicU64,
     /// `(node id, version, error message)` of every NACK.
     pub nack_log: Mutex<Vec<(String, String, String)>>,
     /// `(node id, version)` of every ACK.
@@ -63,11 +75,21 @@ impl Stats {
 pub struct Ads {
     snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     stats: Arc<Stats>,
+    closing: watch::Receiver<bool>,
 }
 
 impl Ads {
-    pub fn new(snapshots: watch::Receiver<Option<Arc<Snapshot>>>, stats: Arc<Stats>) -> Ads {
-        Ads { snapshots, stats }
+    /// `closing` turning true ends every stream (the server stops).
+    pub fn new(
+        snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+        stats: Arc<Stats>,
+        closing: watch::Receiver<bool>,
+    ) -> Ads {
+        Ads {
+            snapshots,
+            stats,
+            closing,
+        }
     }
 }
 
@@ -87,6 +109,7 @@ impl AggregatedDiscoveryService for Ads {
             tx,
             snapshots: self.snapshots.clone(),
             stats: self.stats.clone(),
+            closing: self.closing.clone(),
             node: None,
             names: Vec::new(),
             subscribed: false,
@@ -94,6 +117,9 @@ impl AggregatedDiscoveryService for Ads {
             last_nonce: String::new(),
             sent: None,
             nacked: None,
+            window_start: Instant::now(),
+            window_requests: 0,
+            logged_unknown_type: false,
         };
         Stats::bump(&self.stats.streams);
         tokio::spawn(stream.run());
@@ -118,6 +144,7 @@ struct AdsStream {
     tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
     snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     stats: Arc<Stats>,
+    closing: watch::Receiver<bool>,
     node: Option<NodeIdentity>,
     /// The resource names subscribed to.
     names: Vec<String>,
@@ -128,6 +155,10 @@ struct AdsStream {
     sent: Option<String>,
     /// The version last NACKed (logged once, never sent again).
     nacked: Option<String>,
+    /// The requests read in the current second.
+    window_start: Instant,
+    window_requests: u32,
+    logged_unknown_type: bool,
 }
 
 impl AdsStream {
@@ -137,6 +168,7 @@ impl AdsStream {
             tokio::select! {
                 msg = self.inbound.message() => match msg {
                     Ok(Some(req)) => {
+                        self.throttle().await;
                         if !self.on_request(req).await {
                             break;
                         }
@@ -148,9 +180,28 @@ impl AdsStream {
                         break;
                     }
                 }
+                // Only ever turns true: the server stops.
+                _ = self.closing.changed() => break,
             }
         }
         self.stats.open_streams.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Waits out the rest of the second once this stream has sent
+    /// [`REQUESTS_PER_SECOND`] in it.
+    async fn throttle(&mut self) {
+        const WINDOW: Duration = Duration::from_secs(1);
+        if self.window_start.elapsed() >= WINDOW {
+            self.window_start = Instant::now();
+            self.window_requests = 0;
+        }
+        self.window_requests += 1;
+        if self.window_requests > REQUESTS_PER_SECOND {
+            Stats::bump(&self.stats.throttled);
+            tokio::time::sleep(WINDOW.saturating_sub(self.window_start.elapsed())).await;
+            self.window_start = Instant::now();
+            self.window_requests = 1;
+        }
     }
 
     fn node_id(&self) -> &str {
@@ -166,7 +217,8 @@ impl AdsStream {
             self.node = Some(node.unwrap_or_else(anonymous_node));
         }
         if req.type_url != TYPED_EXTENSION_CONFIG {
-            if self.stats.unknown_types.fetch_add(1, Ordering::Relaxed) < 100 {
+            Stats::bump(&self.stats.unknown_types);
+            if !std::mem::replace(&mut self.logged_unknown_type, true) {
                 eprintln!(
                     "weir serve: node {} asked for type {:?}; only {TYPED_EXTENSION_CONFIG} is served",
                     self.node_id(),
@@ -190,11 +242,13 @@ impl AdsStream {
                     err.message
                 );
                 if let Ok(mut l) = self.stats.nack_log.lock() {
-                    l.push((
-                        self.node_id().to_string(),
-                        rejected.clone(),
-                        err.message.clone(),
-                    ));
+                    if l.len() < LOG_LIMIT {
+                        l.push((
+                            self.node_id().to_string(),
+                            rejected.clone(),
+                            err.message.clone(),
+                        ));
+                    }
                 }
                 self.nacked = Some(rejected);
             }
@@ -203,7 +257,7 @@ impl AdsStream {
         if !req.response_nonce.is_empty() {
             Stats::bump(&self.stats.acks);
             if let Ok(mut l) = self.stats.ack_log.lock() {
-                if l.len() < 100_000 {
+                if l.len() < LOG_LIMIT {
                     l.push((self.node_id().to_string(), req.version_info.clone()));
                 }
             }
