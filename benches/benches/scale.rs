@@ -11,13 +11,19 @@
 //! - `kube/N/one_service_endpoints`: one Service's rollout (`set_endpoints`
 //!   with 10 new pod addresses) on top of the applied dump.
 //!
+//! - `mesh_errors/N`: load and validate `mesh/N`, clean and with three
+//!   errors per service (3N diagnostics): every diagnostic should cost O(1),
+//!   so the two stay close at every size.
+//!
 //! Before the timed runs each size is applied once and the process's peak
 //! resident set (`VmHWM`) printed: the memory bound. `WEIR_BENCH_QUICK=1`
 //! (CI) runs the smallest sizes only.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
-use weir_benches::cluster::{cluster_dump, mesh_config, pod_ip, service_host};
+use weir_benches::cluster::{
+    cluster_dump, mesh_config, mesh_config_with_errors, pod_ip, service_host,
+};
 use weir_core::compile::EndpointSpec;
 use weir_core::config::Loaded;
 use weir_core::Engine;
@@ -83,6 +89,35 @@ fn mesh(c: &mut Criterion) {
     g.finish();
 }
 
+/// Load and validation of a mesh, its diagnostics returned (untimed use).
+fn load_and_validate(text: &str) -> Vec<weir_core::diagnostic::Diagnostic> {
+    let mut loaded = Loaded::from_source("generated.yaml", text);
+    weir_core::validate::validate(&loaded.config, &mut loaded.diagnostics);
+    loaded.diagnostics
+}
+
+fn mesh_errors(c: &mut Criterion) {
+    let sizes: &[usize] = if quick() { &[1_000] } else { &[1_000, 10_000] };
+    let mut g = c.benchmark_group("mesh_errors");
+    g.sample_size(10);
+    for &n in sizes {
+        for (what, text) in [
+            ("clean", mesh_config(n)),
+            ("three_per_service", mesh_config_with_errors(n)),
+        ] {
+            let errors = load_and_validate(&text)
+                .iter()
+                .filter(|d| d.is_error())
+                .count();
+            eprintln!("mesh_errors/{what}/{n}: {errors} errors");
+            g.bench_with_input(BenchmarkId::new(what, n), &text, |b, text| {
+                b.iter(|| load_and_validate(black_box(text)))
+            });
+        }
+    }
+    g.finish();
+}
+
 fn kube(c: &mut Criterion) {
     let n = if large() && !quick() { 5_000 } else { 1_000 };
     let text = cluster_dump(n, 10);
@@ -119,6 +154,6 @@ fn kube(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = weir_benches::criterion();
-    targets = mesh, kube
+    targets = mesh, mesh_errors, kube
 }
 criterion_main!(benches);

@@ -262,3 +262,14 @@ spec:
     }
     out
 }
+
+/// [`mesh_config`] with three errors per service: an unknown DestinationRule
+/// field (found by load), an invalid uri regex and a subset no
+/// DestinationRule defines (found by validation). For the cost of reporting
+/// thousands of diagnostics.
+pub fn mesh_config_with_errors(services: usize) -> String {
+    mesh_config(services)
+        .replace("{prefix: /api/v2}", "{regex: '(unclosed'}")
+        .replace("subset: v2}, weight: 10}", "subset: v3}, weight: 10}")
+        .replace("spec:\n  host: ", "spec:\n  tarfficPolicy: {}\n  host: ")
+}

@@ -88,7 +88,8 @@ impl<'c> Builder<'c> {
         }
         let mut vhosts: Vec<(String, Vec<Route>)> = Vec::new();
         let mut by_domain: HashMap<String, usize> = HashMap::new();
-        let mut compiled: Vec<(String, usize)> = Vec::new(); // (vs host, vhost index) for wildcard coverage
+        // Wildcard VirtualService hosts → their vhost, for services they cover.
+        let mut wildcards = WildcardHosts::default();
         for vs in &vss {
             let routes_proto = self.http_routes(vs, "mesh");
             for h in &vs.spec.hosts {
@@ -98,7 +99,7 @@ impl<'c> Builder<'c> {
                 }
                 let routes = clone_routes(&routes_proto);
                 by_domain.insert(host.clone(), vhosts.len());
-                compiled.push((host.clone(), vhosts.len()));
+                wildcards.insert(&host, vhosts.len());
                 vhosts.push((host, routes));
             }
         }
@@ -113,12 +114,7 @@ impl<'c> Builder<'c> {
             if by_domain.contains_key(&host) {
                 continue;
             }
-            let covering = compiled
-                .iter()
-                .filter(|(h, _)| h.starts_with('*') && host_matches(h, &host))
-                .max_by_key(|(h, _)| h.len())
-                .map(|&(_, i)| i);
-            let routes = match covering {
+            let routes = match wildcards.most_specific(&host) {
                 Some(i) => clone_routes(&vhosts[i].1),
                 None => self.default_routes(&host),
             };
@@ -259,6 +255,62 @@ impl<'c> Builder<'c> {
     }
 }
 
+/// Wildcard hosts (`*.suffix`, `*`) with a value each, looked up by the
+/// concrete host they cover: the longest covering pattern in O(labels of the
+/// host), where a scan of every pattern per service made the mesh listener
+/// quadratic in the mesh.
+#[derive(Debug, Default)]
+pub(crate) struct WildcardHosts {
+    /// `.suffix` of `*.suffix` → value.
+    by_suffix: HashMap<String, usize>,
+    /// `*`.
+    star: Option<usize>,
+    /// Patterns with no `.` after the `*` (`*foo.com`), which validation
+    /// rejects: scanned, so compiling an unvalidated config still agrees
+    /// with [`host_matches`].
+    odd: Vec<(String, usize)>,
+}
+
+impl WildcardHosts {
+    /// Adds `host` if it is a wildcard; the first value of a pattern stays.
+    pub(crate) fn insert(&mut self, host: &str, value: usize) {
+        match host.strip_prefix('*') {
+            None => {}
+            Some("") => {
+                self.star.get_or_insert(value);
+            }
+            Some(suffix) if suffix.starts_with('.') => {
+                self.by_suffix.entry(suffix.to_string()).or_insert(value);
+            }
+            Some(_) => self.odd.push((host.to_string(), value)),
+        }
+    }
+
+    /// The value of the longest pattern covering concrete `host`
+    /// (as [`host_matches`] decides coverage).
+    pub(crate) fn most_specific(&self, host: &str) -> Option<usize> {
+        // Suffixes from the longest: `a.b.c` tries `.b.c`, then `.c`.
+        let from_suffix = host
+            .match_indices('.')
+            .filter(|&(i, _)| i > 0)
+            .find_map(|(i, _)| {
+                self.by_suffix
+                    .get(&host[i..])
+                    .map(|&v| (host.len() - i + 1, v))
+            });
+        let from_odd = self
+            .odd
+            .iter()
+            .filter(|(p, _)| host_matches(p, host))
+            .map(|(p, v)| (p.len(), *v))
+            .max_by_key(|&(len, _)| len);
+        match (from_suffix, from_odd) {
+            (Some(a), Some(b)) => Some(if b.0 > a.0 { b.1 } else { a.1 }),
+            (a, b) => a.or(b).map(|(_, v)| v).or(self.star),
+        }
+    }
+}
+
 /// Whether a resource with `export_to`, owned by namespace `owner`, is seen
 /// by sidecars of namespace `view` (`None`: a namespace no `exportTo` names).
 pub(crate) fn visible(export_to: &[String], owner: &str, view: Option<&str>) -> bool {
@@ -302,4 +354,50 @@ pub(crate) fn clone_routes(routes: &[Route]) -> Vec<Route> {
             catch_all: r.catch_all,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The indexed lookup answers as the scan it replaced: the longest
+    /// pattern that `host_matches`, `*` last, none when nothing covers.
+    #[test]
+    fn wildcard_hosts_pick_the_longest_covering_pattern() {
+        let patterns = [
+            "*.example.com",
+            "*.b.example.com",
+            "*",
+            "*.com",
+            "*ample.org",
+        ];
+        let mut index = WildcardHosts::default();
+        for (i, p) in patterns.iter().enumerate() {
+            index.insert(p, i);
+        }
+        index.insert("exact.example.com", 99); // not a wildcard: ignored
+        let hosts = [
+            "a.b.example.com",
+            "x.y.b.example.com",
+            "b.example.com",
+            "example.com",
+            "a.com",
+            "com",
+            "example.org",
+            "sample.org",
+            "exact.example.com",
+        ];
+        for host in hosts {
+            let scan = patterns
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| host_matches(p, host))
+                .max_by_key(|(_, p)| p.len())
+                .map(|(i, _)| i);
+            assert_eq!(index.most_specific(host), scan, "{host}");
+        }
+        let mut none = WildcardHosts::default();
+        none.insert("*.other.io", 0);
+        assert_eq!(none.most_specific("a.example.com"), None);
+    }
 }

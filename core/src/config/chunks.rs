@@ -10,12 +10,51 @@
 /// A piece of a YAML stream parsed on its own: a document, or one item of a
 /// `kind: List` document, moved left by `column` spaces.
 pub(super) struct Chunk {
-    pub(super) text: String,
+    /// Where its lines are in the stream (bytes).
+    span: std::ops::Range<usize>,
+    /// A `- ` item, whose text is its lines moved two columns left.
+    item: bool,
     /// Index of the document it belongs to.
     pub(super) document: usize,
     /// Lines and columns before it in the file.
     pub(super) line: usize,
     pub(super) column: usize,
+}
+
+impl Chunk {
+    /// The chunk's text: borrowed from `stream` when it is a whole document,
+    /// else written into `buf`. The chunks are made one at a time this way,
+    /// so a cluster dump is never held twice.
+    pub(super) fn text<'b>(&self, stream: &'b str, buf: &'b mut String) -> &'b str {
+        let lines = &stream[self.span.clone()];
+        if !self.item {
+            return lines;
+        }
+        buf.clear();
+        for (k, l) in lines.split_inclusive('\n').enumerate() {
+            if k == 0 {
+                buf.push_str(l.get(2..).unwrap_or("\n"));
+                if l.trim_end() == "-" {
+                    buf.push('\n');
+                }
+            } else if let Some(rest) = l.strip_prefix("  ") {
+                buf.push_str(rest);
+            } else {
+                // Blank (item_chunk let nothing else through).
+                buf.push_str(l.trim_start_matches(' '));
+            }
+        }
+        buf
+    }
+}
+
+/// Where `lines` (lines of `stream`, in order) are in it, in bytes.
+fn span_of(stream: &str, lines: &[&str]) -> std::ops::Range<usize> {
+    let offset = |l: &str| l.as_ptr() as usize - stream.as_ptr() as usize;
+    match (lines.first(), lines.last()) {
+        (Some(first), Some(last)) => offset(first)..offset(last) + last.len(),
+        _ => 0..0,
+    }
 }
 
 /// The stream split into documents, with each `kind: List` document laid
@@ -55,7 +94,7 @@ pub(super) fn kubectl_chunks(text: &str) -> Option<Vec<Chunk>> {
     }
     let mut chunks = Vec::new();
     for (document, (first_line, doc)) in docs.into_iter().enumerate() {
-        split_document(doc, first_line, document, &mut chunks)?;
+        split_document(text, doc, first_line, document, &mut chunks)?;
     }
     Some(chunks)
 }
@@ -100,6 +139,7 @@ fn is_blank(line: &str) -> bool {
 /// Adds document `doc` (lines `first_line..`) to `chunks`: whole, or item by
 /// item when it is a kubectl List.
 fn split_document(
+    stream: &str,
     doc: &[&str],
     first_line: usize,
     document: usize,
@@ -107,7 +147,8 @@ fn split_document(
 ) -> Option<()> {
     let whole = |chunks: &mut Vec<Chunk>| {
         chunks.push(Chunk {
-            text: doc.concat(),
+            span: span_of(stream, doc),
+            item: false,
             document,
             line: first_line,
             column: 0,
@@ -129,7 +170,7 @@ fn split_document(
     for (j, l) in doc.iter().enumerate().skip(items_at + 1) {
         if l.starts_with("- ") || l.trim_end() == "-" {
             if let Some(s) = item_start {
-                chunks.push(item_chunk(&doc[s..j], first_line + s, document)?);
+                chunks.push(item_chunk(stream, &doc[s..j], first_line + s, document)?);
             }
             item_start = Some(j);
         } else if l.starts_with("  ") || is_blank(l) {
@@ -143,7 +184,7 @@ fn split_document(
         }
     }
     if let Some(s) = item_start {
-        chunks.push(item_chunk(&doc[s..end], first_line + s, document)?);
+        chunks.push(item_chunk(stream, &doc[s..end], first_line + s, document)?);
     }
     // The List's other top-level keys (`apiVersion`, `kind`, `metadata`,
     // before or after the items) carry nothing Weir reads.
@@ -151,24 +192,16 @@ fn split_document(
 }
 
 /// One `- ` item, moved two columns left so it parses as its own document.
-fn item_chunk(lines: &[&str], line: usize, document: usize) -> Option<Chunk> {
-    let mut text = String::with_capacity(lines.iter().map(|l| l.len()).sum());
-    for (k, l) in lines.iter().enumerate() {
-        if k == 0 {
-            text.push_str(l.get(2..).unwrap_or("\n"));
-            if l.trim_end() == "-" {
-                text.push('\n');
-            }
-        } else if let Some(rest) = l.strip_prefix("  ") {
-            text.push_str(rest);
-        } else if is_blank(l) {
-            text.push_str(l.trim_start_matches(' '));
-        } else {
-            return None;
-        }
-    }
-    Some(Chunk {
-        text,
+fn item_chunk(stream: &str, lines: &[&str], line: usize, document: usize) -> Option<Chunk> {
+    // Every line after the first indented two spaces, or blank: else it is
+    // not kubectl's layout.
+    let laid_out = lines
+        .iter()
+        .skip(1)
+        .all(|l| l.starts_with("  ") || is_blank(l));
+    laid_out.then(|| Chunk {
+        span: span_of(stream, lines),
+        item: true,
         document,
         line,
         column: 2,

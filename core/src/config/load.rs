@@ -254,8 +254,10 @@ impl Loaded {
             self.add_yaml_documents(file, text, 0, 0, 0);
             return;
         };
+        let mut buf = String::new();
         for chunk in chunks {
-            if !self.add_yaml_documents(file, &chunk.text, chunk.document, chunk.line, chunk.column)
+            let chunk_text = chunk.text(text, &mut buf);
+            if !self.add_yaml_documents(file, chunk_text, chunk.document, chunk.line, chunk.column)
             {
                 // As in one stream: nothing after a syntax error is trusted.
                 break;
