@@ -2,7 +2,8 @@
 //! when it opens (before `tcp_proxy` picks its upstream), from what Envoy
 //! knows of the connection and never from what the client sends.
 
-use crate::filter::{address, log, needs_feedback, Shared};
+use crate::filter::{log, Shared};
+use crate::http::{address, needs_feedback};
 use crate::network::{connection_action, filter_state_arguments, ConnectionAction};
 use crate::network::{ORIGINAL_DST_ADDRESS, TCP_PROXY_CLUSTER};
 use proxy_wasm::hostcalls;

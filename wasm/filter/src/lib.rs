@@ -22,7 +22,13 @@ mod connection;
 #[cfg(target_arch = "wasm32")]
 mod filter;
 #[cfg(target_arch = "wasm32")]
+mod http;
+#[cfg(target_arch = "wasm32")]
 mod recorder;
+#[cfg(target_arch = "wasm32")]
+mod reply;
+#[cfg(target_arch = "wasm32")]
+mod router_headers;
 
 // `proxy_wasm::main!` exports `_initialize` with `#[no_mangle]` (and calls the
 // WASI constructors): the one place the crate needs `unsafe_code`.
