@@ -6,6 +6,7 @@
 //! honour is a diagnostic naming it.
 
 pub mod envoy_filter;
+pub mod local_ratelimit;
 pub mod log_filter;
 pub mod telemetry;
 
