@@ -6,6 +6,7 @@
 pub mod address_text;
 pub mod hash_policy;
 pub mod maglev;
+pub mod murmur2;
 mod request_text;
 pub mod ring_hash;
 pub mod weighted;
