@@ -204,15 +204,9 @@ impl Fleet {
         fleet.write("services.yaml", &fill(SERVICES, &fleet.ups, "v1"));
         fleet.write("routes.yaml", &fill(ROUTES, &fleet.ups, "v1"));
         fleet.start_server();
-        // Started side by side: most of an Envoy's start is waiting.
-        let mut started: Vec<Proxy> = proxies.iter().map(|p| fleet.new_proxy(*p)).collect();
-        thread::scope(|s| {
-            for p in &mut started {
-                let fleet = &fleet;
-                s.spawn(move || fleet.launch(p));
-            }
-        });
-        fleet.proxies = started;
+        for p in proxies {
+            fleet.add_proxy(*p);
+        }
         fleet.wait_all("v1", Duration::from_secs(30));
         fleet
     }
@@ -258,12 +252,11 @@ impl Fleet {
         .collect()
     }
 
-    /// A proxy of the fleet, not started yet.
-    fn new_proxy(&self, (name, node, host): (&'static str, &'static str, &'static str)) -> Proxy {
+    fn add_proxy(&mut self, (name, node, host): (&'static str, &'static str, &'static str)) {
         let (admin, port) = (free_port(), free_port());
         let dir = self.scratch.join(name);
         std::fs::create_dir_all(&dir).expect("proxy dir");
-        Proxy {
+        let mut p = Proxy {
             name,
             node,
             host,
@@ -271,11 +264,7 @@ impl Fleet {
             admin,
             dir,
             envoy: None,
-        }
-    }
-
-    fn add_proxy(&mut self, proxy: (&'static str, &'static str, &'static str)) {
-        let mut p = self.new_proxy(proxy);
+        };
         self.launch(&mut p);
         self.proxies.push(p);
     }
