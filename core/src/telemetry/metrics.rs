@@ -77,13 +77,21 @@ impl Histogram {
         add_owned(&self.sum, sum_add);
     }
 
-    /// Adds `other`'s counts and sum (merging shards for a scrape).
+    /// Adds `other`'s counts and sum to this histogram, which only this
+    /// thread holds (merging shards into a fresh copy).
     fn merge_from(&self, other: &Histogram) {
         for (a, b) in self.buckets.iter().zip(&other.buckets) {
-            a.fetch_add(b.load(Ordering::Relaxed), Ordering::Relaxed);
+            add_owned(a, b.load(Ordering::Relaxed));
         }
-        self.sum
-            .fetch_add(other.sum.load(Ordering::Relaxed), Ordering::Relaxed);
+        add_owned(&self.sum, other.sum.load(Ordering::Relaxed));
+    }
+
+    /// Adds this histogram's per-bucket counts and sum to plain numbers.
+    fn add_to(&self, counts: &mut [u64; 20], sum: &mut u64) {
+        for (c, b) in counts.iter_mut().zip(&self.buckets) {
+            *c = c.wrapping_add(b.load(Ordering::Relaxed));
+        }
+        *sum = sum.wrapping_add(self.sum.load(Ordering::Relaxed));
     }
 
     /// Cumulative counts, `le` ascending, the last one `+Inf` (the count).
@@ -126,6 +134,17 @@ impl HttpSeries {
         self.request_bytes.merge_from(&other.request_bytes);
         self.response_bytes.merge_from(&other.response_bytes);
     }
+}
+
+/// One HTTP series summed over the shards, in plain numbers: what a scrape
+/// writes. Histograms in [`HttpSeries`] order (duration, request bytes,
+/// response bytes).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HttpTotals {
+    /// Cumulative counts, `le` ascending, the last `+Inf` (the count).
+    pub(crate) cumulative: [[u64; 20]; 3],
+    /// Raw sums (microseconds for the duration, bytes for sizes).
+    pub(crate) sums: [u64; 3],
 }
 
 /// The cells of one TCP series.
@@ -261,15 +280,20 @@ impl<C> SeriesTable<C> {
 
     /// `(key, cell index)` of every series with its own cells, by key.
     fn series(&self) -> Vec<(u64, u32)> {
-        let mut out: Vec<(u64, u32)> = (0..self.keys.len())
-            .filter_map(|slot| {
-                let key = self.keys[slot].load(Ordering::Acquire);
-                let cell = self.cell_of[slot].load(Ordering::Acquire);
-                (key != EMPTY && cell < self.max).then_some((key, cell))
-            })
-            .collect();
-        out.sort_unstable_by_key(|&(k, _)| k);
+        let mut out = Vec::new();
+        self.series_into(&mut out);
         out
+    }
+
+    /// [`series`](Self::series) into `out` (cleared first; a scrape reuses it).
+    fn series_into(&self, out: &mut Vec<(u64, u32)>) {
+        out.clear();
+        out.extend((0..self.keys.len()).filter_map(|slot| {
+            let key = self.keys[slot].load(Ordering::Acquire);
+            let cell = self.cell_of[slot].load(Ordering::Acquire);
+            (key != EMPTY && cell < self.max).then_some((key, cell))
+        }));
+        out.sort_unstable_by_key(|&(k, _)| k);
     }
 }
 
@@ -451,6 +475,8 @@ pub struct Metrics {
     owners: super::shards::Owners,
     /// Extra counter families other parts of telemetry add (rate limiting).
     rate_limited: AtomicU64,
+    /// What scrapes keep between scrapes (label text, buffers).
+    pub(super) scrape: Mutex<super::exposition::ScrapeCache>,
 }
 
 impl Default for Metrics {
@@ -470,6 +496,7 @@ impl Metrics {
             tcp: SeriesTable::new(options.max_tcp_series, 1),
             owners: super::shards::Owners::new(options.thread_shards as usize),
             rate_limited: AtomicU64::new(0),
+            scrape: Mutex::default(),
         }
     }
 
@@ -482,6 +509,11 @@ impl Metrics {
     /// at startup: series recorded before are relabelled too).
     pub fn set_source(&self, reporter: Reporter, workload: Workload) {
         *self.source.lock().unwrap_or_else(|p| p.into_inner()) = (reporter, workload);
+        // The label text scrapes kept has the old source in it.
+        self.scrape
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget_labels();
     }
 
     /// The `reporter` and `source_*` labels.
@@ -620,6 +652,50 @@ impl Metrics {
         s.closed.fetch_add(1, Ordering::Relaxed);
         s.sent.fetch_add(sent, Ordering::Relaxed);
         s.received.fetch_add(received, Ordering::Relaxed);
+    }
+
+    /// `(packed key, cell)` of every HTTP series with its own cells, by key,
+    /// into `out`; returns how many records went to the overflow cell
+    /// (cell `max_series`).
+    pub(crate) fn http_rows(&self, out: &mut Vec<(u64, u32)>) -> u64 {
+        self.http.series_into(out);
+        self.http.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// [`http_rows`](Self::http_rows) for TCP.
+    pub(crate) fn tcp_rows(&self, out: &mut Vec<(u64, u32)>) -> u64 {
+        self.tcp.series_into(out);
+        self.tcp.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// HTTP cell `cell` summed over the shards any thread ever owned (the
+    /// others are all zeros) into `out`.
+    pub(crate) fn http_totals(&self, cell: u32, out: &mut HttpTotals) {
+        *out = HttpTotals::default();
+        for shard in 0..self.http.shards() {
+            if shard > 0 && !self.owners.ever_claimed(shard - 1) {
+                continue;
+            }
+            let s = self.http.cell(shard, cell);
+            let [d, rq, rs] = &mut out.cumulative;
+            let [sd, srq, srs] = &mut out.sums;
+            s.duration.add_to(d, sd);
+            s.request_bytes.add_to(rq, srq);
+            s.response_bytes.add_to(rs, srs);
+        }
+        for counts in &mut out.cumulative {
+            let mut total = 0u64;
+            for c in counts {
+                total = total.wrapping_add(*c);
+                *c = total;
+            }
+        }
+    }
+
+    /// TCP cell `cell`: opened, closed, sent, received.
+    pub(crate) fn tcp_totals(&self, cell: u32) -> [u64; 4] {
+        let s = self.tcp.cell(0, cell);
+        [&s.opened, &s.closed, &s.sent, &s.received].map(|c| c.load(Ordering::Relaxed))
     }
 
     /// The HTTP series recorded so far, by key (the overflow series apart),
