@@ -2,7 +2,9 @@
 //! path (with and without recording, same run, so the difference reads
 //! directly), and rendering the Prometheus text of many series.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
 use std::hint::black_box;
 use std::time::Duration;
 use weir_core::compile::RequestOutcome;
@@ -17,6 +19,28 @@ fn canary() -> Engine {
     engine.apply_str(CANARY).expect("canary applies");
     engine
 }
+
+/// One canary request: decide, begin, finish, and, with `metrics`,
+/// record it (the order a proxy calls them in).
+#[inline(always)]
+fn canary_request(
+    table: &weir_core::Table,
+    req: &Request<'_>,
+    entropy: u64,
+    metrics: Option<(&Metrics, &RequestEnd)>,
+) -> weir_core::Outcome {
+    let d = table.decide(black_box(req), entropy % 100);
+    let t = table.begin(&d);
+    table.finish(t, RequestOutcome::Status(200), 1);
+    if let Some((metrics, end)) = metrics {
+        metrics.record_request(&d, black_box(end));
+    }
+    black_box(d.outcome)
+}
+
+/// Iterations per chunk of the interleaved measurement: long enough for
+/// the clock (~50 µs), short enough that load changes hit both kinds alike.
+const CHUNK: u64 = 500;
 
 fn record(c: &mut Criterion) {
     let engine = canary();
@@ -35,20 +59,50 @@ fn record(c: &mut Criterion) {
     g.bench_function("decide+finish", |b| {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
-            let d = table.decide(black_box(&req), entropy % 100);
-            let t = table.begin(&d);
-            table.finish(t, RequestOutcome::Status(200), 1);
-            black_box(d.outcome)
+            canary_request(&table, &req, entropy, None)
         })
     });
     g.bench_function("decide+finish+record", |b| {
         b.iter(|| {
             entropy = entropy.wrapping_add(1);
-            let d = table.decide(black_box(&req), entropy % 100);
-            let t = table.begin(&d);
-            table.finish(t, RequestOutcome::Status(200), 1);
-            metrics.record_request(&d, black_box(&end));
-            black_box(d.outcome)
+            canary_request(&table, &req, entropy, Some((metrics, &end)))
+        })
+    });
+    // The difference itself, on a shared machine: chunks of both kinds
+    // alternate (which goes first alternating too) over the same entropy,
+    // so a burst of load from elsewhere slows both alike; each sample
+    // reports time(with record) - time(without), 1 ns if negative (noise;
+    // criterion refuses 0): clamping only ever overstates the cost, and
+    // the median is untouched while most samples are positive. Flat
+    // sampling: every sample as long, none too short to be noise only.
+    g.sampling_mode(SamplingMode::Flat);
+    g.bench_function("record cost (interleaved difference)", |b| {
+        b.iter_custom(|iters| {
+            let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
+            let mut done = 0u64;
+            let mut chunk = 0u64;
+            while done < iters {
+                let n = CHUNK.min(iters - done);
+                let first = entropy;
+                for recording in [chunk % 2 == 0, chunk % 2 != 0] {
+                    let start = std::time::Instant::now();
+                    if recording {
+                        for e in first..first + n {
+                            canary_request(&table, &req, e, Some((metrics, &end)));
+                        }
+                        with += start.elapsed();
+                    } else {
+                        for e in first..first + n {
+                            canary_request(&table, &req, e, None);
+                        }
+                        without += start.elapsed();
+                    }
+                }
+                entropy += n;
+                done += n;
+                chunk += 1;
+            }
+            with.saturating_sub(without).max(Duration::from_nanos(1))
         })
     });
     g.bench_function("record only", |b| {
