@@ -38,9 +38,9 @@ fn canary_request(
     black_box(d.outcome)
 }
 
-/// Iterations per chunk of the interleaved measurement: long enough for
-/// the clock (~50 µs), short enough that load changes hit both kinds alike.
-const CHUNK: u64 = 500;
+/// Requests per chunk of the interleaved measurement: long enough for the
+/// clock (~20 µs), short enough that few chunks see another process run.
+const CHUNK: u64 = 200;
 
 fn record(c: &mut Criterion) {
     let engine = canary();
@@ -68,41 +68,42 @@ fn record(c: &mut Criterion) {
             canary_request(&table, &req, entropy, Some((metrics, &end)))
         })
     });
-    // The difference itself, on a shared machine: chunks of both kinds
-    // alternate (which goes first alternating too) over the same entropy,
-    // so a burst of load from elsewhere slows both alike; each sample
-    // reports time(with record) - time(without), 1 ns if negative (noise;
-    // criterion refuses 0): clamping only ever overstates the cost, and
-    // the median is untouched while most samples are positive. Flat
-    // sampling: every sample as long, none too short to be noise only.
+    // The difference itself, robust on a shared machine: chunks of both
+    // kinds alternate (which goes first alternating too) over the same
+    // entropy; each sample reports the median over its chunk pairs of
+    // time(with record) - time(without), so a pair that another process
+    // preempted is an outlier, not a shift. A negative median (noise
+    // only) is reported as 0.001 ns a request (criterion refuses 0).
     g.sampling_mode(SamplingMode::Flat);
-    g.bench_function("record cost (interleaved difference)", |b| {
+    g.bench_function("record cost (median of interleaved differences)", |b| {
+        let mut differences: Vec<i128> = Vec::new();
         b.iter_custom(|iters| {
-            let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
+            differences.clear();
             let mut done = 0u64;
-            let mut chunk = 0u64;
             while done < iters {
-                let n = CHUNK.min(iters - done);
                 let first = entropy;
-                for recording in [chunk % 2 == 0, chunk % 2 != 0] {
+                let mut elapsed = [0i128; 2];
+                let order = differences.len() % 2;
+                for recording in [order == 0, order != 0] {
                     let start = std::time::Instant::now();
                     if recording {
-                        for e in first..first + n {
+                        for e in first..first + CHUNK {
                             canary_request(&table, &req, e, Some((metrics, &end)));
                         }
-                        with += start.elapsed();
                     } else {
-                        for e in first..first + n {
+                        for e in first..first + CHUNK {
                             canary_request(&table, &req, e, None);
                         }
-                        without += start.elapsed();
                     }
+                    elapsed[usize::from(recording)] = start.elapsed().as_nanos() as i128;
                 }
-                entropy += n;
-                done += n;
-                chunk += 1;
+                differences.push(elapsed[1] - elapsed[0]);
+                entropy += CHUNK;
+                done += CHUNK;
             }
-            with.saturating_sub(without).max(Duration::from_nanos(1))
+            differences.sort_unstable();
+            let median = differences[differences.len() / 2] as f64 / CHUNK as f64;
+            Duration::from_secs_f64(median.max(0.001) * 1e-9 * iters as f64)
         })
     });
     g.bench_function("record only", |b| {
