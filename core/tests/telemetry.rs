@@ -380,3 +380,93 @@ fn metrics_survive_a_reload() {
     assert_eq!(totals.iter().sum::<u64>(), 200);
     assert_eq!(totals.len(), 2);
 }
+
+/// The whole text of a registry that exercises every formatting case
+/// (fractional and huge sums, gRPC, flags, the overflow series, TCP,
+/// escapes), byte for byte against the committed
+/// `tests/data/exposition.prom`, made by the first renderer
+/// (`format!`-based); any later renderer must write the same bytes.
+/// `WEIR_BLESS=1` rewrites the file.
+#[test]
+fn exposition_matches_the_committed_text() {
+    let engine = common::engine("fleetman-canary.yaml");
+    let metrics = engine.metrics_with(MetricsOptions {
+        max_series: 6,
+        max_tcp_series: 1,
+        ..MetricsOptions::default()
+    });
+    metrics.set_source(
+        Reporter::Source,
+        Workload {
+            name: "web\"app\\v1\nx".into(),
+            ..canary_source()
+        },
+    );
+    let table = engine.snapshot();
+    let safe = table.decide(&Request::get(CANARY_HOST, "/"), 0);
+    let risky = table.decide(&Request::get(CANARY_HOST, "/"), 95);
+    let nowhere = table.decide(&Request::get("nowhere.example", "/"), 0);
+    let ends = [
+        // Fractional milliseconds, sizes on and between bounds.
+        RequestEnd {
+            duration: Duration::from_micros(1234),
+            ..end(200, 0, 100, 2500)
+        },
+        RequestEnd {
+            duration: Duration::from_micros(7),
+            ..end(200, 0, 0, 1)
+        },
+        // Sums past 2^53 (bytes) and 2^50 µs: f64 rounding shows.
+        RequestEnd {
+            duration: Duration::from_micros((1 << 52) + 3),
+            ..end(500, 0, (1 << 53) + 1, u64::MAX / 3)
+        },
+        RequestEnd {
+            grpc_status: Some(14),
+            protocol: Protocol::Grpc,
+            flags: ResponseFlags::UPSTREAM_REQUEST_TIMEOUT,
+            ..end(504, 60_000, 12, 34)
+        },
+    ];
+    for e in &ends {
+        metrics.record_request(&safe, e);
+    }
+    metrics.record_request(&risky, &ends[0]);
+    metrics.record_request(&nowhere, &ends[1]);
+    // Past the bound: the overflow series.
+    for code in [201, 202, 203] {
+        metrics.record_request(&risky, &end(code, 3_600_001, 1, 1));
+    }
+    metrics.count_rate_limited();
+    let tcp_engine = common::engine("tcp-echo.yaml");
+    let tcp_table = tcp_engine.snapshot();
+    let source = weir_core::Source {
+        gateway: Some("istioinaction/echo-tcp-gateway"),
+        ..weir_core::Source::MESH
+    };
+    let conn = weir_core::Connection {
+        port: 31400,
+        source: &source,
+        ..Default::default()
+    };
+    let tcp = tcp_table.decide_tcp(&conn, 0);
+    metrics.record_tcp_open(&tcp);
+    metrics.record_tcp_close(&tcp, 100, 10);
+    let missing = table.decide_tcp(&conn, 0);
+    metrics.record_tcp_open(&missing);
+
+    let text = metrics.render_string();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/exposition.prom");
+    if std::env::var_os("WEIR_BLESS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text == want,
+        "exposition differs from {}:\n{text}",
+        path.display()
+    );
+    let mut buf = vec![0u8; text.len()];
+    assert_eq!(metrics.render_into(&mut buf), Ok(text.len()));
+    assert_eq!(buf, want.as_bytes());
+}

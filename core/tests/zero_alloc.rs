@@ -410,4 +410,23 @@ fn decisions_allocate_nothing() {
         .map(|(_, s)| s.duration.count())
         .sum();
     assert_eq!(canary, canary_rows * 6002);
+
+    // A scrape after the first (which makes each series' label text) into
+    // the caller's buffer allocates nothing either.
+    for config in ["fleetman-canary.yaml", "tcp-echo.yaml"] {
+        let scraped = metrics(config);
+        let mut buf = vec![0u8; 1 << 20];
+        let first = scraped.render_into(&mut buf).expect("fits");
+        ALLOCATIONS.store(0, Ordering::Relaxed);
+        WATCHING.with(|w| w.set(true));
+        let again = scraped.render_into(&mut buf);
+        WATCHING.with(|w| w.set(false));
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+        assert_eq!(
+            allocations, 0,
+            "{allocations} allocations scraping {config}"
+        );
+        assert_eq!(again, Ok(first));
+        assert!(buf[..first].starts_with(b"# HELP istio_"), "{config}");
+    }
 }

@@ -73,6 +73,7 @@ impl<'c> Builder<'c> {
                 .join(",")
                 .into(),
             active: AtomicU32::new(0),
+            metrics_id: std::sync::atomic::AtomicU64::new(0),
         });
         self.cluster_ids.insert(key, id);
         id

@@ -403,6 +403,10 @@ pub struct Cluster {
     pub(crate) rules: Box<str>,
     /// Requests in flight (connection-pool accounting).
     pub active: AtomicU32,
+    /// The destination id the last `telemetry::Metrics` to record this
+    /// cluster gave it, tagged with that registry's uid: recording reads it
+    /// instead of looking the name up (telemetry/metrics.rs).
+    pub(crate) metrics_id: AtomicU64,
 }
 
 /// Live state of an endpoint, kept across endpoint updates.

@@ -56,10 +56,57 @@ fn add_owned(cell: &AtomicU64, v: u64) {
     );
 }
 
+/// Each bound is at least twice the one before, so a binary octave
+/// `[2^(k-1), 2^k)` (values of bit length `k`) holds at most one bound:
+/// the bucket of a value is the number of bounds below its octave, plus one
+/// if it is above the octave's bound. Two loads from 65-entry tables
+/// instead of a 5-step dependent search.
+struct Octaves {
+    /// Per bit length: how many bounds are below the octave.
+    below: [u8; 65],
+    /// Per bit length: the bound inside the octave (`u64::MAX`: none).
+    bound: [u64; 65],
+}
+
+const OCTAVES: Octaves = {
+    let mut o = Octaves {
+        below: [0; 65],
+        bound: [u64::MAX; 65],
+    };
+    let mut i = 1;
+    while i < 19 {
+        assert!(
+            BUCKETS_THOUSANDTHS[i] >= 2 * BUCKETS_THOUSANDTHS[i - 1],
+            "one bound an octave at most"
+        );
+        i += 1;
+    }
+    let mut k = 1;
+    while k <= 64 {
+        let low = 1u128 << (k - 1);
+        let high = 1u128 << k;
+        let mut below = 0;
+        let mut b = 0;
+        while b < 19 {
+            let bound = BUCKETS_THOUSANDTHS[b] as u128;
+            if bound < low {
+                below += 1;
+            } else if bound < high {
+                o.bound[k] = BUCKETS_THOUSANDTHS[b];
+            }
+            b += 1;
+        }
+        o.below[k] = below;
+        k += 1;
+    }
+    o
+};
+
 /// The bucket of `thousandths`: the first bound that holds it (`+Inf` last).
 #[inline(always)]
 fn bucket_of(thousandths: u64) -> usize {
-    BUCKETS_THOUSANDTHS.partition_point(|&b| b < thousandths)
+    let bits = (u64::BITS - thousandths.leading_zeros()) as usize;
+    usize::from(OCTAVES.below[bits]) + usize::from(thousandths > OCTAVES.bound[bits])
 }
 
 impl Histogram {
@@ -77,13 +124,21 @@ impl Histogram {
         add_owned(&self.sum, sum_add);
     }
 
-    /// Adds `other`'s counts and sum (merging shards for a scrape).
+    /// Adds `other`'s counts and sum to this histogram, which only this
+    /// thread holds (merging shards into a fresh copy).
     fn merge_from(&self, other: &Histogram) {
         for (a, b) in self.buckets.iter().zip(&other.buckets) {
-            a.fetch_add(b.load(Ordering::Relaxed), Ordering::Relaxed);
+            add_owned(a, b.load(Ordering::Relaxed));
         }
-        self.sum
-            .fetch_add(other.sum.load(Ordering::Relaxed), Ordering::Relaxed);
+        add_owned(&self.sum, other.sum.load(Ordering::Relaxed));
+    }
+
+    /// Adds this histogram's per-bucket counts and sum to plain numbers.
+    fn add_to(&self, counts: &mut [u64; 20], sum: &mut u64) {
+        for (c, b) in counts.iter_mut().zip(&self.buckets) {
+            *c = c.wrapping_add(b.load(Ordering::Relaxed));
+        }
+        *sum = sum.wrapping_add(self.sum.load(Ordering::Relaxed));
     }
 
     /// Cumulative counts, `le` ascending, the last one `+Inf` (the count).
@@ -126,6 +181,17 @@ impl HttpSeries {
         self.request_bytes.merge_from(&other.request_bytes);
         self.response_bytes.merge_from(&other.response_bytes);
     }
+}
+
+/// One HTTP series summed over the shards, in plain numbers: what a scrape
+/// writes. Histograms in [`HttpSeries`] order (duration, request bytes,
+/// response bytes).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HttpTotals {
+    /// Cumulative counts, `le` ascending, the last `+Inf` (the count).
+    pub(crate) cumulative: [[u64; 20]; 3],
+    /// Raw sums (microseconds for the duration, bytes for sizes).
+    pub(crate) sums: [u64; 3],
 }
 
 /// The cells of one TCP series.
@@ -261,15 +327,20 @@ impl<C> SeriesTable<C> {
 
     /// `(key, cell index)` of every series with its own cells, by key.
     fn series(&self) -> Vec<(u64, u32)> {
-        let mut out: Vec<(u64, u32)> = (0..self.keys.len())
-            .filter_map(|slot| {
-                let key = self.keys[slot].load(Ordering::Acquire);
-                let cell = self.cell_of[slot].load(Ordering::Acquire);
-                (key != EMPTY && cell < self.max).then_some((key, cell))
-            })
-            .collect();
-        out.sort_unstable_by_key(|&(k, _)| k);
+        let mut out = Vec::new();
+        self.series_into(&mut out);
         out
+    }
+
+    /// [`series`](Self::series) into `out` (cleared first; a scrape reuses it).
+    fn series_into(&self, out: &mut Vec<(u64, u32)>) {
+        out.clear();
+        out.extend((0..self.keys.len()).filter_map(|slot| {
+            let key = self.keys[slot].load(Ordering::Acquire);
+            let cell = self.cell_of[slot].load(Ordering::Acquire);
+            (key != EMPTY && cell < self.max).then_some((key, cell))
+        }));
+        out.sort_unstable_by_key(|&(k, _)| k);
     }
 }
 
@@ -278,15 +349,16 @@ impl<C> SeriesTable<C> {
 struct Destinations {
     keys: Box<[AtomicU64]>,
     labels: Box<[OnceLock<DestinationLabels>]>,
-    /// Cluster address → id, direct-mapped: `(address >> 3) << 20 | id`.
-    /// A hit is checked against the id's cluster name (an address can be
-    /// reused by a later table), so a stale or torn entry only costs the
-    /// hashed lookup; it spares hashing the name on the request path.
-    by_address: Box<[AtomicU64]>,
+    /// Tells this registry's ids apart from another's in
+    /// `Cluster::metrics_id` (never 0: a fresh cluster matches none).
+    uid: u64,
     used: AtomicU32,
     max: u32,
     unknown: DestinationLabels,
 }
+
+/// Uids of [`Destinations`] (44 bits: beside a 20-bit id in a `u64`).
+static NEXT_DESTINATIONS_UID: AtomicU64 = AtomicU64::new(1);
 
 fn name_key(name: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(name.as_bytes()) | 1 << 63
@@ -299,29 +371,28 @@ impl Destinations {
         Destinations {
             keys: (0..slots).map(|_| AtomicU64::new(EMPTY)).collect(),
             labels: (0..slots).map(|_| OnceLock::new()).collect(),
-            by_address: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            uid: NEXT_DESTINATIONS_UID.fetch_add(1, Ordering::Relaxed),
             used: AtomicU32::new(0),
             max,
             unknown: DestinationLabels::unknown(),
         }
     }
 
-    /// [`id_of`](Self::id_of) through the address cache.
+    /// [`id_of`](Self::id_of) through the id the cluster keeps for the
+    /// registry that recorded it last: one load when it is this one. The
+    /// id depends only on the cluster's name, which never changes, so a
+    /// kept id is never stale.
     #[inline]
     fn id_of_cached(&self, cluster: &Cluster) -> u32 {
-        let address = cluster as *const Cluster as u64;
-        let slot = home(address, self.by_address.len() - 1);
-        let tag = (address >> 3) << 20;
-        let entry = self.by_address[slot].load(Ordering::Relaxed);
-        if entry != 0 && entry & !u64::from(MAX_DESTINATION_ID) == tag {
-            let id = (entry & u64::from(MAX_DESTINATION_ID)) as u32;
-            if *self.labels(id).cluster == *cluster.name {
-                return id;
-            }
+        let entry = cluster.metrics_id.load(Ordering::Relaxed);
+        if entry >> 20 == self.uid {
+            return (entry & u64::from(MAX_DESTINATION_ID)) as u32;
         }
         let id = self.id_of(cluster);
         if id != 0 {
-            self.by_address[slot].store(tag | u64::from(id), Ordering::Relaxed);
+            cluster
+                .metrics_id
+                .store(self.uid << 20 | u64::from(id), Ordering::Relaxed);
         }
         id
     }
@@ -451,6 +522,8 @@ pub struct Metrics {
     owners: super::shards::Owners,
     /// Extra counter families other parts of telemetry add (rate limiting).
     rate_limited: AtomicU64,
+    /// What scrapes keep between scrapes (label text, buffers).
+    pub(super) scrape: Mutex<super::exposition::ScrapeCache>,
 }
 
 impl Default for Metrics {
@@ -470,6 +543,7 @@ impl Metrics {
             tcp: SeriesTable::new(options.max_tcp_series, 1),
             owners: super::shards::Owners::new(options.thread_shards as usize),
             rate_limited: AtomicU64::new(0),
+            scrape: Mutex::default(),
         }
     }
 
@@ -482,6 +556,11 @@ impl Metrics {
     /// at startup: series recorded before are relabelled too).
     pub fn set_source(&self, reporter: Reporter, workload: Workload) {
         *self.source.lock().unwrap_or_else(|p| p.into_inner()) = (reporter, workload);
+        // The label text scrapes kept has the old source in it.
+        self.scrape
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget_labels();
     }
 
     /// The `reporter` and `source_*` labels.
@@ -496,7 +575,7 @@ impl Metrics {
     /// on it never allocates. [`Engine`](crate::Engine) calls it on publish.
     pub fn prepare(&self, table: &Table) {
         for cluster in table.clusters() {
-            self.destinations.id_of(cluster);
+            self.destinations.id_of_cached(cluster);
         }
     }
 
@@ -561,7 +640,12 @@ impl Metrics {
     #[inline]
     pub fn record_request_key(&self, key: SeriesKey, end: &RequestEnd) {
         let cell = self.http.get_index(key.pack());
-        let micros = u64::try_from(end.duration.as_micros()).unwrap_or(u64::MAX);
+        // Saturating, as `as_micros` clamped to u64, without u128 math.
+        let micros = end
+            .duration
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(end.duration.subsec_micros()));
         let (rq, rs) = (end.request_bytes, end.response_bytes);
         match self.owners.current() {
             // This thread's own shard: plain adds.
@@ -620,6 +704,50 @@ impl Metrics {
         s.closed.fetch_add(1, Ordering::Relaxed);
         s.sent.fetch_add(sent, Ordering::Relaxed);
         s.received.fetch_add(received, Ordering::Relaxed);
+    }
+
+    /// `(packed key, cell)` of every HTTP series with its own cells, by key,
+    /// into `out`; returns how many records went to the overflow cell
+    /// (cell `max_series`).
+    pub(crate) fn http_rows(&self, out: &mut Vec<(u64, u32)>) -> u64 {
+        self.http.series_into(out);
+        self.http.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// [`http_rows`](Self::http_rows) for TCP.
+    pub(crate) fn tcp_rows(&self, out: &mut Vec<(u64, u32)>) -> u64 {
+        self.tcp.series_into(out);
+        self.tcp.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// HTTP cell `cell` summed over the shards any thread ever owned (the
+    /// others are all zeros) into `out`.
+    pub(crate) fn http_totals(&self, cell: u32, out: &mut HttpTotals) {
+        *out = HttpTotals::default();
+        for shard in 0..self.http.shards() {
+            if shard > 0 && !self.owners.ever_claimed(shard - 1) {
+                continue;
+            }
+            let s = self.http.cell(shard, cell);
+            let [d, rq, rs] = &mut out.cumulative;
+            let [sd, srq, srs] = &mut out.sums;
+            s.duration.add_to(d, sd);
+            s.request_bytes.add_to(rq, srq);
+            s.response_bytes.add_to(rs, srs);
+        }
+        for counts in &mut out.cumulative {
+            let mut total = 0u64;
+            for c in counts {
+                total = total.wrapping_add(*c);
+                *c = total;
+            }
+        }
+    }
+
+    /// TCP cell `cell`: opened, closed, sent, received.
+    pub(crate) fn tcp_totals(&self, cell: u32) -> [u64; 4] {
+        let s = self.tcp.cell(0, cell);
+        [&s.opened, &s.closed, &s.sent, &s.received].map(|c| c.load(Ordering::Relaxed))
     }
 
     /// The HTTP series recorded so far, by key (the overflow series apart),
@@ -683,6 +811,31 @@ impl Metrics {
 mod tests {
     use super::*;
 
+    /// The octave lookup agrees with a search of the bounds on and around
+    /// every bound, at every power of two, and over a fixed sweep.
+    #[test]
+    fn bucket_lookup_agrees_with_a_search() {
+        let search = |v: u64| BUCKETS_THOUSANDTHS.partition_point(|&b| b < v);
+        let mut values = vec![0, 1, u64::MAX];
+        for b in BUCKETS_THOUSANDTHS {
+            values.extend([b - 2, b - 1, b, b + 1, b + 2]);
+        }
+        for k in 0..64 {
+            values.extend([(1u64 << k) - 1, 1 << k, (1 << k) + 1]);
+        }
+        let mut x = 1u64;
+        for _ in 0..100_000 {
+            // xorshift64, shifted to spread over every bit length.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x >> (x % 64));
+        }
+        for v in values {
+            assert_eq!(bucket_of(v), search(v), "{v}");
+        }
+    }
+
     #[test]
     fn buckets_take_values_up_to_their_bound() {
         let h = Histogram::default();
@@ -729,6 +882,58 @@ mod tests {
         let over = t.cells[3].load(Ordering::Relaxed);
         assert_eq!(own + over, 55 + 100);
         assert_eq!(t.overflowed.load(Ordering::Relaxed), 7);
+    }
+
+    /// Two registries recording the same clusters in turn (each takes the
+    /// id a cluster keeps from the other as a miss) count every request
+    /// under the right destination; a registry with room for one
+    /// destination records the other as unknown.
+    #[test]
+    fn registries_sharing_clusters_keep_their_own_ids() {
+        let engine = crate::Engine::new();
+        engine
+            .apply_str(include_str!(
+                "../../../examples/configs/fleetman-canary.yaml"
+            ))
+            .expect("applies");
+        let table = engine.snapshot();
+        let req = crate::Request::get("fleetman-staff-service.default.svc.cluster.local", "/");
+        let (safe, risky) = (table.decide(&req, 0), table.decide(&req, 95));
+        let a = Metrics::default();
+        let b = Metrics::new(MetricsOptions {
+            max_destinations: 1,
+            ..MetricsOptions::default()
+        });
+        let end = RequestEnd {
+            status: 200,
+            ..RequestEnd::default()
+        };
+        for _ in 0..3 {
+            for d in [&safe, &risky, &risky] {
+                a.record_request(d, &end);
+                b.record_request(d, &end);
+            }
+        }
+        let by_version = |m: &Metrics| -> Vec<(String, u64)> {
+            let mut v: Vec<_> = m
+                .http_series()
+                .iter()
+                .map(|(k, s)| {
+                    let version = m.destination_labels(k.destination).version.to_string();
+                    (version, s.duration.count())
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            by_version(&a),
+            [("risky".to_string(), 6), ("safe".to_string(), 3)]
+        );
+        assert_eq!(
+            by_version(&b),
+            [("safe".to_string(), 3), ("unknown".to_string(), 6)]
+        );
     }
 
     /// 8 threads on 2 owned shards and the shared one, then more threads

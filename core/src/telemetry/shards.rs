@@ -15,6 +15,8 @@ pub(crate) struct Owners {
     /// Unique per `Metrics`: tells this thread's claims apart.
     id: u64,
     taken: Arc<[AtomicBool]>,
+    /// Shards some thread has owned: a scrape skips the others (all zeros).
+    ever_claimed: Box<[AtomicBool]>,
 }
 
 /// One claim of this thread: shard `shard` of `Metrics` `owner`.
@@ -61,6 +63,7 @@ impl Owners {
         Owners {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             taken: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+            ever_claimed: (0..shards).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
@@ -89,6 +92,13 @@ impl Owners {
         shard
     }
 
+    /// True once some thread has owned shard `shard`.
+    pub(crate) fn ever_claimed(&self, shard: usize) -> bool {
+        self.ever_claimed
+            .get(shard)
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
     #[cold]
     fn claim(&self, mine: &mut [Option<Claim>; CLAIMS]) -> Option<usize> {
         // Claims of dropped `Metrics` (only this thread holds their flags).
@@ -102,6 +112,10 @@ impl Owners {
             t.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
         });
+        if let Some(s) = shard {
+            // Before this thread's first add to the shard.
+            self.ever_claimed[s].store(true, Ordering::Relaxed);
+        }
         mine[free] = Some(Claim {
             owner: self.id,
             shard,
