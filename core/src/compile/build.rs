@@ -138,6 +138,8 @@ pub(crate) fn compile_with_registry(
         cluster_ids: HashMap::new(),
         regexes,
         unbuildable: Vec::new(),
+        reuse: None,
+        reuse_missed: false,
     };
     // Every service port gets its default cluster (empty subset).
     for s in &registry.services {

@@ -94,6 +94,37 @@ pub struct Validated {
 /// look known), and the regexes. [`crate::compile::compile_validated`]
 /// takes it, so an apply builds them once.
 pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Validated {
+    let (validation, validated) = validate_parts(config);
+    validation.append_to(out);
+    validated
+}
+
+/// A validation's diagnostics by where they came from, so an apply that
+/// changes a few VirtualServices checks those again and keeps the rest
+/// ([`revalidate_virtual_services`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Validation {
+    /// Each VirtualService's own checks, one entry per resource in order.
+    virtual_services: Vec<Vec<Diagnostic>>,
+    /// DestinationRules', Gateways' and ServiceEntries' own checks, which
+    /// read no VirtualService.
+    resources: Vec<Diagnostic>,
+    /// Checks across resources (conflicts, analyzers, Kubernetes objects):
+    /// run whole on every validation.
+    across: Vec<Diagnostic>,
+}
+
+impl Validation {
+    /// Every diagnostic, in the order a whole validation reports them.
+    pub(crate) fn append_to(&self, out: &mut Vec<Diagnostic>) {
+        out.extend(self.virtual_services.iter().flatten().cloned());
+        out.extend(self.resources.iter().cloned());
+        out.extend(self.across.iter().cloned());
+    }
+}
+
+/// [`validate_for_compile`], its diagnostics kept apart ([`Validation`]).
+pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
     let mut regexes = Regexes::default();
     // ServiceEntries first (their checks stand alone), reported in the
     // usual place below.
@@ -115,17 +146,15 @@ pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Valid
         .collect();
     let registry = Registry::build_except(config, &rejected);
     let ctx = Context::new(config, &registry);
-    for vs in &config.virtual_services {
-        let mut r = Reporter {
-            out: &mut *out,
-            resource: vs.reference(Kind::VirtualService),
-            regexes: &mut regexes,
-        };
-        ctx.virtual_service(vs, &mut r);
-    }
+    let virtual_services = config
+        .virtual_services
+        .iter()
+        .map(|vs| ctx.virtual_service_diagnostics(vs, &mut regexes))
+        .collect();
+    let mut resources = Vec::new();
     for dr in &config.destination_rules {
         let mut r = Reporter {
-            out: &mut *out,
+            out: &mut resources,
             resource: dr.reference(Kind::DestinationRule),
             regexes: &mut regexes,
         };
@@ -133,17 +162,49 @@ pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Valid
     }
     for gw in &config.gateways {
         let mut r = Reporter {
-            out: &mut *out,
+            out: &mut resources,
             resource: gw.reference(Kind::Gateway),
             regexes: &mut regexes,
         };
         gateway::gateway(gw, &mut r);
     }
-    out.append(&mut entry_diagnostics);
-    ctx.conflicts(out);
-    analyzers::analyze(config, out);
-    crate::config::kube::check::check(config, out);
-    Validated { registry, regexes }
+    resources.append(&mut entry_diagnostics);
+    let validation = Validation {
+        virtual_services,
+        resources,
+        across: ctx.across_resources(),
+    };
+    (validation, Validated { registry, regexes })
+}
+
+/// `previous` (the validation of a config that differs from `config` only
+/// in the VirtualServices at `changed`) brought up to date: those checked
+/// again, the checks across resources run again, the rest kept. `registry`
+/// is the one validation built for the previous config (unchanged, as
+/// only VirtualServices changed). Gives the diagnostics as a whole
+/// validation of `config` gives them, and the changed resources' regexes.
+pub(crate) fn revalidate_virtual_services(
+    config: &Config,
+    registry: &Registry,
+    changed: &[usize],
+    previous: &Validation,
+) -> (Validation, Regexes) {
+    let mut regexes = Regexes::default();
+    let ctx = Context::new(config, registry);
+    let mut virtual_services = previous.virtual_services.clone();
+    for &i in changed {
+        if let (Some(vs), Some(slot)) =
+            (config.virtual_services.get(i), virtual_services.get_mut(i))
+        {
+            *slot = ctx.virtual_service_diagnostics(vs, &mut regexes);
+        }
+    }
+    let validation = Validation {
+        virtual_services,
+        resources: previous.resources.clone(),
+        across: ctx.across_resources(),
+    };
+    (validation, regexes)
 }
 
 struct Context<'a> {
@@ -168,6 +229,31 @@ impl<'a> Context<'a> {
             delegates: delegates::Delegates::new(&config.virtual_services),
             gateways,
         }
+    }
+
+    /// One VirtualService's own diagnostics.
+    fn virtual_service_diagnostics(
+        &self,
+        vs: &crate::config::Resource<crate::config::model::VirtualServiceSpec>,
+        regexes: &mut Regexes,
+    ) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let mut r = Reporter {
+            out: &mut out,
+            resource: vs.reference(Kind::VirtualService),
+            regexes,
+        };
+        self.virtual_service(vs, &mut r);
+        out
+    }
+
+    /// The checks across resources: conflicts, analyzers, Kubernetes objects.
+    fn across_resources(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        self.conflicts(&mut out);
+        analyzers::analyze(self.config, &mut out);
+        crate::config::kube::check::check(self.config, &mut out);
+        out
     }
 
     /// True when the DestinationRules that apply to `host` (the compiler's
