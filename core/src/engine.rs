@@ -4,7 +4,8 @@
 //! decide on it; writers validate and compile off to the side and swap the
 //! new table in. A rejected config changes nothing.
 
-use crate::compile::{compile_with_registry, recompile_virtual_services, update_over_budget};
+use crate::compile::{compile_with_registry, update_over_budget};
+use crate::compile::{destination_rules_for, plain_changes, recompile_virtual_services};
 use crate::compile::{EndpointSpec, Table, DEFAULT_COMPILE_BUDGET};
 use crate::config::fingerprint::changed_virtual_services;
 use crate::config::names::expand_host;
@@ -194,8 +195,12 @@ impl Engine {
         let (Some(changed), Some(kept)) = (changed, &writer.validation) else {
             return None;
         };
+        if !plain_changes(&writer.config, &loaded.config, &changed) {
+            return None;
+        }
+        let rules = destination_rules_for(&loaded.config, &changed);
         let (validation, regexes) =
-            revalidate_virtual_services(&loaded.config, &writer.registry, &changed, kept);
+            revalidate_virtual_services(&loaded.config, &writer.registry, &rules, &changed, kept);
         let mut diagnostics = loaded.diagnostics.clone();
         validation.append_to(&mut diagnostics);
         if has_errors(&diagnostics) {
@@ -205,6 +210,7 @@ impl Engine {
             &writer.config,
             &loaded.config,
             &writer.registry,
+            &rules,
             regexes,
             &previous,
             &changed,
@@ -216,9 +222,11 @@ impl Engine {
             }
             Some(Ok(table)) => table,
         };
-        writer.config = std::mem::take(&mut loaded.config);
+        let replaced = std::mem::replace(&mut writer.config, std::mem::take(&mut loaded.config));
         writer.validation = Some(validation);
         self.publish(table);
+        drop(writer);
+        retire(replaced);
         Some(Ok(diagnostics))
     }
 
@@ -286,6 +294,23 @@ impl Engine {
             }
         }
     }
+}
+
+/// Frees a config no longer in force. A whole mesh's config takes far
+/// longer to free (tens of thousands of resources) than an incremental
+/// apply takes to make its table, so natively it is freed on a thread of
+/// its own, off the caller's way; inline where threads cannot be spawned.
+fn retire(config: Config) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let spawned = std::thread::Builder::new()
+            .name("weir-retire".into())
+            .spawn(move || drop(config));
+        // On failure the closure (and the config) is dropped here.
+        drop(spawned);
+    }
+    #[cfg(target_arch = "wasm32")]
+    drop(config);
 }
 
 #[cfg(test)]

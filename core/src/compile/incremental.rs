@@ -23,16 +23,73 @@ use super::listeners::virtual_host;
 use super::*;
 use crate::config::delegates::exported_everywhere;
 use crate::config::model::VirtualServiceSpec;
-use crate::config::names::expand_host;
+use crate::config::names::{expand_host, host_matches};
 use crate::route::regex::Regexes;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// True when each VirtualService at `changed` keeps, from `old` to `new`,
+/// its name, namespace, creation time and hosts, and both versions are
+/// plain mesh services (HTTP routes only, exact hosts, exported
+/// everywhere, no gateway, no delegation): the changes this module makes,
+/// and those after which validation keeps its conflicts.
+pub(crate) fn plain_changes(old: &Config, new: &Config, changed: &[usize]) -> bool {
+    changed.iter().all(
+        |&i| match (old.virtual_services.get(i), new.virtual_services.get(i)) {
+            (Some(old), Some(new)) => {
+                old.name == new.name
+                    && old.namespace == new.namespace
+                    && old.created == new.created
+                    && old.spec.hosts == new.spec.hosts
+                    && plain_mesh_service(&old.spec)
+                    && plain_mesh_service(&new.spec)
+            }
+            _ => false,
+        },
+    )
+}
+
+/// The DestinationRules of `config` whose host covers a host the
+/// VirtualServices at `changed` name (theirs, their destinations' and
+/// mirrors'): an index of these answers for those hosts as the index of
+/// all would, since a lookup only reads the rules whose host covers the
+/// host looked up. Copies (a few), so the whole index is not built.
+pub(crate) fn destination_rules_for(
+    config: &Config,
+    changed: &[usize],
+) -> Vec<Resource<DestinationRuleSpec>> {
+    let mut hosts: HashSet<String> = HashSet::new();
+    for vs in changed
+        .iter()
+        .filter_map(|&i| config.virtual_services.get(i))
+    {
+        let ns = &vs.namespace;
+        hosts.extend(vs.spec.hosts.iter().map(|h| expand_host(h, ns)));
+        for http in &vs.spec.http {
+            let destinations = http.route.iter().flatten().map(|r| &r.destination);
+            let mirrors = http.mirrors.iter().flatten().map(|m| &m.destination);
+            for d in destinations.chain(http.mirror.iter()).chain(mirrors) {
+                hosts.insert(expand_host(&d.host, ns));
+            }
+        }
+    }
+    config
+        .destination_rules
+        .iter()
+        .filter(|dr| {
+            let pattern = expand_host(&dr.spec.host, &dr.namespace);
+            hosts.iter().any(|h| host_matches(&pattern, h))
+        })
+        .cloned()
+        .collect()
+}
+
 /// The table for `config`, which differs from `old_config` (compiled into
-/// `previous`) only in the VirtualServices at `changed`; `registry` is the
-/// registry `previous` was compiled with (unchanged, as only
-/// VirtualServices changed) and `regexes` what validation compiled.
+/// `previous`) only in the VirtualServices at `changed`
+/// ([`plain_changes`]); `registry` is the registry `previous` was compiled
+/// with (unchanged, as only VirtualServices changed), `rules` the
+/// [`destination_rules_for`] them and `regexes` what validation compiled.
 /// `None`: not a change this can make (see the module); compile whole.
 ///
 /// # Errors
@@ -42,28 +99,22 @@ pub(crate) fn recompile_virtual_services(
     old_config: &Config,
     config: &Config,
     registry: &Registry,
+    rules: &[Resource<DestinationRuleSpec>],
     regexes: Regexes,
     previous: &Table,
     changed: &[usize],
 ) -> Option<Result<Table, CompileError>> {
     let routing = &*previous.routing;
-    if !routing.mesh_scoped.is_empty() || !routing.scoped_clusters.is_empty() {
+    if !routing.mesh_scoped.is_empty()
+        || !routing.scoped_clusters.is_empty()
+        || !plain_changes(old_config, config, changed)
+    {
         return None;
     }
     // Each changed VirtualService: the mesh virtual hosts it owns.
     let mut owned: Vec<(usize, Vec<usize>)> = Vec::with_capacity(changed.len());
     for &i in changed {
-        let (old, new) = (
-            old_config.virtual_services.get(i)?,
-            config.virtual_services.get(i)?,
-        );
-        let same_place = old.name == new.name
-            && old.namespace == new.namespace
-            && old.created == new.created
-            && old.spec.hosts == new.spec.hosts;
-        if !same_place || !plain_mesh_service(&old.spec) || !plain_mesh_service(&new.spec) {
-            return None;
-        }
+        let old = old_config.virtual_services.get(i)?;
         let mut hosts = Vec::new();
         for h in &old.spec.hosts {
             let host = expand_host(h, &old.namespace);
@@ -82,10 +133,8 @@ pub(crate) fn recompile_virtual_services(
         }
         owned.push((i, hosts));
     }
-    let destination_rules = DestinationRuleIndex::with_root(
-        &config.destination_rules,
-        &config.kube_options.root_namespace,
-    );
+    let destination_rules =
+        DestinationRuleIndex::with_root(rules, &config.kube_options.root_namespace);
     let mut b = Builder {
         config,
         registry,

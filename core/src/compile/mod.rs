@@ -24,7 +24,7 @@ pub use build::compile_validated;
 pub(crate) use build::compile_with_registry;
 pub use build::{compile, EndpointSpec};
 pub use error::CompileError;
-pub(crate) use incremental::recompile_virtual_services;
+pub(crate) use incremental::{destination_rules_for, plain_changes, recompile_virtual_services};
 
 use crate::config::destination_rules::DestinationRuleIndex;
 use crate::config::model::DestinationRuleSpec;

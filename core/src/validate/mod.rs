@@ -109,7 +109,10 @@ pub(crate) struct Validation {
     /// DestinationRules', Gateways' and ServiceEntries' own checks, which
     /// read no VirtualService.
     resources: Vec<Diagnostic>,
-    /// Checks across resources (conflicts, analyzers, Kubernetes objects):
+    /// Conflicts (IST0109, KIA0201): they read of a VirtualService only its
+    /// name, namespace, precedence, hosts, gateways and `exportTo`.
+    conflicts: Vec<Diagnostic>,
+    /// The other checks across resources (analyzers, Kubernetes objects):
     /// run whole on every validation.
     across: Vec<Diagnostic>,
 }
@@ -119,6 +122,7 @@ impl Validation {
     pub(crate) fn append_to(&self, out: &mut Vec<Diagnostic>) {
         out.extend(self.virtual_services.iter().flatten().cloned());
         out.extend(self.resources.iter().cloned());
+        out.extend(self.conflicts.iter().cloned());
         out.extend(self.across.iter().cloned());
     }
 }
@@ -169,9 +173,12 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
         gateway::gateway(gw, &mut r);
     }
     resources.append(&mut entry_diagnostics);
+    let mut conflicts = Vec::new();
+    ctx.conflicts(&mut conflicts);
     let validation = Validation {
         virtual_services,
         resources,
+        conflicts,
         across: ctx.across_resources(),
     };
     (validation, Validated { registry, regexes })
@@ -179,18 +186,36 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
 
 /// `previous` (the validation of a config that differs from `config` only
 /// in the VirtualServices at `changed`) brought up to date: those checked
-/// again, the checks across resources run again, the rest kept. `registry`
-/// is the one validation built for the previous config (unchanged, as
-/// only VirtualServices changed). Gives the diagnostics as a whole
-/// validation of `config` gives them, and the changed resources' regexes.
+/// again, the analyzers and Kubernetes checks run again, the rest kept.
+///
+/// The caller guarantees what makes the rest still hold: the changed
+/// VirtualServices keep their name, namespace, creation time, hosts,
+/// gateways (none) and `exportTo`, and neither delegate nor are delegates
+/// (`compile::plain_changes`); `registry` is the one validation built for
+/// the previous config (unchanged: only VirtualServices changed); `rules`
+/// holds every DestinationRule whose host covers a host the changed
+/// VirtualServices name (`compile::destination_rules_for`), which answer
+/// the subset checks as the whole index would. Gives the diagnostics a
+/// whole validation of `config` gives, and the changed resources' regexes.
 pub(crate) fn revalidate_virtual_services(
     config: &Config,
     registry: &Registry,
+    rules: &[crate::config::Resource<crate::config::model::DestinationRuleSpec>],
     changed: &[usize],
     previous: &Validation,
 ) -> (Validation, Regexes) {
     let mut regexes = Regexes::default();
-    let ctx = Context::new(config, registry);
+    let ctx = Context {
+        config,
+        registry,
+        destination_rules: DestinationRuleIndex::with_root(
+            rules,
+            &config.kube_options.root_namespace,
+        ),
+        // No changed VirtualService delegates.
+        delegates: delegates::Delegates::new(&[]),
+        gateways: gateway_names(config),
+    };
     let mut virtual_services = previous.virtual_services.clone();
     for &i in changed {
         if let (Some(vs), Some(slot)) =
@@ -202,9 +227,19 @@ pub(crate) fn revalidate_virtual_services(
     let validation = Validation {
         virtual_services,
         resources: previous.resources.clone(),
+        conflicts: previous.conflicts.clone(),
         across: ctx.across_resources(),
     };
     (validation, regexes)
+}
+
+/// `namespace/name` of every Gateway.
+fn gateway_names(config: &Config) -> HashSet<String> {
+    config
+        .gateways
+        .iter()
+        .map(|g| format!("{}/{}", g.namespace, g.name))
+        .collect()
 }
 
 struct Context<'a> {
@@ -217,11 +252,7 @@ struct Context<'a> {
 
 impl<'a> Context<'a> {
     fn new(config: &'a Config, registry: &'a Registry) -> Self {
-        let gateways = config
-            .gateways
-            .iter()
-            .map(|g| format!("{}/{}", g.namespace, g.name))
-            .collect();
+        let gateways = gateway_names(config);
         Context {
             config,
             registry,
@@ -247,10 +278,9 @@ impl<'a> Context<'a> {
         out
     }
 
-    /// The checks across resources: conflicts, analyzers, Kubernetes objects.
+    /// The checks across resources but conflicts: analyzers, Kubernetes objects.
     fn across_resources(&self) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        self.conflicts(&mut out);
         analyzers::analyze(self.config, &mut out);
         crate::config::kube::check::check(self.config, &mut out);
         out
