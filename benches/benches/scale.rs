@@ -11,6 +11,12 @@
 //! - `kube/N/one_service_endpoints`: one Service's rollout (`set_endpoints`
 //!   with 10 new pod addresses) on top of the applied dump.
 //!
+//! - `incremental/N/one_virtual_service`: `Engine::apply` of a loaded
+//!   `mesh/N` that differs from the config in force in one VirtualService
+//!   (its split, 90/10 and 80/20 in turn). Timed: the apply only (diff by
+//!   content hash, validation of the changed VirtualService and the checks
+//!   across resources, compile of its virtual host, publish, dropping the
+//!   config it replaces); the YAML was loaded outside the timed part.
 //! - `mesh_errors/N`: load and validate `mesh/N`, clean and with three
 //!   errors per service (3N diagnostics): every diagnostic should cost O(1),
 //!   so the two stay close at every size.
@@ -89,6 +95,70 @@ fn mesh(c: &mut Criterion) {
     g.finish();
 }
 
+/// One VirtualService edited in place: the incremental apply (issue 20).
+fn incremental(c: &mut Criterion) {
+    let n = if quick() { 1_000 } else { 10_000 };
+    let text = mesh_config(n);
+    let host = service_host_of_mesh(n / 2);
+    // The split of one service's VirtualService, as mesh_config writes it.
+    let split = format!(
+        "    - {{destination: {{host: {host}, subset: v1}}, weight: 90}}\n    - {{destination: {{host: {host}, subset: v2}}, weight: 10}}\n"
+    );
+    assert!(text.contains(&split), "mesh_config's layout changed");
+    let edited = text.replace(&split, &split.replace("90}", "80}").replace("10}", "20}"));
+    let versions = [
+        Loaded::from_source("generated.yaml", &text),
+        Loaded::from_source("generated.yaml", &edited),
+    ];
+    let engine = Engine::new();
+    apply(&engine, &text);
+    let before = engine.table();
+    // Once untimed: it must take the incremental path (shared clusters).
+    engine.apply(versions[1].clone()).expect("edited mesh");
+    assert!(
+        std::ptr::eq(
+            engine.table().clusters().as_ptr(),
+            before.clusters().as_ptr()
+        ),
+        "the one-VirtualService change was compiled whole"
+    );
+    drop(before);
+    let start = std::time::Instant::now();
+    engine.apply(versions[0].clone()).expect("mesh");
+    eprintln!(
+        "incremental/{n}: one apply {:.2?}, peak RSS so far {} MiB",
+        start.elapsed(),
+        peak_rss_mib()
+    );
+    let mut g = c.benchmark_group("incremental");
+    g.sample_size(10);
+    let mut turn = 1;
+    g.bench_function(BenchmarkId::new("one_virtual_service", n), |b| {
+        b.iter_batched(
+            || {
+                let next = versions[turn].clone();
+                turn = 1 - turn;
+                next
+            },
+            |next| engine.apply(black_box(next)).expect("edited mesh"),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+/// The host of service `i` of `mesh_config`.
+fn service_host_of_mesh(i: usize) -> String {
+    let text = mesh_config(i + 1);
+    let at = text
+        .rfind("kind: VirtualService")
+        .expect("a VirtualService");
+    let hosts = &text[at..];
+    let start = hosts.find("hosts: [").expect("hosts") + "hosts: [".len();
+    let end = hosts[start..].find(']').expect("]") + start;
+    hosts[start..end].to_string()
+}
+
 /// Load and validation of a mesh, its diagnostics returned (untimed use).
 fn load_and_validate(text: &str) -> Vec<weir_core::diagnostic::Diagnostic> {
     let mut loaded = Loaded::from_source("generated.yaml", text);
@@ -154,6 +224,6 @@ fn kube(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = weir_benches::criterion();
-    targets = mesh, mesh_errors, kube
+    targets = mesh, incremental, mesh_errors, kube
 }
 criterion_main!(benches);

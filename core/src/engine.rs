@@ -5,12 +5,14 @@
 //! new table in. A rejected config changes nothing.
 
 use crate::compile::{compile_with_registry, update_over_budget};
+use crate::compile::{destination_rules_for, plain_changes, recompile_virtual_services};
 use crate::compile::{EndpointSpec, Table, DEFAULT_COMPILE_BUDGET};
+use crate::config::fingerprint::changed_virtual_services;
 use crate::config::names::expand_host;
 use crate::config::registry::{Registry, RegistryEndpoint};
 use crate::config::{Config, Loaded};
 use crate::diagnostic::{has_errors, Diagnostic, Rejected};
-use crate::validate::{validate_for_compile, Validated};
+use crate::validate::{revalidate_virtual_services, validate_parts, Validated, Validation};
 use arc_swap::{ArcSwap, Guard};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +28,9 @@ struct WriterState {
     overrides: HashMap<String, Vec<RegistryEndpoint>>,
     /// Most bytes a compiled table's endpoint sets may take.
     compile_budget: usize,
+    /// The validation of `config`, by where its diagnostics came from (an
+    /// incremental apply checks again only what changed).
+    validation: Option<Validation>,
 }
 
 impl Default for WriterState {
@@ -35,6 +40,7 @@ impl Default for WriterState {
             registry: Registry::default(),
             overrides: HashMap::new(),
             compile_budget: DEFAULT_COMPILE_BUDGET,
+            validation: None,
         }
     }
 }
@@ -121,14 +127,26 @@ impl Engine {
 
     /// Validates, compiles and publishes `loaded`.
     ///
+    /// A config that differs from the one in force only in some
+    /// VirtualServices of the mesh (as their content hashes from loading
+    /// tell) is applied incrementally: those are validated again, the checks
+    /// across resources run again, and only the virtual hosts they own are
+    /// compiled; the table shares everything else with the one in force.
+    /// Diagnostics and table are those of a whole apply (`incremental_apply`
+    /// tests); anything else is applied whole.
+    ///
     /// # Errors
     /// When loading or validation found any error, or the compiled table
     /// would exceed the compile budget: nothing changes and the previous
     /// table keeps serving. The error carries every diagnostic.
-    pub fn apply(&self, loaded: Loaded) -> Result<Vec<Diagnostic>, Rejected> {
+    pub fn apply(&self, mut loaded: Loaded) -> Result<Vec<Diagnostic>, Rejected> {
+        if let Some(applied) = self.apply_changes(&mut loaded) {
+            return applied;
+        }
         let mut diagnostics = loaded.diagnostics;
         // Built once: validation and compilation read the same services.
-        let validated = validate_for_compile(&loaded.config, &mut diagnostics);
+        let (validation, validated) = validate_parts(&loaded.config);
+        validation.append_to(&mut diagnostics);
         if has_errors(&diagnostics) {
             return Err(Rejected::new(diagnostics));
         }
@@ -151,8 +169,65 @@ impl Engine {
         };
         writer.registry = registry;
         writer.config = loaded.config;
+        writer.validation = Some(validation);
         self.publish(table);
         Ok(diagnostics)
+    }
+
+    /// [`apply`](Self::apply) of a config whose only changes from the one
+    /// in force are VirtualServices `recompile_virtual_services` can compile
+    /// alone (its config is then taken); `None`: apply it whole.
+    fn apply_changes(&self, loaded: &mut Loaded) -> Option<Result<Vec<Diagnostic>, Rejected>> {
+        let mut writer = self.writer();
+        let previous = self.table.load_full();
+        let changed = match &writer.validation {
+            // Endpoint overrides make the kept registry differ from the
+            // one validation reads; a lowered budget needs the whole check.
+            Some(_)
+                if writer.overrides.is_empty()
+                    && previous.sets_bytes <= writer.compile_budget
+                    && !has_errors(&loaded.diagnostics) =>
+            {
+                changed_virtual_services(&writer.config, &loaded.config)
+            }
+            _ => None,
+        };
+        let (Some(changed), Some(kept)) = (changed, &writer.validation) else {
+            return None;
+        };
+        if !plain_changes(&writer.config, &loaded.config, &changed) {
+            return None;
+        }
+        let rules = destination_rules_for(&loaded.config, &changed);
+        let (validation, regexes) =
+            revalidate_virtual_services(&loaded.config, &writer.registry, &rules, &changed, kept);
+        let mut diagnostics = loaded.diagnostics.clone();
+        validation.append_to(&mut diagnostics);
+        if has_errors(&diagnostics) {
+            return Some(Err(Rejected::new(diagnostics)));
+        }
+        let table = match recompile_virtual_services(
+            &writer.config,
+            &loaded.config,
+            &writer.registry,
+            &rules,
+            regexes,
+            &previous,
+            &changed,
+        ) {
+            None => return None,
+            Some(Err(refused)) => {
+                diagnostics.push(refused.into_diagnostic());
+                return Some(Err(Rejected::new(diagnostics)));
+            }
+            Some(Ok(table)) => table,
+        };
+        let replaced = std::mem::replace(&mut writer.config, std::mem::take(&mut loaded.config));
+        writer.validation = Some(validation);
+        self.publish(table);
+        drop(writer);
+        retire(replaced);
+        Some(Ok(diagnostics))
     }
 
     /// Loads `text` (YAML or JSON) and applies it.
@@ -219,6 +294,23 @@ impl Engine {
             }
         }
     }
+}
+
+/// Frees a config no longer in force. A whole mesh's config takes far
+/// longer to free (tens of thousands of resources) than an incremental
+/// apply takes to make its table, so natively it is freed on a thread of
+/// its own, off the caller's way; inline where threads cannot be spawned.
+fn retire(config: Config) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let spawned = std::thread::Builder::new()
+            .name("weir-retire".into())
+            .spawn(move || drop(config));
+        // On failure the closure (and the config) is dropped here.
+        drop(spawned);
+    }
+    #[cfg(target_arch = "wasm32")]
+    drop(config);
 }
 
 #[cfg(test)]

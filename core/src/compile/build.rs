@@ -138,6 +138,8 @@ pub(crate) fn compile_with_registry(
         cluster_ids: HashMap::new(),
         regexes,
         unbuildable: Vec::new(),
+        reuse: None,
+        reuse_missed: false,
     };
     // Every service port gets its default cluster (empty subset).
     for s in &registry.services {
@@ -208,13 +210,13 @@ pub(crate) fn compile_with_registry(
         id: crate::table::new_table_id(),
         routing: Arc::new(Routing {
             mesh,
-            mesh_scoped,
-            gateways,
-            gateway_default_port,
-            clusters,
-            scoped_clusters,
-            clusters_by_host,
-            cluster_by_name,
+            mesh_scoped: Arc::new(mesh_scoped),
+            gateways: Arc::new(gateways),
+            gateway_default_port: Arc::new(gateway_default_port),
+            clusters: clusters.into(),
+            scoped_clusters: Arc::new(scoped_clusters),
+            clusters_by_host: Arc::new(clusters_by_host),
+            cluster_by_name: Arc::new(cluster_by_name),
             clock_ms: AtomicU64::new(previous.map_or(0, |p| {
                 p.routing
                     .clock_ms

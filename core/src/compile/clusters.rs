@@ -55,8 +55,7 @@ impl<'c> Builder<'c> {
         let (subset_labels, policy) = self.policy_for(rules, subset, port, service);
         let subset_missing = !subset.is_empty() && subset_labels.is_none();
         let subset_labels = subset_labels.unwrap_or_default();
-        let id = self.clusters.len() as u32;
-        self.clusters.push(Cluster {
+        let cluster = Cluster {
             name: cluster_name(port, subset, host).into(),
             host: host.into(),
             subset: subset.into(),
@@ -74,7 +73,22 @@ impl<'c> Builder<'c> {
                 .into(),
             active: AtomicU32::new(0),
             metrics_id: std::sync::atomic::AtomicU64::new(0),
-        });
+        };
+        let lent = match self.reuse {
+            Some(reuse) => match reuse.same_cluster(&cluster) {
+                Some(id) => {
+                    self.cluster_ids.insert(key, id);
+                    return id;
+                }
+                None => {
+                    self.reuse_missed = true;
+                    reuse.clusters.len() as u32
+                }
+            },
+            None => 0,
+        };
+        let id = lent + self.clusters.len() as u32;
+        self.clusters.push(cluster);
         self.cluster_ids.insert(key, id);
         id
     }
@@ -121,7 +135,7 @@ impl<'c> Builder<'c> {
             ids.sort_unstable();
             ids.dedup();
             for id in ids.into_iter().filter(|&id| id < defaults) {
-                let c = &self.clusters[id as usize];
+                let c = self.cluster_at(id);
                 let (host, subset, port) = (c.host.to_string(), c.subset.to_string(), c.port);
                 let rules = self.rules_for(&host, Some(&ns));
                 let own = self.cluster_with(&host, &subset, port, &rules);

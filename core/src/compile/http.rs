@@ -262,7 +262,7 @@ impl<'c> Builder<'c> {
     }
 
     pub(crate) fn uses_hash(&self, choice: &ClusterChoice) -> bool {
-        let hashes = |id: u32| self.clusters[id as usize].policy.hash.is_some();
+        let hashes = |id: u32| self.cluster_at(id).policy.hash.is_some();
         match choice {
             ClusterChoice::Fixed(id) => hashes(*id),
             ClusterChoice::ByPort(list) => list.iter().any(|&(_, id)| hashes(id)),
@@ -273,10 +273,10 @@ impl<'c> Builder<'c> {
     pub(crate) fn mirror(&mut self, dest: &Destination, ns: &str, percent: f64) -> Mirror {
         let (host, choice) = self.cluster_choice(dest, ns);
         let (cluster, name) = match choice {
-            ClusterChoice::Fixed(id) => (id, self.clusters[id as usize].name.clone()),
+            ClusterChoice::Fixed(id) => (id, self.cluster_at(id).name.clone()),
             ClusterChoice::ByPort(list) => {
                 let id = list[0].1;
-                (id, self.clusters[id as usize].name.clone())
+                (id, self.cluster_at(id).name.clone())
             }
             ClusterChoice::Missing(name) => (u32::MAX, name),
         };

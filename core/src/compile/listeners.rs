@@ -121,12 +121,14 @@ impl<'c> Builder<'c> {
             by_domain.insert(host.clone(), vhosts.len());
             vhosts.push((host, routes));
         }
-        let mut listener = make_listener(vhosts);
-        listener.tcp = self.l4_rules(&vss, "mesh");
         let registry = self.registry;
-        super::ports::mark_ports(&mut listener, registry, &mut |host, port| {
+        let (mut virtual_hosts, hosts) = virtual_hosts(vhosts);
+        super::ports::mark_opaque_ports(&mut virtual_hosts, registry);
+        let mut listener = share_listener(virtual_hosts, hosts);
+        listener.tcp = self.l4_rules(&vss, "mesh").into();
+        listener.services = Arc::new(super::ports::service_ports(registry, &mut |host, port| {
             self.cluster(host, "", port)
-        });
+        }));
         listener
     }
 
@@ -250,7 +252,7 @@ impl<'c> Builder<'c> {
         }
         let mut listener = make_listener(domains);
         listener.https_redirect = https_redirect;
-        listener.tcp = self.l4_rules(&vss, key);
+        listener.tcp = self.l4_rules(&vss, key).into();
         listener
     }
 }
@@ -321,26 +323,45 @@ pub(crate) fn visible(export_to: &[String], owner: &str, view: Option<&str>) -> 
 }
 
 pub(crate) fn make_listener(vhosts: Vec<(String, Vec<Route>)>) -> Listener {
+    let (virtual_hosts, hosts) = virtual_hosts(vhosts);
+    share_listener(virtual_hosts, hosts)
+}
+
+/// The virtual hosts of `(domain, routes)` pairs and their domain index.
+pub(crate) fn virtual_hosts(
+    vhosts: Vec<(String, Vec<Route>)>,
+) -> (Vec<VirtualHost>, crate::route::host::HostIndex) {
     let hosts = crate::route::host::HostIndex::build(vhosts.iter().map(|(d, _)| d.as_str()));
-    let virtual_hosts: Vec<VirtualHost> = vhosts
+    let virtual_hosts = vhosts
         .into_iter()
-        .map(|(domain, routes)| {
-            let index = RouteIndex::build(routes.iter().map(|r| &r.matcher));
-            VirtualHost {
-                domain: domain.into(),
-                routes: routes.into(),
-                index,
-                opaque_ports: Box::new([]),
-                opaque_only: false,
-            }
-        })
+        .map(|(domain, routes)| virtual_host(domain, routes))
         .collect();
+    (virtual_hosts, hosts)
+}
+
+/// One virtual host with its route index (ports not marked yet).
+pub(crate) fn virtual_host(domain: String, routes: Vec<Route>) -> VirtualHost {
+    let index = RouteIndex::build(routes.iter().map(|r| &r.matcher));
+    VirtualHost {
+        domain: domain.into(),
+        routes: routes.into(),
+        index,
+        opaque_ports: Box::new([]),
+        opaque_only: false,
+    }
+}
+
+/// A listener over `virtual_hosts`, each behind its own `Arc`.
+fn share_listener(
+    virtual_hosts: Vec<VirtualHost>,
+    hosts: crate::route::host::HostIndex,
+) -> Listener {
     Listener {
-        virtual_hosts: virtual_hosts.into(),
-        hosts,
+        virtual_hosts: virtual_hosts.into_iter().map(Arc::new).collect(),
+        hosts: Arc::new(hosts),
         https_redirect: false,
-        tcp: Box::new([]),
-        services: hashbrown::HashMap::new(),
+        tcp: Arc::new([]),
+        services: Arc::default(),
     }
 }
 

@@ -7,6 +7,7 @@ mod clusters;
 mod endpoints;
 mod error;
 mod http;
+mod incremental;
 mod l4;
 mod listeners;
 mod matches;
@@ -23,6 +24,7 @@ pub use build::compile_validated;
 pub(crate) use build::compile_with_registry;
 pub use build::{compile, EndpointSpec};
 pub use error::CompileError;
+pub(crate) use incremental::{destination_rules_for, plain_changes, recompile_virtual_services};
 
 use crate::config::destination_rules::DestinationRuleIndex;
 use crate::config::model::DestinationRuleSpec;
@@ -42,6 +44,22 @@ pub(crate) struct Builder<'c> {
     regexes: crate::route::regex::Regexes,
     /// What could not be built: the compile fails with the first.
     unbuildable: Vec<crate::diagnostic::Diagnostic>,
+    /// An incremental compile's table in force: clusters are taken from it
+    /// (ids included) when it has them as this compile would build them.
+    reuse: Option<&'c Routing>,
+    /// A cluster `reuse` lacks was needed (`incremental`: compile whole).
+    reuse_missed: bool,
+}
+
+impl Builder<'_> {
+    /// Cluster `id` (of `reuse` when it lent it).
+    pub(crate) fn cluster_at(&self, id: u32) -> &Cluster {
+        let lent = self.reuse.map_or(0, |r| r.clusters.len());
+        match self.reuse {
+            Some(r) if (id as usize) < lent => &r.clusters[id as usize],
+            _ => &self.clusters[id as usize - lent],
+        }
+    }
 }
 
 impl Builder<'_> {

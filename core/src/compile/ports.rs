@@ -10,7 +10,7 @@ use crate::config::kube::protocol::Protocol;
 use crate::config::model::ServicePort;
 use crate::config::registry::Registry;
 pub use crate::table::L4Ports;
-use crate::table::Listener;
+use crate::table::VirtualHost;
 
 /// The protocol of a registry port (ServiceEntry spelling, or the one the
 /// Kubernetes Service's port got).
@@ -18,17 +18,23 @@ pub fn port_protocol(sp: &ServicePort) -> Protocol {
     Protocol::parse(&sp.protocol).unwrap_or(Protocol::Sniffed)
 }
 
-/// Marks the mesh listener's virtual hosts of services with non-HTTP ports,
-/// and records every service's ports for TCP decisions; `cluster` gives the
-/// default cluster of (host, port).
-pub fn mark_ports(
-    listener: &mut Listener,
-    registry: &Registry,
-    cluster: &mut dyn FnMut(&str, u16) -> u32,
-) {
-    for vh in listener.virtual_hosts.iter_mut() {
-        let Some(service) = registry.find(&vh.domain).filter(|s| *s.host == *vh.domain) else {
-            continue;
+/// Marks the mesh listener's virtual hosts of services with non-HTTP ports
+/// (before the listener shares them).
+pub fn mark_opaque_ports(virtual_hosts: &mut [VirtualHost], registry: &Registry) {
+    for vh in virtual_hosts {
+        vh.mark_opaque_ports(registry);
+    }
+}
+
+impl VirtualHost {
+    /// Records which of its service's ports are not HTTP (none when its
+    /// domain is no registry service).
+    pub(crate) fn mark_opaque_ports(&mut self, registry: &Registry) {
+        let Some(service) = registry
+            .find(&self.domain)
+            .filter(|s| *s.host == *self.domain)
+        else {
+            return;
         };
         let opaque: Vec<u16> = service
             .ports
@@ -36,9 +42,18 @@ pub fn mark_ports(
             .filter(|p| !port_protocol(p).is_http())
             .map(|p| p.number as u16)
             .collect();
-        vh.opaque_only = !service.ports.is_empty() && opaque.len() == service.ports.len();
-        vh.opaque_ports = opaque.into();
+        self.opaque_only = !service.ports.is_empty() && opaque.len() == service.ports.len();
+        self.opaque_ports = opaque.into();
     }
+}
+
+/// Every service's ports for TCP decisions; `cluster` gives the default
+/// cluster of (host, port).
+pub fn service_ports(
+    registry: &Registry,
+    cluster: &mut dyn FnMut(&str, u16) -> u32,
+) -> hashbrown::HashMap<Box<str>, L4Ports> {
+    let mut services = hashbrown::HashMap::new();
     for service in &registry.services {
         if service.host.starts_with('*') || service.ports.is_empty() {
             continue;
@@ -53,11 +68,11 @@ pub fn mark_ports(
             .iter()
             .map(|p| (p.number as u16, cluster(&service.host, p.number as u16)))
             .collect();
-        listener
-            .services
+        services
             .entry(service.host.as_str().into())
             .or_insert(ports);
     }
+    services
 }
 
 /// True when a gateway server terminates HTTP: protocol HTTP, HTTPS, HTTP2,

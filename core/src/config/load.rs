@@ -43,6 +43,31 @@ impl Loaded {
         mut obj: serde_json::Map<String, Value>,
         origin: &Origin,
     ) {
+        let hash = fingerprint::object_hash(
+            kind_name,
+            &obj,
+            &origin.file,
+            origin.document,
+            self.config.loaded,
+        );
+        // Only a VirtualService that reaches the config keeps its own hash.
+        let mut virtual_service = false;
+        self.add_object_content(kind_name, &mut obj, origin, &mut virtual_service);
+        let fingerprints = &mut self.config.fingerprints;
+        if virtual_service {
+            fingerprints.add_virtual_service(hash);
+        } else {
+            fingerprints.add_other(hash);
+        }
+    }
+
+    fn add_object_content(
+        &mut self,
+        kind_name: &str,
+        obj: &mut serde_json::Map<String, Value>,
+        origin: &Origin,
+        virtual_service: &mut bool,
+    ) {
         let api_version = obj
             .get("apiVersion")
             .and_then(Value::as_str)
@@ -80,10 +105,12 @@ impl Loaded {
                 order,
                 origin,
             };
-            self.config.kube.add(kind, meta, obj, &mut self.diagnostics);
+            self.config
+                .kube
+                .add(kind, meta, std::mem::take(obj), &mut self.diagnostics);
             return;
         }
-        if self.add_policy_object(kind_name, &api_version, &reference, &mut obj) {
+        if self.add_policy_object(kind_name, &api_version, &reference, obj) {
             return;
         }
         let kind = match Kind::parse(kind_name) {
@@ -139,6 +166,7 @@ impl Loaded {
         macro_rules! push {
             ($field:ident) => {{
                 if let Some(spec) = parse_spec(spec, &reference, &mut self.diagnostics) {
+                    *virtual_service = kind == Kind::VirtualService;
                     self.config.$field.push(Resource {
                         name: meta.name.clone(),
                         namespace,

@@ -11,6 +11,7 @@ pub(crate) mod block_yaml;
 mod chunks;
 pub mod delegates;
 pub mod destination_rules;
+pub(crate) mod fingerprint;
 pub mod kube;
 mod load;
 pub mod locate;
@@ -130,4 +131,6 @@ pub struct Config {
     /// EnvoyFilter local rate limits (config/policy).
     pub local_rate_limits: policy::envoy_filter::LocalRateLimits,
     loaded: usize,
+    /// Content hashes of what loading read, for incremental applies.
+    fingerprints: fingerprint::Fingerprints,
 }

@@ -16,7 +16,9 @@ impl Listener {
     /// The virtual host for a lower-case host without port: exact, then the
     /// longest wildcard suffix, then `*` (Envoy's domain order).
     pub fn find(&self, host: &str) -> Option<&VirtualHost> {
-        self.virtual_hosts.get(self.hosts.find(host)? as usize)
+        self.virtual_hosts
+            .get(self.hosts.find(host)? as usize)
+            .map(|vh| &**vh)
     }
 
     /// The virtual host for `req`'s host (lower-cased, port ignored); a
@@ -28,7 +30,7 @@ impl Listener {
             } else {
                 self.hosts.find(host)
             }?;
-            self.virtual_hosts.get(i as usize)
+            self.virtual_hosts.get(i as usize).map(|vh| &**vh)
         })
         .flatten()
     }

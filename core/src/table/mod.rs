@@ -40,42 +40,47 @@ pub struct L4Rule {
 
 /// The routes one listener (the mesh, or one gateway port) serves.
 #[derive(Debug, Default)]
+///
+/// Its parts are `Arc`s so that a reload which changes a few VirtualServices
+/// builds a new listener sharing every unchanged virtual host
+/// (`crate::engine` incremental apply), instead of copying the mesh.
 pub struct Listener {
-    pub virtual_hosts: Box<[VirtualHost]>,
+    pub virtual_hosts: Box<[Arc<VirtualHost>]>,
     /// The virtual hosts' domains, for host selection.
-    pub(crate) hosts: crate::route::host::HostIndex,
+    pub(crate) hosts: Arc<crate::route::host::HostIndex>,
     /// A server with `tls.httpsRedirect`: every request gets a 301 to https.
     pub https_redirect: bool,
-    pub tcp: Box<[L4Rule]>,
+    pub tcp: Arc<[L4Rule]>,
     /// Mesh only: each service's ports by protocol, for TCP decisions.
-    pub(crate) services: hashbrown::HashMap<Box<str>, L4Ports>,
+    pub(crate) services: Arc<hashbrown::HashMap<Box<str>, L4Ports>>,
 }
 
 /// Everything derived from the routing resources; shared between tables that
-/// differ only in endpoints.
+/// differ only in endpoints. Its large parts are `Arc`s, shared with the
+/// routing an incremental apply derives from it.
 #[derive(Debug, Default)]
 pub struct Routing {
     /// The sidecar listener as namespaces no `exportTo` names see it.
     pub mesh: Listener,
     /// Namespace → its sidecars' listener, for the namespaces an `exportTo`
     /// of a VirtualService or service names. Empty in most meshes.
-    pub(crate) mesh_scoped: HashMap<Box<str>, Listener>,
+    pub(crate) mesh_scoped: Arc<HashMap<Box<str>, Listener>>,
     /// `(namespace/name, port)` → listener.
-    pub gateways: HashMap<(String, u16), Listener>,
+    pub gateways: Arc<HashMap<(String, u16), Listener>>,
     /// The first server port of each gateway, for requests that give no port.
-    pub(crate) gateway_default_port: HashMap<String, u16>,
-    pub clusters: Box<[Cluster]>,
+    pub(crate) gateway_default_port: Arc<HashMap<String, u16>>,
+    pub clusters: Arc<[Cluster]>,
     /// Client namespace → (cluster → the one its DestinationRules shape):
     /// the clients that see other rules than the default answer
     /// (istiod's lookup: own namespace, service's, root's). Empty in most
     /// meshes, and then never consulted.
-    pub(crate) scoped_clusters: HashMap<Box<str>, HashMap<u32, u32>>,
+    pub(crate) scoped_clusters: Arc<HashMap<Box<str>, HashMap<u32, u32>>>,
     /// Host → the indexes of its clusters: an endpoint change touches only
     /// those (`Table::with_endpoints`).
-    pub(crate) clusters_by_host: HashMap<Box<str>, Vec<u32>>,
+    pub(crate) clusters_by_host: Arc<HashMap<Box<str>, Vec<u32>>>,
     /// Cluster name → index (`Table::cluster_index`, once per cluster when
     /// a new table takes over the endpoint state of the previous one).
-    pub(crate) cluster_by_name: HashMap<Box<str>, u32>,
+    pub(crate) cluster_by_name: Arc<HashMap<Box<str>, u32>>,
     /// The latest time (caller's monotonic ms) feedback reported; ejections
     /// end when it passes them.
     pub(crate) clock_ms: std::sync::atomic::AtomicU64,

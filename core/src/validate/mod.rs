@@ -94,6 +94,41 @@ pub struct Validated {
 /// look known), and the regexes. [`crate::compile::compile_validated`]
 /// takes it, so an apply builds them once.
 pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Validated {
+    let (validation, validated) = validate_parts(config);
+    validation.append_to(out);
+    validated
+}
+
+/// A validation's diagnostics by where they came from, so an apply that
+/// changes a few VirtualServices checks those again and keeps the rest
+/// ([`revalidate_virtual_services`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Validation {
+    /// Each VirtualService's own checks, one entry per resource in order.
+    virtual_services: Vec<Vec<Diagnostic>>,
+    /// DestinationRules', Gateways' and ServiceEntries' own checks, which
+    /// read no VirtualService.
+    resources: Vec<Diagnostic>,
+    /// Conflicts (IST0109, KIA0201): they read of a VirtualService only its
+    /// name, namespace, precedence, hosts, gateways and `exportTo`.
+    conflicts: Vec<Diagnostic>,
+    /// The other checks across resources (analyzers, Kubernetes objects):
+    /// run whole on every validation.
+    across: Vec<Diagnostic>,
+}
+
+impl Validation {
+    /// Every diagnostic, in the order a whole validation reports them.
+    pub(crate) fn append_to(&self, out: &mut Vec<Diagnostic>) {
+        out.extend(self.virtual_services.iter().flatten().cloned());
+        out.extend(self.resources.iter().cloned());
+        out.extend(self.conflicts.iter().cloned());
+        out.extend(self.across.iter().cloned());
+    }
+}
+
+/// [`validate_for_compile`], its diagnostics kept apart ([`Validation`]).
+pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
     let mut regexes = Regexes::default();
     // ServiceEntries first (their checks stand alone), reported in the
     // usual place below.
@@ -115,17 +150,15 @@ pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Valid
         .collect();
     let registry = Registry::build_except(config, &rejected);
     let ctx = Context::new(config, &registry);
-    for vs in &config.virtual_services {
-        let mut r = Reporter {
-            out: &mut *out,
-            resource: vs.reference(Kind::VirtualService),
-            regexes: &mut regexes,
-        };
-        ctx.virtual_service(vs, &mut r);
-    }
+    let virtual_services = config
+        .virtual_services
+        .iter()
+        .map(|vs| ctx.virtual_service_diagnostics(vs, &mut regexes))
+        .collect();
+    let mut resources = Vec::new();
     for dr in &config.destination_rules {
         let mut r = Reporter {
-            out: &mut *out,
+            out: &mut resources,
             resource: dr.reference(Kind::DestinationRule),
             regexes: &mut regexes,
         };
@@ -133,17 +166,80 @@ pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Valid
     }
     for gw in &config.gateways {
         let mut r = Reporter {
-            out: &mut *out,
+            out: &mut resources,
             resource: gw.reference(Kind::Gateway),
             regexes: &mut regexes,
         };
         gateway::gateway(gw, &mut r);
     }
-    out.append(&mut entry_diagnostics);
-    ctx.conflicts(out);
-    analyzers::analyze(config, out);
-    crate::config::kube::check::check(config, out);
-    Validated { registry, regexes }
+    resources.append(&mut entry_diagnostics);
+    let mut conflicts = Vec::new();
+    ctx.conflicts(&mut conflicts);
+    let validation = Validation {
+        virtual_services,
+        resources,
+        conflicts,
+        across: ctx.across_resources(),
+    };
+    (validation, Validated { registry, regexes })
+}
+
+/// `previous` (the validation of a config that differs from `config` only
+/// in the VirtualServices at `changed`) brought up to date: those checked
+/// again, the analyzers and Kubernetes checks run again, the rest kept.
+///
+/// The caller guarantees what makes the rest still hold: the changed
+/// VirtualServices keep their name, namespace, creation time, hosts,
+/// gateways (none) and `exportTo`, and neither delegate nor are delegates
+/// (`compile::plain_changes`); `registry` is the one validation built for
+/// the previous config (unchanged: only VirtualServices changed); `rules`
+/// holds every DestinationRule whose host covers a host the changed
+/// VirtualServices name (`compile::destination_rules_for`), which answer
+/// the subset checks as the whole index would. Gives the diagnostics a
+/// whole validation of `config` gives, and the changed resources' regexes.
+pub(crate) fn revalidate_virtual_services(
+    config: &Config,
+    registry: &Registry,
+    rules: &[crate::config::Resource<crate::config::model::DestinationRuleSpec>],
+    changed: &[usize],
+    previous: &Validation,
+) -> (Validation, Regexes) {
+    let mut regexes = Regexes::default();
+    let ctx = Context {
+        config,
+        registry,
+        destination_rules: DestinationRuleIndex::with_root(
+            rules,
+            &config.kube_options.root_namespace,
+        ),
+        // No changed VirtualService delegates.
+        delegates: delegates::Delegates::new(&[]),
+        gateways: gateway_names(config),
+    };
+    let mut virtual_services = previous.virtual_services.clone();
+    for &i in changed {
+        if let (Some(vs), Some(slot)) =
+            (config.virtual_services.get(i), virtual_services.get_mut(i))
+        {
+            *slot = ctx.virtual_service_diagnostics(vs, &mut regexes);
+        }
+    }
+    let validation = Validation {
+        virtual_services,
+        resources: previous.resources.clone(),
+        conflicts: previous.conflicts.clone(),
+        across: ctx.across_resources(),
+    };
+    (validation, regexes)
+}
+
+/// `namespace/name` of every Gateway.
+fn gateway_names(config: &Config) -> HashSet<String> {
+    config
+        .gateways
+        .iter()
+        .map(|g| format!("{}/{}", g.namespace, g.name))
+        .collect()
 }
 
 struct Context<'a> {
@@ -156,11 +252,7 @@ struct Context<'a> {
 
 impl<'a> Context<'a> {
     fn new(config: &'a Config, registry: &'a Registry) -> Self {
-        let gateways = config
-            .gateways
-            .iter()
-            .map(|g| format!("{}/{}", g.namespace, g.name))
-            .collect();
+        let gateways = gateway_names(config);
         Context {
             config,
             registry,
@@ -168,6 +260,30 @@ impl<'a> Context<'a> {
             delegates: delegates::Delegates::new(&config.virtual_services),
             gateways,
         }
+    }
+
+    /// One VirtualService's own diagnostics.
+    fn virtual_service_diagnostics(
+        &self,
+        vs: &crate::config::Resource<crate::config::model::VirtualServiceSpec>,
+        regexes: &mut Regexes,
+    ) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let mut r = Reporter {
+            out: &mut out,
+            resource: vs.reference(Kind::VirtualService),
+            regexes,
+        };
+        self.virtual_service(vs, &mut r);
+        out
+    }
+
+    /// The checks across resources but conflicts: analyzers, Kubernetes objects.
+    fn across_resources(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        analyzers::analyze(self.config, &mut out);
+        crate::config::kube::check::check(self.config, &mut out);
+        out
     }
 
     /// True when the DestinationRules that apply to `host` (the compiler's
