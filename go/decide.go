@@ -224,26 +224,41 @@ type decider struct {
 	// read's order.
 	lastTable uint64
 	last      [8]lastStr
+	// The previous request's client address (written in c.request.remote)
+	// and headers (their lengths in c.headers, their bytes in hbuf): fill
+	// writes them again only when they change.
+	lastRemote  netip.AddrPort
+	lastHeaders []Header
 }
 
 var deciders = sync.Pool{New: func() any { return newDecider() }}
 
-// spareDecider is a decider kept by an engine or snapshot for its next
-// decision: one atomic swap to take it, cheaper than the pool, which serves
-// the calls that find it taken.
-type spareDecider struct{ p unsafe.Pointer } // *decider; atomic.Pointer's methods do not inline
+// spareDecider is a decider kept by an engine or snapshot for its
+// decisions: taken with one compare-and-swap of a flag and handed back with
+// one store (both inlined by the compiler, where swapping a pointer is a
+// call with a write barrier), cheaper than the pool, which serves the calls
+// that find it taken.
+type spareDecider struct {
+	d    *decider // set once, before the owner is shared
+	busy uint32   // 1 while a call uses d, and for good after release
+}
+
+// init gives the spare its decider (from the pool), as its owner is made.
+func (s *spareDecider) init() { s.d = fromPool() }
 
 func (s *spareDecider) take() *decider {
-	if d := atomic.SwapPointer(&s.p, nil); d != nil {
-		return (*decider)(d)
+	if atomic.CompareAndSwapUint32(&s.busy, 0, 1) {
+		return s.d
 	}
 	return fromPool()
 }
 
 func (s *spareDecider) give(d *decider) {
-	if !atomic.CompareAndSwapPointer(&s.p, nil, unsafe.Pointer(d)) {
-		toPool(d)
+	if d == s.d {
+		atomic.StoreUint32(&s.busy, 0)
+		return
 	}
+	toPool(d)
 }
 
 // fromPool and toPool are the spare's slow paths, out of line so that take
@@ -255,10 +270,11 @@ func fromPool() *decider { return deciders.Get().(*decider) }
 //go:noinline
 func toPool(d *decider) { deciders.Put(d) }
 
-// release hands the spare back to the pool, when its owner closes.
+// release hands the spare back to the pool, when its owner closes; it is
+// not used again.
 func (s *spareDecider) release() {
-	if d := atomic.SwapPointer(&s.p, nil); d != nil {
-		deciders.Put((*decider)(d))
+	if atomic.CompareAndSwapUint32(&s.busy, 0, 1) {
+		deciders.Put(s.d)
 	}
 }
 
@@ -383,9 +399,16 @@ func (d *decider) fill(r *Request) {
 	q.scheme_len = C.size_t(len(r.Scheme))
 	q.headers_len = C.size_t(len(r.Headers))
 	q.port = C.uint16_t(r.Port)
-	setAddress(&q.remote, r.Remote)
+	if r.Remote != d.lastRemote {
+		setAddress(&q.remote, r.Remote)
+		d.lastRemote = r.Remote
+	}
 	q.source = r.Source.handle()
+	if d.sameHeaders(r.Headers) {
+		return
+	}
 	d.hbuf = d.hbuf[:0]
+	d.lastHeaders = append(d.lastHeaders[:0], r.Headers...)
 	if len(r.Headers) == 0 {
 		return
 	}
@@ -413,6 +436,29 @@ func (d *decider) fill(r *Request) {
 	}
 	d.hbuf = buf
 }
+
+// sameHeaders is true when hs are the strings the previous request's
+// headers were (the same bytes at the same addresses, kept alive by
+// lastHeaders, so not freed and reused since): their lengths in C and their
+// bytes in hbuf are then already in place. A proxy sending the same header
+// strings (constants, interned names) skips the copy; other strings are
+// copied, not compared.
+func (d *decider) sameHeaders(hs []Header) bool {
+	if len(hs) != len(d.lastHeaders) {
+		return false
+	}
+	for i := range hs {
+		h, l := &hs[i], &d.lastHeaders[i]
+		if len(h.Name) != len(l.Name) || len(h.Value) != len(l.Value) ||
+			stringData(h.Name) != stringData(l.Name) || stringData(h.Value) != stringData(l.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// stringData is the address of s's bytes (unsafe.StringData, Go 1.20).
+func stringData(s string) uintptr { return *(*uintptr)(unsafe.Pointer(&s)) }
 
 // hbufPtr is the header bytes for C, NULL when there are none.
 func (d *decider) hbufPtr() *C.char {

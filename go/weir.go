@@ -115,6 +115,7 @@ func New() (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{p: p}
+	e.spare.init()
 	runtime.SetFinalizer(e, (*Engine).Close)
 	return e, nil
 }
@@ -282,6 +283,7 @@ func (e *Engine) Snapshot() *Snapshot {
 	C.weir_engine_snapshot(e.p, &p)
 	runtime.KeepAlive(e)
 	s := &Snapshot{p: p}
+	s.spare.init()
 	runtime.SetFinalizer(s, (*Snapshot).Close)
 	return s
 }

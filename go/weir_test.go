@@ -303,3 +303,82 @@ func TestConcurrentDecideAndApply(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// The decider writes a request's headers and client address again only
+// when they change: a Request reused with a changed header value, a header
+// added or removed, or another address, is decided on what it now holds.
+func TestRequestChangedBetweenDecisionsIsReadAgain(t *testing.T) {
+	e := mustEngine(t, "reviews-faults.yaml")
+	defer e.Close()
+	src, err := NewSource("", "shop", nil, netip.AddrPort{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	r := &Request{Authority: "reviews", Method: "GET", Path: "/", Source: src, Headers: []Header{{"end-user", "jason"}}}
+	jason, other := "outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080|v1|reviews.shop.svc.cluster.local"
+	steps := []struct {
+		change func()
+		want   string
+	}{
+		{func() {}, jason},
+		{func() {}, jason},
+		{func() { r.Headers[0].Value = "jasun" }, other}, // same length
+		{func() { r.Headers[0].Value = "bob" }, other},
+		{func() { r.Headers[0].Value = string([]byte("jason")) }, jason}, // same bytes, another string
+		{func() { r.Headers = r.Headers[:0] }, other},
+		{func() { r.Headers = append(r.Headers, Header{"end-user", "jason"}) }, jason},
+		{func() { r.Headers = []Header{{"x-other", "1"}, {"end-user", "jason"}} }, jason},
+		{func() { r.Headers[1].Name = "end-usr" }, other},
+	}
+	var d Decision
+	for i, s := range steps {
+		s.change()
+		if err := e.DecideInto(r, 1, &d); err != nil || d.Cluster != s.want {
+			t.Fatalf("step %d (%v): %q, want %q (%v)", i, r.Headers, d.Cluster, s.want, err)
+		}
+	}
+}
+
+func TestClientAddressChangedBetweenDecisionsIsReadAgain(t *testing.T) {
+	e, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.Apply("ip-hash.yaml", []byte(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.1}, {address: 10.0.0.2}, {address: 10.0.0.3}, {address: 10.0.0.4}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: web, namespace: default}
+spec:
+  host: web.example.com
+  trafficPolicy: {loadBalancer: {consistentHash: {useSourceIp: true}}}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	r := &Request{Authority: "web.example.com", Method: "GET", Path: "/"}
+	a, b := netip.MustParseAddrPort("10.9.0.1:1000"), netip.MustParseAddrPort("[fd00::7]:2000")
+	hashes := map[netip.Addr]uint64{}
+	var d Decision
+	for i, remote := range []netip.AddrPort{a, a, b, a, b, b, a} {
+		r.Remote = remote
+		if err := e.DecideInto(r, uint64(i), &d); err != nil || !d.HasHash {
+			t.Fatalf("step %d: %+v %v", i, d, err)
+		}
+		if h, ok := hashes[remote.Addr()]; ok && h != d.Hash {
+			t.Fatalf("step %d: %v hashed to %x, before to %x", i, remote, d.Hash, h)
+		}
+		hashes[remote.Addr()] = d.Hash
+	}
+	if hashes[a.Addr()] == hashes[b.Addr()] {
+		t.Fatalf("two addresses, one hash: %x", hashes[a.Addr()])
+	}
+}

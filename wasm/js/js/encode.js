@@ -5,17 +5,60 @@
 // ASCII text without NUL is written this way; anything else (an unknown
 // field, a value of another type, other text, more than fits) gives -1,
 // and Rust reads the object with its exact reader, which names the problem.
+//
+// The entropy goes the same way (a number crossing back into JS for its
+// value cost more than the rest of the call), and so does the URL's split
+// into scheme, authority and path: this loop reads every character anyway.
+//
+// A proxy or a loop decides the same strings again and again (the same
+// header names, often the same URL): each encoder remembers the strings it
+// wrote last time, in order, and where each one's bytes end. While a call
+// puts the same strings in the same order, their bytes are already in
+// place and are skipped over; from the first difference on, it writes.
 
 // The call in progress (JS runs one at a time): the memory's bytes, the
-// next byte to write and the end of the scratch area.
+// next byte to write, the end of the scratch area, and the reuse state:
+// the encoder's memo, the count of puts so far and whether all of them
+// were the previous call's.
 let bytes = null;
 let at = 0;
 let end = 0;
+let memo = null;
+let puts = 0;
+let same = false;
+
+// Where the entropy goes (8 bytes, little endian), whether it was written
+// (1) or is for Rust to read from the value (0), and where the tokens start.
+const ENTROPY = 0, ENTROPY_SET = 8, TOKENS = 16;
+
+// True when the put about to be made is the previous call's at this point
+// (same tag, the same string): its bytes are then skipped over.
+function reused(tag, s) {
+  if (same) {
+    const i = puts;
+    if (i < memo.count && memo.tags[i] === tag && memo.strs[i] === s) {
+      at = memo.ends[i];
+      puts = i + 1;
+      return true;
+    }
+    same = false;
+  }
+  return false;
+}
+
+// Records the put just written (its bytes end at `at`).
+function written(tag, s) {
+  const i = puts++;
+  memo.tags[i] = tag;
+  memo.strs[i] = s;
+  memo.ends[i] = at;
+}
 
 // Writes tag, s and NUL; false when s is not ASCII text without NUL or
 // does not fit. (Locals in the loop: the optimiser keeps them in registers.)
 function put(tag, s) {
   if (typeof s !== "string") return false;
+  if (reused(tag, s)) return true;
   const b = bytes, n = s.length;
   let p = at;
   if (p + n + 2 > end) return false;
@@ -27,12 +70,14 @@ function put(tag, s) {
   }
   b[p++] = 0;
   at = p;
+  written(tag, s);
   return true;
 }
 
 // put for a header name, in lowercase (as the exact reader stores it).
 function putLower(tag, s) {
   if (typeof s !== "string") return false;
+  if (reused(tag, s)) return true;
   const b = bytes, n = s.length;
   let p = at;
   if (p + n + 2 > end) return false;
@@ -44,12 +89,89 @@ function putLower(tag, s) {
   }
   b[p++] = 0;
   at = p;
+  written(tag, s);
   return true;
 }
 
 // The tags (read.rs names them).
-const URL = 85, METHOD = 77, PORT = 80, HEADER = 72, VALUE = 86;
+const URL = 85, SCHEME = 83, AUTHORITY = 65, PATH = 81, METHOD = 77, PORT = 80, HEADER = 72, VALUE = 86;
 const GATEWAY = 71, NAMESPACE = 78, IP = 73, LOCAL = 67, LABEL = 75, LABEL_VALUE = 87;
+
+// A character split_url refuses anywhere in a URL (whitespace, control),
+// or one this path leaves to the exact reader (not ASCII).
+function badInUrl(c) {
+  return c <= 32 || c >= 127;
+}
+
+// Writes the URL `s` as its scheme (lowercased), authority and path
+// tokens, split as weir_report::request::split_url splits it: the scheme
+// before the first "://" (http without one), the authority up to the first
+// '/', '?' or '#', the path without its fragment ("/" for none, a '/'
+// before a query alone). False for anything split_url refuses or that is
+// not ASCII: the exact reader then says why, or reads it.
+function putUrl(s) {
+  if (typeof s !== "string") return false;
+  if (reused(URL, s)) return true;
+  const b = bytes, n = s.length;
+  let p = at;
+  // The most written: every character, 3 tags and NULs, an added '/', and
+  // "http" for a URL without a scheme.
+  if (p + n + 11 > end) return false;
+  const sep = s.indexOf("://");
+  b[p++] = SCHEME;
+  let i = 0;
+  if (sep < 0) {
+    b[p++] = 104; b[p++] = 116; b[p++] = 116; b[p++] = 112; // http
+  } else {
+    // A letter, then letters, digits, '+', '-' or '.'.
+    if (sep === 0) return false;
+    for (; i < sep; i++) {
+      const c = s.charCodeAt(i) | 32; // ASCII letters in lowercase
+      const letter = c >= 97 && c <= 122;
+      if (!(letter || (i > 0 && (isDigitOrMark(s.charCodeAt(i)))))) return false;
+      b[p++] = letter ? c : s.charCodeAt(i);
+    }
+    i = sep + 3;
+  }
+  b[p++] = 0;
+  b[p++] = AUTHORITY;
+  const authority = p;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 47 || c === 63 || c === 35) break; // '/', '?', '#'
+    if (badInUrl(c)) return false;
+    b[p++] = c;
+  }
+  if (p === authority) return false; // no host
+  b[p++] = 0;
+  b[p++] = PATH;
+  const path = p;
+  if (i === n || s.charCodeAt(i) === 35) {
+    b[p++] = 47; // no path: "/"
+  } else if (s.charCodeAt(i) === 63) {
+    b[p++] = 47; // a query alone: "/?…"
+  }
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 35) break;
+    if (badInUrl(c)) return false;
+    b[p++] = c;
+  }
+  // The fragment is dropped, but checked as split_url checks all of it.
+  for (; i < n; i++) {
+    if (badInUrl(s.charCodeAt(i))) return false;
+  }
+  if (p === path) b[p++] = 47;
+  b[p++] = 0;
+  at = p;
+  written(URL, s);
+  return true;
+}
+
+// A digit, '+', '-' or '.': what a scheme may hold after its first letter.
+function isDigitOrMark(c) {
+  return (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
+}
 
 // Header pairs ([[name, value], …]) or an object of them.
 function headers(list) {
@@ -94,7 +216,6 @@ function source(s) {
 
 function request(r) {
   if (r === null || typeof r !== "object" || Array.isArray(r)) return false;
-  if (!put(URL, r.url)) return false;
   for (const k in r) {
     const v = r[k];
     if (v === undefined) continue;
@@ -109,18 +230,66 @@ function request(r) {
     }
     if (!ok) return false;
   }
+  // Last: a proxy's requests differ most in their URLs, and the strings
+  // before the first difference are reused.
+  return putUrl(r.url);
+}
+
+// 2^32 and 2^64, for splitting the entropy.
+const TWO_32 = 4294967296;
+const TWO_64N = 18446744073709551616n;
+
+// Writes the entropy as Rust's entropy_of reads it (a safe non-negative
+// integer number, a BigInt in 0..2^64, or undefined for 0); false for
+// anything else, which Rust reads itself (and refuses, naming why).
+function putEntropy(e, p) {
+  let lo, hi;
+  if (typeof e === "number") {
+    if (!(Number.isSafeInteger(e) && e >= 0)) return false;
+    lo = e % TWO_32;
+    hi = (e - lo) / TWO_32;
+  } else if (typeof e === "bigint") {
+    if (e < 0n || e >= TWO_64N) return false;
+    lo = Number(e & 0xffffffffn);
+    hi = Number(e >> 32n);
+  } else if (e === undefined) {
+    lo = hi = 0;
+  } else {
+    return false;
+  }
+  const b = bytes;
+  b[p] = lo; b[p + 1] = lo >>> 8; b[p + 2] = lo >>> 16; b[p + 3] = lo >>> 24;
+  b[p + 4] = hi; b[p + 5] = hi >>> 8; b[p + 6] = hi >>> 16; b[p + 7] = hi >>> 24;
   return true;
 }
 
-// Writes `r` at `ptr` (`cap` bytes) of the memory `memo.memory`: the length
-// written, or -1 when Rust must read `r` with the exact reader.
-export function encode_request(r, memo, ptr, cap) {
-  bytes = memo.bytes;
+// Writes `entropy` and `r` at `ptr` (`cap` bytes) of the memory
+// `m.memory`: the entropy's 8 bytes and whether they were written, then
+// the request's tokens from ptr + 16; returns the tokens' length, or -1
+// when Rust must read `r` with the exact reader. `m` is the encoder's
+// memo: the memory's bytes and the strings written last time.
+export function encode_request(r, entropy, m, ptr, cap) {
+  bytes = m.bytes;
   // A view of a grown memory's old buffer has length 0 (it is detached).
-  if (bytes === undefined || bytes.length === 0) bytes = memo.bytes = new Uint8Array(memo.memory.buffer);
-  at = ptr;
+  if (bytes === undefined || bytes.length === 0) bytes = m.bytes = new Uint8Array(m.memory.buffer);
+  if (m.tags === undefined) {
+    m.tags = [];
+    m.strs = [];
+    m.ends = [];
+    m.count = 0;
+  }
+  bytes[ptr + ENTROPY_SET] = putEntropy(entropy, ptr + ENTROPY) ? 1 : 0;
+  memo = m;
+  puts = 0;
+  same = true;
+  at = ptr + TOKENS;
   end = ptr + cap;
   const ok = request(r);
+  // A failed call may have overwritten part of what the memo describes.
+  m.count = ok ? puts : 0;
+  // The strings past the count are dropped (not kept alive by the memo).
+  if (m.strs.length > m.count) m.strs.length = m.count;
   bytes = null;
-  return ok ? at - ptr : -1;
+  memo = null;
+  return ok ? at - ptr - TOKENS : -1;
 }

@@ -37,8 +37,10 @@ impl std::fmt::Write for Bytes<'_> {
     }
 }
 
-fn address<T>(r: Option<&T>) -> u64 {
-    r.map_or(0, |r| r as *const T as usize as u64)
+/// A table entry's identity: its address (pointer-sized: 4 bytes in wasm,
+/// which keeps keys short, and so the compare and the hash cheap).
+fn address<T>(r: Option<&T>) -> usize {
+    r.map_or(0, |r| r as *const T as usize)
 }
 
 impl DecisionCache {
@@ -76,30 +78,35 @@ impl DecisionCache {
 fn write_key(d: &Decision<'_>, req: Option<&Request<'_>>, key: &mut Vec<u8>) {
     key.clear();
     let number = |key: &mut Vec<u8>, n: u64| key.extend_from_slice(&n.to_le_bytes());
+    let word = |key: &mut Vec<u8>, n: usize| key.extend_from_slice(&n.to_le_bytes());
     let nanos = |t: Option<std::time::Duration>| t.map_or(u64::MAX, |t| t.as_nanos() as u64);
-    number(key, d.outcome as u64);
-    number(key, u64::from(d.status));
-    number(key, d.grpc_status.map_or(u64::MAX, u64::from));
-    number(key, address(d.route));
-    number(key, address(d.l4_rule));
-    number(key, d.destination_index.map_or(u64::MAX, |i| i as u64));
-    number(key, address(d.cluster));
-    number(key, address(d.endpoint));
-    number(key, u64::from(d.original_destination));
+    // Small numbers together in one word: outcome, status, whether there
+    // is a grpc-status and original_destination.
+    let small = (d.outcome as u64) << 40
+        | u64::from(d.status) << 24
+        | u64::from(d.grpc_status.is_some()) << 1
+        | u64::from(d.original_destination);
+    number(key, small);
+    number(key, d.grpc_status.map_or(0, u64::from));
+    word(key, address(d.route));
+    word(key, address(d.l4_rule));
+    word(key, d.destination_index.map_or(usize::MAX, |i| i));
+    word(key, address(d.cluster));
+    word(key, address(d.endpoint));
     number(key, nanos(d.delay));
     number(key, nanos(d.timeout()));
-    number(key, address(Some(d.request_headers)));
-    number(key, address(Some(d.response_headers)));
-    number(key, d.mirrors.len() as u64);
+    word(key, address(Some(d.request_headers)));
+    word(key, address(Some(d.response_headers)));
+    word(key, d.mirrors.len());
     for m in d.mirrors.iter() {
-        number(key, address(Some(m)));
+        word(key, address(Some(m)));
     }
     match &d.hash {
-        None => number(key, 0),
+        None => word(key, 0),
         Some(h) => {
-            number(key, 1 + address(Some(h.policy)));
+            word(key, 1 + address(Some(h.policy)));
             number(key, h.value);
-            number(
+            word(
                 key,
                 match h.input {
                     RequestHash::Hash(_) => 1,

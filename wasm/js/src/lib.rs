@@ -267,7 +267,13 @@ impl Engine {
         let read = self
             .encoder
             .borrow_mut()
-            .with_request(&request, |req| self.decide_request(req, &entropy));
+            .with_request(&request, &entropy, |req, encoded| {
+                let entropy = match encoded {
+                    Some(e) => e,
+                    None => entropy_of(&entropy)?,
+                };
+                self.decide_request(req, entropy)
+            });
         match read {
             Some(decision) => decision,
             None => self.decide_owned(&owned_request(request)?, &entropy),
@@ -346,11 +352,11 @@ impl Engine {
 
 impl Engine {
     fn decide_owned(&self, owned: &OwnedRequest, entropy: &JsValue) -> Result<JsValue, JsValue> {
+        let entropy = entropy_of(entropy)?;
         owned.with(|req| self.decide_request(req, entropy))
     }
 
-    fn decide_request(&self, req: &Request<'_>, entropy: &JsValue) -> Result<JsValue, JsValue> {
-        let entropy = entropy_of(entropy)?;
+    fn decide_request(&self, req: &Request<'_>, entropy: u64) -> Result<JsValue, JsValue> {
         let table = self.engine.table();
         let d = table.decide(req, entropy);
         self.decisions

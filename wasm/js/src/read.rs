@@ -8,16 +8,29 @@
 
 use wasm_bindgen::prelude::*;
 use weir_core::request::{Headers, Request, Source};
-use weir_report::request::{check_header, check_method, gateway_of, optional_address, split_url};
+use weir_report::request::{check_header, check_method, gateway_of, optional_address};
 
 #[wasm_bindgen(module = "/js/encode.js")]
 extern "C" {
-    fn encode_request(request: &JsValue, memo: &JsValue, ptr: *mut u8, cap: usize) -> i32;
+    fn encode_request(
+        request: &JsValue,
+        entropy: &JsValue,
+        memo: &JsValue,
+        ptr: *mut u8,
+        cap: usize,
+    ) -> i32;
 }
 
 /// Bytes a request may take in the scratch area; a bigger one is read by
 /// the exact reader.
 const SCRATCH: usize = 16 << 10;
+
+/// Where `js/encode.js` puts the entropy (8 bytes, little endian), the byte
+/// saying it did (1) or left it to [`crate::entropy_of`] (0), and where the
+/// request's tokens start.
+const ENTROPY: usize = 0;
+const ENTROPY_SET: usize = 8;
+const TOKENS: usize = 16;
 
 /// Source labels a request may have on this path.
 const MAX_LABELS: usize = 16;
@@ -43,22 +56,38 @@ impl Default for Encoder {
 }
 
 impl Encoder {
-    /// Writes `value` into the scratch area and runs `f` with the request
-    /// it reads as; `None` when `value` is for the exact reader.
+    /// Writes `value` and `entropy` into the scratch area and runs `f` with
+    /// the request it reads as and the entropy (`None` when JS left it to
+    /// [`crate::entropy_of`]); `None` when `value` is for the exact reader.
     pub fn with_request<R>(
         &mut self,
         value: &JsValue,
-        f: impl FnOnce(&Request<'_>) -> R,
+        entropy: &JsValue,
+        f: impl FnOnce(&Request<'_>, Option<u64>) -> R,
     ) -> Option<R> {
-        let n = encode_request(value, &self.memo, self.scratch.as_mut_ptr(), SCRATCH);
-        let bytes = self.scratch.get(..usize::try_from(n).ok()?)?;
-        with_encoded(bytes, f)
+        let n = encode_request(
+            value,
+            entropy,
+            &self.memo,
+            self.scratch.as_mut_ptr(),
+            SCRATCH - TOKENS,
+        );
+        let n = usize::try_from(n).ok()?;
+        let bytes = self.scratch.get(TOKENS..TOKENS.checked_add(n)?)?;
+        let entropy = (self.scratch[ENTROPY_SET] == 1).then(|| {
+            let mut le = [0; 8];
+            le.copy_from_slice(&self.scratch[ENTROPY..ENTROPY + 8]);
+            u64::from_le_bytes(le)
+        });
+        with_encoded(bytes, |req| f(req, entropy))
     }
 }
 
 /// The tokens of an encoded request, borrowed from its bytes.
 struct Tokens<'a> {
-    url: &'a str,
+    scheme: &'a str,
+    authority: &'a str,
+    path: &'a str,
     method: &'a str,
     port: u16,
     /// The `H`/`V` tokens, back to back (`js/encode.js` writes them so).
@@ -71,14 +100,19 @@ struct Tokens<'a> {
     label_count: usize,
 }
 
-/// Parses `js/encode.js`'s tokens, each ended by NUL: `U` url, `M` method,
+/// Parses `js/encode.js`'s tokens, each ended by NUL: `S`, `A` and `Q`
+/// the URL's scheme (lowercase), authority and path, as
+/// [`weir_report::request::split_url`] splits it (JS splits it while it
+/// copies it), `M` method,
 /// `P` port, `H`/`V` a header's name and value, `G` gateway, `N`
 /// namespace, `I` client address, `C` listener address, `K`/`W` a label's
 /// key and value. `None` for anything else.
 fn tokens(bytes: &[u8]) -> Option<Tokens<'_>> {
     let text = std::str::from_utf8(bytes).ok()?.strip_suffix('\0')?;
     let mut t = Tokens {
-        url: "",
+        scheme: "",
+        authority: "",
+        path: "",
         method: "GET",
         port: 0,
         headers: EncodedHeaders(""),
@@ -97,7 +131,13 @@ fn tokens(bytes: &[u8]) -> Option<Tokens<'_>> {
         let (tag, value) = token.split_at_checked(1)?;
         let start = token.as_ptr() as usize - text.as_ptr() as usize;
         match tag {
-            "U" => (t.url, has_url) = (value, true),
+            // The three URL tokens come together, in this order.
+            "S" => {
+                t.scheme = value;
+                t.authority = parts.next()?.strip_prefix('A')?;
+                t.path = parts.next()?.strip_prefix('Q')?;
+                has_url = !t.authority.is_empty() && t.path.starts_with('/');
+            }
             "M" => t.method = value,
             "P" => t.port = value.parse().ok()?,
             "H" => {
@@ -166,7 +206,6 @@ impl Headers for EncodedHeaders<'_> {
 /// parse or the request fails a check (the exact reader then says why).
 fn with_encoded<R>(bytes: &[u8], f: impl FnOnce(&Request<'_>) -> R) -> Option<R> {
     let t = tokens(bytes)?;
-    let (scheme, authority, path) = split_url(t.url).ok()?;
     check_method(t.method).ok()?;
     let source = Source {
         gateway: gateway_of(t.gateway),
@@ -175,10 +214,10 @@ fn with_encoded<R>(bytes: &[u8], f: impl FnOnce(&Request<'_>) -> R) -> Option<R>
         labels: &t.labels[..t.label_count],
     };
     Some(f(&Request {
-        authority,
+        authority: t.authority,
         method: t.method,
-        path: &path,
-        scheme: &scheme,
+        path: t.path,
+        scheme: t.scheme,
         port: t.port,
         remote: optional_address("source ip", t.ip).ok()?,
         source: &source,
@@ -216,7 +255,7 @@ mod tests {
     #[test]
     fn encoded_requests_parse() {
         let got = read(
-            b"Uhttp://a/b\0MPOST\0P8080\0Hx-a\0V1\0Hx-a\0V2\0Gns/gw\0Nshop\0Kapp\0Wweb\0I10.0.0.1\0",
+            b"Shttp\0Aa\0Q/b\0MPOST\0P8080\0Hx-a\0V1\0Hx-a\0V2\0Gns/gw\0Nshop\0Kapp\0Wweb\0I10.0.0.1\0",
         );
         assert_eq!(
             got.as_deref(),
@@ -224,9 +263,9 @@ mod tests {
                 "POST http a /b 8080 Some(10.0.0.1:0) Some(\"ns/gw\") shop [(\"app\", \"web\")] None [\"1\", \"2\"]"
             )
         );
-        // Defaults, a gateway of `mesh`, a query-only path, a capital scheme.
+        // Defaults and a gateway of `mesh`.
         assert_eq!(
-            read(b"UHTTPS://h?q\0Gmesh\0").as_deref(),
+            read(b"Shttps\0Ah\0Q/?q\0Gmesh\0").as_deref(),
             Some("GET https h /?q 0 None None  [] None []")
         );
     }
@@ -235,34 +274,32 @@ mod tests {
     fn what_the_exact_reader_must_read_is_refused() {
         for bad in [
             &b""[..],
-            b"Ua",               // no final NUL
-            b"Xq\0",             // unknown tag
-            b"Mget\0",           // no URL
-            b"Ua\0Hname\0",      // a header without its value
-            b"Ua\0Hn\0Xv\0",     // … or with another tag
-            b"Ua\0P99999\0",     // a port out of range
-            b"Ua\0Kk\0",         // a label without its value
-            b"Ua b\0",           // a space in the URL
-            b"U/path\0",         // no host
-            b"Ua\0MGE T\0",      // a method that is not a token
-            b"Ua\0H\0V1\0",      // an empty header name
-            b"Ua\0Hx\0V1\r\0",   // CR in a value
-            b"Ua\0Inot-an-ip\0", // a bad address
-            b"Ua\0Cnope\0",
-            b"U\xff\0", // not UTF-8
+            b"Shttp\0Aa\0Q/",            // no final NUL
+            b"Xq\0",                     // unknown tag
+            b"Mget\0",                   // no URL
+            b"Shttp\0",                  // a scheme without the rest of its URL
+            b"Shttp\0Aa\0",              // … or without its path
+            b"Shttp\0Qa\0A/\0",          // … or out of order
+            b"Shttp\0A\0Q/\0",           // no host
+            b"Shttp\0Aa\0Qx\0",          // a path that does not start with '/'
+            b"Sh\0Aa\0Q/\0Hname\0",      // a header without its value
+            b"Sh\0Aa\0Q/\0Hn\0Xv\0",     // … or with another tag
+            b"Sh\0Aa\0Q/\0P99999\0",     // a port out of range
+            b"Sh\0Aa\0Q/\0Kk\0",         // a label without its value
+            b"Sh\0Aa\0Q/\0MGE T\0",      // a method that is not a token
+            b"Sh\0Aa\0Q/\0H\0V1\0",      // an empty header name
+            b"Sh\0Aa\0Q/\0Hx\0V1\r\0",   // CR in a value
+            b"Sh\0Aa\0Q/\0Inot-an-ip\0", // a bad address
+            b"Sh\0Aa\0Q/\0Cnope\0",
+            b"Sh\0A\xff\0Q/\0", // not UTF-8
         ] {
             assert!(read(bad).is_none(), "{:?}", String::from_utf8_lossy(bad));
         }
         let labels = |n| -> Vec<u8> { (0..n).flat_map(|_| *b"Kk\0Wv\0").collect() };
-        assert!(
-            read(&[&b"Ua\0"[..], &labels(17)].concat()).is_none(),
-            "17 labels"
-        );
-        assert!(
-            read(&[&b"Ua\0"[..], &labels(16)].concat()).is_some(),
-            "16 labels"
-        );
+        let url = &b"Sh\0Aa\0Q/\0"[..];
+        assert!(read(&[url, &labels(17)].concat()).is_none(), "17 labels");
+        assert!(read(&[url, &labels(16)].concat()).is_some(), "16 labels");
         // Headers apart from one another are not written by encode.js.
-        assert!(read(b"Ua\0Hx-a\0V1\0MGET\0Hx-a\0V2\0").is_none());
+        assert!(read(&[url, b"Hx-a\0V1\0MGET\0Hx-a\0V2\0"].concat()).is_none());
     }
 }

@@ -167,3 +167,95 @@ test("a request object changed between calls is read again", () => {
   assert.ok(Object.isFrozen(first) && Object.isFrozen(first.route));
   assert.throws(() => { "use strict"; first.outcome = "x"; }, TypeError);
 });
+
+test("the in-place reader splits URLs as the exact reader does", () => {
+  // Rules that tell scheme, authority and path apart: the redirect's
+  // location carries all three, upstream_path the path.
+  const e = new weir.Engine();
+  e.apply(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: split, namespace: default}
+spec:
+  hosts: [example.com, "*.example.com"]
+  http:
+  - match: [{scheme: {exact: https}, uri: {prefix: /r}}]
+    redirect: {uri: /moved}
+  - match: [{uri: {exact: /}}]
+    directResponse: {status: 201}
+  - match: [{scheme: {exact: https}}]
+    directResponse: {status: 202}
+  - match: [{uri: {prefix: /q}}]
+    directResponse: {status: 203}
+  - match: [{uri: {prefix: /x}}]
+    redirect: {uri: /y}
+  - route: [{destination: {host: example.com}}]
+`);
+  const urls = [
+    "https://a.example.com/r?x=1#frag", "HTTPS://A.example.com/r", "hTTp://example.com?q", "example.com/q/1",
+    "example.com", "http://example.com#f", "https://example.com:8443/r/x", "http://example.com/", "https://example.com",
+    "a+b.c-d://example.com/x", "http://example.com/a#b c", "1http://example.com/", "http://example.com/a:b//c",
+    "h://x://y/z", "http://exa mple.com/", "http://example.com/x?y#z#w", "http://example.com?", "ex://example.com/x",
+    "http:/example.com/x", "http://example.com/\u00e9", "http://b.example.com/x?q=\u0001", "://", "a://", "a://?",
+    "http://example.com/x\u007f", "-a://example.com/x", "http://[::1]:80/x", "x:y://example.com/x",
+  ];
+  const outcome = (f) => {
+    try { return f(); } catch (err) { return `threw ${err.message}`; }
+  };
+  let routed = 0;
+  for (const url of urls) {
+    const req = { url, headers: { "X-Test": "1" } };
+    const exact = outcome(() => e.decidePrepared(new weir.PreparedRequest(req), 0));
+    assert.deepEqual(outcome(() => e.decide(req, 0)), exact, url);
+    // Twice: the second call reuses what the first wrote.
+    assert.deepEqual(outcome(() => e.decide(req, 0)), exact, `${url} again`);
+    if (typeof exact === "object") routed++;
+  }
+  // Both kinds are in the table.
+  assert.ok(routed >= 15 && routed < urls.length, `${routed} decided`);
+  assert.equal(e.decide({ url: "HTTPS://A.example.com/r" }, 0).location, "https://A.example.com/moved");
+});
+
+test("entropy written by JS decides as the entropy read by Rust", () => {
+  const e = canaryEngine();
+  for (const entropy of [0, 89, 90, 99, 2 ** 32 + 95, 2 ** 53 - 1, 0n, 95n, 2n ** 32n + 5n, 2n ** 64n - 1n, undefined]) {
+    const exact = e.decidePrepared(new weir.PreparedRequest({ url: CANARY }), entropy);
+    assert.deepEqual(e.decide({ url: CANARY }, entropy), exact, String(entropy));
+  }
+  // 2^32 is 96 mod 100 (risky) with its high word, 0 (safe) without.
+  assert.equal(e.decide({ url: CANARY }, 2 ** 32).cluster, RISKY);
+  assert.equal(e.decide({ url: CANARY }, 2n ** 32n).cluster, RISKY);
+  assert.equal(e.decide({ url: CANARY }, 2 ** 33 + 8).cluster, SAFE); // 2^33 = 92 mod 100
+});
+
+test("encode.js writes the tokens read.rs reads, reusing the previous call's", async () => {
+  const { encode_request } = await import(path.join(root, "wasm/js/js/encode.js"));
+  const memo = { memory: { buffer: new ArrayBuffer(256) } };
+  const text = (n) => Buffer.from(memo.bytes.subarray(16 + 16, 16 + 16 + n)).toString("latin1");
+  const encode = (r, entropy = 7) => {
+    const n = encode_request(r, entropy, memo, 16, 200);
+    return n < 0 ? n : text(n);
+  };
+  assert.equal(encode({ url: "HTTPS://A.example.com?q#f", method: "GET" }),
+    "MGET\0Shttps\0AA.example.com\0Q/?q\0");
+  assert.deepEqual([...memo.bytes.subarray(16, 25)], [7, 0, 0, 0, 0, 0, 0, 0, 1]);
+  assert.equal(encode({ url: "h" }, 2 ** 40 + 3), "Shttp\0Ah\0Q/\0");
+  assert.deepEqual([...memo.bytes.subarray(16, 25)], [3, 0, 0, 0, 0, 1, 0, 0, 1]);
+  assert.equal(encode({ url: "h" }, -1), "Shttp\0Ah\0Q/\0");
+  assert.equal(memo.bytes[24], 0, "a negative entropy is left to Rust");
+  // The same strings again: skipped over, the same bytes; a changed one
+  // is written, and so is everything after it.
+  const r = { url: "http://x/a", headers: { "X-A": "1", b: "2" } };
+  assert.equal(encode(r), "Hx-a\0V1\0Hb\0V2\0Shttp\0Ax\0Q/a\0");
+  memo.bytes.fill(0, 32, 64);
+  assert.equal(encode(r), "\0".repeat(27), "the same strings are not written again");
+  r.url = "http://x/b";
+  assert.equal(encode(r), "\0".repeat(14) + "Shttp\0Ax\0Q/b\0", "the headers before it are kept");
+  r.headers["X-A"] = "3";
+  // (The zeroed name still skipped: unchanged, before the change.)
+  assert.equal(encode(r), "\0".repeat(5) + "V3\0Hb\0V2\0Shttp\0Ax\0Q/b\0");
+  // A failed call forgets what it overwrote.
+  assert.equal(encode({ url: "http://x/a", headers: { "X-A": "\u00e9" } }), -1);
+  assert.equal(encode(r), "Hx-a\0V3\0Hb\0V2\0Shttp\0Ax\0Q/b\0");
+  assert.equal(encode({ url: "http://x/a b" }), -1);
+  assert.equal(encode({ url: "://x/" }), -1);
+});
