@@ -13,7 +13,6 @@ pub mod delegates;
 pub mod destination_rules;
 pub mod kube;
 mod load;
-pub mod locate;
 pub mod model;
 pub mod names;
 pub mod policy;
