@@ -5,10 +5,7 @@ use super::{Context, Reporter};
 use crate::balance::maglev::validate_table_size;
 use crate::balance::ring_hash::{validate_ring_sizes, RingHash};
 use crate::config::model::*;
-use crate::config::names::expand_host;
-use crate::config::registry::labels_select;
 use crate::config::Resource;
-use crate::diagnostic::Severity;
 use std::collections::HashSet;
 
 impl Context<'_> {
@@ -27,16 +24,6 @@ impl Context<'_> {
         if spec.host.is_empty() {
             r.error("spec.host", "host is required".into());
             return;
-        }
-        let host = expand_host(&spec.host, &dr.namespace);
-        let known = self.registry.any_matching(&host);
-        if !known {
-            r.push(
-                "IST0174",
-                Severity::Warning,
-                "spec.host",
-                format!("The host {host} defined in the DestinationRule does not match any services in the mesh."),
-            );
         }
         if let Some(tp) = &spec.traffic_policy {
             traffic_policy(tp, "spec.trafficPolicy", r);
@@ -63,24 +50,6 @@ impl Context<'_> {
             }
             if let Some(tp) = &subset.traffic_policy {
                 traffic_policy(tp, &format!("{f}.trafficPolicy"), r);
-            }
-            if known {
-                let selected = self
-                    .registry
-                    .under(&host)
-                    .flat_map(|s| s.endpoints.iter())
-                    .any(|ep| labels_select(&subset.labels, &ep.labels));
-                if !selected {
-                    r.push(
-                        "IST0173",
-                        Severity::Warning,
-                        &format!("{f}.labels"),
-                        format!(
-                            "The Subset {} defined in the DestinationRule does not select any endpoints, which leads to 503 UH (NoHealthyUpstream) until endpoints with labels {:?} exist.",
-                            subset.name, subset.labels
-                        ),
-                    );
-                }
             }
         }
     }

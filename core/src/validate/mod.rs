@@ -19,7 +19,6 @@ mod destinations;
 mod fields;
 mod gateway;
 mod http_route;
-mod reachability;
 mod service_entry;
 mod virtual_service;
 use std::collections::HashSet;
@@ -141,7 +140,7 @@ pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Valid
     }
     out.append(&mut entry_diagnostics);
     ctx.conflicts(out);
-    analyzers::analyze(config, out);
+    analyzers::analyze(config, &registry, out);
     crate::config::kube::check::check(config, out);
     Validated { registry, regexes }
 }

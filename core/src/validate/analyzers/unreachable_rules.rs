@@ -1,59 +1,172 @@
-//! IST0130 / IST0131: shadowed rules and redundant match blocks.
+//! IST0130 VirtualServiceUnreachableRule and IST0131
+//! VirtualServiceIneffectiveMatch: rules and match blocks that earlier
+//! rules of the same VirtualService already take, for HTTP, TCP and TLS
+//! routes alike. Istio finds them during validation
+//! (pkg/config/validation/validation.go, `analyzeUnreachableHTTPRules`,
+//! `…TCPRules`, `…TLSRules`) and `istioctl analyze` reports them through
+//! its schema analyzer; the messages are its templates.
+//!
+//! Istio compares match blocks for equality (and HTTP prefixes that cover
+//! later ones); Weir also sees a later exact or prefix uri under an earlier
+//! prefix with the same other conditions, and reports a rule all of whose
+//! blocks are covered as unreachable, as Istio does for duplicates.
 
-use super::Reporter;
+use super::Analysis;
 use crate::config::model::*;
-use crate::diagnostic::Severity;
+use crate::config::Kind;
+use crate::diagnostic::{Diagnostic, ResourceRef, Severity};
 use std::collections::HashMap;
 
-/// IST0130 / IST0131: rules and match blocks earlier rules already take.
-pub(super) fn reachability(rules: &[HttpRoute], r: &mut Reporter<'_>) {
+pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
+    for vs in &a.config.virtual_services {
+        let mut report = Report {
+            out: &mut *out,
+            resource: vs.reference(Kind::VirtualService),
+        };
+        http_rules(&vs.spec.http, &mut report);
+        let tcp: Vec<Vec<String>> = vs.spec.tcp.iter().map(|r| keys(&r.matches)).collect();
+        l4_rules("tcp", &tcp, &mut report);
+        let tls: Vec<Vec<String>> = vs.spec.tls.iter().map(|r| keys(&r.matches)).collect();
+        l4_rules("tls", &tls, &mut report);
+    }
+}
+
+struct Report<'o> {
+    out: &'o mut Vec<Diagnostic>,
+    resource: ResourceRef,
+}
+
+impl Report<'_> {
+    /// IST0130, Istio's `VirtualService rule %v not used (%s).`
+    fn unused(&mut self, field: String, rule: &str, reason: &str) {
+        self.out.push(Diagnostic::new(
+            "IST0130",
+            Severity::Warning,
+            self.resource.clone(),
+            &field,
+            format!("VirtualService rule {rule} not used ({reason})."),
+        ));
+    }
+
+    /// IST0131, Istio's `VirtualService rule %v match %v is not used
+    /// (duplicate/overlapping match in rule %v).`
+    fn ineffective(&mut self, field: String, rule: &str, matched: &str, earlier: &str) {
+        self.out.push(Diagnostic::new(
+            "IST0131",
+            Severity::Info,
+            self.resource.clone(),
+            &field,
+            format!(
+                "VirtualService rule {rule} match {matched} is not used (duplicate/overlapping match in rule {earlier})."
+            ),
+        ));
+    }
+}
+
+/// A rule as Istio names it: its quoted name, else `#index` (`routeName`).
+fn rule_name(name: Option<&str>, index: usize) -> String {
+    match name.filter(|n| !n.is_empty()) {
+        Some(n) => format!("{n:?}"),
+        None => format!("#{index}"),
+    }
+}
+
+/// The reason Istio gives for a rule after one without matches.
+const AFTER_CATCH_ALL: &str = "route without matches defined before";
+
+fn http_rules(rules: &[HttpRoute], r: &mut Report<'_>) {
+    let name_of = |i: usize| rule_name(rules[i].name.as_deref(), i);
     let mut earlier = EarlierMatches::default();
     let mut catch_all_at: Option<usize> = None;
     for (i, rule) in rules.iter().enumerate() {
+        let field = format!("spec.http[{i}]");
+        let matches = rule.matches.as_deref().unwrap_or_default();
         if let Some(at) = catch_all_at {
-            r.push(
-                "IST0130",
-                Severity::Warning,
-                &format!("spec.http[{i}]"),
+            let reason = if matches.is_empty() {
+                "only the last rule can have no matches".to_string()
+            } else {
                 format!(
-                    "VirtualService rule #{i} not used (route without matches defined before: rule #{at} matches every request, so this rule is shadowed)"
-                ),
-            );
+                    "{AFTER_CATCH_ALL}: rule {} matches every request",
+                    name_of(at)
+                )
+            };
+            r.unused(field, &name_of(i), &reason);
             continue;
         }
-        let Some(matches) = rule.matches.as_ref().filter(|m| !m.is_empty()) else {
-            if i + 1 < rules.len() {
-                catch_all_at = Some(i);
-            }
+        if matches.is_empty() {
+            catch_all_at = Some(i);
             continue;
-        };
+        }
         let mut covered = 0;
         for (j, m) in matches.iter().enumerate() {
-            if let Some((ei, ej)) = earlier.covering(m) {
+            if let Some((ei, _)) = earlier.covering(m) {
                 covered += 1;
-                if matches.len() > 1 {
-                    r.push(
-                        "IST0131",
-                        Severity::Info,
-                        &format!("spec.http[{i}].match[{j}]"),
-                        format!("VirtualService rule #{i} match #{j} is not used (duplicate/overlapping match in rule #{ei} match #{ej})"),
-                    );
-                }
+                let matched = rule_name(m.name.as_deref(), j);
+                r.ineffective(
+                    format!("{field}.match[{j}]"),
+                    &name_of(i),
+                    &matched,
+                    &name_of(ei),
+                );
             }
         }
         if covered == matches.len() {
-            r.push(
-                "IST0130",
-                Severity::Warning,
-                &format!("spec.http[{i}]"),
-                format!("VirtualService rule #{i} not used (all matches used by prior rules)"),
-            );
+            r.unused(field, &name_of(i), "all matches used by prior rules");
         }
         for (j, m) in matches.iter().enumerate() {
-            if m.is_catch_all(false) && i + 1 < rules.len() {
+            if m.is_catch_all(false) {
                 catch_all_at = Some(i);
             }
             earlier.add(m, (i, j));
+        }
+    }
+}
+
+/// Each match block as a comparable key (Istio compares their JSON).
+fn keys<M: std::fmt::Debug>(matches: &[M]) -> Vec<String> {
+    matches.iter().map(|m| format!("{m:?}")).collect()
+}
+
+/// TCP and TLS rules, given as their match blocks' keys: a rule after one
+/// without matches, and blocks equal to an earlier rule's.
+fn l4_rules(kind: &str, rules: &[Vec<String>], r: &mut Report<'_>) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut catch_all_at: Option<usize> = None;
+    for (i, matches) in rules.iter().enumerate() {
+        let field = format!("spec.{kind}[{i}]");
+        let name = rule_name(None, i);
+        if let Some(at) = catch_all_at {
+            let reason = if matches.is_empty() {
+                "only the last rule can have no matches".to_string()
+            } else {
+                format!("{AFTER_CATCH_ALL}: rule #{at} matches every connection")
+            };
+            r.unused(field, &name, &reason);
+            continue;
+        }
+        if matches.is_empty() {
+            catch_all_at = Some(i);
+            continue;
+        }
+        let mut duplicates = 0;
+        for (j, key) in matches.iter().enumerate() {
+            match seen.get(key.as_str()) {
+                Some(&earlier) => {
+                    duplicates += 1;
+                    r.ineffective(
+                        format!("{field}.match[{j}]"),
+                        &name,
+                        &format!("#{j}"),
+                        &format!("#{earlier}"),
+                    );
+                }
+                None => {
+                    seen.insert(key, i);
+                }
+            }
+        }
+        if duplicates == matches.len() {
+            r.unused(field, &name, "all matches used by prior rules");
         }
     }
 }
@@ -78,7 +191,7 @@ struct EarlierMatches {
 }
 
 impl EarlierMatches {
-    pub(super) fn add(&mut self, m: &HttpMatchRequest, at: (usize, usize)) {
+    fn add(&mut self, m: &HttpMatchRequest, at: (usize, usize)) {
         let g = self
             .groups
             .entry((others_key(m), m.ignore_uri_case))
@@ -100,7 +213,7 @@ impl EarlierMatches {
     }
 
     /// The earliest block that takes every request `m` takes, if any.
-    pub(super) fn covering(&self, m: &HttpMatchRequest) -> Option<(usize, usize)> {
+    fn covering(&self, m: &HttpMatchRequest) -> Option<(usize, usize)> {
         let own = (others_key(m), m.ignore_uri_case);
         let unconditional = (others_key(&HttpMatchRequest::default()), m.ignore_uri_case);
         [own, unconditional]
@@ -112,7 +225,7 @@ impl EarlierMatches {
 }
 
 impl UriCover {
-    pub(super) fn covering(&self, uri: Option<&StringMatch>) -> Option<(usize, usize)> {
+    fn covering(&self, uri: Option<&StringMatch>) -> Option<(usize, usize)> {
         let by_prefix = |text: &str| {
             text.char_indices()
                 .map(|(i, _)| i)
@@ -138,12 +251,12 @@ impl UriCover {
 }
 
 /// The conditions of a block other than its uri, as a comparable key.
-pub(super) fn others_key(m: &HttpMatchRequest) -> String {
+fn others_key(m: &HttpMatchRequest) -> String {
     format!("{:?}", without_uri(m))
 }
 
 /// The conditions of a block other than its uri, for comparison.
-pub(super) fn without_uri(m: &HttpMatchRequest) -> impl PartialEq + std::fmt::Debug + '_ {
+fn without_uri(m: &HttpMatchRequest) -> impl PartialEq + std::fmt::Debug + '_ {
     (
         &m.scheme,
         &m.method,
@@ -160,28 +273,32 @@ pub(super) fn without_uri(m: &HttpMatchRequest) -> impl PartialEq + std::fmt::De
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Loaded;
+    use super::super::test_support::run;
 
-    /// Codes and fields of the reachability diagnostics for `http` rules.
-    fn reachability_of(http: &str) -> Vec<(String, String)> {
+    /// Codes and fields of IST0130/IST0131 for a VirtualService with `rules`
+    /// (YAML under `spec:`).
+    fn unreachable(rules: &str) -> Vec<(String, String)> {
         let yaml = format!(
-            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: v}}\nspec:\n  hosts: [web.example.com]\n  http:\n{http}"
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: v}}\nspec:\n  hosts: [web.example.com]\n{rules}"
         );
-        let loaded = Loaded::from_source("t.yaml", &yaml);
-        let mut out = loaded.diagnostics.clone();
-        crate::validate::validate(&loaded.config, &mut out);
-        out.into_iter()
-            .filter(|d| d.code == "IST0130" || d.code == "IST0131")
-            .map(|d| (d.code.to_string(), d.field))
-            .collect()
+        let mut got: Vec<(String, String)> = ["IST0130", "IST0131"]
+            .iter()
+            .flat_map(|code| {
+                run(&yaml, code)
+                    .into_iter()
+                    .map(|(_, f, _)| (code.to_string(), f))
+            })
+            .collect();
+        got.sort();
+        got
     }
 
     #[test]
-    fn shadowed_rules_and_matches() {
+    fn shadowed_http_rules_and_matches() {
         let route = "    route: [{destination: {host: web.example.com}}]\n";
         let cases: &[(&str, &[(&str, &str)])] = &[
             // A longer prefix after a shorter one is shadowed.
-            ("  - match: [{uri: {prefix: /a}}]\nR  - match: [{uri: {prefix: /ab}}]\nR", &[("IST0130", "spec.http[1]")]),
+            ("  - match: [{uri: {prefix: /a}}]\nR  - match: [{uri: {prefix: /ab}}]\nR", &[("IST0130", "spec.http[1]"), ("IST0131", "spec.http[1].match[0]")]),
             // The other way round is fine.
             ("  - match: [{uri: {prefix: /ab}}]\nR  - match: [{uri: {prefix: /a}}]\nR", &[]),
             // An exact path under an earlier prefix; one of two blocks covered.
@@ -194,22 +311,60 @@ mod tests {
             // Same extra conditions: shadowed.
             (
                 "  - match: [{uri: {prefix: /a}, headers: {x: {exact: y}}}]\nR  - match: [{uri: {prefix: /a/b}, headers: {x: {exact: y}}}]\nR",
-                &[("IST0130", "spec.http[1]")],
+                &[("IST0130", "spec.http[1]"), ("IST0131", "spec.http[1].match[0]")],
             ),
             // Identical regex.
-            ("  - match: [{uri: {regex: /r.*}}]\nR  - match: [{uri: {regex: /r.*}}]\nR", &[("IST0130", "spec.http[1]")]),
-            // A rule without match before others shadows them.
+            ("  - match: [{uri: {regex: /r.*}}]\nR  - match: [{uri: {regex: /r.*}}]\nR", &[("IST0130", "spec.http[1]"), ("IST0131", "spec.http[1].match[0]")]),
+            // A rule without match before others shadows them, the last one too.
             ("  - route: [{destination: {host: web.example.com}}]\n  - match: [{uri: {prefix: /z}}]\nR", &[("IST0130", "spec.http[1]")]),
+            ("  - match: [{uri: {prefix: /z}}]\nR  - route: [{destination: {host: web.example.com}}]\n", &[]),
+            ("  - route: [{destination: {host: web.example.com}}]\n  - route: [{destination: {host: web.example.com}}]\n", &[("IST0130", "spec.http[1]")]),
             // ignoreUriCase differs: not covered.
             ("  - match: [{uri: {prefix: /a}, ignoreUriCase: true}]\nR  - match: [{uri: {prefix: /a/b}}]\nR", &[]),
         ];
         for (http, want) in cases {
-            let got = reachability_of(&http.replace('R', route));
+            let got = unreachable(&format!("  http:\n{}", http.replace('R', route)));
             let want: Vec<(String, String)> = want
                 .iter()
                 .map(|(c, f)| (c.to_string(), f.to_string()))
                 .collect();
             assert_eq!(got, want, "{http}");
         }
+    }
+
+    #[test]
+    fn shadowed_tcp_and_tls_rules() {
+        let to = "route: [{destination: {host: web.example.com}}]";
+        let cases: Vec<(String, Vec<(&str, &str)>)> = vec![
+            // The same port twice: the second rule is never used.
+            (format!("  tcp:\n  - match: [{{port: 80}}]\n    {to}\n  - match: [{{port: 80}}]\n    {to}\n"), vec![("IST0130", "spec.tcp[1]"), ("IST0131", "spec.tcp[1].match[0]")]),
+            (format!("  tcp:\n  - match: [{{port: 80}}]\n    {to}\n  - match: [{{port: 81}}]\n    {to}\n"), vec![]),
+            // One of two blocks repeated: only that block.
+            (format!("  tcp:\n  - match: [{{port: 80}}]\n    {to}\n  - match: [{{port: 80}}, {{port: 81}}]\n    {to}\n"), vec![("IST0131", "spec.tcp[1].match[0]")]),
+            // A rule without matches takes every connection after it.
+            (format!("  tcp:\n  - {to}\n  - match: [{{port: 81}}]\n    {to}\n"), vec![("IST0130", "spec.tcp[1]")]),
+            (format!("  tls:\n  - match: [{{sniHosts: [web.example.com]}}]\n    {to}\n  - match: [{{sniHosts: [web.example.com]}}]\n    {to}\n"), vec![("IST0130", "spec.tls[1]"), ("IST0131", "spec.tls[1].match[0]")]),
+            (format!("  tls:\n  - match: [{{sniHosts: [web.example.com], port: 443}}]\n    {to}\n  - match: [{{sniHosts: [web.example.com]}}]\n    {to}\n"), vec![]),
+        ];
+        for (rules, want) in cases {
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(c, f)| (c.to_string(), f.to_string()))
+                .collect();
+            assert_eq!(unreachable(&rules), want, "{rules}");
+        }
+    }
+
+    #[test]
+    fn messages_are_istios_templates() {
+        let yaml = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  hosts: [web.example.com]\n  http:\n  - name: first\n    match: [{uri: {prefix: /a}}]\n    route: [{destination: {host: web.example.com}}]\n  - match: [{name: again, uri: {prefix: /a}}]\n    route: [{destination: {host: web.example.com}}]\n";
+        assert_eq!(
+            run(yaml, "IST0130")[0].2,
+            "VirtualService rule #1 not used (all matches used by prior rules)."
+        );
+        assert_eq!(
+            run(yaml, "IST0131")[0].2,
+            "VirtualService rule #1 match \"again\" is not used (duplicate/overlapping match in rule \"first\")."
+        );
     }
 }
