@@ -20,14 +20,7 @@ pub(super) fn valid_host(host: &str) -> bool {
         })
 }
 
-pub(super) fn is_dns1123_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+pub(super) use super::hostnames::is_dns1123_label;
 
 /// `exportTo` as Istio's webhook checks it (`validateExportTo` in
 /// pkg/config/validation): `.`, `*` or namespace names, no duplicates (`.`

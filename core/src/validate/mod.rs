@@ -18,9 +18,11 @@ mod destination_rule;
 mod destinations;
 mod fields;
 mod gateway;
+mod hostnames;
 mod http_route;
 mod service_entry;
 mod virtual_service;
+mod workload_entry;
 use std::collections::HashSet;
 
 /// The redirect codes Envoy supports; others make the route unusable.
@@ -137,6 +139,18 @@ pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Valid
             regexes: &mut regexes,
         };
         gateway::gateway(gw, &mut r);
+    }
+    let entry_rules = workload_entry::EndpointRules {
+        service_ports: None,
+        allow_fqdn: true,
+    };
+    for we in &config.workload_entries {
+        let mut r = Reporter {
+            out: &mut *out,
+            resource: we.reference(Kind::WorkloadEntry),
+            regexes: &mut regexes,
+        };
+        workload_entry::workload_entry(&we.spec, &entry_rules, "spec", &mut r);
     }
     out.append(&mut entry_diagnostics);
     ctx.conflicts(out);
