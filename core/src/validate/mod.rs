@@ -22,6 +22,8 @@ mod hostnames;
 mod http_route;
 mod service_entry;
 mod virtual_service;
+#[cfg(test)]
+mod virtual_service_tests;
 mod workload_entry;
 use std::collections::HashSet;
 

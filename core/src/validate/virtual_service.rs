@@ -1,6 +1,7 @@
 //! VirtualService checks: hosts, gateways, delegates, TCP and TLS routes.
 
 use super::fields::*;
+use super::hostnames::{is_ip, validate_ip_subnet, validate_wildcard_domain};
 use super::{Context, Reporter};
 use crate::config::delegates;
 use crate::config::model::*;
@@ -101,17 +102,16 @@ impl Context<'_> {
         for (i, host) in spec.hosts.iter().enumerate() {
             let field = format!("spec.hosts[{i}]");
             let expanded = expand_host(host, &vs.namespace);
-            if host.is_empty() {
-                r.error(&field, "host must not be empty".into());
+            // Istio's rule: a wildcard domain or an IP (`ValidateVirtualService`).
+            if let Err(e) = validate_wildcard_domain(host) {
+                if !is_ip(host) {
+                    r.error(&field, e);
+                }
             } else if host == "*" && mesh_bound {
                 r.error(
                     &field,
-                    "wildcard host * is not allowed for VirtualServices bound to the mesh".into(),
-                );
-            } else if !valid_host(host) {
-                r.error(
-                    &field,
-                    format!("invalid host {host:?}: expected a DNS name, a *.suffix wildcard or *"),
+                    "wildcard host * is not allowed for virtual services bound to the mesh gateway"
+                        .into(),
                 );
             }
             if seen.iter().any(|h| hosts_intersect(h, &expanded)) {
@@ -151,17 +151,13 @@ impl Context<'_> {
         for (i, tcp) in spec.tcp.iter().enumerate() {
             let field = format!("spec.tcp[{i}]");
             for (j, m) in tcp.matches.iter().enumerate() {
-                for (k, subnet) in m.destination_subnets.iter().enumerate() {
-                    if crate::route::Cidr::parse(subnet).is_none() {
-                        r.error(
-                            &format!("{field}.match[{j}].destinationSubnets[{k}]"),
-                            format!("invalid CIDR {subnet:?}"),
-                        );
-                    }
-                }
+                subnets(&m.destination_subnets, &format!("{field}.match[{j}]"), r);
                 if let Some(p) = m.port {
                     check_port(p, &format!("{field}.match[{j}].port"), r);
                 }
+            }
+            if tcp.route.is_empty() {
+                r.error(&format!("{field}.route"), "TCP route is required".into());
             }
             let dests: Vec<(&Destination, Option<i64>)> = tcp
                 .route
@@ -186,17 +182,15 @@ impl Context<'_> {
                     );
                 }
                 for (k, sni) in m.sni_hosts.iter().enumerate() {
-                    let sni_e = expand_host(sni, &vs.namespace);
-                    let covered = spec.hosts.iter().any(|h| {
-                        crate::config::names::host_matches(&expand_host(h, &vs.namespace), &sni_e)
-                    });
-                    if !covered {
-                        r.error(
-                            &format!("{field}.match[{j}].sniHosts[{k}]"),
-                            format!("SNI host {sni:?} is not a subset of any of the virtual service hosts"),
-                        );
-                    }
+                    sni_host(vs, sni, &format!("{field}.match[{j}].sniHosts[{k}]"), r);
                 }
+                subnets(&m.destination_subnets, &format!("{field}.match[{j}]"), r);
+                if let Some(p) = m.port {
+                    check_port(p, &format!("{field}.match[{j}].port"), r);
+                }
+            }
+            if tls.route.is_empty() {
+                r.error(&format!("{field}.route"), "TLS route is required".into());
             }
             let dests: Vec<(&Destination, Option<i64>)> = tls
                 .route
@@ -205,5 +199,48 @@ impl Context<'_> {
                 .collect();
             self.destinations(vs, &dests, &format!("{field}.route"), r);
         }
+    }
+}
+
+/// An L4 match's `destinationSubnets`: IPs or CIDR blocks.
+fn subnets(list: &[String], field: &str, r: &mut Reporter<'_>) {
+    for (k, subnet) in list.iter().enumerate() {
+        if let Err(e) = validate_ip_subnet(subnet) {
+            r.error(&format!("{field}.destinationSubnets[{k}]"), e);
+        }
+    }
+}
+
+/// An SNI host, as Istio's `validateSniHost`: a wildcard domain within one
+/// of the VirtualService's hosts; an IP is only warned about (SNI carries
+/// names, and most clients send none for an IP).
+fn sni_host(vs: &Resource<VirtualServiceSpec>, sni: &str, field: &str, r: &mut Reporter<'_>) {
+    if let Err(e) = validate_wildcard_domain(sni) {
+        if is_ip(sni) {
+            r.push(
+                "IST0133",
+                Severity::Warning,
+                field,
+                format!("using an IP address ({sni:?}) goes against SNI spec and most clients do not support this"),
+            );
+        } else {
+            r.error(field, e);
+        }
+        return;
+    }
+    let sni_e = expand_host(sni, &vs.namespace);
+    let covered = vs
+        .spec
+        .hosts
+        .iter()
+        .any(|h| crate::config::names::host_matches(&expand_host(h, &vs.namespace), &sni_e));
+    if !covered {
+        r.error(
+            field,
+            format!(
+                "SNI host {sni:?} is not a compatible subset of any of the virtual service hosts: [{}]",
+                vs.spec.hosts.join(", ")
+            ),
+        );
     }
 }
