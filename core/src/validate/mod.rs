@@ -21,6 +21,9 @@ mod gateway;
 mod hostnames;
 mod http_route;
 mod service_entry;
+mod traffic_policy;
+#[cfg(test)]
+mod traffic_policy_tests;
 mod virtual_service;
 #[cfg(test)]
 mod virtual_service_tests;
