@@ -20,6 +20,7 @@ use weir_core::compile::EndpointSpec;
 use weir_core::request::Request;
 use weir_core::validate::has_errors;
 use weir_core::{Decision, Engine, Table};
+use weir_report::locate::{locate_diagnostics, Origins};
 use weir_report::request::{HeadersInput, SourceInput};
 use weir_report::{DecisionReport, DiagnosticReport, OwnedRequest, RequestInput, RouteTable};
 
@@ -48,9 +49,13 @@ enum Command {
     /// Validate configs like `istioctl analyze`; exit status 1 on errors.
     Check {
         files: Vec<String>,
-        /// Print diagnostics as JSON.
+        /// Print diagnostics as JSON (with file, line, column and field path).
         #[arg(long)]
         json: bool,
+        /// How each diagnostic is printed: as `istioctl analyze` does, or
+        /// compiler style (`file:line:column` first).
+        #[arg(long, value_enum, default_value_t = style::Output::Istio)]
+        output: style::Output,
         /// Also compile, and print how long load, validate and compile took
         /// (on standard error).
         #[arg(long)]
@@ -176,9 +181,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Check {
             files,
             json,
+            output,
             timing,
             istio_severity,
-        } => check(&files, json, timing, istio_severity, colour),
+        } => check(&files, json, output, timing, istio_severity, colour),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weir", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
@@ -199,6 +205,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
 fn check(
     files: &[String],
     as_json: bool,
+    output: style::Output,
     timing: bool,
     istio_severity: bool,
     colour: bool,
@@ -240,7 +247,8 @@ fn check(
         .iter()
         .map(|(f, t)| (f.as_str(), t.as_str()))
         .collect();
-    weir_core::config::locate::locate_diagnostics(&mut diagnostics, &loaded.config, &texts);
+    let origins = Origins::for_diagnostics(&loaded.config, &diagnostics);
+    locate_diagnostics(&mut diagnostics, &origins, &texts);
     if istio_severity {
         for d in &mut diagnostics {
             d.severity = d.istio_severity();
@@ -254,7 +262,7 @@ fn check(
         );
     } else {
         for d in &diagnostics {
-            println!("{}", style::diagnostic(d, colour));
+            println!("{}", style::diagnostic(d, output, colour));
         }
         let errors = diagnostics.iter().filter(|d| d.is_error()).count();
         let c = &loaded.config;

@@ -32,17 +32,17 @@ fn check_exit_status_and_messages() {
     ] {
         let o = weir(&["check", &example_config(bad)]);
         assert_eq!(o.status.code(), Some(1), "{bad}: {}", stdout(&o));
-        assert!(stdout(&o).contains("error["), "{bad}");
+        assert!(stdout(&o).contains("Error ["), "{bad}");
     }
     let o = weir(&["check", &example_config("invalid/bad-regex.yaml")]);
     assert!(
-        stdout(&o).contains("VirtualService default/broken-regex spec.http[0].match[0].uri.regex"),
+        stdout(&o).contains("(VirtualService default/broken-regex "),
         "{}",
         stdout(&o)
     );
     let o = weir(&["check", &example_config("invalid/shadowed-route.yaml")]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(stdout(&o).contains("warning[IST0130]"));
+    assert!(stdout(&o).contains("Warning [IST0130]"));
     for good in [
         "fleetman-canary.yaml",
         "fleetman-sticky.yaml",
@@ -293,7 +293,7 @@ fn check_reads_standard_input_as_kubectl_pipes_it() {
     let o = weir_stdin(&["check", "-"], "hosts: [web\n  http:\n");
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stdout(&o).contains("error[WEIR0001] <stdin>:"),
+        stdout(&o).contains("Error [WEIR0001] (<stdin>:"),
         "{}",
         stdout(&o)
     );
@@ -399,7 +399,7 @@ fn colour_only_on_a_terminal_or_when_asked() {
     assert!(!stdout(&o).contains('\x1b'), "{}", stdout(&o));
     let o = weir(&["check", "--color", "always", &bad]);
     assert!(
-        stdout(&o).contains("\x1b[1;31merror\x1b[0m[IST0106]"),
+        stdout(&o).contains("\x1b[1;31mError\x1b[0m [IST0106]"),
         "{}",
         stdout(&o)
     );
@@ -435,15 +435,55 @@ fn istio_severity_reports_what_istioctl_analyze_would() {
         stdout(&weir_default)
     );
     assert!(
-        stdout(&weir_default).contains("warning[IST0101]"),
+        stdout(&weir_default).contains("Warning [IST0101]"),
         "{}",
         stdout(&weir_default)
     );
     let istio = weir_stdin(&["check", "--istio-severity", "-"], config);
     assert_eq!(istio.status.code(), Some(1), "{}", stdout(&istio));
     assert!(
-        stdout(&istio).contains("error[IST0101]"),
+        stdout(&istio).contains("Error [IST0101]"),
         "{}",
         stdout(&istio)
     );
+}
+
+#[test]
+fn check_prints_file_line_and_field_as_istioctl_analyze_does() {
+    let bad = example_config("invalid/bad-regex.yaml");
+    let text = std::fs::read_to_string(&bad).unwrap();
+    let line = text.lines().position(|l| l.contains("regex:")).unwrap() + 1;
+    let column = text.lines().nth(line - 1).unwrap().find("regex:").unwrap() + 1;
+    let o = weir(&["check", &bad]);
+    let want = format!(
+        "Error [IST0106] (VirtualService default/broken-regex {bad}:{line} spec.http[0].match[0].uri.regex) "
+    );
+    assert!(
+        stdout(&o).lines().any(|l| l.starts_with(&want)),
+        "want a line starting {want:?} in\n{}",
+        stdout(&o)
+    );
+    // Compiler style on request: file:line:column first.
+    let o = weir(&["check", "--output", "compact", &bad]);
+    let want = format!(
+        "error[IST0106] {bad}:{line}:{column} VirtualService default/broken-regex spec.http[0].match[0].uri.regex: "
+    );
+    assert!(
+        stdout(&o).lines().any(|l| l.starts_with(&want)),
+        "want a line starting {want:?} in\n{}",
+        stdout(&o)
+    );
+    // JSON carries the same place: file, line, column and path.
+    let o = weir(&["check", "--json", &bad]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let d = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "IST0106")
+        .expect("IST0106");
+    assert_eq!(d["file"], bad.as_str());
+    assert_eq!(d["line"], line);
+    assert_eq!(d["column"], column);
+    assert_eq!(d["field"], "spec.http[0].match[0].uri.regex");
 }

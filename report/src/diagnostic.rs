@@ -55,22 +55,14 @@ impl DiagnosticReport {
     }
 }
 
-/// Every diagnostic of `list`, located in `text` (the one input they were
-/// loaded from) where they name a resource and have no line yet.
-pub fn located(list: &[Diagnostic], file: &str, text: &str) -> Vec<DiagnosticReport> {
-    let index = crate::locate::Documents::new(text);
-    list.iter()
-        .map(|d| {
-            let mut r = DiagnosticReport::new(d);
-            if r.line.is_none() {
-                if let Some(res) = &r.resource {
-                    r.line = index.line_of(&res.kind, &res.namespace, &res.name, &r.field);
-                    if r.line.is_some() && r.file.is_none() {
-                        r.file = Some(file.to_string());
-                    }
-                }
-            }
-            r
-        })
-        .collect()
+/// Every diagnostic of `list` as a report, located in `sources` (file name,
+/// text) by the resources' `origins` where it has no line yet.
+pub fn located(
+    list: &[Diagnostic],
+    origins: &crate::locate::Origins,
+    sources: &[(&str, &str)],
+) -> Vec<DiagnosticReport> {
+    let mut list = list.to_vec();
+    crate::locate::locate_diagnostics(&mut list, origins, sources);
+    list.iter().map(DiagnosticReport::new).collect()
 }

@@ -1,235 +1,284 @@
-//! Lines for diagnostics: which line of a YAML text a resource's field is
-//! on, so an editor (the playground, `weir check`) can point at it.
+//! Where a diagnostic's resource and field are in the input text, as
+//! `istioctl analyze` prints them (`bookinfo.yaml:12`), for `weir check`
+//! and the JS API alike.
 //!
-//! The parser keeps no positions for values, so this reads the text's
-//! block structure itself: documents split at `---`, keys by indentation,
-//! sequence items by their dashes. Flow style (`{…}`, `[…]`) and JSON
-//! resolve to the deepest key found, at worst the resource's `kind:` line.
+//! Loading streams documents into typed resources and keeps no positions,
+//! so a diagnostic's line is found afterwards, from the text: each resource
+//! keeps its [`Origin`] (file, document number), and the field path
+//! (`spec.http[0].route[0].destination.host`) is walked over that
+//! document's block YAML by indentation; a `kind: List` item is found by
+//! its kind and name. Only diagnostics pay for it. A path that goes where
+//! the walk cannot (flow collections, JSON) stops at the deepest key found,
+//! as Istio falls back to the resource's line.
 
-/// One line's shape: where its first character is, and where its content
-/// starts once any `- ` sequence markers are stripped.
+use std::collections::{HashMap, HashSet};
+use weir_core::config::{Config, Origin, Resource};
+use weir_core::diagnostic::{Diagnostic, ResourceRef};
+
+/// One non-blank, non-comment line: its number (1-based), the column its
+/// content starts at (0-based) and the content.
 #[derive(Debug, Clone, Copy)]
-struct Shape<'a> {
-    first: usize,
-    content_at: usize,
-    content: &'a str,
-    dash: bool,
+struct Line<'a> {
+    number: usize,
+    indent: usize,
+    text: &'a str,
 }
 
-fn shape(line: &str) -> Option<Shape<'_>> {
-    let first = line.len() - line.trim_start_matches(' ').len();
-    let mut content = &line[first..];
-    if content.is_empty() || content.starts_with('#') {
+/// `(kind, namespace, name)` → where the resource was read. Owned, so it
+/// can be taken from a [`Config`] before the config is handed on (the JS
+/// `apply` gives its config to the engine).
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    map: HashMap<ResourceRef, Origin>,
+}
+
+impl Origins {
+    /// The origin of every resource of `config`.
+    pub fn of(config: &Config) -> Self {
+        Self::collect(config, |_| true)
+    }
+
+    /// The origins of the resources `diagnostics` name: all a check needs,
+    /// without copying the names of a 50 000-service config.
+    pub fn for_diagnostics(config: &Config, diagnostics: &[Diagnostic]) -> Self {
+        let named: HashSet<(&str, &str, &str)> = diagnostics
+            .iter()
+            .filter(|d| d.line.is_none() && !d.resource.kind.is_empty())
+            .map(|d| key_of(&d.resource))
+            .collect();
+        if named.is_empty() {
+            return Origins::default();
+        }
+        Self::collect(config, |key| named.contains(&key))
+    }
+
+    fn collect(config: &Config, wanted: impl Fn((&str, &str, &str)) -> bool) -> Self {
+        fn add<S>(
+            map: &mut HashMap<ResourceRef, Origin>,
+            wanted: &impl Fn((&str, &str, &str)) -> bool,
+            kind: &str,
+            list: &[Resource<S>],
+        ) {
+            for r in list {
+                if wanted((kind, &r.namespace, &r.name)) {
+                    let key = ResourceRef {
+                        kind: kind.to_string(),
+                        namespace: r.namespace.clone(),
+                        name: r.name.clone(),
+                    };
+                    map.entry(key).or_insert_with(|| r.origin.clone());
+                }
+            }
+        }
+        let mut map = HashMap::new();
+        let m = &mut map;
+        add(m, &wanted, "VirtualService", &config.virtual_services);
+        add(m, &wanted, "DestinationRule", &config.destination_rules);
+        add(m, &wanted, "Gateway", &config.gateways);
+        add(m, &wanted, "ServiceEntry", &config.service_entries);
+        add(m, &wanted, "WorkloadEntry", &config.workload_entries);
+        let k = &config.kube;
+        add(m, &wanted, "Service", &k.services);
+        add(m, &wanted, "EndpointSlice", &k.endpoint_slices);
+        add(m, &wanted, "Endpoints", &k.endpoints);
+        add(m, &wanted, "Pod", &k.pods);
+        add(m, &wanted, "Namespace", &k.namespaces);
+        add(m, &wanted, "Secret", &k.secrets);
+        Origins { map }
+    }
+
+    /// Where `resource` was read.
+    pub fn get(&self, resource: &ResourceRef) -> Option<&Origin> {
+        self.map.get(resource)
+    }
+}
+
+fn key_of(r: &ResourceRef) -> (&str, &str, &str) {
+    (r.kind.as_str(), r.namespace.as_str(), r.name.as_str())
+}
+
+/// Sets `file`, `line` and `column` of every diagnostic about a resource
+/// whose origin `origins` knows and whose input text `sources` (file
+/// name, text) holds. Diagnostics that already have a line (syntax
+/// errors) keep it.
+pub fn locate_diagnostics(
+    diagnostics: &mut [Diagnostic],
+    origins: &Origins,
+    sources: &[(&str, &str)],
+) {
+    for d in diagnostics.iter_mut().filter(|d| d.line.is_none()) {
+        let Some(origin) = origins.get(&d.resource) else {
+            continue;
+        };
+        let Some((_, text)) = sources.iter().find(|(f, _)| *f == origin.file) else {
+            continue;
+        };
+        d.file = Some(origin.file.clone());
+        if let Some((line, column)) = locate(text, origin.document, &d.resource, &d.field) {
+            d.line = Some(line);
+            d.column = Some(column);
+        }
+    }
+}
+
+/// The 1-based line and column of `field` of `resource` in document
+/// `document` (1-based) of `text`: the deepest part of the path found, the
+/// resource's first line when none is.
+pub fn locate(
+    text: &str,
+    document: usize,
+    resource: &ResourceRef,
+    field: &str,
+) -> Option<(usize, usize)> {
+    let lines = document_lines(text, document)?;
+    // A `kind: List`: the item that is this resource.
+    let mut block = match key_value(&lines, "items") {
+        Some(items) => list_item(items, resource)?,
+        None => lines,
+    };
+    let first = block.first()?;
+    let mut at = (first.number, first.indent + 1);
+    for segment in field.split('.').filter(|s| !s.is_empty()) {
+        let (key, indices) = split_indices(segment);
+        let Some((line, value)) = key_line(&block, key) else {
+            break;
+        };
+        at = (line.number, line.indent + 1);
+        block = value.to_vec();
+        for index in indices {
+            let Some(item) = sequence_item(&block, index) else {
+                return Some(at);
+            };
+            at = (item[0].number, item[0].indent - 1);
+            block = item;
+        }
+    }
+    Some(at)
+}
+
+/// The lines of document `document` (1-based; documents split at `---`).
+fn document_lines(text: &str, document: usize) -> Option<Vec<Line<'_>>> {
+    if text.trim_start().starts_with('{') {
         return None;
     }
-    let mut at = first;
-    let dash = content == "-" || content.starts_with("- ");
-    while content == "-" || content.starts_with("- ") {
-        let rest = content[1..].trim_start_matches(' ');
-        at += content.len() - rest.len();
-        content = rest;
-    }
-    Some(Shape {
-        first,
-        content_at: at,
-        content,
-        dash,
-    })
-}
-
-/// The key a `key: value` (or `"key": value`) content starts with.
-fn key_of(content: &str) -> Option<&str> {
-    let (key, _) = content.split_once(':')?;
-    let key = key.trim().trim_matches(['"', '\'']);
-    (!key.is_empty() && !key.contains(' ')).then_some(key)
-}
-
-/// One YAML document of the text.
-#[derive(Debug)]
-struct Document<'a> {
-    /// Index of its first line in the text.
-    start: usize,
-    lines: Vec<Option<Shape<'a>>>,
-    kind: &'a str,
-    namespace: &'a str,
-    name: &'a str,
-}
-
-/// The documents of a YAML text, for looking up the line of a resource's field.
-#[derive(Debug)]
-pub struct Documents<'a> {
-    documents: Vec<Document<'a>>,
-}
-
-impl<'a> Documents<'a> {
-    pub fn new(text: &'a str) -> Self {
-        let mut documents = Vec::new();
-        let mut start = 0;
-        let mut lines: Vec<Option<Shape<'a>>> = Vec::new();
-        let all: Vec<&str> = text.lines().collect();
-        for (i, line) in all.iter().enumerate() {
-            if line.starts_with("---") {
-                if !lines.is_empty() {
-                    documents.push(Document::new(start, std::mem::take(&mut lines)));
-                }
-                start = i + 1;
-                continue;
-            }
-            lines.push(shape(line));
-        }
-        if !lines.is_empty() {
-            documents.push(Document::new(start, lines));
-        }
-        Documents { documents }
-    }
-
-    /// The 1-based line of `field` (a path like `spec.http[0].route[1].weight`)
-    /// in the resource `kind` `namespace/name`: the deepest part of the path
-    /// found; `None` when no document is that resource.
-    pub fn line_of(&self, kind: &str, namespace: &str, name: &str, field: &str) -> Option<usize> {
-        let doc = self.documents.iter().find(|d| {
-            d.kind == kind
-                && d.name == name
-                && (d.namespace == namespace || (d.namespace.is_empty() && namespace == "default"))
-        })?;
-        Some(doc.start + doc.line_of(field) + 1)
-    }
-}
-
-/// A path segment: a key, or an index into a sequence.
-enum Segment<'p> {
-    Key(&'p str),
-    Index(usize),
-}
-
-fn segments(path: &str) -> Vec<Segment<'_>> {
+    let mut current = 1;
+    let mut seen_content = false;
     let mut out = Vec::new();
-    for part in path.split('.') {
-        let (key, mut rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !key.is_empty() {
-            out.push(Segment::Key(key));
-        }
-        while let Some(end) = rest.find(']') {
-            match rest[1..end].parse() {
-                Ok(i) => out.push(Segment::Index(i)),
-                Err(_) => return out,
+    for (i, raw) in text.lines().enumerate() {
+        if raw.starts_with("---") {
+            // A leading `---` opens the first document.
+            if seen_content {
+                current += 1;
             }
-            rest = &rest[end + 1..];
+            seen_content = true;
+            continue;
+        }
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        seen_content = true;
+        if current == document {
+            out.push(Line {
+                number: i + 1,
+                indent: raw.len() - trimmed.len(),
+                text: trimmed.trim_end(),
+            });
+        } else if current > document {
+            break;
         }
     }
-    out
+    (!out.is_empty()).then_some(out)
 }
 
-impl<'a> Document<'a> {
-    fn new(start: usize, lines: Vec<Option<Shape<'a>>>) -> Self {
-        let mut doc = Document {
-            start,
-            lines,
-            kind: "",
-            namespace: "",
-            name: "",
-        };
-        let all = 0..doc.lines.len();
-        doc.kind = doc.value(doc.find_key(all.clone(), "kind"));
-        if let Some(meta) = doc.find_key(all, "metadata") {
-            let inside = doc.value_range(meta);
-            doc.name = doc.value(doc.find_key(inside.clone(), "name"));
-            doc.namespace = doc.value(doc.find_key(inside, "namespace"));
-        }
-        doc
-    }
+/// `http[0][1]` → (`http`, [0, 1]).
+fn split_indices(segment: &str) -> (&str, Vec<usize>) {
+    let key_end = segment.find('[').unwrap_or(segment.len());
+    let indices = segment[key_end..]
+        .split(['[', ']'])
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    (&segment[..key_end], indices)
+}
 
-    /// The scalar after `key:` on line `at`.
-    fn value(&self, at: Option<usize>) -> &'a str {
-        at.and_then(|i| self.lines[i])
-            .and_then(|s| s.content.split_once(':'))
-            .map(|(_, v)| {
-                v.split(" #")
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .trim_matches(['"', '\''])
-            })
-            .unwrap_or("")
-    }
-
-    /// The content indentation of the first meaningful line of `range`.
-    fn level(&self, range: &std::ops::Range<usize>) -> Option<usize> {
-        self.lines[range.clone()]
+/// The line of `key` at the block's own indentation and the lines of its
+/// value (more indented, or a sequence at the key's indentation).
+fn key_line<'l, 'a>(block: &'l [Line<'a>], key: &str) -> Option<(Line<'a>, &'l [Line<'a>])> {
+    let indent = block.first()?.indent;
+    let at = block
+        .iter()
+        .position(|l| l.indent == indent && is_key(l.text, key))?;
+    let line = block[at];
+    let rest = &block[at + 1..];
+    let end = rest
+        .iter()
+        .position(|l| l.indent < indent || (l.indent == indent && !l.text.starts_with('-')))
+        .unwrap_or(rest.len());
+    // A sequence at the key's indentation ends at the next key there.
+    let value = &rest[..end];
+    let value = if value.first().is_some_and(|l| l.indent == indent) {
+        value
+    } else {
+        let deeper = value
             .iter()
-            .flatten()
-            .next()
-            .map(|s| s.content_at)
-    }
+            .position(|l| l.indent <= indent)
+            .unwrap_or(value.len());
+        &value[..deeper]
+    };
+    Some((line, value))
+}
 
-    /// The line of `key` at the top level of `range`.
-    fn find_key(&self, range: std::ops::Range<usize>, key: &str) -> Option<usize> {
-        let level = self.level(&range)?;
-        range.into_iter().find(|&i| {
-            self.lines[i].is_some_and(|s| s.content_at == level && key_of(s.content) == Some(key))
+fn key_value<'l, 'a>(lines: &'l [Line<'a>], key: &str) -> Option<&'l [Line<'a>]> {
+    key_line(lines, key).map(|(_, v)| v)
+}
+
+/// True when `text` is the mapping entry `key:` (plain or quoted).
+fn is_key(text: &str, key: &str) -> bool {
+    let text = text.strip_prefix("- ").unwrap_or(text);
+    [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
+        .iter()
+        .any(|k| {
+            text.strip_prefix(k.as_str())
+                .is_some_and(|r| r.starts_with(':'))
         })
-    }
+}
 
-    /// The lines holding the value of the key on line `at`.
-    fn value_range(&self, at: usize) -> std::ops::Range<usize> {
-        let Some(key) = self.lines[at] else {
-            return at + 1..at + 1;
-        };
-        let c = key.content_at;
-        let end = (at + 1..self.lines.len())
-            .find(|&i| self.lines[i].is_some_and(|s| s.first < c || (s.first == c && !s.dash)))
-            .unwrap_or(self.lines.len());
-        at + 1..end
+/// Item `index` of a block sequence, its first line turned into the first
+/// line of the item's own block (the content after `- `).
+fn sequence_item<'a>(block: &[Line<'a>], index: usize) -> Option<Vec<Line<'a>>> {
+    let indent = block.first()?.indent;
+    let starts: Vec<usize> = (0..block.len())
+        .filter(|&i| {
+            block[i].indent == indent && (block[i].text.starts_with("- ") || block[i].text == "-")
+        })
+        .collect();
+    let start = *starts.get(index)?;
+    let end = starts.get(index + 1).copied().unwrap_or(block.len());
+    let first = block[start];
+    let content = first.text[1..].trim_start();
+    let mut item = Vec::with_capacity(end - start);
+    if content.is_empty() {
+        item.extend_from_slice(&block[start + 1..end]);
+    } else {
+        item.push(Line {
+            number: first.number,
+            indent: first.indent + (first.text.len() - content.len()),
+            text: content,
+        });
+        item.extend_from_slice(&block[start + 1..end]);
     }
+    (!item.is_empty()).then_some(item)
+}
 
-    /// The lines of item `index` of the sequence in `range`, and its first line.
-    fn item(
-        &self,
-        range: std::ops::Range<usize>,
-        index: usize,
-    ) -> Option<(usize, std::ops::Range<usize>)> {
-        let dash_at = self.lines[range.clone()]
-            .iter()
-            .flatten()
-            .find(|s| s.dash)?
-            .first;
-        let starts: Vec<usize> = range
-            .clone()
-            .filter(|&i| self.lines[i].is_some_and(|s| s.dash && s.first == dash_at))
-            .collect();
-        let first = *starts.get(index)?;
-        let end = starts.get(index + 1).copied().unwrap_or(range.end);
-        // The item's own content begins on its dash line.
-        Some((first, first..end))
-    }
-
-    /// The index (in `lines`) of the deepest part of `field` found.
-    fn line_of(&self, field: &str) -> usize {
-        let mut best = self.find_key(0..self.lines.len(), "kind").unwrap_or(0);
-        let mut range = 0..self.lines.len();
-        for segment in segments(field) {
-            match segment {
-                Segment::Key(key) => match self.find_key(range.clone(), key) {
-                    Some(at) => {
-                        best = at;
-                        range = self.value_range(at);
-                    }
-                    None => break,
-                },
-                Segment::Index(i) => match self.item(range.clone(), i) {
-                    Some((at, item)) => {
-                        best = at;
-                        range = item;
-                    }
-                    None => break,
-                },
-            }
-        }
-        best
-    }
+/// The item of a List's `items` that is `resource` (its kind and name).
+fn list_item<'a>(items: &[Line<'a>], resource: &ResourceRef) -> Option<Vec<Line<'a>>> {
+    let (kind, name) = (
+        format!("kind: {}", resource.kind),
+        format!("name: {}", resource.name),
+    );
+    (0..)
+        .map_while(|i| sequence_item(items, i))
+        .find(|item| item.iter().any(|l| l.text == kind) && item.iter().any(|l| l.text == name))
 }
 
 #[cfg(test)]
@@ -237,6 +286,106 @@ mod tests {
     use super::*;
 
     const TEXT: &str = "\
+# a comment
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: a
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: default
+spec:
+  hosts: [reviews]
+  gateways:
+  - mesh
+  - default/gw
+  http:
+  - match:
+    - uri:
+        prefix: /a
+    route:
+    - destination:
+        host: reviews
+        subset: v1
+      weight: 90
+    - destination:
+        host: reviews
+        subset: v2
+  - route:
+    - destination:
+        host: ratings
+";
+
+    fn reviews() -> ResourceRef {
+        ResourceRef {
+            kind: "VirtualService".into(),
+            namespace: "default".into(),
+            name: "reviews".into(),
+        }
+    }
+
+    #[test]
+    fn field_paths_to_lines() {
+        let cases = [
+            ("", (7, 1)),
+            ("metadata.name", (10, 3)),
+            ("spec.hosts", (13, 3)),
+            ("spec.hosts[0]", (13, 3)),
+            ("spec.gateways[1]", (16, 3)),
+            ("spec.http[0].match[0].uri.prefix", (20, 9)),
+            ("spec.http[0].route[0].destination.host", (23, 9)),
+            ("spec.http[0].route[0].weight", (25, 7)),
+            ("spec.http[0].route[1].destination.subset", (28, 9)),
+            ("spec.http[1].route[0].destination.host", (31, 9)),
+            // Missing parts: the deepest found.
+            ("spec.http[0].timeout", (18, 3)),
+            ("spec.http[5].route", (17, 3)),
+        ];
+        for (field, want) in cases {
+            assert_eq!(locate(TEXT, 2, &reviews(), field), Some(want), "{field}");
+        }
+        assert_eq!(locate(TEXT, 3, &reviews(), "spec"), None);
+        assert_eq!(locate("{\"kind\": \"X\"}", 1, &reviews(), "spec"), None);
+    }
+
+    #[test]
+    fn list_items_by_kind_and_name() {
+        let text = "\
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata:
+    name: reviews
+  spec:
+    ports:
+    - name: http
+      port: 9080
+- apiVersion: networking.istio.io/v1
+  kind: VirtualService
+  metadata:
+    name: reviews
+  spec:
+    hosts: [reviews]
+";
+        assert_eq!(locate(text, 1, &reviews(), "spec.hosts"), Some((17, 5)));
+        let service = ResourceRef {
+            kind: "Service".into(),
+            ..reviews()
+        };
+        assert_eq!(
+            locate(text, 1, &service, "spec.ports[0].port"),
+            Some((11, 7))
+        );
+    }
+
+    /// Two documents, a key at the document's top level followed by a
+    /// sequence indented under it, and a namespace left to its default.
+    const TWO_DOCUMENTS: &str = "\
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -257,6 +406,7 @@ spec:
         subset: v2
       weight: 10
 ---
+apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
   name: web
@@ -267,75 +417,68 @@ spec:
       labels: {version: v1}
 ";
 
-    fn line(kind: &str, ns: &str, name: &str, field: &str) -> Option<usize> {
-        Documents::new(TEXT).line_of(kind, ns, name, field)
+    #[test]
+    fn lines_across_documents_and_indented_sequences() {
+        let web = ResourceRef {
+            kind: "VirtualService".into(),
+            namespace: "shop".into(),
+            name: "web".into(),
+        };
+        let cases = [
+            (1, "spec.hosts[0]", 7),
+            (1, "spec.http[0].match[0].uri.prefix", 11),
+            (1, "spec.http[0].route[1].destination.subset", 18),
+            (1, "spec.http[0].route[1].weight", 19),
+            (1, "spec.http[0].route[0].weight", 15),
+            (1, "spec.http[3].route", 8),
+            (2, "spec.subsets[0].labels", 29),
+            (2, "spec.subsets[0].name", 28),
+            (2, "spec.host", 26),
+        ];
+        for (document, field, want) in cases {
+            let got = locate(TWO_DOCUMENTS, document, &web, field).map(|(l, _)| l);
+            assert_eq!(got, Some(want), "{document} {field}");
+        }
     }
 
     #[test]
-    fn fields_resolve_to_their_lines() {
-        assert_eq!(
-            line("VirtualService", "shop", "web", "spec.hosts[0]"),
-            Some(7)
-        );
-        assert_eq!(
-            line(
-                "VirtualService",
-                "shop",
-                "web",
-                "spec.http[0].match[0].uri.prefix"
+    fn diagnostics_are_located_by_their_resources_origin() {
+        let loaded = weir_core::config::Loaded::from_source("shop.yaml", TWO_DOCUMENTS);
+        let rule = ResourceRef {
+            kind: "DestinationRule".into(),
+            namespace: "default".into(),
+            name: "web".into(),
+        };
+        let mut list = vec![
+            Diagnostic::new(
+                "IST0101",
+                weir_core::Severity::Error,
+                rule.clone(),
+                "spec.subsets[0].name",
+                "x".into(),
             ),
-            Some(11)
-        );
-        assert_eq!(
-            line(
-                "VirtualService",
-                "shop",
-                "web",
-                "spec.http[0].route[1].destination.subset"
+            Diagnostic::new(
+                "IST0101",
+                weir_core::Severity::Error,
+                ResourceRef {
+                    name: "absent".into(),
+                    ..rule
+                },
+                "spec",
+                "x".into(),
             ),
-            Some(18)
-        );
-        assert_eq!(
-            line(
-                "VirtualService",
-                "shop",
-                "web",
-                "spec.http[0].route[1].weight"
-            ),
-            Some(19)
-        );
-        assert_eq!(
-            line(
-                "VirtualService",
-                "shop",
-                "web",
-                "spec.http[0].route[0].weight"
-            ),
-            Some(15)
-        );
-        assert_eq!(
-            line(
-                "DestinationRule",
-                "default",
-                "web",
-                "spec.subsets[0].labels"
-            ),
-            Some(28)
-        );
-        assert_eq!(
-            line("DestinationRule", "default", "web", "spec.subsets[0].name"),
-            Some(27)
-        );
-    }
-
-    #[test]
-    fn a_missing_part_stops_at_the_deepest_found() {
-        assert_eq!(
-            line("VirtualService", "shop", "web", "spec.http[3].route"),
-            Some(8)
-        );
-        assert_eq!(line("VirtualService", "shop", "web", ""), Some(2));
-        assert_eq!(line("VirtualService", "other", "web", "spec"), None);
-        assert_eq!(line("Gateway", "shop", "web", "spec"), None);
+        ];
+        let origins = Origins::for_diagnostics(&loaded.config, &list);
+        locate_diagnostics(&mut list, &origins, &[("shop.yaml", TWO_DOCUMENTS)]);
+        assert_eq!(list[0].file.as_deref(), Some("shop.yaml"));
+        assert_eq!((list[0].line, list[0].column), (Some(28), Some(7)));
+        // A resource the config does not hold stays unlocated.
+        assert_eq!((list[1].file.as_deref(), list[1].line), (None, None));
+        // Sources without the origin's file: unlocated, no guess.
+        let mut other = list[..1].to_vec();
+        other[0].file = None;
+        other[0].line = None;
+        locate_diagnostics(&mut other, &Origins::of(&loaded.config), &[("x.yaml", "")]);
+        assert_eq!(other[0].line, None);
     }
 }

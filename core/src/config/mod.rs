@@ -14,7 +14,6 @@ pub mod destination_rules;
 pub(crate) mod fingerprint;
 pub mod kube;
 mod load;
-pub mod locate;
 pub mod model;
 pub mod names;
 pub mod policy;

@@ -430,7 +430,16 @@ pub struct LoadBalancerSettings {
     pub locality_lb_setting: Option<Value>,
     pub zone_aware_lb_setting: Option<Value>,
     pub warmup_duration_secs: Option<String>,
-    pub warmup: Option<Value>,
+    pub warmup: Option<Warmup>,
+}
+
+/// `LoadBalancerSettings.Warmup` (validated; Weir does not ramp endpoints up).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Warmup {
+    pub duration: Option<String>,
+    pub minimum_percent: Option<f64>,
+    pub aggression: Option<f64>,
 }
 
 /// `LoadBalancerSettings.ConsistentHashLB`.
@@ -486,7 +495,7 @@ pub struct ConnectionPoolSettings {
 pub struct TcpSettings {
     pub max_connections: Option<i64>,
     pub connect_timeout: Option<String>,
-    pub tcp_keepalive: Option<Value>,
+    pub tcp_keepalive: Option<TcpKeepalive>,
     pub max_connection_duration: Option<String>,
     pub idle_timeout: Option<String>,
 }
@@ -503,6 +512,25 @@ pub struct HttpSettings {
     pub h2_upgrade_policy: Option<String>,
     pub use_client_protocol: Option<bool>,
     pub max_concurrent_streams: Option<i64>,
+    pub http2_keep_alive: Option<Http2KeepAlive>,
+}
+
+/// `TCPSettings.TcpKeepalive` (validated; the proxy's sockets are its own).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TcpKeepalive {
+    pub probes: Option<u32>,
+    pub time: Option<String>,
+    pub interval: Option<String>,
+}
+
+/// `HTTPSettings.Http2KeepAlive`: HTTP/2 PINGs on upstream connections
+/// (validated; the proxy's connections are its own).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Http2KeepAlive {
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
 }
 
 /// `OutlierDetection`.

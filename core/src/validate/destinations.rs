@@ -1,6 +1,7 @@
 //! A route's destinations: weights, hosts, subsets and ports.
 
 use super::fields::*;
+use super::hostnames::validate_wildcard_domain;
 use super::{Context, Reporter};
 use crate::config::model::*;
 use crate::config::names::expand_host;
@@ -55,11 +56,16 @@ impl Context<'_> {
                 r.error(&format!("{f}.host"), "destination host is required".into());
                 continue;
             }
-            if d.host.contains('*') {
+            // Istio's `validateDestination`: any wildcard domain but `*`.
+            if d.host == "*" {
                 r.error(
                     &format!("{f}.host"),
-                    format!("destination host {:?} may not be a wildcard", d.host),
+                    format!("invalid destination host {}", d.host),
                 );
+                continue;
+            }
+            if let Err(e) = validate_wildcard_domain(&d.host) {
+                r.error(&format!("{f}.host"), e);
                 continue;
             }
             let host = expand_host(&d.host, &vs.namespace);

@@ -5,29 +5,7 @@ use super::Reporter;
 use crate::config::model::*;
 use crate::config::names::parse_duration;
 
-pub(super) fn valid_host(host: &str) -> bool {
-    if host == "*" {
-        return true;
-    }
-    let name = host.strip_prefix("*.").unwrap_or(host);
-    !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-}
-
-pub(super) fn is_dns1123_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+pub(super) use super::hostnames::is_dns1123_label;
 
 /// `exportTo` as Istio's webhook checks it (`validateExportTo` in
 /// pkg/config/validation): `.`, `*` or namespace names, no duplicates (`.`
@@ -217,32 +195,52 @@ pub(super) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// Header edits as Istio's `validateHTTPRouteDestinations` and
+/// `validateHTTPRoute` check them: request `set`/`add` may name
+/// `:authority` (the authority rewrite) and `host`, but no other
+/// pseudo-header (`ValidateHTTPHeaderWithAuthorityOperationName`); request
+/// `remove` and every response edit may name neither `host` nor a
+/// pseudo-header (`ValidateHTTPHeaderOperationName`); values carry no
+/// control characters (`ValidateHTTPHeaderValue`). Weir also refuses names
+/// that are not HTTP tokens, which Envoy would refuse.
 pub(super) fn header_ops(h: &Headers, field: &str, r: &mut Reporter<'_>) {
     for (dir, ops) in [("request", &h.request), ("response", &h.response)] {
         let Some(ops) = ops else { continue };
         let names = ops
             .set
-            .keys()
-            .map(|k| ("set", k))
-            .chain(ops.add.keys().map(|k| ("add", k)))
-            .chain(ops.remove.iter().map(|k| ("remove", k)));
-        for (op, name) in names {
+            .iter()
+            .map(|(k, v)| ("set", k, Some(v)))
+            .chain(ops.add.iter().map(|(k, v)| ("add", k, Some(v))))
+            .chain(ops.remove.iter().map(|k| ("remove", k, None)));
+        for (op, name, value) in names {
             let f = format!("{field}.{dir}.{op}.{name}");
-            if name.starts_with(':') {
+            let writes_request = dir == "request" && op != "remove";
+            if name.is_empty() {
+                r.error(&f, "header name cannot be empty".into());
+            } else if name.starts_with(':') {
+                if !(writes_request && name.eq_ignore_ascii_case(":authority")) {
+                    r.error(
+                        &f,
+                        format!("invalid header {name:?}: header cannot have \":\" prefix"),
+                    );
+                }
+            } else if !writes_request && name.eq_ignore_ascii_case("host") {
                 r.error(
                     &f,
-                    format!("header {name:?}: pseudo-headers cannot be edited"),
+                    format!("invalid header {name:?}: cannot set Host header"),
                 );
-            } else if name.is_empty() || !name.bytes().all(is_tchar) {
+            } else if !name.bytes().all(is_tchar) {
                 r.error(
                     &f,
                     format!("header name {name:?} is not a valid HTTP header name"),
                 );
-            } else if name.eq_ignore_ascii_case("host") && (dir == "response" || op == "remove") {
-                r.error(
-                    &f,
-                    "the host header can only be set or added on requests".into(),
-                );
+            }
+            if let Some(v) = value {
+                if v.chars()
+                    .any(|c| (c.is_control() && c != '\t') || c == '\u{7f}')
+                {
+                    r.error(&f, format!("header value configuration {v} is invalid"));
+                }
             }
         }
     }

@@ -187,8 +187,12 @@ pub(super) fn redirect_rules(
     field: &str,
     r: &mut Reporter<'_>,
 ) {
+    // Istio's `validateHTTPRedirect`, its reasons.
     if rd.uri.is_some() && rd.prefix_rewrite.is_some() {
-        r.error(field, "only one of uri or prefixRewrite may be set".into());
+        r.error(
+            field,
+            "redirect may only specify one of uri or prefix_rewrite".into(),
+        );
     }
     if rd.uri.is_none()
         && rd.prefix_rewrite.is_none()
@@ -199,21 +203,21 @@ pub(super) fn redirect_rules(
     {
         r.error(
             field,
-            "redirect must specify uri, prefixRewrite, authority, scheme or port".into(),
+            "redirect must specify URI, authority, scheme, or port".into(),
         );
     }
-    if rd.prefix_rewrite.is_some() {
-        let all_prefix = route
-            .matches
-            .iter()
-            .flatten()
-            .all(|m| m.uri.as_ref().is_some_and(|u| u.prefix.is_some()));
-        if !all_prefix || route.matches.as_ref().is_none_or(|m| m.is_empty()) {
-            r.error(
-                &format!("{field}.prefixRewrite"),
-                "prefixRewrite needs every match of the rule to be a uri prefix".into(),
-            );
-        }
+    // Matches without a uri (headers only, or none) leave the prefix to
+    // replace as `/`: only a uri match of another type is refused.
+    let other_uri = route
+        .matches
+        .iter()
+        .flatten()
+        .any(|m| m.uri.as_ref().is_some_and(|u| u.prefix.is_none()));
+    if rd.prefix_rewrite.is_some() && other_uri {
+        r.error(
+            &format!("{field}.prefixRewrite"),
+            "redirect prefix_rewrite requires all URI matches to use prefix match type".into(),
+        );
     }
     if let Some(code) = rd.redirect_code {
         if !(300..=399).contains(&code) {

@@ -18,10 +18,16 @@ mod destination_rule;
 mod destinations;
 mod fields;
 mod gateway;
+mod hostnames;
 mod http_route;
-mod reachability;
 mod service_entry;
+mod traffic_policy;
+#[cfg(test)]
+mod traffic_policy_tests;
 mod virtual_service;
+#[cfg(test)]
+mod virtual_service_tests;
+mod workload_entry;
 use std::collections::HashSet;
 
 /// The redirect codes Envoy supports; others make the route unusable.
@@ -172,6 +178,18 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
         };
         gateway::gateway(gw, &mut r);
     }
+    let entry_rules = workload_entry::EndpointRules {
+        service_ports: None,
+        allow_fqdn: true,
+    };
+    for we in &config.workload_entries {
+        let mut r = Reporter {
+            out: &mut resources,
+            resource: we.reference(Kind::WorkloadEntry),
+            regexes: &mut regexes,
+        };
+        workload_entry::workload_entry(&we.spec, &entry_rules, "spec", &mut r);
+    }
     resources.append(&mut entry_diagnostics);
     let mut conflicts = Vec::new();
     ctx.conflicts(&mut conflicts);
@@ -281,7 +299,7 @@ impl<'a> Context<'a> {
     /// The checks across resources but conflicts: analyzers, Kubernetes objects.
     fn across_resources(&self) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        analyzers::analyze(self.config, &mut out);
+        analyzers::analyze(self.config, self.registry, &mut out);
         crate::config::kube::check::check(self.config, &mut out);
         out
     }

@@ -1,7 +1,7 @@
 //! VirtualService checks: hosts, gateways, delegates, TCP and TLS routes.
 
 use super::fields::*;
-use super::reachability::reachability;
+use super::hostnames::{is_ip, validate_ip_subnet, validate_wildcard_domain};
 use super::{Context, Reporter};
 use crate::config::delegates;
 use crate::config::model::*;
@@ -102,17 +102,16 @@ impl Context<'_> {
         for (i, host) in spec.hosts.iter().enumerate() {
             let field = format!("spec.hosts[{i}]");
             let expanded = expand_host(host, &vs.namespace);
-            if host.is_empty() {
-                r.error(&field, "host must not be empty".into());
+            // Istio's rule: a wildcard domain or an IP (`ValidateVirtualService`).
+            if let Err(e) = validate_wildcard_domain(host) {
+                if !is_ip(host) {
+                    r.error(&field, e);
+                }
             } else if host == "*" && mesh_bound {
                 r.error(
                     &field,
-                    "wildcard host * is not allowed for VirtualServices bound to the mesh".into(),
-                );
-            } else if !valid_host(host) {
-                r.error(
-                    &field,
-                    format!("invalid host {host:?}: expected a DNS name, a *.suffix wildcard or *"),
+                    "wildcard host * is not allowed for virtual services bound to the mesh gateway"
+                        .into(),
                 );
             }
             if seen.iter().any(|h| hosts_intersect(h, &expanded)) {
@@ -137,29 +136,6 @@ impl Context<'_> {
                 continue;
             }
             let field = format!("spec.gateways[{i}]");
-            if is_internal_gateway(g) {
-                // Istio's `virtualservice/gateways.go`: reported, not looked up.
-                r.push(
-                    "IST0165",
-                    Severity::Warning,
-                    &field,
-                    format!(
-                        "Gateway reference in VirtualService {}/{} is to an implementation-generated internal Gateway: {g}.",
-                        vs.namespace, vs.name
-                    ),
-                );
-                continue;
-            }
-            if !self.gateways.contains(&resolved) {
-                r.push(
-                    "IST0101",
-                    Severity::Error,
-                    &field,
-                    format!("Referenced gateway not found: {resolved:?}"),
-                );
-            } else {
-                self.hosts_in_gateway(vs, &resolved, &field, r);
-            }
             if !g.contains('/') && g.contains('.') {
                 r.push(
                     "KIA1108",
@@ -172,21 +148,16 @@ impl Context<'_> {
         for (i, route) in spec.http.iter().enumerate() {
             self.http_route(vs, route, &format!("spec.http[{i}]"), r);
         }
-        reachability(&spec.http, r);
         for (i, tcp) in spec.tcp.iter().enumerate() {
             let field = format!("spec.tcp[{i}]");
             for (j, m) in tcp.matches.iter().enumerate() {
-                for (k, subnet) in m.destination_subnets.iter().enumerate() {
-                    if crate::route::Cidr::parse(subnet).is_none() {
-                        r.error(
-                            &format!("{field}.match[{j}].destinationSubnets[{k}]"),
-                            format!("invalid CIDR {subnet:?}"),
-                        );
-                    }
-                }
+                subnets(&m.destination_subnets, &format!("{field}.match[{j}]"), r);
                 if let Some(p) = m.port {
                     check_port(p, &format!("{field}.match[{j}].port"), r);
                 }
+            }
+            if tcp.route.is_empty() {
+                r.error(&format!("{field}.route"), "TCP route is required".into());
             }
             let dests: Vec<(&Destination, Option<i64>)> = tcp
                 .route
@@ -211,17 +182,15 @@ impl Context<'_> {
                     );
                 }
                 for (k, sni) in m.sni_hosts.iter().enumerate() {
-                    let sni_e = expand_host(sni, &vs.namespace);
-                    let covered = spec.hosts.iter().any(|h| {
-                        crate::config::names::host_matches(&expand_host(h, &vs.namespace), &sni_e)
-                    });
-                    if !covered {
-                        r.error(
-                            &format!("{field}.match[{j}].sniHosts[{k}]"),
-                            format!("SNI host {sni:?} is not a subset of any of the virtual service hosts"),
-                        );
-                    }
+                    sni_host(vs, sni, &format!("{field}.match[{j}].sniHosts[{k}]"), r);
                 }
+                subnets(&m.destination_subnets, &format!("{field}.match[{j}]"), r);
+                if let Some(p) = m.port {
+                    check_port(p, &format!("{field}.match[{j}].port"), r);
+                }
+            }
+            if tls.route.is_empty() {
+                r.error(&format!("{field}.route"), "TLS route is required".into());
             }
             let dests: Vec<(&Destination, Option<i64>)> = tls
                 .route
@@ -231,102 +200,47 @@ impl Context<'_> {
             self.destinations(vs, &dests, &format!("{field}.route"), r);
         }
     }
+}
 
-    pub(super) fn hosts_in_gateway(
-        &self,
-        vs: &Resource<VirtualServiceSpec>,
-        gw_ref: &str,
-        field: &str,
-        r: &mut Reporter<'_>,
-    ) {
-        let Some((gw_ns, gw_name)) = gw_ref.split_once('/') else {
-            return;
-        };
-        let Some(gw) = self
-            .config
-            .gateways
-            .iter()
-            .find(|g| g.namespace == gw_ns && g.name == gw_name)
-        else {
-            return;
-        };
-        // Only server hosts whose namespace scope admits this VirtualService
-        // (`ns/host`, `./host` for the gateway's namespace, `*/host`, `host`).
-        let server_hosts: Vec<&str> = gw
-            .spec
-            .servers
-            .iter()
-            .flat_map(|s| s.hosts.iter())
-            .filter_map(|h| match h.split_once('/') {
-                Some(("*", host)) => Some(host),
-                Some((".", host)) => (gw.namespace == vs.namespace).then_some(host),
-                Some((ns, host)) => (ns == vs.namespace).then_some(host),
-                None => Some(h.as_str()),
-            })
-            .collect();
-        let hosts: Vec<&String> = vs
-            .spec
-            .hosts
-            .iter()
-            .filter(|h| {
-                let h = h.to_ascii_lowercase();
-                !server_hosts
-                    .iter()
-                    .any(|s| hosts_intersect(&s.to_ascii_lowercase(), &h))
-            })
-            .collect();
-        if !hosts.is_empty() {
-            r.push(
-                "IST0132",
-                Severity::Warning,
-                field,
-                format!(
-                    "one or more host {hosts:?} defined in VirtualService {}/{} not found in Gateway {gw_ref}",
-                    vs.namespace, vs.name
-                ),
-            );
+/// An L4 match's `destinationSubnets`: IPs or CIDR blocks.
+fn subnets(list: &[String], field: &str, r: &mut Reporter<'_>) {
+    for (k, subnet) in list.iter().enumerate() {
+        if let Err(e) = validate_ip_subnet(subnet) {
+            r.error(&format!("{field}.destinationSubnets[{k}]"), e);
         }
     }
 }
 
-/// True for the Gateways istiod generates from Kubernetes Gateway API
-/// listeners (`name~istio-autogenerated-k8s-gateway~listener`), which
-/// VirtualServices should not name (Istio's `IsInternalGatewayReference`).
-fn is_internal_gateway(reference: &str) -> bool {
-    let name = reference.split_once('/').map_or(reference, |(_, n)| n);
-    name.contains("~istio-autogenerated-k8s-gateway~")
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::config::Loaded;
-    use crate::validate::validate;
-
-    #[test]
-    fn internal_gateway_references_are_reported_not_looked_up() {
-        let vs = |gateway: &str| {
-            format!(
-                "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: r\n  namespace: ns\nspec:\n  hosts: [r.example.com]\n  gateways: [{gateway:?}]\n  http:\n  - route:\n    - destination:\n        host: r.example.com\n"
-            )
-        };
-        let cases = [
-            (
-                "istio-ingress/gw~istio-autogenerated-k8s-gateway~http",
-                "IST0165",
-            ),
-            ("gw~istio-autogenerated-k8s-gateway~http", "IST0165"),
-            ("istio-ingress/gw", "IST0101"),
-        ];
-        for (gateway, want) in cases {
-            let loaded = Loaded::from_source("t.yaml", &vs(gateway));
-            let mut out = Vec::new();
-            validate(&loaded.config, &mut out);
-            let codes: Vec<&str> = out
-                .iter()
-                .filter(|d| d.field == "spec.gateways[0]")
-                .map(|d| d.code)
-                .collect();
-            assert_eq!(codes, [want], "{gateway}");
+/// An SNI host, as Istio's `validateSniHost`: a wildcard domain within one
+/// of the VirtualService's hosts; an IP is only warned about (SNI carries
+/// names, and most clients send none for an IP).
+fn sni_host(vs: &Resource<VirtualServiceSpec>, sni: &str, field: &str, r: &mut Reporter<'_>) {
+    if let Err(e) = validate_wildcard_domain(sni) {
+        if is_ip(sni) {
+            r.push(
+                "IST0133",
+                Severity::Warning,
+                field,
+                format!("using an IP address ({sni:?}) goes against SNI spec and most clients do not support this"),
+            );
+        } else {
+            r.error(field, e);
         }
+        return;
+    }
+    let sni_e = expand_host(sni, &vs.namespace);
+    let covered = vs
+        .spec
+        .hosts
+        .iter()
+        .any(|h| crate::config::names::host_matches(&expand_host(h, &vs.namespace), &sni_e));
+    if !covered {
+        r.error(
+            field,
+            format!(
+                "SNI host {sni:?} is not a compatible subset of any of the virtual service hosts: [{}]",
+                vs.spec.hosts.join(", ")
+            ),
+        );
     }
 }

@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use weir_core::config::Loaded;
 use weir_core::Request;
+use weir_report::locate::Origins;
 use weir_report::{
     diagnostic, routes, simulation, trace, ConnectionInput, DecisionReport, OwnedConnection,
     OwnedRequest, RequestInput,
@@ -169,7 +170,12 @@ pub fn check(
     let loaded = Loaded::from_source(INPUT_NAME, &text);
     let mut list = loaded.diagnostics.clone();
     weir_core::validate::validate(&loaded.config, &mut list);
-    to_js(&diagnostic::located(&list, INPUT_NAME, &text))
+    let origins = Origins::for_diagnostics(&loaded.config, &list);
+    to_js(&diagnostic::located(
+        &list,
+        &origins,
+        &[(INPUT_NAME, text.as_str())],
+    ))
 }
 
 /// An engine: the config in force and its compiled table.
@@ -231,13 +237,17 @@ impl Engine {
         #[wasm_bindgen(unchecked_param_type = "string")] text: JsValue,
     ) -> Result<JsValue, JsValue> {
         let text = text_of("apply", &text)?;
-        match self.engine.apply(Loaded::from_source(INPUT_NAME, &text)) {
+        let loaded = Loaded::from_source(INPUT_NAME, &text);
+        // Taken now: the engine keeps the config.
+        let origins = Origins::of(&loaded.config);
+        let sources = [(INPUT_NAME, text.as_str())];
+        match self.engine.apply(loaded) {
             Ok(warnings) => {
                 self.decisions.borrow_mut().clear();
-                to_js(&diagnostic::located(&warnings, INPUT_NAME, &text))
+                to_js(&diagnostic::located(&warnings, &origins, &sources))
             }
             Err(rejected) => {
-                let list = diagnostic::located(&rejected.diagnostics, INPUT_NAME, &text);
+                let list = diagnostic::located(&rejected.diagnostics, &origins, &sources);
                 let errors = list.iter().filter(|d| d.is_error()).count();
                 let first = list
                     .iter()

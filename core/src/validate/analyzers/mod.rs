@@ -10,22 +10,29 @@
 use crate::config::kube::model::PodObject;
 use crate::config::kube::services::synthesize_pods;
 use crate::config::model::StringMap;
+use crate::config::registry::Registry;
 use crate::config::{Config, Resource};
 use crate::diagnostic::Diagnostic;
 
 mod ca_certificates;
 mod conflicting_gateway;
+mod conflicting_mesh_gateway_hosts;
 mod conflicting_service_entry_protocol;
 mod deprecation;
 mod gateway_certificate;
 mod gateway_port;
 mod gateway_secret;
+mod gateways;
 mod ingress_route_rules;
 mod protocol_addresses;
+mod subset;
+mod unreachable_rules;
 
 /// What the analyzers read: the config and the pods of the input.
 pub(super) struct Analysis<'a> {
     config: &'a Config,
+    /// The services of the accepted ServiceEntries and the Kubernetes kinds.
+    registry: &'a Registry,
     /// The input's pods and those made up with `--synthesize-pods`; empty
     /// when the input has none (the workload-based checks are then skipped).
     pods: Vec<&'a Resource<PodObject>>,
@@ -43,7 +50,7 @@ impl<'a> Analysis<'a> {
 }
 
 /// Runs every analyzer of this module over `config`, appending to `out`.
-pub(super) fn analyze(config: &Config, out: &mut Vec<Diagnostic>) {
+pub(super) fn analyze(config: &Config, registry: &Registry, out: &mut Vec<Diagnostic>) {
     let synthesized = if config.kube_options.synthesize_pods {
         synthesize_pods(&config.kube.workloads)
     } else {
@@ -51,17 +58,22 @@ pub(super) fn analyze(config: &Config, out: &mut Vec<Diagnostic>) {
     };
     let analysis = Analysis {
         config,
+        registry,
         pods: config.kube.pods.iter().chain(&synthesized).collect(),
     };
     ca_certificates::analyze(&analysis, out);
     conflicting_gateway::analyze(&analysis, out);
+    conflicting_mesh_gateway_hosts::analyze(&analysis, out);
     conflicting_service_entry_protocol::analyze(&analysis, out);
     deprecation::analyze(&analysis, out);
     gateway_certificate::analyze(&analysis, out);
     gateway_port::analyze(&analysis, out);
     gateway_secret::analyze(&analysis, out);
+    gateways::analyze(&analysis, out);
     ingress_route_rules::analyze(&analysis, out);
     protocol_addresses::analyze(&analysis, out);
+    subset::analyze(&analysis, out);
+    unreachable_rules::analyze(&analysis, out);
 }
 
 /// True when `labels` ⊇ `selector` (an empty selector selects everything).
@@ -87,7 +99,8 @@ pub(super) mod test_support {
         let loaded = Loaded::from_source("t.yaml", yaml);
         assert!(!has_errors(&loaded.diagnostics), "{:?}", loaded.diagnostics);
         let mut out: Vec<Diagnostic> = Vec::new();
-        super::analyze(&loaded.config, &mut out);
+        let registry = crate::config::registry::Registry::build(&loaded.config);
+        super::analyze(&loaded.config, &registry, &mut out);
         out.into_iter()
             .filter(|d| d.code == code)
             .map(|d| (d.resource.to_string(), d.field, d.message))

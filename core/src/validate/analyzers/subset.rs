@@ -1,0 +1,201 @@
+//! A DestinationRule's host and subsets against the services, as Istio's
+//! `destinationrule/subset.go` (PodNotSelectedAnalyzer) checks them:
+//!
+//! - IST0174 UnknownDestinationRuleHost: the host matches no service;
+//! - IST0173 DestinationRuleSubsetNotSelectPods: a subset whose labels,
+//!   merged with the service's workload selector (a Kubernetes Service's
+//!   `selector`, a ServiceEntry's `workloadSelector`), select no pod.
+//!
+//! Pods are judged when the input carries them (`kubectl get … -o yaml`
+//! of a cluster); without them the service's configured endpoints are
+//! (ServiceEntry endpoints, WorkloadEntries, EndpointSlices), where Istio
+//! would find no pod and report every subset. Weir warns where Istio errs
+//! (`--istio-severity` gives the error): pods may yet arrive.
+
+use super::{selects, Analysis};
+use crate::config::model::{DestinationRuleSpec, StringMap};
+use crate::config::names::expand_host;
+use crate::config::registry::Service;
+use crate::config::{Kind, Resource};
+use crate::diagnostic::{Diagnostic, Severity};
+use std::collections::HashMap;
+
+pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
+    let selectors = Selectors::new(a);
+    for dr in &a.config.destination_rules {
+        subsets(a, &selectors, dr, out);
+    }
+}
+
+fn subsets(
+    a: &Analysis<'_>,
+    selectors: &Selectors<'_>,
+    dr: &Resource<DestinationRuleSpec>,
+    out: &mut Vec<Diagnostic>,
+) {
+    if dr.spec.host.is_empty() {
+        return; // a schema error, reported with the fields
+    }
+    let host = expand_host(&dr.spec.host, &dr.namespace);
+    if !a.registry.any_matching(&host) {
+        out.push(Diagnostic::new(
+            "IST0174",
+            Severity::Warning,
+            dr.reference(Kind::DestinationRule),
+            "spec.host",
+            format!("The host {host} defined in the DestinationRule does not match any services in the mesh."),
+        ));
+        return;
+    }
+    for (i, subset) in dr.spec.subsets.iter().enumerate() {
+        let mut by_pods = false;
+        let selected = a.registry.under(&host).any(|service| {
+            let endpoints = service
+                .endpoints
+                .iter()
+                .any(|ep| selects(&subset.labels, &ep.labels));
+            let pods = match selectors.of(service) {
+                Some(selector) if !a.pods.is_empty() => {
+                    by_pods = true;
+                    a.pods.iter().any(|p| {
+                        p.namespace == service.namespace
+                            && selects(selector, &p.labels)
+                            && selects(&subset.labels, &p.labels)
+                    })
+                }
+                _ => false,
+            };
+            endpoints || pods
+        });
+        if selected {
+            continue;
+        }
+        let message = if by_pods {
+            format!(
+                "The Subset {} defined in the DestinationRule does not select any pods. Which may lead to 503 UH (NoHealthyUpstream).",
+                subset.name
+            )
+        } else {
+            format!(
+                "The Subset {} defined in the DestinationRule does not select any endpoints, which leads to 503 UH (NoHealthyUpstream) until endpoints with labels {:?} exist.",
+                subset.name, subset.labels
+            )
+        };
+        out.push(
+            Diagnostic::new(
+                "IST0173",
+                Severity::Warning,
+                dr.reference(Kind::DestinationRule),
+                &format!("spec.subsets[{i}].labels"),
+                message,
+            )
+            .with_istio_severity(Severity::Error),
+        );
+    }
+}
+
+/// The workload selector of each service: `(kind, namespace, name)` → labels.
+struct Selectors<'a> {
+    by_service: HashMap<(&'static str, &'a str, &'a str), &'a StringMap>,
+}
+
+impl<'a> Selectors<'a> {
+    fn new(a: &Analysis<'a>) -> Self {
+        let mut by_service = HashMap::new();
+        for s in &a.config.kube.services {
+            if let Some(selector) = s.spec.spec.selector.as_ref().filter(|s| !s.is_empty()) {
+                by_service.insert(("Service", s.namespace.as_str(), s.name.as_str()), selector);
+            }
+        }
+        for se in &a.config.service_entries {
+            if let Some(w) = &se.spec.workload_selector {
+                by_service.insert(
+                    ("ServiceEntry", se.namespace.as_str(), se.name.as_str()),
+                    &w.labels,
+                );
+            }
+        }
+        Selectors { by_service }
+    }
+
+    fn of(&self, service: &Service) -> Option<&'a StringMap> {
+        self.by_service
+            .get(&(
+                service.kind,
+                service.namespace.as_str(),
+                service.entry.as_str(),
+            ))
+            .copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::run;
+
+    const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: shop}\nspec:\n  selector: {app: reviews}\n  ports: [{name: http, port: 9080}]\n";
+
+    fn pod(name: &str, labels: &str) -> String {
+        format!("---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: shop, labels: {labels}}}\nspec:\n  containers: [{{name: app, image: x}}]\nstatus: {{podIP: 10.0.0.1, phase: Running}}\n")
+    }
+
+    fn rule(host: &str, subsets: &str) -> String {
+        format!("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: r, namespace: shop}}\nspec:\n  host: {host}\n  subsets: {subsets}\n")
+    }
+
+    #[test]
+    fn subsets_judged_by_pods_when_the_input_has_them() {
+        let v1 = "[{name: v1, labels: {version: v1}}]";
+        let cases: Vec<(String, &[&str])> = vec![
+            // A pod of the Service with the subset's labels.
+            (format!("{SERVICE}{}{}", pod("a", "{app: reviews, version: v1}"), rule("reviews", v1)), &[]),
+            // The pod has the labels but is not the Service's.
+            (format!("{SERVICE}{}{}", pod("a", "{app: ratings, version: v1}"), rule("reviews", v1)), &["spec.subsets[0].labels"]),
+            // The Service's pod has another version.
+            (format!("{SERVICE}{}{}", pod("a", "{app: reviews, version: v2}"), rule("reviews", v1)), &["spec.subsets[0].labels"]),
+            // Only the second of two subsets is missing.
+            (
+                format!("{SERVICE}{}{}", pod("a", "{app: reviews, version: v1}"), rule("reviews", "[{name: v1, labels: {version: v1}}, {name: v3, labels: {version: v3}}]")),
+                &["spec.subsets[1].labels"],
+            ),
+            // Without pods and endpoints nothing is selected.
+            (format!("{SERVICE}{}", rule("reviews", v1)), &["spec.subsets[0].labels"]),
+            // Endpoints of a ServiceEntry select by their labels.
+            (
+                format!("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: vm, namespace: shop}}\nspec:\n  hosts: [vm.example.com]\n  ports: [{{number: 80, name: http, protocol: HTTP}}]\n  resolution: STATIC\n  endpoints: [{{address: 10.0.0.9, labels: {{version: v1}}}}]\n{}", rule("vm.example.com", v1)),
+                &[],
+            ),
+        ];
+        for (yaml, want) in cases {
+            let got: Vec<String> = run(&yaml, "IST0173")
+                .into_iter()
+                .map(|(_, f, _)| f)
+                .collect();
+            assert_eq!(got, want, "{yaml}");
+        }
+        let yaml = format!(
+            "{SERVICE}{}{}",
+            pod("a", "{app: reviews}"),
+            rule("reviews", v1)
+        );
+        assert_eq!(
+            run(&yaml, "IST0173")[0].2,
+            "The Subset v1 defined in the DestinationRule does not select any pods. Which may lead to 503 UH (NoHealthyUpstream)."
+        );
+    }
+
+    #[test]
+    fn unknown_hosts() {
+        for (host, want) in [
+            ("reviews", 0),
+            ("nothing-here", 1),
+            ("'*.shop.svc.cluster.local'", 0),
+            ("'*.example.com'", 1),
+        ] {
+            let got = run(&format!("{SERVICE}{}", rule(host, "[]")), "IST0174");
+            assert_eq!(got.len(), want, "{host}: {got:?}");
+        }
+        let got = run(&rule("nothing-here", "[]"), "IST0174");
+        assert_eq!(got[0].2, "The host nothing-here.shop.svc.cluster.local defined in the DestinationRule does not match any services in the mesh.");
+    }
+}
