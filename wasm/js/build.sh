@@ -32,13 +32,15 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 for t in "${targets[@]}"; do
   case "$t" in
-    node) target=nodejs; extra='"main": "weir_js.js",' ;;
-    web) target=web; extra='"type": "module", "module": "weir_js.js", "sideEffects": ["./snippets/*"],' ;;
+    node) target=nodejs; strip=(); extra='"main": "weir_js.js",' ;;
+    # A browser downloads the .wasm: function names (a quarter of a megabyte,
+    # for stack traces only) and the producers note are left out.
+    web) target=web; strip=(--remove-name-section --remove-producers-section); extra='"type": "module", "module": "weir_js.js", "sideEffects": ["./snippets/*"],' ;;
     *) echo "usage: build.sh [node|web]..." >&2; exit 2 ;;
   esac
   out="wasm/js/pkg/$t"
   rm -rf "$out"
-  wasm-bindgen --target "$target" --out-dir "$out" "$wasm"
+  wasm-bindgen --target "$target" "${strip[@]}" --out-dir "$out" "$wasm"
   cat >"$out/package.json" <<JSON
 {
   "name": "weir-js",

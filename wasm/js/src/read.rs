@@ -6,9 +6,10 @@
 //! wrong type, text that is not ASCII, a request that fails a check) is
 //! left to the exact reader, which is slower but names the problem.
 
+use std::borrow::Cow;
 use wasm_bindgen::prelude::*;
 use weir_core::request::{Headers, Request, Source};
-use weir_report::request::{check_header, check_method, gateway_of, optional_address};
+use weir_report::request::{check_header, check_method, gateway_of, optional_address, split_url};
 
 #[wasm_bindgen(module = "/js/encode.js")]
 extern "C" {
@@ -85,9 +86,11 @@ impl Encoder {
 
 /// The tokens of an encoded request, borrowed from its bytes.
 struct Tokens<'a> {
-    scheme: &'a str,
+    /// Borrowed from the URL but for a scheme with capitals and a path that
+    /// is empty or starts with `?` (as the exact reader reads them).
+    scheme: Cow<'a, str>,
     authority: &'a str,
-    path: &'a str,
+    path: Cow<'a, str>,
     method: &'a str,
     port: u16,
     /// The `H`/`V` tokens, back to back (`js/encode.js` writes them so).
@@ -100,19 +103,18 @@ struct Tokens<'a> {
     label_count: usize,
 }
 
-/// Parses `js/encode.js`'s tokens, each ended by NUL: `S`, `A` and `Q`
-/// the URL's scheme (lowercase), authority and path, as
-/// [`weir_report::request::split_url`] splits it (JS splits it while it
-/// copies it), `M` method,
+/// Parses `js/encode.js`'s tokens, each ended by NUL: `U` the URL, split
+/// by [`weir_report::request::split_url`] as the exact reader splits it,
+/// `M` method,
 /// `P` port, `H`/`V` a header's name and value, `G` gateway, `N`
 /// namespace, `I` client address, `C` listener address, `K`/`W` a label's
 /// key and value. `None` for anything else.
 fn tokens(bytes: &[u8]) -> Option<Tokens<'_>> {
     let text = std::str::from_utf8(bytes).ok()?.strip_suffix('\0')?;
     let mut t = Tokens {
-        scheme: "",
+        scheme: Cow::Borrowed(""),
         authority: "",
-        path: "",
+        path: Cow::Borrowed(""),
         method: "GET",
         port: 0,
         headers: EncodedHeaders(""),
@@ -131,12 +133,9 @@ fn tokens(bytes: &[u8]) -> Option<Tokens<'_>> {
         let (tag, value) = token.split_at_checked(1)?;
         let start = token.as_ptr() as usize - text.as_ptr() as usize;
         match tag {
-            // The three URL tokens come together, in this order.
-            "S" => {
-                t.scheme = value;
-                t.authority = parts.next()?.strip_prefix('A')?;
-                t.path = parts.next()?.strip_prefix('Q')?;
-                has_url = !t.authority.is_empty() && t.path.starts_with('/');
+            "U" if !has_url => {
+                (t.scheme, t.authority, t.path) = split_url(value).ok()?;
+                has_url = true;
             }
             "M" => t.method = value,
             "P" => t.port = value.parse().ok()?,
@@ -216,8 +215,8 @@ fn with_encoded<R>(bytes: &[u8], f: impl FnOnce(&Request<'_>) -> R) -> Option<R>
     Some(f(&Request {
         authority: t.authority,
         method: t.method,
-        path: t.path,
-        scheme: t.scheme,
+        path: &t.path,
+        scheme: &t.scheme,
         port: t.port,
         remote: optional_address("source ip", t.ip).ok()?,
         source: &source,
@@ -255,7 +254,7 @@ mod tests {
     #[test]
     fn encoded_requests_parse() {
         let got = read(
-            b"Shttp\0Aa\0Q/b\0MPOST\0P8080\0Hx-a\0V1\0Hx-a\0V2\0Gns/gw\0Nshop\0Kapp\0Wweb\0I10.0.0.1\0",
+            b"Uhttp://a/b\0MPOST\0P8080\0Hx-a\0V1\0Hx-a\0V2\0Gns/gw\0Nshop\0Kapp\0Wweb\0I10.0.0.1\0",
         );
         assert_eq!(
             got.as_deref(),
@@ -263,10 +262,15 @@ mod tests {
                 "POST http a /b 8080 Some(10.0.0.1:0) Some(\"ns/gw\") shop [(\"app\", \"web\")] None [\"1\", \"2\"]"
             )
         );
-        // Defaults and a gateway of `mesh`.
+        // Defaults and a gateway of `mesh`; the URL split as split_url
+        // splits it (scheme in lowercase, a query alone after a '/').
         assert_eq!(
-            read(b"Shttps\0Ah\0Q/?q\0Gmesh\0").as_deref(),
+            read(b"UHTTPS://h?q\0Gmesh\0").as_deref(),
             Some("GET https h /?q 0 None None  [] None []")
+        );
+        assert_eq!(
+            read("Uh://caf\u{e9}.example/\u{e9}#f\0".as_bytes()).as_deref(),
+            Some("GET h caf\u{e9}.example /\u{e9} 0 None None  [] None []")
         );
     }
 
@@ -274,29 +278,28 @@ mod tests {
     fn what_the_exact_reader_must_read_is_refused() {
         for bad in [
             &b""[..],
-            b"Shttp\0Aa\0Q/",            // no final NUL
+            b"Uhttp://a/",               // no final NUL
             b"Xq\0",                     // unknown tag
             b"Mget\0",                   // no URL
-            b"Shttp\0",                  // a scheme without the rest of its URL
-            b"Shttp\0Aa\0",              // … or without its path
-            b"Shttp\0Qa\0A/\0",          // … or out of order
-            b"Shttp\0A\0Q/\0",           // no host
-            b"Shttp\0Aa\0Qx\0",          // a path that does not start with '/'
-            b"Sh\0Aa\0Q/\0Hname\0",      // a header without its value
-            b"Sh\0Aa\0Q/\0Hn\0Xv\0",     // … or with another tag
-            b"Sh\0Aa\0Q/\0P99999\0",     // a port out of range
-            b"Sh\0Aa\0Q/\0Kk\0",         // a label without its value
-            b"Sh\0Aa\0Q/\0MGE T\0",      // a method that is not a token
-            b"Sh\0Aa\0Q/\0H\0V1\0",      // an empty header name
-            b"Sh\0Aa\0Q/\0Hx\0V1\r\0",   // CR in a value
-            b"Sh\0Aa\0Q/\0Inot-an-ip\0", // a bad address
-            b"Sh\0Aa\0Q/\0Cnope\0",
-            b"Sh\0A\xff\0Q/\0", // not UTF-8
+            b"Uhttp://a/\0Uhttp://b/\0", // two URLs
+            b"Uhttp:///x\0",             // no host
+            b"U1http://a/\0",            // not a scheme
+            b"Uhttp://a/ b\0",           // a space in the URL
+            b"Uh://a\0Hname\0",          // a header without its value
+            b"Uh://a\0Hn\0Xv\0",         // … or with another tag
+            b"Uh://a\0P99999\0",         // a port out of range
+            b"Uh://a\0Kk\0",             // a label without its value
+            b"Uh://a\0MGE T\0",          // a method that is not a token
+            b"Uh://a\0H\0V1\0",          // an empty header name
+            b"Uh://a\0Hx\0V1\r\0",       // CR in a value
+            b"Uh://a\0Inot-an-ip\0",     // a bad address
+            b"Uh://a\0Cnope\0",
+            b"Uh://\xff\0", // not UTF-8
         ] {
             assert!(read(bad).is_none(), "{:?}", String::from_utf8_lossy(bad));
         }
         let labels = |n| -> Vec<u8> { (0..n).flat_map(|_| *b"Kk\0Wv\0").collect() };
-        let url = &b"Sh\0Aa\0Q/\0"[..];
+        let url = &b"Uh://a/\0"[..];
         assert!(read(&[url, &labels(17)].concat()).is_none(), "17 labels");
         assert!(read(&[url, &labels(16)].concat()).is_some(), "16 labels");
         // Headers apart from one another are not written by encode.js.
