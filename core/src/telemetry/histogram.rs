@@ -41,16 +41,18 @@ const BUCKETS_BYTES: [u64; 19] = {
     out
 };
 
-/// Per bit length `k` of a value, how to find its bucket with one load:
-/// `bucket = (entry & 0xff) + (value > entry >> 8)`.
+/// Per octave `k` of a value (`floor(log2(v | 1))`), how to find its
+/// bucket with one load: `bucket = (entry & 0xff) + (v > entry >> 8)`.
 ///
-/// Each bound is at least twice the one before, so a binary octave
-/// `[2^(k-1), 2^k)` holds at most one bound: the bucket is the number of
-/// bounds below the octave, plus one when the value is above the octave's
-/// bound. An octave without a bound stores a comparison that always comes
-/// out the same (bound `2^k - 1` when no bound is below it, else one less
-/// below and bound 0), so every entry fits one `u64`.
-const fn octaves(bounds: &[u64; 19]) -> [u64; 65] {
+/// Octave `k` is `[2^k, 2^(k+1))`, octave 0 is `[0, 2)`. Each bound is at
+/// least twice the one before, so an octave holds at most one bound that
+/// splits it (in octave 0 a second one can only be 1, which holds the
+/// whole rest): the bucket is the number of bounds below the octave, plus
+/// one when the value is above the octave's first bound. An octave with no
+/// bound stores a comparison that always comes out the same (bound
+/// `2^(k+1) - 1` when no bound is below it, else one less below and bound
+/// 0), so every entry fits one `u64`.
+const fn octaves(bounds: &[u64; 19]) -> [u64; 64] {
     let mut i = 1;
     while i < 19 {
         assert!(
@@ -60,15 +62,11 @@ const fn octaves(bounds: &[u64; 19]) -> [u64; 65] {
         i += 1;
     }
     assert!(bounds[18] < 1 << 56, "bounds fit beside the count");
-    let mut out = [0u64; 65];
+    let mut out = [0u64; 64];
     let mut k = 0;
-    while k <= 64 {
-        // Octave 0 is the value 0 alone.
-        let (low, high) = if k == 0 {
-            (0u128, 1u128)
-        } else {
-            (1u128 << (k - 1), 1u128 << k)
-        };
+    while k < 64 {
+        let low = if k == 0 { 0u128 } else { 1u128 << k };
+        let high = 1u128 << (k + 1);
         let mut below = 0u64;
         let mut inside = None;
         let mut b = 0;
@@ -77,7 +75,11 @@ const fn octaves(bounds: &[u64; 19]) -> [u64; 65] {
             if bound < low {
                 below += 1;
             } else if bound < high {
-                inside = Some(bounds[b]);
+                match inside {
+                    None => inside = Some(bounds[b]),
+                    // A second bound must hold every value left above the first.
+                    Some(_) => assert!(bound >= high - 1, "one bound splits an octave"),
+                }
             }
             b += 1;
         }
@@ -91,12 +93,13 @@ const fn octaves(bounds: &[u64; 19]) -> [u64; 65] {
     out
 }
 
-const OCTAVES_THOUSANDTHS: [u64; 65] = octaves(&BUCKETS_THOUSANDTHS);
-const OCTAVES_BYTES: [u64; 65] = octaves(&BUCKETS_BYTES);
+const OCTAVES_THOUSANDTHS: [u64; 64] = octaves(&BUCKETS_THOUSANDTHS);
+const OCTAVES_BYTES: [u64; 64] = octaves(&BUCKETS_BYTES);
 
 #[inline(always)]
-fn bucket_in(octaves: &[u64; 65], value: u64) -> usize {
-    let entry = octaves[(u64::BITS - value.leading_zeros()) as usize];
+fn bucket_in(octaves: &[u64; 64], value: u64) -> usize {
+    // `| 1`: no zero to special-case (0 and 1 share octave 0).
+    let entry = octaves[(value | 1).ilog2() as usize];
     (entry & 0xff) as usize + usize::from(value > entry >> 8)
 }
 

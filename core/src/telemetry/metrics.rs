@@ -222,7 +222,7 @@ impl Metrics {
     }
 
     /// [`record_request`](Self::record_request) for a key already made.
-    #[inline]
+    #[inline(always)]
     pub fn record_request_key(&self, key: SeriesKey, end: &RequestEnd) {
         let key = key.pack();
         // Saturating, as `as_micros` clamped to u64, without u128 math.
