@@ -1,12 +1,18 @@
 //! Istio's standard metrics, recorded with atomics.
 //!
 //! A series is found by its packed [`SeriesKey`] in a fixed-size,
-//! open-addressed table of atomics made when the [`Metrics`] is
-//! ([`series_table`](super::series_table)): recording never allocates and
-//! never locks. The `destination_*` strings live in a registry filled when
-//! a table is published ([`Metrics::prepare`]), so the request path reads
-//! one id the cluster keeps. Series beyond the configured bound all land in
-//! one overflow series: cardinality stays bounded whatever the traffic.
+//! open-addressed table of atomics made when the [`Metrics`] is (the
+//! `series_table` module): recording never allocates and never locks. The
+//! `destination_*` strings live in a registry filled when a table is
+//! published ([`Metrics::prepare`]), so the request path reads one id the
+//! cluster keeps. Series beyond the configured bound all land in one
+//! overflow series: cardinality stays bounded whatever the traffic.
+//!
+//! A record on the canary: the key from the decision and the end (one load
+//! for the destination id), where its cells are from this thread's recent
+//! keys (`shards`), then a bucket and a sum per histogram with plain adds
+//! to the thread's own shard. Everything else (a new destination, a new
+//! series, a thread's first record) is out of line.
 
 use super::destinations::Destinations;
 use super::histogram::{HttpCells, HttpTotals, Observation};
