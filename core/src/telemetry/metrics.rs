@@ -447,6 +447,45 @@ mod tests {
         );
     }
 
+    /// A key that went to the overflow cell is never one a thread
+    /// remembers: each of its records counts in the overflow total, while a
+    /// key with its own cells (remembered) keeps counting there.
+    #[test]
+    fn overflow_records_count_every_time() {
+        for thread_shards in [0, 1] {
+            let metrics = Metrics::new(MetricsOptions {
+                max_series: 1,
+                thread_shards,
+                ..MetricsOptions::default()
+            });
+            let key = |response_code| SeriesKey {
+                destination: 0,
+                protocol: Protocol::Http,
+                response_code,
+                flags: ResponseFlags(0),
+                grpc_status: None,
+            };
+            let end = RequestEnd {
+                status: 200,
+                response_bytes: 3,
+                ..RequestEnd::default()
+            };
+            for _ in 0..5 {
+                metrics.record_request_key(key(200), &end);
+                metrics.record_request_key(key(201), &end);
+                metrics.record_request_key(key(202), &end);
+            }
+            let (over, overflowed) = metrics.http_overflow();
+            assert_eq!(overflowed, 10, "{thread_shards} shards");
+            assert_eq!(over.duration.count(), 10);
+            assert_eq!(over.response_bytes.raw_sum(), 30);
+            let series = metrics.http_series();
+            assert_eq!(series.len(), 1);
+            assert_eq!(series[0].0, key(200));
+            assert_eq!(series[0].1.duration.count(), 5);
+        }
+    }
+
     /// 8 threads on 2 owned shards and the shared one, then more threads
     /// taking over freed shards: every record counted exactly once.
     #[test]
