@@ -110,6 +110,20 @@ fn record(c: &mut Criterion) {
         let d = table.decide(&req, 0);
         b.iter(|| metrics.record_request(black_box(&d), black_box(&end)))
     });
+    // The worst case of a thread's recent keys: 16 series in turn, two to
+    // each of its 8 ways, so every record looks its key up in the shared
+    // table (the path a record takes the first time it sees a series).
+    g.bench_function("record only, 16 series in turn (every one a miss)", |b| {
+        let d = table.decide(&req, 0);
+        let ends: Vec<RequestEnd> = (200..216)
+            .map(|status| RequestEnd { status, ..end })
+            .collect();
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % ends.len();
+            metrics.record_request(black_box(&d), black_box(&ends[i]))
+        })
+    });
     g.finish();
 }
 

@@ -323,21 +323,28 @@ fn concurrent_recording_is_exact() {
     }
 }
 
+/// The client side of `tcp-echo.yaml`'s gateway listener.
+static TCP_GATEWAY: weir_core::Source<'static> = weir_core::Source {
+    gateway: Some("istioinaction/echo-tcp-gateway"),
+    ..weir_core::Source::MESH
+};
+
+/// A connection to `tcp-echo.yaml`'s gateway on its TCP port (31400).
+fn tcp_gateway_connection() -> weir_core::Connection<'static> {
+    weir_core::Connection {
+        port: 31400,
+        source: &TCP_GATEWAY,
+        ..Default::default()
+    }
+}
+
 /// TCP connections count opened, closed and both byte directions.
 #[test]
 fn tcp_connections_are_counted() {
     let engine = common::engine("tcp-echo.yaml");
     let metrics = engine.metrics();
     let table = engine.snapshot();
-    let source = weir_core::Source {
-        gateway: Some("istioinaction/echo-tcp-gateway"),
-        ..weir_core::Source::MESH
-    };
-    let conn = weir_core::Connection {
-        port: 31400,
-        source: &source,
-        ..Default::default()
-    };
+    let conn = tcp_gateway_connection();
     for e in 0..4 {
         let d = table.decide_tcp(&conn, e);
         metrics.record_tcp_open(&d);
@@ -440,15 +447,7 @@ fn exposition_matches_the_committed_text() {
     metrics.count_rate_limited();
     let tcp_engine = common::engine("tcp-echo.yaml");
     let tcp_table = tcp_engine.snapshot();
-    let source = weir_core::Source {
-        gateway: Some("istioinaction/echo-tcp-gateway"),
-        ..weir_core::Source::MESH
-    };
-    let conn = weir_core::Connection {
-        port: 31400,
-        source: &source,
-        ..Default::default()
-    };
+    let conn = tcp_gateway_connection();
     let tcp = tcp_table.decide_tcp(&conn, 0);
     metrics.record_tcp_open(&tcp);
     metrics.record_tcp_close(&tcp, 100, 10);

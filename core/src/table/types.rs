@@ -405,7 +405,7 @@ pub struct Cluster {
     pub active: AtomicU32,
     /// The destination id the last `telemetry::Metrics` to record this
     /// cluster gave it, tagged with that registry's uid: recording reads it
-    /// instead of looking the name up (telemetry/metrics.rs).
+    /// instead of looking the name up (telemetry/destinations.rs).
     pub(crate) metrics_id: AtomicU64,
 }
 

@@ -167,21 +167,43 @@ impl ResponseFlags {
         Self::of_outcome(d.outcome, d.delay.is_some())
     }
 
-    /// The flags of an outcome, with `DI` when a delay was injected.
-    pub fn of_outcome(outcome: Outcome, delayed: bool) -> ResponseFlags {
-        let flags = match outcome {
+    /// The flags of an outcome alone.
+    const fn of_outcome_alone(outcome: Outcome) -> ResponseFlags {
+        match outcome {
             Outcome::NoRoute => Self::NO_ROUTE,
             Outcome::NoCluster => Self::NO_CLUSTER_FOUND,
             Outcome::NoHealthyUpstream => Self::NO_HEALTHY_UPSTREAM,
             Outcome::Overflow => Self::UPSTREAM_OVERFLOW,
             Outcome::FaultAbort => Self::FAULT_INJECTED,
             Outcome::Route | Outcome::Redirect | Outcome::DirectResponse => ResponseFlags(0),
-        };
-        if delayed {
-            flags.union(Self::DELAY_INJECTED)
-        } else {
-            flags
         }
+    }
+
+    /// The flags of an outcome, with `DI` when a delay was injected: one
+    /// table load (the request path makes them for every record).
+    #[inline]
+    pub fn of_outcome(outcome: Outcome, delayed: bool) -> ResponseFlags {
+        const BY_OUTCOME: [u16; 8] = {
+            let all = [
+                Outcome::Route,
+                Outcome::Redirect,
+                Outcome::DirectResponse,
+                Outcome::FaultAbort,
+                Outcome::NoRoute,
+                Outcome::NoCluster,
+                Outcome::NoHealthyUpstream,
+                Outcome::Overflow,
+            ];
+            let mut t = [0u16; 8];
+            let mut i = 0;
+            while i < all.len() {
+                t[all[i] as usize] = ResponseFlags::of_outcome_alone(all[i]).0;
+                i += 1;
+            }
+            t
+        };
+        let delay = if delayed { Self::DELAY_INJECTED.0 } else { 0 };
+        ResponseFlags(BY_OUTCOME[outcome as usize & 7] | delay)
     }
 
     /// Writes the flags as Envoy prints them (`-` for none).

@@ -7,12 +7,16 @@
 //! request path neither allocates nor locks. Text is made only when scraped.
 
 pub mod access_log;
+mod destinations;
 pub mod exposition;
+mod exposition_text;
+mod histogram;
 pub mod labels;
 pub mod local_rate_limit;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
+mod series_table;
 mod shards;
 
 pub use access_log::{AccessLogRecord, LogFormat};
