@@ -19,7 +19,11 @@ mod destinations;
 mod fields;
 mod gateway;
 mod hostnames;
+mod http_match;
+mod http_policy;
 mod http_route;
+#[cfg(test)]
+mod http_route_tests;
 mod service_entry;
 mod traffic_policy;
 #[cfg(test)]
