@@ -89,27 +89,15 @@ impl Context<'_> {
                 );
                 continue;
             };
-            match d.port.as_ref().and_then(|p| p.number) {
-                Some(p) => {
-                    if !service.ports.is_empty() && !service.ports.iter().any(|sp| sp.number == p) {
-                        r.push(
-                            "IST0101",
-                            Severity::Error,
-                            &format!("{f}.port.number"),
-                            format!("Referenced host:port not found: \"{host}:{p}\""),
-                        );
-                    }
-                }
-                None if service.ports.len() > 1 => {
-                    let ports: Vec<u32> = service.ports.iter().map(|p| p.number).collect();
+            if let Some(p) = d.port.as_ref().and_then(|p| p.number) {
+                if !service.ports.is_empty() && !service.ports.iter().any(|sp| sp.number == p) {
                     r.push(
-                        "IST0112",
+                        "IST0101",
                         Severity::Error,
-                        &format!("{f}.port"),
-                        format!("This VirtualService routes to a service {host:?} that exposes multiple ports {ports:?}. Specifying a port in the destination is required to disambiguate."),
+                        &format!("{f}.port.number"),
+                        format!("Referenced host:port not found: \"{host}:{p}\""),
                     );
                 }
-                None => {}
             }
         }
     }
