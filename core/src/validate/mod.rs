@@ -24,6 +24,8 @@ mod http_policy;
 mod http_route;
 #[cfg(test)]
 mod http_route_tests;
+#[cfg(test)]
+mod references_tests;
 mod service_entry;
 mod traffic_policy;
 #[cfg(test)]
