@@ -39,6 +39,16 @@ spec:
     route: [{destination: {host: web}}]
 "#;
 
+/// (method, scheme, authority, path, header list, the rule that matches).
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[test]
 fn pseudo_headers_match_the_request_line() {
     let engine = Engine::new();
@@ -48,8 +58,7 @@ fn pseudo_headers_match_the_request_line() {
         "Istio accepts pseudo-header matches and {{}}: {report:?}"
     );
     let table = engine.table();
-    // (method, scheme, authority, path, header list, rule)
-    let rows: &[(&str, &str, &str, &str, &[(&str, &str)], &str)] = &[
+    let rows: &[Row] = &[
         ("DELETE", "http", "web:8080", "/x", &[], "authority-method"),
         // The authority as sent: without the port it is another value.
         ("DELETE", "http", "web", "/x", &[], "everything"),

@@ -149,7 +149,7 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
         &config.service_entries,
         Kind::ServiceEntry,
         &mut regexes,
-        |se, r| service_entry::service_entry(se, r),
+        service_entry::service_entry,
     );
     let entry_rules = workload_entry::EndpointRules {
         service_ports: None,

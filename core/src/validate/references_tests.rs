@@ -55,7 +55,7 @@ fn virtual_service_references() {
             http("route: [{destination: {host: web.example.com, subset: v2}}]"),
             &["error/error spec.http[0].route[0].destination.subset: Referenced host+subset in destinationrule not found: \"web.example.com+v2\""],
         ),
-        (format!("  hosts: [web.example.com]\n  gateways: [gw]\n  http:\n  - route: [{{destination: {{host: web.example.com}}}}]\n"), &[]),
+        ("  hosts: [web.example.com]\n  gateways: [gw]\n  http:\n  - route: [{destination: {host: web.example.com}}]\n".to_string(), &[]),
         (
             http("match: [{gateways: [shop/nogw]}]\n    route: [{destination: {host: web.example.com}}]"),
             &["error/error spec.http[0].match[0].gateways[0]: Referenced gateway not found: \"shop/nogw\""],
