@@ -200,8 +200,8 @@ impl RouteMatch {
         }
         for h in self.headers.iter() {
             let matched = match h.pseudo {
-                Some(p) => p.value(req).is_some_and(|v| h.matcher.matches(v, false)),
                 None => header_matches(req.headers, &h.name, &h.matcher),
+                Some(p) => pseudo_matches(p, req, &h.matcher),
             };
             if matched == h.invert {
                 return Err(if h.invert {
@@ -243,6 +243,14 @@ impl RouteMatch {
     pub fn matches(&self, req: &Request<'_>) -> bool {
         self.check(req).is_ok()
     }
+}
+
+/// A pseudo-header condition: rare, so out of line, keeping [`RouteMatch::check`]
+/// as small as it was.
+#[cold]
+#[inline(never)]
+fn pseudo_matches(p: PseudoHeader, req: &Request<'_>, matcher: &StringMatcher) -> bool {
+    p.value(req).is_some_and(|v| matcher.matches(v, false))
 }
 
 /// Longest joined header value Weir matches on without allocating.
