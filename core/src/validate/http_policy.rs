@@ -50,12 +50,20 @@ impl Context<'_> {
             );
         }
         if let Some(p) = route.mirror_percent {
+            let f = format!("{field}.mirrorPercent");
             if p > 100 {
                 r.error(
-                    &format!("{field}.mirrorPercent"),
+                    &f,
                     format!("mirror_percent must have a max value of 100 (it has {p})"),
                 );
             }
+            r.push(
+                "IST0133",
+                Severity::Warning,
+                &f,
+                "using deprecated setting \"mirrorPercent\", use \"mirrorPercentage\" instead"
+                    .into(),
+            );
         }
         if let Some(p) = &route.mirror_percentage {
             mirror_percent(
