@@ -248,10 +248,10 @@ spec:
 /// (yaml after the services, code, severity, field) — every row must produce that diagnostic.
 const DIAGNOSTICS: &[(&str, &str, Severity, &str)] = &[
     (
-        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  hosts: [a]\n  http: [{match: [{}], route: [{destination: {host: a}}]}]\n",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  hosts: [a]\n  http: [{match: [{uri: {regex: \"(\"}}], route: [{destination: {host: a}}]}]\n",
         "IST0106",
         Severity::Error,
-        "spec.http[0].match[0]",
+        "spec.http[0].match[0].uri.regex",
     ),
     (
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  hosts: [a]\n  gateways: [missing-gw]\n  http: [{route: [{destination: {host: a}}]}]\n",

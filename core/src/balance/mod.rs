@@ -5,6 +5,7 @@
 
 pub mod address_text;
 pub mod hash_policy;
+mod header_hash;
 pub mod maglev;
 pub mod murmur2;
 mod request_text;

@@ -2,7 +2,7 @@
 
 use crate::config::model::{self, HttpMatchRequest};
 use crate::route::regex::Regexes;
-use crate::route::{HeaderMatcher, QueryMatcher, RouteMatch, StringMatcher};
+use crate::route::{HeaderMatcher, PseudoHeader, QueryMatcher, RouteMatch, StringMatcher};
 
 /// A StringMatch compiled (`None`: no condition, or `{}` where presence is
 /// not allowed), its regex taken from `regexes`.
@@ -32,6 +32,17 @@ pub(crate) fn string_matcher(
     Ok(presence_ok.then_some(StringMatcher::Present))
 }
 
+/// One header condition; a pseudo-header reads the request line.
+fn header_matcher(name: &str, matcher: StringMatcher, invert: bool) -> HeaderMatcher {
+    let name = name.to_ascii_lowercase();
+    HeaderMatcher {
+        pseudo: PseudoHeader::parse(&name),
+        name: name.into(),
+        matcher,
+        invert,
+    }
+}
+
 /// A match block compiled for a listener.
 ///
 /// # Errors
@@ -47,20 +58,12 @@ pub(crate) fn compile_match(
             continue; // Istio ignores these keys in headers.
         }
         if let Some(matcher) = string_matcher(sm, true, regexes)? {
-            headers.push(HeaderMatcher {
-                name: name.to_ascii_lowercase().into(),
-                matcher,
-                invert: false,
-            });
+            headers.push(header_matcher(name, matcher, false));
         }
     }
     for (name, sm) in &m.without_headers {
         if let Some(matcher) = string_matcher(sm, true, regexes)? {
-            headers.push(HeaderMatcher {
-                name: name.to_ascii_lowercase().into(),
-                matcher,
-                invert: true,
-            });
+            headers.push(header_matcher(name, matcher, true));
         }
     }
     // A block scoped to gateways ignores sourceLabels / sourceNamespace

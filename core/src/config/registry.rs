@@ -78,17 +78,26 @@ pub struct Registry {
 impl Registry {
     /// Collects the services of `config`.
     pub fn build(config: &Config) -> Registry {
-        Self::build_except(config, &[])
+        Self::build_except(config, &[], &[])
     }
 
     /// Collects the services of `config`, leaving out the ServiceEntries
-    /// whose index is `true` in `rejected` (validation refused them).
-    pub fn build_except(config: &Config, rejected: &[bool]) -> Registry {
+    /// and WorkloadEntries whose index is `true` in `rejected_entries` /
+    /// `rejected_workloads` (validation refused them: they never reach
+    /// istiod, so they neither provide hosts nor endpoints).
+    pub fn build_except(
+        config: &Config,
+        rejected_entries: &[bool],
+        rejected_workloads: &[bool],
+    ) -> Registry {
         let mut services = Vec::new();
         // WorkloadEntries by namespace, their labels merged once: a selector
         // looks at its own namespace's entries only.
         let mut workloads: HashMap<&str, Vec<(&WorkloadEntrySpec, StringMap)>> = HashMap::new();
-        for we in &config.workload_entries {
+        for (i, we) in config.workload_entries.iter().enumerate() {
+            if rejected_workloads.get(i) == Some(&true) {
+                continue;
+            }
             let labels = merged_labels(&we.labels, &we.spec.labels);
             workloads
                 .entry(we.namespace.as_str())
@@ -96,7 +105,7 @@ impl Registry {
                 .push((&we.spec, labels));
         }
         for (i, se) in config.service_entries.iter().enumerate() {
-            if rejected.get(i) == Some(&true) {
+            if rejected_entries.get(i) == Some(&true) {
                 continue;
             }
             let mut endpoints: Vec<RegistryEndpoint> =

@@ -68,6 +68,51 @@ pub struct HeaderMatcher {
     pub matcher: StringMatcher,
     /// `withoutHeaders`: the request must *not* carry a matching value.
     pub invert: bool,
+    /// Set when `name` is a pseudo-header: its value is the request's.
+    pub pseudo: Option<PseudoHeader>,
+}
+
+/// The HTTP/2 pseudo-headers a match may name (Istio accepts them,
+/// pkg/config/validation/validation.go `pseudoHeaders`); Envoy matches
+/// them against the request line, as Weir does against [`Request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PseudoHeader {
+    /// `:authority`: the host as sent.
+    Authority,
+    /// `:method`.
+    Method,
+    /// `:path`: the path with its query string.
+    Path,
+    /// `:scheme`.
+    Scheme,
+    /// `:status`: a response's, never on a request.
+    Status,
+}
+
+impl PseudoHeader {
+    /// The pseudo-header `name` (lower case) stands for, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            ":authority" => PseudoHeader::Authority,
+            ":method" => PseudoHeader::Method,
+            ":path" => PseudoHeader::Path,
+            ":scheme" => PseudoHeader::Scheme,
+            ":status" => PseudoHeader::Status,
+            _ => return None,
+        })
+    }
+
+    /// Its value on `req` (`None` for `:status`).
+    #[inline]
+    pub fn value<'r>(self, req: &Request<'r>) -> Option<&'r str> {
+        match self {
+            PseudoHeader::Authority => Some(req.authority),
+            PseudoHeader::Method => Some(req.method),
+            PseudoHeader::Path => Some(req.path),
+            PseudoHeader::Scheme => Some(req.scheme),
+            PseudoHeader::Status => None,
+        }
+    }
 }
 
 /// A query-parameter condition.
@@ -154,7 +199,10 @@ impl RouteMatch {
             }
         }
         for h in self.headers.iter() {
-            let matched = header_matches(req.headers, &h.name, &h.matcher);
+            let matched = match h.pseudo {
+                None => header_matches(req.headers, &h.name, &h.matcher),
+                Some(p) => pseudo_matches(p, req, &h.matcher),
+            };
             if matched == h.invert {
                 return Err(if h.invert {
                     Mismatch::WithoutHeader
@@ -195,6 +243,14 @@ impl RouteMatch {
     pub fn matches(&self, req: &Request<'_>) -> bool {
         self.check(req).is_ok()
     }
+}
+
+/// A pseudo-header condition: rare, so out of line, keeping [`RouteMatch::check`]
+/// as small as it was.
+#[cold]
+#[inline(never)]
+fn pseudo_matches(p: PseudoHeader, req: &Request<'_>, matcher: &StringMatcher) -> bool {
+    p.value(req).is_some_and(|v| matcher.matches(v, false))
 }
 
 /// Longest joined header value Weir matches on without allocating.

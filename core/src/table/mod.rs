@@ -3,6 +3,7 @@
 //! Built by [`crate::compile`]; nothing here allocates per decision.
 
 mod decide;
+mod decide_tcp;
 mod feedback;
 mod types;
 

@@ -52,20 +52,7 @@ impl Context<'_> {
         let mut seen = HashSet::new();
         for (i, (d, _)) in dests.iter().enumerate() {
             let f = format!("{field}[{i}].destination");
-            if d.host.is_empty() {
-                r.error(&format!("{f}.host"), "destination host is required".into());
-                continue;
-            }
-            // Istio's `validateDestination`: any wildcard domain but `*`.
-            if d.host == "*" {
-                r.error(
-                    &format!("{f}.host"),
-                    format!("invalid destination host {}", d.host),
-                );
-                continue;
-            }
-            if let Err(e) = validate_wildcard_domain(&d.host) {
-                r.error(&format!("{f}.host"), e);
+            if !destination_fields(d, &f, r) {
                 continue;
             }
             let host = expand_host(&d.host, &vs.namespace);
@@ -102,29 +89,51 @@ impl Context<'_> {
                 );
                 continue;
             };
-            match d.port.as_ref().and_then(|p| p.number) {
-                Some(p) => {
-                    check_port(p, &format!("{f}.port.number"), r);
-                    if !service.ports.is_empty() && !service.ports.iter().any(|sp| sp.number == p) {
-                        r.push(
-                            "IST0101",
-                            Severity::Error,
-                            &format!("{f}.port.number"),
-                            format!("Referenced host:port not found: \"{host}:{p}\""),
-                        );
-                    }
-                }
-                None if service.ports.len() > 1 => {
-                    let ports: Vec<u32> = service.ports.iter().map(|p| p.number).collect();
+            if let Some(p) = d.port.as_ref().and_then(|p| p.number) {
+                if !service.ports.is_empty() && !service.ports.iter().any(|sp| sp.number == p) {
                     r.push(
-                        "IST0112",
+                        "IST0101",
                         Severity::Error,
-                        &format!("{f}.port"),
-                        format!("This VirtualService routes to a service {host:?} that exposes multiple ports {ports:?}. Specifying a port in the destination is required to disambiguate."),
+                        &format!("{f}.port.number"),
+                        format!("Referenced host:port not found: \"{host}:{p}\""),
                     );
                 }
-                None => {}
             }
         }
     }
+}
+
+/// A destination as Istio's `validateDestination` checks it: a host (any
+/// wildcard domain but `*`), a subset name that is a DNS-1123 label, a
+/// valid port. False when the host is unusable (no reference to check).
+pub(super) fn destination_fields(d: &Destination, f: &str, r: &mut Reporter<'_>) -> bool {
+    if let Some(subset) = &d.subset {
+        if subset.is_empty() {
+            r.error(&format!("{f}.subset"), "subset name cannot be empty".into());
+        } else if !is_dns1123_label(subset) {
+            r.error(
+                &format!("{f}.subset"),
+                format!("subset name is invalid: {subset}"),
+            );
+        }
+    }
+    if let Some(p) = d.port.as_ref().and_then(|p| p.number) {
+        check_port(p, &format!("{f}.port.number"), r);
+    }
+    if d.host.is_empty() {
+        r.error(&format!("{f}.host"), "destination host is required".into());
+        return false;
+    }
+    if d.host == "*" {
+        r.error(
+            &format!("{f}.host"),
+            format!("invalid destination host {}", d.host),
+        );
+        return false;
+    }
+    if let Err(e) = validate_wildcard_domain(&d.host) {
+        r.error(&format!("{f}.host"), e);
+        return false;
+    }
+    true
 }

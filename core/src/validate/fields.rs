@@ -1,9 +1,10 @@
 //! Checks shared by every analyzer: hosts, names, ports, durations,
-//! percentages, `exportTo`, string matches, match blocks and header edits.
+//! percentages, `exportTo` and header edits.
 
 use super::Reporter;
 use crate::config::model::*;
 use crate::config::names::parse_duration;
+use std::time::Duration;
 
 pub(super) use super::hostnames::is_dns1123_label;
 
@@ -90,104 +91,23 @@ pub(super) fn check_duration(text: &str, field: &str, r: &mut Reporter<'_>) {
     }
 }
 
-pub(super) fn check_percent(v: f64, field: &str, r: &mut Reporter<'_>) {
-    if !(0.0..=100.0).contains(&v) || v.is_nan() {
-        r.error(field, format!("percentage {v} must be within 0-100"));
-    }
-}
-
-/// A StringMatch: one of exact/prefix/regex; `{}` means presence where allowed.
-pub(super) fn string_match(m: &StringMatch, field: &str, presence_ok: bool, r: &mut Reporter<'_>) {
-    let set = [m.exact.is_some(), m.prefix.is_some(), m.regex.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
-    if set > 1 {
-        r.error(
-            field,
-            "only one of exact, prefix or regex may be set".into(),
-        );
-    }
-    if set == 0 && !presence_ok {
-        r.error(field, "one of exact, prefix or regex must be set".into());
-    }
-    if m.prefix.as_deref() == Some("") {
-        r.error(
-            &format!("{field}.prefix"),
-            "prefix must not be empty".into(),
-        );
-    }
-    if let Some(re) = &m.regex {
-        if re.is_empty() {
-            r.error(&format!("{field}.regex"), "regex must not be empty".into());
-        } else if !(presence_ok && re == "*") {
-            if let Err(e) = r.regexes.full_match(re) {
-                r.error(
-                    &format!("{field}.regex"),
-                    format!("invalid regex {re:?}: {e}"),
-                );
-            }
+/// Istio's `ValidateDuration` (pkg/config/validation/agent): at least 1ms,
+/// whole milliseconds. The duration when it parses.
+pub(super) fn ms_duration(text: &str, field: &str, r: &mut Reporter<'_>) -> Option<Duration> {
+    match parse_duration(text) {
+        Err(e) => {
+            r.error(field, e);
+            None
         }
-    }
-}
-
-pub(super) fn match_request(m: &HttpMatchRequest, field: &str, r: &mut Reporter<'_>) {
-    let empty = m.uri.is_none()
-        && m.scheme.is_none()
-        && m.method.is_none()
-        && m.authority.is_none()
-        && m.headers.is_empty()
-        && m.without_headers.is_empty()
-        && m.query_params.is_empty()
-        && m.port.is_none()
-        && m.source_labels.is_empty()
-        && m.source_namespace.is_none()
-        && m.gateways.is_empty()
-        && !m.ignore_uri_case;
-    if empty {
-        r.error(
-            field,
-            "HTTPMatchRequest cannot be empty: omit the match block to match everything".into(),
-        );
-    }
-    for (name, sm) in [
-        ("uri", &m.uri),
-        ("scheme", &m.scheme),
-        ("method", &m.method),
-        ("authority", &m.authority),
-    ] {
-        if let Some(sm) = sm {
-            string_match(sm, &format!("{field}.{name}"), false, r);
+        Ok(d) if d < Duration::from_millis(1) => {
+            r.error(field, "duration must be greater than 1ms".into());
+            Some(d)
         }
-    }
-    for (kind, map) in [
-        ("headers", &m.headers),
-        ("withoutHeaders", &m.without_headers),
-    ] {
-        for (name, sm) in map {
-            let f = format!("{field}.{kind}.{name}");
-            if name.is_empty() || !name.bytes().all(is_tchar) {
-                r.error(
-                    &f,
-                    format!("header name {name:?} is not a valid HTTP header name"),
-                );
-            }
-            string_match(sm, &f, true, r);
+        Ok(d) if d.as_nanos() % 1_000_000 != 0 => {
+            r.error(field, "only durations to ms precision are supported".into());
+            Some(d)
         }
-    }
-    for (name, sm) in &m.query_params {
-        string_match(sm, &format!("{field}.queryParams.{name}"), true, r);
-    }
-    if let Some(p) = m.port {
-        check_port(p, &format!("{field}.port"), r);
-    }
-    if let Some(ns) = &m.source_namespace {
-        if !is_dns1123_label(ns) {
-            r.error(
-                &format!("{field}.sourceNamespace"),
-                format!("{ns:?} is not a valid namespace name"),
-            );
-        }
+        Ok(d) => Some(d),
     }
 }
 

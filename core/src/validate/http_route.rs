@@ -1,10 +1,14 @@
-//! One `http[]` rule: its action, matches, rewrite, retries, mirrors, CORS.
+//! One `http[]` rule as Istio's `validateHTTPRoute`
+//! (pkg/config/validation/virtualservice.go) judges it: its action,
+//! matches, redirect, direct response, rewrite and header edits; the
+//! policies (fault, retries, CORS, mirrors, timeout) are `http_policy`'s.
 
 use super::fields::*;
+use super::http_match::match_request;
+use super::REDIRECT_CODES;
 use super::{Context, Reporter};
-use super::{GRPC_STATUSES, REDIRECT_CODES};
 use crate::config::model::*;
-use crate::config::names::{expand_host, resolve_gateway};
+use crate::config::names::resolve_gateway;
 use crate::config::Resource;
 use crate::diagnostic::Severity;
 
@@ -22,36 +26,8 @@ impl Context<'_> {
         if let Some(d) = &route.delegate {
             self.delegate(vs, d, has_route || has_redirect || has_direct, field, r);
         }
-        match (has_route, has_redirect, has_direct) {
-            (false, false, false) if route.delegate.is_none() => r.error(
-                field,
-                "HTTP route, redirect or direct_response is required".into(),
-            ),
-            (true, true, _) => r.error(
-                field,
-                "HTTP route cannot contain both route and redirect".into(),
-            ),
-            (true, _, true) => r.error(
-                field,
-                "HTTP route cannot contain both route and direct_response".into(),
-            ),
-            (_, true, true) => r.error(
-                field,
-                "HTTP route cannot contain both redirect and direct_response".into(),
-            ),
-            _ => {}
-        }
-        if (has_redirect || has_direct) && route.fault.is_some() {
-            r.error(
-                &format!("{field}.fault"),
-                "HTTP route cannot contain fault with a redirect or direct_response".into(),
-            );
-        }
-        if (has_redirect || has_direct) && route.rewrite.is_some() {
-            r.error(
-                &format!("{field}.rewrite"),
-                "HTTP route cannot contain rewrite with a redirect or direct_response".into(),
-            );
+        if route.delegate.is_none() {
+            conflicts(route, field, r);
         }
         if let Some(matches) = &route.matches {
             for (j, m) in matches.iter().enumerate() {
@@ -88,116 +64,94 @@ impl Context<'_> {
         if let Some(rw) = &route.rewrite {
             rewrite(rw, &format!("{field}.rewrite"), r);
         }
-        if let Some(t) = &route.timeout {
-            check_duration(t, &format!("{field}.timeout"), r);
-        }
-        if let Some(retry) = &route.retries {
-            retries(retry, &format!("{field}.retries"), r);
-        }
-        if let Some(fault) = &route.fault {
-            fault_rules(fault, &format!("{field}.fault"), r);
-        }
-        self.mirrors(vs, route, field, r);
-        if let Some(c) = &route.cors_policy {
-            cors(c, field, r);
-        }
+        self.policies(vs, route, field, r);
         if let Some(h) = &route.headers {
             header_ops(h, &format!("{field}.headers"), r);
         }
+        authority_rewrite(route, field, r);
     }
+}
 
-    /// `mirror`, `mirrors` and their percentages.
-    fn mirrors(
-        &self,
-        vs: &Resource<VirtualServiceSpec>,
-        route: &HttpRoute,
-        field: &str,
-        r: &mut Reporter<'_>,
-    ) {
-        if route.mirror.is_some() && route.mirrors.is_some() {
-            r.error(
-                &format!("{field}.mirrors"),
-                "mirror and mirrors cannot both be set".into(),
-            );
+/// Istio's `validateHTTPRouteConflict` for a rule that does not delegate
+/// (a delegating one is [`Context::delegate`]'s): one action, and what may
+/// not come with a redirect or a direct response.
+fn conflicts(route: &HttpRoute, field: &str, r: &mut Reporter<'_>) {
+    let has_route = route.route.as_ref().is_some_and(|d| !d.is_empty());
+    let mut refuse = |message: &str| r.error(field, message.into());
+    if route.redirect.is_some() {
+        if has_route {
+            refuse("HTTP route cannot contain both route and redirect");
         }
-        if let Some(m) = &route.mirror {
-            self.mirror_destination(vs, m, &format!("{field}.mirror"), r);
+        if route.fault.is_some() {
+            refuse("HTTP route cannot contain both fault and redirect");
         }
-        if let Some(p) = &route.mirror_percentage {
-            check_percent(p.value, &format!("{field}.mirrorPercentage.value"), r);
+        if route.rewrite.is_some() {
+            refuse("HTTP route rule cannot contain both rewrite and redirect");
         }
-        if let Some(p) = route.mirror_percent {
-            if p > 100 {
-                r.error(
-                    &format!("{field}.mirrorPercent"),
-                    format!("mirror percent {p} must be within 0-100"),
-                );
-            }
+        if route.direct_response.is_some() {
+            refuse("HTTP route rule cannot contain both direct_response and redirect");
         }
-        for (i, m) in route.mirrors.iter().flatten().enumerate() {
-            self.mirror_destination(
-                vs,
-                &m.destination,
-                &format!("{field}.mirrors[{i}].destination"),
-                r,
-            );
-            if let Some(p) = &m.percentage {
-                check_percent(
-                    p.value,
-                    &format!("{field}.mirrors[{i}].percentage.value"),
-                    r,
-                );
-            }
+    } else if route.direct_response.is_some() {
+        if has_route {
+            refuse("HTTP route cannot contain both route and direct_response");
         }
+        if route.fault.is_some() {
+            refuse("HTTP route cannot contain both fault and direct_response");
+        }
+        if route.rewrite.is_some() {
+            refuse("HTTP route rule cannot contain both rewrite and direct_response");
+        }
+    } else if !has_route {
+        refuse("HTTP route, redirect or direct_response is required");
     }
-    pub(super) fn mirror_destination(
-        &self,
-        vs: &Resource<VirtualServiceSpec>,
-        d: &Destination,
-        field: &str,
-        r: &mut Reporter<'_>,
-    ) {
-        let host = expand_host(&d.host, &vs.namespace);
-        match self.registry.find(&host) {
-            None => r.push(
-                "IST0101",
-                Severity::Error,
-                &format!("{field}.host"),
-                format!("Referenced mirror host not found: {host:?}"),
-            ),
-            Some(_) => {
-                if let Some(subset) = &d.subset {
-                    if !self.defines_subset(&host, subset) {
-                        r.push(
-                            "IST0101",
-                            Severity::Error,
-                            &format!("{field}.subset"),
-                            format!("Referenced mirror+subset in destinationrule not found: \"{host}+{subset}\""),
-                        );
-                    }
+}
+
+/// Istio's `validateAuthorityRewrite`: the authority is rewritten in one
+/// place only (`rewrite.authority` or one `:authority`/`host` request edit).
+fn authority_rewrite(route: &HttpRoute, field: &str, r: &mut Reporter<'_>) {
+    let mut current = route
+        .rewrite
+        .as_ref()
+        .and_then(|rw| rw.authority.as_deref());
+    let Some(ops) = route.headers.as_ref().and_then(|h| h.request.as_ref()) else {
+        return;
+    };
+    let is_authority =
+        |k: &str| k.eq_ignore_ascii_case(":authority") || k.eq_ignore_ascii_case("host");
+    for (op, map) in [("set", &ops.set), ("add", &ops.add)] {
+        for (k, v) in map.iter().filter(|(k, _)| is_authority(k)) {
+            match current {
+                Some(have) if !have.is_empty() => {
+                    r.error(
+                        &format!("{field}.headers.request.{op}.{k}"),
+                        format!("authority header cannot be set multiple times: have {have:?}, attempting to set {v:?}"),
+                    );
+                    return;
                 }
+                _ => current = Some(v),
             }
         }
     }
 }
 
+/// Istio's `validateHTTPRedirect`, its reasons.
 pub(super) fn redirect_rules(
     rd: &HttpRedirect,
     route: &HttpRoute,
     field: &str,
     r: &mut Reporter<'_>,
 ) {
-    // Istio's `validateHTTPRedirect`, its reasons.
-    if rd.uri.is_some() && rd.prefix_rewrite.is_some() {
+    let set = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.is_empty());
+    if set(&rd.uri) && set(&rd.prefix_rewrite) {
         r.error(
             field,
             "redirect may only specify one of uri or prefix_rewrite".into(),
         );
     }
-    if rd.uri.is_none()
-        && rd.prefix_rewrite.is_none()
-        && rd.authority.is_none()
-        && rd.scheme.is_none()
+    if !set(&rd.uri)
+        && !set(&rd.prefix_rewrite)
+        && !set(&rd.authority)
+        && !set(&rd.scheme)
         && rd.port.is_none()
         && rd.derive_port.is_none()
     {
@@ -213,17 +167,17 @@ pub(super) fn redirect_rules(
         .iter()
         .flatten()
         .any(|m| m.uri.as_ref().is_some_and(|u| u.prefix.is_none()));
-    if rd.prefix_rewrite.is_some() && other_uri {
+    if set(&rd.prefix_rewrite) && other_uri {
         r.error(
             &format!("{field}.prefixRewrite"),
             "redirect prefix_rewrite requires all URI matches to use prefix match type".into(),
         );
     }
-    if let Some(code) = rd.redirect_code {
+    if let Some(code) = rd.redirect_code.filter(|&c| c != 0) {
         if !(300..=399).contains(&code) {
             r.error(
                 &format!("{field}.redirectCode"),
-                format!("redirect code {code} is not a 3xx code"),
+                format!("{code} is not a valid redirect code, must be 3xx"),
             );
         } else if !REDIRECT_CODES.contains(&code) {
             r.push(
@@ -234,11 +188,11 @@ pub(super) fn redirect_rules(
             );
         }
     }
-    if let Some(s) = &rd.scheme {
+    if let Some(s) = rd.scheme.as_deref().filter(|s| !s.is_empty()) {
         if s != "http" && s != "https" {
             r.error(
                 &format!("{field}.scheme"),
-                format!("scheme {s:?} must be http or https"),
+                "invalid redirect scheme, must be \"http\" or \"https\"".into(),
             );
         }
     }
@@ -255,168 +209,82 @@ pub(super) fn redirect_rules(
     }
 }
 
-pub(super) fn fault_rules(fault: &HttpFaultInjection, field: &str, r: &mut Reporter<'_>) {
-    if fault.delay.is_none() && fault.abort.is_none() {
-        r.error(field, "fault must have an abort and/or a delay".into());
-    }
-    if let Some(d) = &fault.delay {
-        let f = format!("{field}.delay");
-        if d.exponential_delay.is_some() {
-            r.error(
-                &format!("{f}.exponentialDelay"),
-                "exponentialDelay is not supported".into(),
-            );
-        }
-        match &d.fixed_delay {
-            Some(t) => check_duration(t, &format!("{f}.fixedDelay"), r),
-            None if d.exponential_delay.is_none() => {
-                r.error(&format!("{f}.fixedDelay"), "fixedDelay is required".into())
-            }
-            None => {}
-        }
-        if let Some(p) = &d.percentage {
-            fault_percent(p.value, &format!("{f}.percentage.value"), r);
-        }
-        if let Some(p) = d.percent {
-            if !(0..=100).contains(&p) {
-                r.error(
-                    &format!("{f}.percent"),
-                    format!("percent {p} must be within 0-100"),
-                );
-            }
-        }
-    }
-    if let Some(a) = &fault.abort {
-        let f = format!("{field}.abort");
-        if a.http2_error.is_some() {
-            r.error(
-                &format!("{f}.http2Error"),
-                "http2Error is not supported".into(),
-            );
-        }
-        match (a.http_status, &a.grpc_status) {
-            (Some(_), Some(_)) => {
-                r.error(&f, "only one of httpStatus or grpcStatus may be set".into())
-            }
-            (Some(s), None) if !(200..=599).contains(&s) => r.error(
-                &format!("{f}.httpStatus"),
-                format!("httpStatus {s} must be within 200-599"),
-            ),
-            (None, Some(g)) if !GRPC_STATUSES.contains(&g.as_str()) => r.error(
-                &format!("{f}.grpcStatus"),
-                format!("unknown grpcStatus {g:?}"),
-            ),
-            (None, None) if a.http2_error.is_none() => {
-                r.error(&f, "abort needs httpStatus or grpcStatus".into())
-            }
-            _ => {}
-        }
-        if let Some(p) = &a.percentage {
-            fault_percent(p.value, &format!("{f}.percentage.value"), r);
-        }
-    }
-}
-
-pub(super) fn fault_percent(v: f64, field: &str, r: &mut Reporter<'_>) {
-    if v.is_nan() || !(0.0..=100.0).contains(&v) || (v > 0.0 && v < 0.0001) {
+/// Istio's `validateHTTPStatus`: it lets 600 through, and so does Weir.
+pub(super) fn http_status(status: i64, field: &str, r: &mut Reporter<'_>) {
+    if !(200..=600).contains(&status) {
         r.error(
             field,
-            format!("percentage {v} must be 0 or within 0.0001-100"),
+            format!("HTTP status {status} is not in range 200-599"),
         );
     }
 }
 
-/// `directResponse`: status and body.
+/// `directResponse` as Istio's `validateHTTPDirectResponse`: status, and a
+/// body under 1 MB (warned over 100 KB; bytes counted decoded).
 fn direct_response(direct: &HttpDirectResponse, f: &str, r: &mut Reporter<'_>) {
-    if !(200..=599).contains(&direct.status) {
+    http_status(i64::from(direct.status), &format!("{f}.status"), r);
+    let Some(body) = &direct.body else { return };
+    if body.string.is_some() && body.bytes.is_some() {
         r.error(
-            &format!("{f}.status"),
-            format!("status {} is not within 200-599", direct.status),
+            &format!("{f}.body"),
+            "only one of string or bytes may be set".into(),
         );
     }
-    if let Some(body) = &direct.body {
-        if body.string.is_some() && body.bytes.is_some() {
-            r.error(
-                &format!("{f}.body"),
-                "only one of string or bytes may be set".into(),
-            );
+    let mut len = body.string.as_ref().map_or(0, String::len);
+    if let Some(b) = &body.bytes {
+        match crate::config::base64::decode_base64(b) {
+            Some(bytes) => len += bytes.len(),
+            None => r.error(
+                &format!("{f}.body.bytes"),
+                "bytes is not valid base64".into(),
+            ),
         }
-        if let Some(b) = &body.bytes {
-            if crate::config::base64::decode_base64(b).is_none() {
-                r.error(
-                    &format!("{f}.body.bytes"),
-                    "bytes is not valid base64".into(),
-                );
-            }
-        }
-        let len = body.string.as_ref().map_or(0, String::len)
-            + body.bytes.as_ref().map_or(0, String::len);
-        if len > 1024 * 1024 {
-            r.error(&format!("{f}.body"), "body is larger than 1 MB".into());
-        } else if len > 100 * 1024 {
-            r.push(
-                "IST0133",
-                Severity::Warning,
-                &format!("{f}.body"),
-                "body is larger than 100 KB".into(),
-            );
-        }
+    }
+    if len > 1024 * 1024 {
+        r.error(
+            &format!("{f}.body"),
+            "large direct_responses may impact control plane performance, must be less than 1MB"
+                .into(),
+        );
+    } else if len > 100 * 1024 {
+        r.push(
+            "IST0133",
+            Severity::Warning,
+            &format!("{f}.body"),
+            "large direct_responses may impact control plane performance".into(),
+        );
     }
 }
 
-/// `rewrite`: uri or uriRegexRewrite, not both.
+/// `rewrite` as Istio's `validateHTTPRewrite`: something to rewrite, uri or
+/// uriRegexRewrite (not both), a regex rewrite with both parts.
 fn rewrite(rw: &HttpRewrite, f: &str, r: &mut Reporter<'_>) {
-    if rw.uri.is_some() && rw.uri_regex_rewrite.is_some() {
+    let set = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.is_empty());
+    if set(&rw.uri) && rw.uri_regex_rewrite.is_some() {
         r.error(
             f,
-            "rewrite may not contain both uri and uriRegexRewrite".into(),
+            "rewrite may only contain one of URI or UriRegexRewrite".into(),
+        );
+    } else if !set(&rw.uri) && rw.uri_regex_rewrite.is_none() && !set(&rw.authority) {
+        r.error(
+            f,
+            "rewrite must specify at least one of URI, UriRegexRewrite, or authority. Only one of URI or UriRegexRewrite may be specified".into(),
         );
     }
     if let Some(rr) = &rw.uri_regex_rewrite {
-        match (&rr.pattern, &rr.rewrite) {
-            (Some(p), Some(_)) => {
+        match (rr.pattern.as_deref(), rr.rewrite.as_deref()) {
+            (Some(p), Some(w)) if !p.is_empty() && !w.is_empty() => {
                 if let Err(e) = r.regexes.search(p) {
                     r.error(
                         &format!("{f}.uriRegexRewrite.match"),
-                        format!("invalid regex {p:?}: {e}"),
+                        format!("UriRegexRewrite has errors: invalid regex {p:?}: {e}"),
                     );
                 }
             }
             _ => r.error(
                 &format!("{f}.uriRegexRewrite"),
-                "uriRegexRewrite needs both match and rewrite".into(),
+                "UriRegexRewrite has errors: UriRegexRewrite requires both Rewrite and Match fields to be specified".into(),
             ),
         }
-    }
-}
-
-/// `retries`: attempts and durations.
-fn retries(retry: &HttpRetry, f: &str, r: &mut Reporter<'_>) {
-    if retry.attempts.is_some_and(|a| a < 0) {
-        r.error(
-            &format!("{f}.attempts"),
-            "attempts cannot be negative".into(),
-        );
-    }
-    if let Some(t) = &retry.per_try_timeout {
-        check_duration(t, &format!("{f}.perTryTimeout"), r);
-    }
-    if let Some(b) = &retry.backoff {
-        check_duration(b, &format!("{f}.backoff"), r);
-    }
-}
-
-/// `corsPolicy`: origins and max age.
-fn cors(cors: &CorsPolicy, field: &str, r: &mut Reporter<'_>) {
-    for (i, o) in cors.allow_origins.iter().enumerate() {
-        string_match(
-            o,
-            &format!("{field}.corsPolicy.allowOrigins[{i}]"),
-            false,
-            r,
-        );
-    }
-    if let Some(age) = &cors.max_age {
-        check_duration(age, &format!("{field}.corsPolicy.maxAge"), r);
     }
 }

@@ -19,7 +19,13 @@ mod destinations;
 mod fields;
 mod gateway;
 mod hostnames;
+mod http_match;
+mod http_policy;
 mod http_route;
+#[cfg(test)]
+mod http_route_tests;
+#[cfg(test)]
+mod references_tests;
 mod service_entry;
 mod traffic_policy;
 #[cfg(test)]
@@ -136,25 +142,26 @@ impl Validation {
 /// [`validate_for_compile`], its diagnostics kept apart ([`Validation`]).
 pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
     let mut regexes = Regexes::default();
-    // ServiceEntries first (their checks stand alone), reported in the
-    // usual place below.
-    let mut entry_diagnostics = Vec::new();
-    let rejected: Vec<bool> = config
-        .service_entries
-        .iter()
-        .map(|se| {
-            let first = entry_diagnostics.len();
-            let mut r = Reporter {
-                out: &mut entry_diagnostics,
-                resource: se.reference(Kind::ServiceEntry),
-                regexes: &mut regexes,
-            };
-            service_entry::service_entry(se, &mut r);
-            // Only this entry's own diagnostics: O(1) per diagnostic.
-            entry_diagnostics[first..].iter().any(Diagnostic::is_error)
-        })
-        .collect();
-    let registry = Registry::build_except(config, &rejected);
+    // ServiceEntries and WorkloadEntries first (their checks stand alone):
+    // the ones refused stay out of the registry. Reported in the usual
+    // place below.
+    let (mut entry_diagnostics, rejected_entries) = rejections(
+        &config.service_entries,
+        Kind::ServiceEntry,
+        &mut regexes,
+        service_entry::service_entry,
+    );
+    let entry_rules = workload_entry::EndpointRules {
+        service_ports: None,
+        allow_fqdn: true,
+    };
+    let (mut workload_diagnostics, rejected_workloads) = rejections(
+        &config.workload_entries,
+        Kind::WorkloadEntry,
+        &mut regexes,
+        |we, r| workload_entry::workload_entry(&we.spec, &entry_rules, "spec", r),
+    );
+    let registry = Registry::build_except(config, &rejected_entries, &rejected_workloads);
     let ctx = Context::new(config, &registry);
     let virtual_services = config
         .virtual_services
@@ -178,18 +185,7 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
         };
         gateway::gateway(gw, &mut r);
     }
-    let entry_rules = workload_entry::EndpointRules {
-        service_ports: None,
-        allow_fqdn: true,
-    };
-    for we in &config.workload_entries {
-        let mut r = Reporter {
-            out: &mut resources,
-            resource: we.reference(Kind::WorkloadEntry),
-            regexes: &mut regexes,
-        };
-        workload_entry::workload_entry(&we.spec, &entry_rules, "spec", &mut r);
-    }
+    resources.append(&mut workload_diagnostics);
     resources.append(&mut entry_diagnostics);
     let mut conflicts = Vec::new();
     ctx.conflicts(&mut conflicts);
@@ -200,6 +196,31 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
         across: ctx.across_resources(),
     };
     (validation, Validated { registry, regexes })
+}
+
+/// Each resource's own checks by `check`, and which of them it refused.
+fn rejections<T>(
+    resources: &[crate::config::Resource<T>],
+    kind: Kind,
+    regexes: &mut Regexes,
+    mut check: impl FnMut(&crate::config::Resource<T>, &mut Reporter<'_>),
+) -> (Vec<Diagnostic>, Vec<bool>) {
+    let mut out = Vec::new();
+    let rejected = resources
+        .iter()
+        .map(|res| {
+            let first = out.len();
+            let mut r = Reporter {
+                out: &mut out,
+                resource: res.reference(kind),
+                regexes,
+            };
+            check(res, &mut r);
+            // Only this resource's own diagnostics: O(1) per diagnostic.
+            out[first..].iter().any(Diagnostic::is_error)
+        })
+        .collect();
+    (out, rejected)
 }
 
 /// `previous` (the validation of a config that differs from `config` only

@@ -104,18 +104,8 @@ fn policy_parts(
     }
 }
 
-/// Istio's `ValidateDuration`: at least 1ms, whole milliseconds.
 fn duration(text: &str, field: &str, r: &mut Reporter<'_>) {
-    match parse_duration(text) {
-        Err(e) => r.error(field, e),
-        Ok(d) if d < std::time::Duration::from_millis(1) => {
-            r.error(field, "duration must be greater than 1ms".into())
-        }
-        Ok(d) if d.as_nanos() % 1_000_000 != 0 => {
-            r.error(field, "only durations to ms precision are supported".into())
-        }
-        Ok(_) => {}
-    }
+    ms_duration(text, field, r);
 }
 
 /// Accepted, but the proxy's business: an info note saying so.

@@ -9,6 +9,11 @@ use crate::diagnostic::Severity;
 /// VirtualService with `spec` (YAML under `spec:`), next to a
 /// ServiceEntry for the hosts it routes to.
 fn diagnostics(spec: &str) -> Vec<String> {
+    diagnostics_of(spec, &["IST0106", "IST0133"])
+}
+
+/// [`diagnostics`] of the given codes, info notes marked `info`.
+pub(super) fn diagnostics_of(spec: &str, codes: &[&str]) -> Vec<String> {
     let yaml = format!(
         "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: web, namespace: shop}}\nspec:\n  hosts: [web.example.com, '*.example.com']\n  ports: [{{number: 80, name: http, protocol: HTTP}}]\n  resolution: NONE\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: v, namespace: shop}}\nspec:\n{spec}"
     );
@@ -17,21 +22,21 @@ fn diagnostics(spec: &str) -> Vec<String> {
     let mut out = Vec::new();
     crate::validate::validate(&loaded.config, &mut out);
     out.iter()
-        .filter(|d| d.resource.kind == "VirtualService" && matches!(d.code, "IST0106" | "IST0133"))
+        .filter(|d| d.resource.kind == "VirtualService" && codes.contains(&d.code))
         .map(|d| {
-            let level = if d.severity == Severity::Error {
-                "error"
-            } else {
-                "warning"
+            let level = match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                _ => "info",
             };
             format!("{level} {}: {}", d.field, d.message)
         })
         .collect()
 }
 
-const ROUTE: &str = "route: [{destination: {host: web.example.com}}]";
+pub(super) const ROUTE: &str = "route: [{destination: {host: web.example.com}}]";
 
-fn http(rule: &str) -> String {
+pub(super) fn http(rule: &str) -> String {
     format!("  hosts: [web.example.com]\n  http:\n  - {rule}\n")
 }
 

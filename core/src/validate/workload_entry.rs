@@ -174,4 +174,46 @@ mod tests {
             assert_eq!(diagnostics(spec), *want, "{spec}");
         }
     }
+
+    /// Endpoints the registry validation builds gives `host`: their addresses.
+    fn endpoints(workload_entries: &str, host: &str) -> (Vec<String>, Vec<String>) {
+        let yaml = format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: app, namespace: shop}}\nspec:\n  hosts: [app.example.com]\n  ports: [{{number: 80, name: http, protocol: HTTP}}]\n  resolution: STATIC\n  workloadSelector: {{labels: {{app: a}}}}\n{workload_entries}"
+        );
+        let loaded = Loaded::from_source("t.yaml", &yaml);
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        let mut out = Vec::new();
+        let validated = crate::validate::validate_for_compile(&loaded.config, &mut out);
+        let addresses = validated
+            .registry
+            .find(host)
+            .map(|s| s.endpoints.iter().map(|e| e.address.clone()).collect())
+            .unwrap_or_default();
+        let errors = out
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{} {}", d.resource, d.field))
+            .collect();
+        (addresses, errors)
+    }
+
+    #[test]
+    fn a_rejected_workload_entry_stays_out_of_the_registry() {
+        let we = |name: &str, address: &str| {
+            format!("---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  address: {address}\n  labels: {{app: a}}\n")
+        };
+        // Accepted: the selector takes it.
+        let (addresses, errors) = endpoints(&we("good", "10.0.0.1"), "app.example.com");
+        assert_eq!(addresses, ["10.0.0.1"]);
+        assert!(errors.is_empty(), "{errors:?}");
+        // Refused (not an address): reported, and selected by nobody.
+        let both = format!(
+            "{}{}",
+            we("good", "10.0.0.1"),
+            we("bad", "'not an address!'")
+        );
+        let (addresses, errors) = endpoints(&both, "app.example.com");
+        assert_eq!(addresses, ["10.0.0.1"]);
+        assert_eq!(errors, ["WorkloadEntry shop/bad spec.address"]);
+    }
 }

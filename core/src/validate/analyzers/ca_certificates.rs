@@ -71,7 +71,7 @@ mod tests {
             )
         };
         type Case = (&'static str, &'static str, Vec<(String, String)>);
-        let cases: [Case; 7] = [
+        let cases: [Case; 9] = [
             ("IST0128", "  trafficPolicy:\n    tls:\n      mode: SIMPLE\n", vec![dest("tls.caCertificates")]),
             ("IST0128", "  trafficPolicy:\n    tls:\n      mode: MUTUAL\n      clientCertificate: /c\n      privateKey: /k\n", vec![dest("tls.caCertificates")]),
             ("IST0128", "  trafficPolicy:\n    tls:\n      mode: SIMPLE\n      caCertificates: /ca.pem\n", vec![]),
@@ -80,6 +80,8 @@ mod tests {
             ("IST0128", "  trafficPolicy:\n    tls:\n      mode: SIMPLE\n      credentialName: c\n", vec![dest("tls.caCertificates")]),
             ("IST0128", "  workloadSelector:\n    matchLabels:\n      app: a\n  trafficPolicy:\n    tls:\n      mode: SIMPLE\n      credentialName: c\n", vec![]),
             ("IST0129", "  trafficPolicy:\n    portLevelSettings:\n    - port:\n        number: 443\n      tls:\n        mode: SIMPLE\n", vec![dest("portLevelSettings[0].tls.caCertificates")]),
+            ("IST0129", "  trafficPolicy:\n    portLevelSettings:\n    - port:\n        number: 443\n      tls:\n        mode: SIMPLE\n        caCertificates: /ca.pem\n", vec![]),
+            ("IST0129", "  trafficPolicy:\n    portLevelSettings:\n    - port:\n        number: 443\n      tls:\n        mode: ISTIO_MUTUAL\n", vec![]),
         ];
         for (code, body, want) in cases {
             let got: Vec<(String, String)> = run(&format!("{HEAD}{body}"), code)

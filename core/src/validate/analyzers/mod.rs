@@ -19,6 +19,7 @@ mod conflicting_gateway;
 mod conflicting_mesh_gateway_hosts;
 mod conflicting_service_entry_protocol;
 mod deprecation;
+mod destination_hosts;
 mod gateway_certificate;
 mod gateway_port;
 mod gateway_secret;
@@ -66,6 +67,7 @@ pub(super) fn analyze(config: &Config, registry: &Registry, out: &mut Vec<Diagno
     conflicting_mesh_gateway_hosts::analyze(&analysis, out);
     conflicting_service_entry_protocol::analyze(&analysis, out);
     deprecation::analyze(&analysis, out);
+    destination_hosts::analyze(&analysis, out);
     gateway_certificate::analyze(&analysis, out);
     gateway_port::analyze(&analysis, out);
     gateway_secret::analyze(&analysis, out);
