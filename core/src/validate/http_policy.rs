@@ -219,11 +219,14 @@ pub(super) fn fault_rules(fault: &HttpFaultInjection, field: &str, r: &mut Repor
             Some(t) => {
                 ms_duration(t, &format!("{f}.fixedDelay"), r);
             }
-            // Istio lets a delay of no kind through; Envoy refuses it
-            // (`fault_delay_secifier` is required), so Weir does too.
-            None if d.exponential_delay.is_none() => r.error(
+            // Istio's webhook lets a delay of no kind through, and istiod
+            // then programs no delay (TranslateFault in
+            // pilot/pkg/networking/core/route/route.go): accepted, said.
+            None if d.exponential_delay.is_none() => r.push(
+                "IST0133",
+                Severity::Warning,
                 &format!("{f}.fixedDelay"),
-                "fixedDelay is required: Envoy refuses a delay without one".into(),
+                "delay configured without fixedDelay: no delay is injected".into(),
             ),
             None => {}
         }

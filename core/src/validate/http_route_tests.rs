@@ -82,6 +82,7 @@ fn faults_as_istio_judges_them() {
         (routed("fault: {abort: {httpStatus: 503, percentage: {value: 0.00001}}}"), &["error spec.http[0].fault.abort.percentage.value: percentage 0.00001 is neither 0.0, nor in range [0.0001, 100.0]"]),
         (routed("fault: {delay: {fixedDelay: 500us}}"), &["error spec.http[0].fault.delay.fixedDelay: duration must be greater than 1ms"]),
         (routed("fault: {delay: {fixedDelay: 1500us}}"), &["error spec.http[0].fault.delay.fixedDelay: only durations to ms precision are supported"]),
+        (routed("fault: {delay: {percentage: {value: 50}}}"), &["warning spec.http[0].fault.delay.fixedDelay: delay configured without fixedDelay: no delay is injected"]),
         (routed("fault: {delay: {exponentialDelay: 1s}}"), &["error spec.http[0].fault.delay.exponentialDelay: exponentialDelay not supported yet"]),
         (routed("fault: {delay: {percentage: {value: 101}, fixedDelay: 1s}}"), &["error spec.http[0].fault.delay.percentage.value: percentage 101 is neither 0.0, nor in range [0.0001, 100.0]"]),
     ]);

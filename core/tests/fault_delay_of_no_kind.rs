@@ -1,0 +1,57 @@
+//! A fault delay with neither `fixedDelay` nor `exponentialDelay`: Istio's
+//! webhook accepts it and istiod programs no delay (TranslateFault drops
+//! it), so Weir accepts it with a warning and delays nothing, while a
+//! sibling abort still applies.
+
+use weir_core::request::{HeaderList, Request, Source};
+use weir_core::Engine;
+
+const CONFIG: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web.default.svc.cluster.local]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web]
+  http:
+  - fault:
+      delay: {percentage: {value: 100}}
+      abort: {httpStatus: 418, percentage: {value: 100}}
+    route: [{destination: {host: web}}]
+"#;
+
+#[test]
+fn a_delay_of_no_kind_is_accepted_and_delays_nothing() {
+    let engine = Engine::new();
+    let report = engine.apply_str(CONFIG).expect("Istio accepts it");
+    let warning = report
+        .iter()
+        .find(|d| d.field == "spec.http[0].fault.delay.fixedDelay")
+        .expect("a warning names the missing fixedDelay");
+    assert_eq!(warning.code, "IST0133");
+    let table = engine.table();
+    let list = HeaderList(&[]);
+    let req = Request {
+        authority: "web",
+        method: "GET",
+        path: "/",
+        scheme: "http",
+        port: 80,
+        remote: None,
+        source: &Source::MESH,
+        headers: &list,
+    };
+    for entropy in [0, 7, u64::MAX] {
+        let d = table.decide(&req, entropy);
+        assert_eq!(d.delay, None);
+        assert_eq!(d.status, 418);
+    }
+}
