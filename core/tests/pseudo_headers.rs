@@ -31,6 +31,9 @@ spec:
   - name: scheme-without-status
     match: [{headers: {':scheme': {exact: https}}, withoutHeaders: {':status': {}}}]
     route: [{destination: {host: web}}]
+  - name: header-named-method
+    match: [{headers: {method: {exact: PUT}}}]
+    route: [{destination: {host: web}}]
   - name: status
     match: [{headers: {':status': {}}}]
     route: [{destination: {host: web}}]
@@ -72,6 +75,17 @@ fn pseudo_headers_match_the_request_line() {
             "everything",
         ),
         ("GET", "http", "web:8080", "/x", &[], "everything"),
+        // A header key `method` (no colon) is a header like any other, as
+        // istiod translates it; older releases dropped the condition.
+        (
+            "GET",
+            "http",
+            "web",
+            "/x",
+            &[("method", "PUT")],
+            "header-named-method",
+        ),
+        ("PUT", "http", "web", "/x", &[], "everything"),
         // :path carries the query string.
         ("GET", "http", "web", "/q?id=12", &[], "path-with-query"),
         ("GET", "http", "web", "/q?id=ab", &[], "everything"),

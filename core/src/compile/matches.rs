@@ -54,9 +54,6 @@ pub(crate) fn compile_match(
 ) -> Result<RouteMatch, String> {
     let mut headers: Vec<HeaderMatcher> = Vec::new();
     for (name, sm) in &m.headers {
-        if HttpMatchRequest::IGNORED_HEADER_KEYS.contains(&name.as_str()) {
-            continue; // Istio ignores these keys in headers.
-        }
         if let Some(matcher) = string_matcher(sm, true, regexes)? {
             headers.push(header_matcher(name, matcher, false));
         }

@@ -100,10 +100,6 @@ pub struct HttpMatchRequest {
 }
 
 impl HttpMatchRequest {
-    /// Header keys Istio's route translation leaves out of the header
-    /// matchers (they name request parts, not headers).
-    pub const IGNORED_HEADER_KEYS: [&'static str; 4] = ["uri", "scheme", "method", "authority"];
-
     /// Istio's catch-all block (`isCatchAllMatch`, pilot/pkg/networking/core/route):
     /// no uri, prefix `/` or regex `.*`, and no other condition. On a
     /// listener the block's `gateways` name (`gateway_scoped`), they are met
@@ -115,10 +111,10 @@ impl HttpMatchRequest {
             None => true,
             Some(u) => u.prefix.as_deref() == Some("/") || u.regex.as_deref() == Some(".*"),
         };
-        let no_headers = self
-            .headers
-            .keys()
-            .all(|k| Self::IGNORED_HEADER_KEYS.contains(&k.as_str()));
+        // Every header key is a condition: istiod's TranslateRouteMatch
+        // (pilot/pkg/networking/core/route/route.go) no longer leaves out
+        // `uri`, `scheme`, `method` and `authority` as older releases did.
+        let no_headers = self.headers.is_empty();
         let no_source = gateway_scoped
             || (self.source_labels.is_empty()
                 && self.source_namespace.is_none()
