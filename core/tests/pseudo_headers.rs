@@ -1,7 +1,8 @@
 //! Header matches on pseudo-headers (Istio accepts `:authority`, `:method`,
 //! `:path`, `:scheme`, `:status`): Envoy matches them against the request
-//! line, so Weir reads them off the request, not its header list. And an
-//! empty match block (`{}`), which Istio accepts, matches every request.
+//! line, so Weir reads them off the request, not its header list. An
+//! empty match block (`{}`), which Istio accepts, matches every request,
+//! and `withoutHeaders` reads a missing header as an empty value.
 
 use weir_core::request::{HeaderList, Request, Source};
 use weir_core::Engine;
@@ -36,6 +37,12 @@ spec:
     route: [{destination: {host: web}}]
   - name: status
     match: [{headers: {':status': {}}}]
+    route: [{destination: {host: web}}]
+  - name: never-without-prefix
+    match: [{withoutHeaders: {x-skip: {regex: ".*"}}}]
+    route: [{destination: {host: web}}]
+  - name: tagged
+    match: [{withoutHeaders: {x-tag: {exact: ""}}}]
     route: [{destination: {host: web}}]
   - name: everything
     match: [{}]
@@ -86,6 +93,13 @@ fn pseudo_headers_match_the_request_line() {
             "header-named-method",
         ),
         ("PUT", "http", "web", "/x", &[], "everything"),
+        // withoutHeaders reads a missing header as "" (Istio sets Envoy's
+        // treat_missing_header_as_empty): `regex: ".*"` then holds for every
+        // request, so its rule never matches; `exact: ""` fails without the
+        // header and holds with a non-empty one.
+        ("GET", "http", "web", "/x", &[("x-skip", "1")], "everything"),
+        ("GET", "http", "web", "/x", &[("x-tag", "a")], "tagged"),
+        ("GET", "http", "web", "/x", &[("x-tag", "")], "everything"),
         // :path carries the query string.
         ("GET", "http", "web", "/q?id=12", &[], "path-with-query"),
         ("GET", "http", "web", "/q?id=ab", &[], "everything"),

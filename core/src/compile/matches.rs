@@ -38,6 +38,7 @@ fn header_matcher(name: &str, matcher: StringMatcher, invert: bool) -> HeaderMat
     HeaderMatcher {
         pseudo: PseudoHeader::parse(&name),
         name: name.into(),
+        missing_as_empty: invert && !matches!(matcher, StringMatcher::Present),
         matcher,
         invert,
     }

@@ -68,6 +68,11 @@ pub struct HeaderMatcher {
     pub matcher: StringMatcher,
     /// `withoutHeaders`: the request must *not* carry a matching value.
     pub invert: bool,
+    /// A missing header is matched as an empty value: Istio sets Envoy's
+    /// `treat_missing_header_as_empty` on every `withoutHeaders` condition
+    /// but a presence one (TranslateRouteMatch), so a request without the
+    /// header fails `withoutHeaders: {x: {prefix: ""}}`.
+    pub missing_as_empty: bool,
     /// Set when `name` is a pseudo-header: its value is the request's.
     pub pseudo: Option<PseudoHeader>,
 }
@@ -200,7 +205,7 @@ impl RouteMatch {
         }
         for h in self.headers.iter() {
             let matched = match h.pseudo {
-                None => header_matches(req.headers, &h.name, &h.matcher),
+                None => header_matches(req.headers, &h.name, &h.matcher, h.missing_as_empty),
                 Some(p) => pseudo_matches(p, req, &h.matcher),
             };
             if matched == h.invert {
@@ -258,7 +263,12 @@ const JOIN_BUFFER: usize = 2048;
 
 /// Envoy matches a header that appears several times against its values
 /// joined with `,`; the join is built on the stack.
-fn header_matches(headers: &dyn Headers, name: &str, matcher: &StringMatcher) -> bool {
+fn header_matches(
+    headers: &dyn Headers,
+    name: &str,
+    matcher: &StringMatcher,
+    missing_as_empty: bool,
+) -> bool {
     let mut count = 0usize;
     let mut first: Option<bool> = None;
     let mut buf = [0u8; JOIN_BUFFER];
@@ -281,7 +291,7 @@ fn header_matches(headers: &dyn Headers, name: &str, matcher: &StringMatcher) ->
         count += 1;
     });
     match count {
-        0 => false,
+        0 => missing_as_empty && matcher.matches("", false),
         1 => first.unwrap_or(false),
         _ if overflow => first.unwrap_or(false),
         _ => std::str::from_utf8(&buf[..len]).is_ok_and(|joined| matcher.matches(joined, false)),
@@ -439,9 +449,38 @@ mod tests {
     #[test]
     fn multi_valued_headers_match_joined() {
         let h = HeaderList(&[("x", "a"), ("x", "b")]);
-        assert!(header_matches(&h, "x", &StringMatcher::Exact("a,b".into())));
-        assert!(!header_matches(&h, "x", &StringMatcher::Exact("a".into())));
-        assert!(!header_matches(&h, "y", &StringMatcher::Present));
+        assert!(header_matches(
+            &h,
+            "x",
+            &StringMatcher::Exact("a,b".into()),
+            false
+        ));
+        assert!(!header_matches(
+            &h,
+            "x",
+            &StringMatcher::Exact("a".into()),
+            false
+        ));
+        assert!(!header_matches(&h, "y", &StringMatcher::Present, false));
+        // A missing header read as "" only where asked.
+        assert!(!header_matches(
+            &h,
+            "y",
+            &StringMatcher::Prefix("".into()),
+            false
+        ));
+        assert!(header_matches(
+            &h,
+            "y",
+            &StringMatcher::Prefix("".into()),
+            true
+        ));
+        assert!(!header_matches(
+            &h,
+            "y",
+            &StringMatcher::Exact("a".into()),
+            true
+        ));
     }
 
     #[test]
