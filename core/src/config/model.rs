@@ -90,6 +90,7 @@ pub struct HttpMatchRequest {
     pub query_params: BTreeMap<String, StringMatch>,
     #[serde(default)]
     pub ignore_uri_case: bool,
+    #[serde(default, deserialize_with = "zero_is_unset")]
     pub port: Option<u32>,
     #[serde(default)]
     pub source_labels: StringMap,
@@ -342,6 +343,7 @@ pub struct TlsRoute {
 pub struct L4MatchAttributes {
     #[serde(default)]
     pub destination_subnets: Vec<String>,
+    #[serde(default, deserialize_with = "zero_is_unset")]
     pub port: Option<u32>,
     #[serde(default)]
     pub source_labels: StringMap,
@@ -359,6 +361,7 @@ pub struct TlsMatchAttributes {
     pub sni_hosts: Vec<String>,
     #[serde(default)]
     pub destination_subnets: Vec<String>,
+    #[serde(default, deserialize_with = "zero_is_unset")]
     pub port: Option<u32>,
     #[serde(default)]
     pub source_labels: StringMap,
@@ -668,4 +671,11 @@ pub struct WorkloadEntrySpec {
     pub locality: Option<String>,
     pub weight: Option<u32>,
     pub service_account: Option<String>,
+}
+
+/// A match's `port`, where 0 is proto3's unset: Istio checks the port only
+/// when it is not 0 (pkg/config/validation/virtualservice.go) and matches
+/// every port then.
+fn zero_is_unset<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Ok(Option::<u32>::deserialize(d)?.filter(|&p| p != 0))
 }

@@ -1,7 +1,4 @@
-//! A fault delay with neither `fixedDelay` nor `exponentialDelay`: Istio's
-//! webhook accepts it and istiod programs no delay (TranslateFault drops
-//! it), so Weir accepts it with a warning and delays nothing, while a
-//! sibling abort still applies.
+//! Inputs Istio's webhook accepts, decided as istiod programs Envoy for them.
 
 use weir_core::request::{HeaderList, Request, Source};
 use weir_core::Engine;
@@ -28,6 +25,9 @@ spec:
     route: [{destination: {host: web}}]
 "#;
 
+/// A fault delay with neither `fixedDelay` nor `exponentialDelay`: istiod
+/// programs no delay (TranslateFault drops it), so Weir accepts it with a
+/// warning and delays nothing, while a sibling abort still applies.
 #[test]
 fn a_delay_of_no_kind_is_accepted_and_delays_nothing() {
     let engine = Engine::new();
@@ -53,5 +53,33 @@ fn a_delay_of_no_kind_is_accepted_and_delays_nothing() {
         let d = table.decide(&req, entropy);
         assert_eq!(d.delay, None);
         assert_eq!(d.status, 418);
+    }
+}
+
+/// `port: 0` in a match is proto3's unset: accepted, and every port matches.
+#[test]
+fn a_match_on_port_zero_matches_every_port() {
+    let config = CONFIG.replace(
+        "  - fault:\n      delay: {percentage: {value: 100}}\n      abort: {httpStatus: 418, percentage: {value: 100}}\n",
+        "  - match: [{port: 0, uri: {prefix: /p}}]\n    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}\n",
+    );
+    assert!(config.contains("port: 0"));
+    let engine = Engine::new();
+    let report = engine.apply_str(&config).expect("Istio accepts port 0");
+    assert!(report.is_empty(), "{report:?}");
+    let table = engine.table();
+    let list = HeaderList(&[]);
+    for port in [80, 8080] {
+        let req = Request {
+            authority: "web",
+            method: "GET",
+            path: "/p",
+            scheme: "http",
+            port,
+            remote: None,
+            source: &Source::MESH,
+            headers: &list,
+        };
+        assert_eq!(table.decide(&req, 0).status, 418, "port {port}");
     }
 }
