@@ -158,7 +158,7 @@ impl Context<'_> {
         r: &mut Reporter<'_>,
     ) {
         let host = expand_host(&d.host, &vs.namespace);
-        match self.registry.find(&host) {
+        match self.registry.find_configured(&host) {
             None => r.push(
                 "IST0101",
                 Severity::Error,

@@ -115,12 +115,12 @@ pub(crate) struct Validation {
     /// DestinationRules', Gateways' and ServiceEntries' own checks, which
     /// read no VirtualService.
     resources: Vec<Diagnostic>,
-    /// Conflicts (IST0109, KIA0201): they read of a VirtualService only its
-    /// name, namespace, precedence, hosts, gateways and `exportTo`.
+    /// KIA0201 (DestinationRules sharing a host): reads no VirtualService.
     conflicts: Vec<Diagnostic>,
-    /// The other checks across resources (analyzers, Kubernetes objects):
-    /// run whole on every validation.
-    across: Vec<Diagnostic>,
+    /// Istio's analyzers, by source (`analyzers::reanalyze`).
+    analyzed: analyzers::Analyzed,
+    /// The Kubernetes objects' checks: they read no VirtualService.
+    kube: Vec<Diagnostic>,
 }
 
 impl Validation {
@@ -129,7 +129,8 @@ impl Validation {
         out.extend(self.virtual_services.iter().flatten().cloned());
         out.extend(self.resources.iter().cloned());
         out.extend(self.conflicts.iter().cloned());
-        out.extend(self.across.iter().cloned());
+        self.analyzed.append_to(out);
+        out.extend(self.kube.iter().cloned());
     }
 }
 
@@ -197,14 +198,17 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
         virtual_services,
         resources,
         conflicts,
-        across: ctx.across_resources(),
+        analyzed: analyzers::analyze(config, &registry),
+        kube: kube_checks(config),
     };
     (validation, Validated { registry, regexes })
 }
 
-/// `previous` (the validation of a config that differs from `config` only
+/// `previous` (the validation of `old`, which differs from `config` only
 /// in the VirtualServices at `changed`) brought up to date: those checked
-/// again, the analyzers and Kubernetes checks run again, the rest kept.
+/// again, with the analyzers that read them (`analyzers::reanalyze`); the
+/// checks that read no VirtualService (other resources, Kubernetes
+/// objects, KIA0201) kept.
 ///
 /// The caller guarantees what makes the rest still hold: the changed
 /// VirtualServices keep their name, namespace, creation time, hosts,
@@ -214,14 +218,16 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
 /// holds every DestinationRule whose host covers a host the changed
 /// VirtualServices name (`compile::destination_rules_for`), which answer
 /// the subset checks as the whole index would. Gives the diagnostics a
-/// whole validation of `config` gives, and the changed resources' regexes.
+/// whole validation of `config` gives, and the changed resources' regexes;
+/// `None` when `old`, `config` and `previous` do not line up.
 pub(crate) fn revalidate_virtual_services(
+    old: &Config,
     config: &Config,
     registry: &Registry,
     rules: &[crate::config::Resource<crate::config::model::DestinationRuleSpec>],
     changed: &[usize],
     previous: &Validation,
-) -> (Validation, Regexes) {
+) -> Option<(Validation, Regexes)> {
     let mut regexes = Regexes::default();
     let ctx = Context {
         config,
@@ -246,9 +252,17 @@ pub(crate) fn revalidate_virtual_services(
         virtual_services,
         resources: previous.resources.clone(),
         conflicts: previous.conflicts.clone(),
-        across: ctx.across_resources(),
+        analyzed: analyzers::reanalyze(old, config, changed, &previous.analyzed)?,
+        kube: previous.kube.clone(),
     };
-    (validation, regexes)
+    Some((validation, regexes))
+}
+
+/// The Kubernetes objects' diagnostics.
+fn kube_checks(config: &Config) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    crate::config::kube::check::check(config, &mut out);
+    out
 }
 
 /// `namespace/name` of every Gateway.
@@ -293,14 +307,6 @@ impl<'a> Context<'a> {
             regexes,
         };
         self.virtual_service(vs, &mut r);
-        out
-    }
-
-    /// The checks across resources but conflicts: analyzers, Kubernetes objects.
-    fn across_resources(&self) -> Vec<Diagnostic> {
-        let mut out = Vec::new();
-        analyzers::analyze(self.config, self.registry, &mut out);
-        crate::config::kube::check::check(self.config, &mut out);
         out
     }
 

@@ -9,7 +9,7 @@
 
 use crate::config::kube::model::PodObject;
 use crate::config::kube::services::synthesize_pods;
-use crate::config::model::StringMap;
+use crate::config::model::{StringMap, VirtualServiceSpec};
 use crate::config::registry::Registry;
 use crate::config::{Config, Resource};
 use crate::diagnostic::Diagnostic;
@@ -27,6 +27,8 @@ mod ingress_route_rules;
 mod protocol_addresses;
 mod subset;
 mod unreachable_rules;
+
+type VirtualService = Resource<VirtualServiceSpec>;
 
 /// What the analyzers read: the config and the pods of the input.
 pub(super) struct Analysis<'a> {
@@ -49,8 +51,53 @@ impl<'a> Analysis<'a> {
     }
 }
 
-/// Runs every analyzer of this module over `config`, appending to `out`.
-pub(super) fn analyze(config: &Config, registry: &Registry, out: &mut Vec<Diagnostic>) {
+/// The analyzers' diagnostics by where they came from, in the order they
+/// are reported: those that read one VirtualService at a time are kept per
+/// VirtualService (one entry each, in config order), so a change of a few
+/// is analyzed again for those alone ([`reanalyze`]).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Analyzed {
+    /// CA certificates (IST0128/9) and conflicting gateways (IST0145):
+    /// DestinationRules and Gateways only.
+    head: Vec<Diagnostic>,
+    /// IST0109: reads of a VirtualService its name, namespace, creation
+    /// time, hosts, gateways and `exportTo` ([`same_mesh_claims`]).
+    mesh_hosts: Vec<Diagnostic>,
+    /// Conflicting ServiceEntry protocols (IST0177): ServiceEntries only.
+    service_entries: Vec<Diagnostic>,
+    /// IST0002, per VirtualService.
+    deprecation: Vec<Vec<Diagnostic>>,
+    /// Gateway certificates, ports and secrets: Gateways and workloads only.
+    gateway_checks: Vec<Diagnostic>,
+    /// IST0101/0132/0165 on `spec.gateways`, per VirtualService.
+    gateway_references: Vec<Vec<Diagnostic>>,
+    /// IST0140: gateway-bound VirtualServices against the subset splits
+    /// ([`ingress_route_rules::split_hosts`]) of all.
+    ingress: Vec<Diagnostic>,
+    /// ServiceEntry addresses (IST0134) and DestinationRule subsets
+    /// (IST0173/4): ServiceEntries, DestinationRules and workloads only.
+    services: Vec<Diagnostic>,
+    /// IST0130/0131, per VirtualService.
+    unreachable: Vec<Vec<Diagnostic>>,
+}
+
+impl Analyzed {
+    /// Every diagnostic, in the order the analyzers report them.
+    pub(super) fn append_to(&self, out: &mut Vec<Diagnostic>) {
+        out.extend(self.head.iter().cloned());
+        out.extend(self.mesh_hosts.iter().cloned());
+        out.extend(self.service_entries.iter().cloned());
+        out.extend(self.deprecation.iter().flatten().cloned());
+        out.extend(self.gateway_checks.iter().cloned());
+        out.extend(self.gateway_references.iter().flatten().cloned());
+        out.extend(self.ingress.iter().cloned());
+        out.extend(self.services.iter().cloned());
+        out.extend(self.unreachable.iter().flatten().cloned());
+    }
+}
+
+/// Runs every analyzer of this module over `config`.
+pub(super) fn analyze(config: &Config, registry: &Registry) -> Analyzed {
     let synthesized = if config.kube_options.synthesize_pods {
         synthesize_pods(&config.kube.workloads)
     } else {
@@ -61,19 +108,112 @@ pub(super) fn analyze(config: &Config, registry: &Registry, out: &mut Vec<Diagno
         registry,
         pods: config.kube.pods.iter().chain(&synthesized).collect(),
     };
-    ca_certificates::analyze(&analysis, out);
-    conflicting_gateway::analyze(&analysis, out);
-    conflicting_mesh_gateway_hosts::analyze(&analysis, out);
-    conflicting_service_entry_protocol::analyze(&analysis, out);
-    deprecation::analyze(&analysis, out);
-    gateway_certificate::analyze(&analysis, out);
-    gateway_port::analyze(&analysis, out);
-    gateway_secret::analyze(&analysis, out);
-    gateways::analyze(&analysis, out);
-    ingress_route_rules::analyze(&analysis, out);
-    protocol_addresses::analyze(&analysis, out);
-    subset::analyze(&analysis, out);
-    unreachable_rules::analyze(&analysis, out);
+    let a = &analysis;
+    let gateways = gateways::Gateways::new(config);
+    let per_service = |check: &dyn Fn(&VirtualService, &mut Vec<Diagnostic>)| {
+        let services = config.virtual_services.iter();
+        services.map(|vs| collect(|out| check(vs, out))).collect()
+    };
+    Analyzed {
+        head: collect(|out| {
+            ca_certificates::analyze(a, out);
+            conflicting_gateway::analyze(a, out);
+        }),
+        mesh_hosts: collect(|out| conflicting_mesh_gateway_hosts::analyze(a, out)),
+        service_entries: collect(|out| conflicting_service_entry_protocol::analyze(a, out)),
+        deprecation: per_service(&deprecation::virtual_service),
+        gateway_checks: collect(|out| {
+            gateway_certificate::analyze(a, out);
+            gateway_port::analyze(a, out);
+            gateway_secret::analyze(a, out);
+        }),
+        gateway_references: per_service(&|vs, out| gateways.virtual_service(vs, out)),
+        ingress: collect(|out| ingress_route_rules::analyze(a, out)),
+        services: collect(|out| {
+            protocol_addresses::analyze(a, out);
+            subset::analyze(a, out);
+        }),
+        unreachable: per_service(&unreachable_rules::virtual_service),
+    }
+}
+
+/// `previous` (the analysis of `old`, which differs from `config` only in
+/// the VirtualServices at `changed`) brought up to date: the per-resource
+/// analyzers run again for those VirtualServices, the two across
+/// VirtualServices (IST0109, IST0140) again only when a change reaches what
+/// they read of one, and those that read no VirtualService kept. `None`
+/// when `old` and `config` do not line up (then analyze whole).
+pub(super) fn reanalyze(
+    old: &Config,
+    config: &Config,
+    changed: &[usize],
+    previous: &Analyzed,
+) -> Option<Analyzed> {
+    let count = config.virtual_services.len();
+    if old.virtual_services.len() != count || previous.deprecation.len() != count {
+        return None;
+    }
+    let mut pairs = Vec::with_capacity(changed.len());
+    for &i in changed {
+        pairs.push((
+            old.virtual_services.get(i)?,
+            config.virtual_services.get(i)?,
+        ));
+    }
+    let mut next = previous.clone();
+    let gateways = gateways::Gateways::new(config);
+    for &i in changed {
+        let vs = &config.virtual_services[i];
+        next.deprecation[i] = collect(|out| deprecation::virtual_service(vs, out));
+        next.gateway_references[i] = collect(|out| gateways.virtual_service(vs, out));
+        next.unreachable[i] = collect(|out| unreachable_rules::virtual_service(vs, out));
+    }
+    let needs = |same: fn(&VirtualService, &VirtualService) -> bool| {
+        pairs.iter().any(|(before, after)| !same(before, after))
+    };
+    // These two read VirtualServices only (no services, no pods).
+    let registry = Registry::default();
+    let analysis = Analysis {
+        config,
+        registry: &registry,
+        pods: Vec::new(),
+    };
+    if needs(same_mesh_claims) {
+        next.mesh_hosts = collect(|out| conflicting_mesh_gateway_hosts::analyze(&analysis, out));
+    }
+    if needs(same_ingress_reads) {
+        next.ingress = collect(|out| ingress_route_rules::analyze(&analysis, out));
+    }
+    Some(next)
+}
+
+/// True when IST0109 reads the same of `a` and `b`: what they claim (their
+/// hosts, for the mesh, in the namespaces they are exported to), and what
+/// the message names (namespace, name) and ranks them by (creation time).
+fn same_mesh_claims(a: &VirtualService, b: &VirtualService) -> bool {
+    a.name == b.name
+        && a.namespace == b.namespace
+        && a.precedence_key() == b.precedence_key()
+        && a.spec.hosts == b.spec.hosts
+        && a.spec.gateways == b.spec.gateways
+        && a.spec.export_to == b.spec.export_to
+}
+
+/// True when IST0140 reads the same of `a` and `b`: neither is bound to a
+/// gateway (only those are reported on) and they split the same hosts.
+fn same_ingress_reads(a: &VirtualService, b: &VirtualService) -> bool {
+    a.spec.gateways.is_empty()
+        && b.spec.gateways.is_empty()
+        && a.namespace == b.namespace
+        && a.name == b.name
+        && ingress_route_rules::split_hosts(a).eq(ingress_route_rules::split_hosts(b))
+}
+
+/// What `f` appends to an empty list.
+fn collect(f: impl FnOnce(&mut Vec<Diagnostic>)) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    f(&mut out);
+    out
 }
 
 /// True when `labels` ⊇ `selector` (an empty selector selects everything).
@@ -100,7 +240,7 @@ pub(super) mod test_support {
         assert!(!has_errors(&loaded.diagnostics), "{:?}", loaded.diagnostics);
         let mut out: Vec<Diagnostic> = Vec::new();
         let registry = crate::config::registry::Registry::build(&loaded.config);
-        super::analyze(&loaded.config, &registry, &mut out);
+        super::analyze(&loaded.config, &registry).append_to(&mut out);
         out.into_iter()
             .filter(|d| d.code == code)
             .map(|d| (d.resource.to_string(), d.field, d.message))
