@@ -247,3 +247,76 @@ pub(super) mod test_support {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod reanalyze_tests {
+    use super::{analyze, reanalyze};
+    use crate::config::registry::Registry;
+    use crate::config::Loaded;
+
+    const BASE: &str = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: ns}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: edge, namespace: ns}\nspec:\n  hosts: ['*']\n  gateways: [gw]\n  http:\n  - route: [{destination: {host: a.ns.svc.cluster.local}}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b, namespace: ns}\nspec:\n  hosts: [b.ns.svc.cluster.local]\n  http:\n  - route: [{destination: {host: b.ns.svc.cluster.local}}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a, namespace: ns}\nspec:\n  hosts: [a.ns.svc.cluster.local]\nEXTRA  http:\n  - route: [{destination: {host: a.ns.svc.cluster.local, subset: v1}}]\nFAULT";
+
+    fn text(extra: &str, fault: &str) -> String {
+        BASE.replace("EXTRA", extra).replace("FAULT", fault)
+    }
+
+    /// The analysis of a config brought up to date after one VirtualService
+    /// changed is the analysis of the new config, for changes that make or
+    /// clear each cross-resource code (IST0109 and IST0140 included, which
+    /// the engine's fast path never changes but `reanalyze` still answers).
+    #[test]
+    fn reanalyze_matches_a_whole_analysis() {
+        let delay = "    fault: {delay: {fixedDelay: 1s, percent: 5}}\n";
+        let versions = [
+            text("", ""),
+            // IST0109 with VirtualService b.
+            text("  hosts: [a.ns.svc.cluster.local, b.ns.svc.cluster.local]\n", ""),
+            // A missing gateway (IST0101, IST0132), still IST0109.
+            text("  hosts: [a.ns.svc.cluster.local, b.ns.svc.cluster.local]\n  gateways: [mesh, nope]\n", ""),
+            // IST0140 cleared: the split names its host short.
+            text("", "").replace("host: a.ns.svc.cluster.local, subset", "host: a, subset"),
+            // IST0002 and IST0130 (a rule after a catch-all).
+            text("", &format!("{delay}  - route: [{{destination: {{host: a.ns.svc.cluster.local}}}}]\n")),
+            text("  exportTo: ['.']\n", ""),
+        ];
+        let configs: Vec<_> = versions
+            .iter()
+            .map(|t| {
+                let t = t.replace("  hosts: [a.ns.svc.cluster.local]\n  hosts:", "  hosts:");
+                Loaded::from_source("t.yaml", &t).config
+            })
+            .collect();
+        let codes = |a: &super::Analyzed| {
+            let mut out = Vec::new();
+            a.append_to(&mut out);
+            out.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>()
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for old in &configs {
+            let previous = analyze(old, &Registry::build(old));
+            for new in &configs {
+                let whole = analyze(new, &Registry::build(new));
+                let again = reanalyze(old, new, &[2], &previous).expect("lined up");
+                assert_eq!(codes(&again), codes(&whole));
+                seen.extend(
+                    codes(&whole)
+                        .iter()
+                        .map(|d| d[..40.min(d.len())].to_string()),
+                );
+            }
+        }
+        for code in [
+            "IST0109", "IST0140", "IST0101", "IST0132", "IST0002", "IST0130",
+        ] {
+            assert!(
+                seen.iter().any(|d| d.contains(code)),
+                "{code} never made: {seen:?}"
+            );
+        }
+        let fewer = Loaded::from_source("t.yaml", &text("", "")).config;
+        let mut shorter = fewer.clone();
+        shorter.virtual_services.pop();
+        let previous = analyze(&fewer, &Registry::build(&fewer));
+        assert!(reanalyze(&fewer, &shorter, &[0], &previous).is_none());
+    }
+}
