@@ -11,8 +11,10 @@ use crate::config::registry::Registry;
 use crate::config::{Config, Kind};
 pub use crate::diagnostic::{has_errors, Diagnostic, ResourceRef, Severity};
 use crate::route::regex::Regexes;
+use by_resource::ByResource;
 
 mod analyzers;
+mod by_resource;
 mod conflicts;
 mod destination_rule;
 mod destinations;
@@ -110,8 +112,10 @@ pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Valid
 /// ([`revalidate_virtual_services`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Validation {
-    /// Each VirtualService's own checks, one entry per resource in order.
-    virtual_services: Vec<Vec<Diagnostic>>,
+    /// How many VirtualServices the config had.
+    virtual_service_count: usize,
+    /// Each VirtualService's own checks.
+    virtual_services: ByResource,
     /// DestinationRules', Gateways' and ServiceEntries' own checks, which
     /// read no VirtualService.
     resources: Vec<Diagnostic>,
@@ -126,7 +130,7 @@ pub(crate) struct Validation {
 impl Validation {
     /// Every diagnostic, in the order a whole validation reports them.
     pub(crate) fn append_to(&self, out: &mut Vec<Diagnostic>) {
-        out.extend(self.virtual_services.iter().flatten().cloned());
+        out.extend(self.virtual_services.iter().cloned());
         out.extend(self.resources.iter().cloned());
         out.extend(self.conflicts.iter().cloned());
         self.analyzed.append_to(out);
@@ -195,6 +199,7 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
     let mut conflicts = Vec::new();
     ctx.conflicts(&mut conflicts);
     let validation = Validation {
+        virtual_service_count: config.virtual_services.len(),
         virtual_services,
         resources,
         conflicts,
@@ -240,15 +245,17 @@ pub(crate) fn revalidate_virtual_services(
         delegates: delegates::Delegates::new(&[]),
         gateways: gateway_names(config),
     };
+    let count = config.virtual_services.len();
+    if previous.virtual_service_count != count || old.virtual_services.len() != count {
+        return None;
+    }
     let mut virtual_services = previous.virtual_services.clone();
     for &i in changed {
-        if let (Some(vs), Some(slot)) =
-            (config.virtual_services.get(i), virtual_services.get_mut(i))
-        {
-            *slot = ctx.virtual_service_diagnostics(vs, &mut regexes);
-        }
+        let vs = config.virtual_services.get(i)?;
+        virtual_services.set(i, ctx.virtual_service_diagnostics(vs, &mut regexes));
     }
     let validation = Validation {
+        virtual_service_count: count,
         virtual_services,
         resources: previous.resources.clone(),
         conflicts: previous.conflicts.clone(),

@@ -7,6 +7,7 @@
 //! nothing of the workloads, where `istioctl analyze` on files alone would
 //! report every gateway selector as not found.
 
+use super::by_resource::ByResource;
 use crate::config::kube::model::PodObject;
 use crate::config::kube::services::synthesize_pods;
 use crate::config::model::{StringMap, VirtualServiceSpec};
@@ -66,11 +67,11 @@ pub(super) struct Analyzed {
     /// Conflicting ServiceEntry protocols (IST0177): ServiceEntries only.
     service_entries: Vec<Diagnostic>,
     /// IST0002, per VirtualService.
-    deprecation: Vec<Vec<Diagnostic>>,
+    deprecation: ByResource,
     /// Gateway certificates, ports and secrets: Gateways and workloads only.
     gateway_checks: Vec<Diagnostic>,
     /// IST0101/0132/0165 on `spec.gateways`, per VirtualService.
-    gateway_references: Vec<Vec<Diagnostic>>,
+    gateway_references: ByResource,
     /// IST0140: gateway-bound VirtualServices against the subset splits
     /// ([`ingress_route_rules::split_hosts`]) of all.
     ingress: Vec<Diagnostic>,
@@ -78,7 +79,7 @@ pub(super) struct Analyzed {
     /// (IST0173/4): ServiceEntries, DestinationRules and workloads only.
     services: Vec<Diagnostic>,
     /// IST0130/0131, per VirtualService.
-    unreachable: Vec<Vec<Diagnostic>>,
+    unreachable: ByResource,
 }
 
 impl Analyzed {
@@ -87,12 +88,12 @@ impl Analyzed {
         out.extend(self.head.iter().cloned());
         out.extend(self.mesh_hosts.iter().cloned());
         out.extend(self.service_entries.iter().cloned());
-        out.extend(self.deprecation.iter().flatten().cloned());
+        out.extend(self.deprecation.iter().cloned());
         out.extend(self.gateway_checks.iter().cloned());
-        out.extend(self.gateway_references.iter().flatten().cloned());
+        out.extend(self.gateway_references.iter().cloned());
         out.extend(self.ingress.iter().cloned());
         out.extend(self.services.iter().cloned());
-        out.extend(self.unreachable.iter().flatten().cloned());
+        out.extend(self.unreachable.iter().cloned());
     }
 }
 
@@ -149,8 +150,7 @@ pub(super) fn reanalyze(
     changed: &[usize],
     previous: &Analyzed,
 ) -> Option<Analyzed> {
-    let count = config.virtual_services.len();
-    if old.virtual_services.len() != count || previous.deprecation.len() != count {
+    if old.virtual_services.len() != config.virtual_services.len() {
         return None;
     }
     let mut pairs = Vec::with_capacity(changed.len());
@@ -164,9 +164,12 @@ pub(super) fn reanalyze(
     let gateways = gateways::Gateways::new(config);
     for &i in changed {
         let vs = &config.virtual_services[i];
-        next.deprecation[i] = collect(|out| deprecation::virtual_service(vs, out));
-        next.gateway_references[i] = collect(|out| gateways.virtual_service(vs, out));
-        next.unreachable[i] = collect(|out| unreachable_rules::virtual_service(vs, out));
+        let deprecated = collect(|out| deprecation::virtual_service(vs, out));
+        next.deprecation.set(i, deprecated);
+        let references = collect(|out| gateways.virtual_service(vs, out));
+        next.gateway_references.set(i, references);
+        let unreachable = collect(|out| unreachable_rules::virtual_service(vs, out));
+        next.unreachable.set(i, unreachable);
     }
     let needs = |same: fn(&VirtualService, &VirtualService) -> bool| {
         pairs.iter().any(|(before, after)| !same(before, after))
