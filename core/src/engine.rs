@@ -131,11 +131,12 @@ impl Engine {
     ///
     /// A config that differs from the one in force only in some
     /// VirtualServices of the mesh (as their content hashes from loading
-    /// tell) is applied incrementally: those are validated again, the checks
-    /// across resources run again, and only the virtual hosts they own are
-    /// compiled; the table shares everything else with the one in force.
-    /// Diagnostics and table are those of a whole apply (`incremental_apply`
-    /// tests); anything else is applied whole.
+    /// tell) is applied incrementally: those are validated again with the
+    /// analyzers that read them, and only the virtual hosts they own (in
+    /// every view of the mesh) are compiled; the table shares everything
+    /// else with the one in force, endpoint overrides included. Diagnostics
+    /// and table are those of a whole apply (`incremental_apply` and
+    /// `incremental_across` tests); anything else is applied whole.
     ///
     /// # Errors
     /// When loading or validation found any error, or the compiled table

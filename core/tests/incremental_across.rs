@@ -37,12 +37,13 @@ fn cross_resource_changes_match_a_whole_apply() {
         .expect("base config");
     // Fast steps: all, with views, with overrides, with IST0109/IST0140 in force.
     let (mut fast, mut with_views, mut with_overrides, mut with_across) = (0, 0, 0, 0);
+    let mut with_scoped_clusters = 0;
     for round in 0..150 {
         let what = format!("round {round}");
         let mut next = mesh.clone();
         let i = next_random(COUNT as u64);
         let s = &mut next.services[i];
-        match next_random(12) {
+        match next_random(13) {
             0..=2 => {
                 let w = next_random(101) as u32;
                 s.weights = (w, 100 - w);
@@ -54,6 +55,7 @@ fn cross_resource_changes_match_a_whole_apply() {
             7 => s.short_split = !s.short_split,
             8 => next.edge_without_subset = !next.edge_without_subset,
             9 => next.private_override = !next.private_override,
+            12 => next.other_rule = !next.other_rule,
             10 => {
                 s.extra = [
                     "",
@@ -81,11 +83,20 @@ fn cross_resource_changes_match_a_whole_apply() {
             }
         }
         let views = engine.table().mesh_views().len() > 1;
+        let scoped = {
+            let table = engine.table();
+            let mut names: Vec<&str> = table.clusters().iter().map(|c| &*c.name).collect();
+            let all = names.len();
+            names.sort_unstable();
+            names.dedup();
+            names.len() < all
+        };
         let text = next.text();
         if step(&engine, &next, &overrides, &what) {
             fast += 1;
             with_views += usize::from(views);
             with_overrides += usize::from(!overrides.is_empty());
+            with_scoped_clusters += usize::from(scoped);
             let (_, (_, diagnostics)) = fresh(&text, &overrides);
             with_across += usize::from(
                 diagnostics
@@ -97,7 +108,7 @@ fn cross_resource_changes_match_a_whole_apply() {
             mesh = next;
         }
     }
-    eprintln!("fast {fast}, with views {with_views}, with overrides {with_overrides}, with IST0109/IST0140 {with_across}");
+    eprintln!("fast {fast}, with views {with_views}, with overrides {with_overrides}, with IST0109/IST0140 {with_across}, with scoped clusters {with_scoped_clusters}");
     // The series is fixed by its seed.
     assert!(fast >= 20, "only {fast} incremental applies");
     assert!(with_views >= 5, "only {with_views} with exportTo views");
@@ -106,6 +117,10 @@ fn cross_resource_changes_match_a_whole_apply() {
         "only {with_overrides} after set_endpoints"
     );
     assert!(with_across >= 5, "only {with_across} with IST0109/IST0140");
+    assert!(
+        with_scoped_clusters >= 5,
+        "only {with_scoped_clusters} with scoped clusters"
+    );
 }
 
 /// IST0140 made and cleared by fast steps: the gateway's route to svc-0

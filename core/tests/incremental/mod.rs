@@ -63,6 +63,11 @@ pub struct Mesh {
     /// A VirtualService private to namespace `team` taking svc-1's host
     /// there (a view of its own, and an IST0109 conflict).
     pub private_override: bool,
+    /// A DestinationRule of namespace `other` for svc-2 (its clients see
+    /// other clusters for it: scoped clusters). Its balancer is RANDOM: a
+    /// round robin's cursor lives on across tables, so engines that decided
+    /// different requests before would pick differently.
+    pub other_rule: bool,
 }
 
 pub const COUNT: usize = 6;
@@ -74,6 +79,7 @@ impl Mesh {
             extra_service: false,
             edge_without_subset: false,
             private_override: false,
+            other_rule: false,
         }
     }
 
@@ -143,6 +149,9 @@ impl Mesh {
         );
         if self.private_override {
             out.push_str("---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: private, namespace: team}\nspec:\n  hosts: [svc-1.team.svc.cluster.local]\n  exportTo: ['.']\n  http:\n  - route: [{destination: {host: svc-1.team.svc.cluster.local, subset: v1}}]\n");
+        }
+        if self.other_rule {
+            out.push_str("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: svc-2-other, namespace: other}\nspec:\n  host: svc-2.team.svc.cluster.local\n  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n  subsets:\n  - {name: v1, labels: {version: v1}}\n  - {name: v2, labels: {version: v1}}\n");
         }
         if self.extra_service {
             out.push_str("---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: late, namespace: team}\nspec:\n  hosts: [late.example.com]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: STATIC\n  endpoints: [{address: 10.8.0.1}]\n");
