@@ -218,8 +218,10 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
 /// The caller guarantees what makes the rest still hold: the changed
 /// VirtualServices keep their name, namespace, creation time, hosts,
 /// gateways (none) and `exportTo`, and neither delegate nor are delegates
-/// (`compile::plain_changes`); `registry` is the one validation built for
-/// the previous config (unchanged: only VirtualServices changed); `rules`
+/// (`compile::plain_changes`); `registry` holds the previous config's
+/// services (unchanged: only VirtualServices changed), endpoint overrides
+/// and the services only those made, which the checks pass over
+/// (`Registry::find_configured`) and which read no endpoints; `rules`
 /// holds every DestinationRule whose host covers a host the changed
 /// VirtualServices name (`compile::destination_rules_for`), which answer
 /// the subset checks as the whole index would. Gives the diagnostics a
