@@ -108,6 +108,21 @@ fn incremental_apply_matches_a_whole_apply() {
             |m| m.services[5].weights = (10, 90),
             true,
         ),
+        (
+            "VS exported to its namespace only (a view of its own)",
+            |m| m.services[2].export_to = "'.'",
+            false,
+        ),
+        (
+            "that VS edited (its view rebuilt)",
+            |m| m.services[2].weights = (30, 70),
+            true,
+        ),
+        (
+            "another VS edited beside the view",
+            |m| m.services[3].weights = (40, 60),
+            true,
+        ),
     ];
     let engine = Engine::new();
     let mut mesh = Mesh::new();
