@@ -23,7 +23,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 struct WriterState {
     config: Config,
     /// The services of `config`, kept so an endpoint change need not
-    /// rebuild them (that was O(config) per `set_endpoints`).
+    /// rebuild them (that was O(config) per `set_endpoints`). With the
+    /// overrides' services (kind `""`); their endpoints may lag behind
+    /// `overrides`, which every compile from this registry applies again.
     registry: Registry,
     overrides: HashMap<String, Vec<RegistryEndpoint>>,
     /// Most bytes a compiled table's endpoint sets may take.
@@ -129,11 +131,12 @@ impl Engine {
     ///
     /// A config that differs from the one in force only in some
     /// VirtualServices of the mesh (as their content hashes from loading
-    /// tell) is applied incrementally: those are validated again, the checks
-    /// across resources run again, and only the virtual hosts they own are
-    /// compiled; the table shares everything else with the one in force.
-    /// Diagnostics and table are those of a whole apply (`incremental_apply`
-    /// tests); anything else is applied whole.
+    /// tell) is applied incrementally: those are validated again with the
+    /// analyzers that read them, and only the virtual hosts they own (in
+    /// every view of the mesh) are compiled; the table shares everything
+    /// else with the one in force, endpoint overrides included. Diagnostics
+    /// and table are those of a whole apply (`incremental_apply` and
+    /// `incremental_across` tests); anything else is applied whole.
     ///
     /// # Errors
     /// When loading or validation found any error, or the compiled table
@@ -181,11 +184,12 @@ impl Engine {
         let mut writer = self.writer();
         let previous = self.table.load_full();
         let changed = match &writer.validation {
-            // Endpoint overrides make the kept registry differ from the
-            // one validation reads; a lowered budget needs the whole check.
+            // A lowered budget needs the whole check. Endpoint overrides
+            // may stay: the kept registry has them, as a whole compile's
+            // would, and validation passes over the services only they
+            // made (`Registry::find_configured`); neither reads endpoints.
             Some(_)
-                if writer.overrides.is_empty()
-                    && previous.sets_bytes <= writer.compile_budget
+                if previous.sets_bytes <= writer.compile_budget
                     && !has_errors(&loaded.diagnostics) =>
             {
                 changed_virtual_services(&writer.config, &loaded.config)
@@ -199,8 +203,14 @@ impl Engine {
             return None;
         }
         let rules = destination_rules_for(&loaded.config, &changed);
-        let (validation, regexes) =
-            revalidate_virtual_services(&loaded.config, &writer.registry, &rules, &changed, kept);
+        let (validation, regexes) = revalidate_virtual_services(
+            &writer.config,
+            &loaded.config,
+            &writer.registry,
+            &rules,
+            &changed,
+            kept,
+        )?;
         let mut diagnostics = loaded.diagnostics.clone();
         validation.append_to(&mut diagnostics);
         if has_errors(&diagnostics) {

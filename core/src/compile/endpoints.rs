@@ -20,7 +20,7 @@ impl Table {
         config_service: Option<&Service>,
     ) -> Table {
         // Every other set is shared: only this host's clusters are rebuilt.
-        let mut sets = self.sets.clone();
+        let mut sets = self.sets.to_vec();
         let mut sets_bytes = self.sets_bytes;
         let service = Service {
             host: host.to_string(),
@@ -46,7 +46,7 @@ impl Table {
         Table {
             id: crate::table::new_table_id(),
             routing: self.routing.clone(),
-            sets,
+            sets: sets.into(),
             sets_bytes,
         }
     }

@@ -2,26 +2,29 @@
 //! some VirtualServices of the mesh gets a table that shares every other
 //! part of the table in force (clusters, endpoint sets, gateways, the other
 //! virtual hosts) and rebuilds only the virtual hosts those VirtualServices
-//! own.
+//! own, in every view of the mesh (the public one and those of the
+//! namespaces an `exportTo` names).
 //!
 //! It answers only where the result is the table a whole compile would
 //! build (same virtual hosts in the same order, same routes, same set of
 //! clusters); anywhere else it declines and the caller compiles whole.
 //! It declines when a changed VirtualService (before or after the change):
 //! - is bound to a gateway, has `tcp`/`tls` routes, delegates or is a
-//!   delegate, is not exported everywhere, or has a wildcard host;
-//! - changes its name, namespace, creation time or hosts (its precedence
-//!   and the virtual hosts it claims);
-//! - did not own (win) each of its hosts in the mesh listener in force;
+//!   delegate, or has a wildcard host;
+//! - changes its name, namespace, creation time, hosts or `exportTo` (its
+//!   precedence, and the virtual hosts it claims in each view);
+//! - shares a virtual host with another VirtualService's routes, or owns
+//!   none in the table in force;
 //! - needs a cluster the table in force lacks, or stops naming a subset
-//!   cluster that then nothing would name;
+//!   cluster that then nothing would name.
 //!
-//! or when the table has per-namespace views (`exportTo`, DestinationRules
-//! seen per client namespace), which a whole compile rebuilds together.
+//! The clusters the client namespaces' own DestinationRules shape
+//! (`scoped_clusters`) are derived from the set of default clusters, which
+//! such a change keeps, so they are shared too.
 
 use super::listeners::virtual_host;
+use super::listeners::visible;
 use super::*;
-use crate::config::delegates::exported_everywhere;
 use crate::config::model::VirtualServiceSpec;
 use crate::config::names::{expand_host, host_matches};
 use crate::route::regex::Regexes;
@@ -30,10 +33,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// True when each VirtualService at `changed` keeps, from `old` to `new`,
-/// its name, namespace, creation time and hosts, and both versions are
-/// plain mesh services (HTTP routes only, exact hosts, exported
-/// everywhere, no gateway, no delegation): the changes this module makes,
-/// and those after which validation keeps its conflicts.
+/// its name, namespace, creation time, hosts and `exportTo`, and both
+/// versions are plain mesh services (HTTP routes only, exact hosts, no
+/// gateway, no delegation): the changes this module makes, and those after
+/// which validation keeps its conflicts.
 pub(crate) fn plain_changes(old: &Config, new: &Config, changed: &[usize]) -> bool {
     changed.iter().all(
         |&i| match (old.virtual_services.get(i), new.virtual_services.get(i)) {
@@ -42,6 +45,7 @@ pub(crate) fn plain_changes(old: &Config, new: &Config, changed: &[usize]) -> bo
                     && old.namespace == new.namespace
                     && old.created == new.created
                     && old.spec.hosts == new.spec.hosts
+                    && old.spec.export_to == new.spec.export_to
                     && plain_mesh_service(&old.spec)
                     && plain_mesh_service(&new.spec)
             }
@@ -105,33 +109,17 @@ pub(crate) fn recompile_virtual_services(
     changed: &[usize],
 ) -> Option<Result<Table, CompileError>> {
     let routing = &*previous.routing;
-    if !routing.mesh_scoped.is_empty()
-        || !routing.scoped_clusters.is_empty()
-        || !plain_changes(old_config, config, changed)
-    {
+    if !plain_changes(old_config, config, changed) {
         return None;
     }
-    // Each changed VirtualService: the mesh virtual hosts it owns.
-    let mut owned: Vec<(usize, Vec<usize>)> = Vec::with_capacity(changed.len());
+    // The mesh's views: the public one, then each namespace's own.
+    let mut views: Vec<(Option<&str>, &Listener)> = vec![(None, &routing.mesh)];
+    views.extend(routing.mesh_scoped.iter().map(|(ns, l)| (Some(&**ns), l)));
+    // Each changed VirtualService: per view, the virtual hosts it owns.
+    let mut owned: Vec<(usize, Vec<Vec<usize>>)> = Vec::with_capacity(changed.len());
     for &i in changed {
-        let old = old_config.virtual_services.get(i)?;
-        let mut hosts = Vec::new();
-        for h in &old.spec.hosts {
-            let host = expand_host(h, &old.namespace);
-            let at = routing.mesh.hosts.find(&host)? as usize;
-            let vh = routing.mesh.virtual_hosts.get(at)?;
-            let owner = (old.namespace.as_str(), old.name.as_str());
-            if *vh.domain != *host
-                || vh.routes.is_empty()
-                || vh.routes.iter().any(|r| r.virtual_service() != owner)
-            {
-                return None;
-            }
-            if !hosts.contains(&at) {
-                hosts.push(at);
-            }
-        }
-        owned.push((i, hosts));
+        let per_view = owned_virtual_hosts(old_config.virtual_services.get(i)?, &views)?;
+        owned.push((i, per_view));
     }
     let destination_rules =
         DestinationRuleIndex::with_root(rules, &config.kube_options.root_namespace);
@@ -146,14 +134,17 @@ pub(crate) fn recompile_virtual_services(
         reuse: Some(routing),
         reuse_missed: false,
     };
-    let mut rebuilt: Vec<(usize, Vec<Route>)> = Vec::new();
+    // Per view: (virtual host, its new routes).
+    let mut rebuilt: Vec<Vec<(usize, Vec<Route>)>> = views.iter().map(|_| Vec::new()).collect();
     let (mut named_before, mut named_now) = (HashSet::new(), HashSet::new());
-    for (i, hosts) in &owned {
+    for (i, per_view) in &owned {
         let routes = b.http_routes(&config.virtual_services[*i], "mesh");
         clusters_named(&routes, &mut named_now);
-        for &at in hosts {
-            clusters_named(&routing.mesh.virtual_hosts[at].routes, &mut named_before);
-            rebuilt.push((at, super::listeners::clone_routes(&routes)));
+        for (v, hosts) in per_view.iter().enumerate() {
+            for &at in hosts {
+                clusters_named(&views[v].1.virtual_hosts[at].routes, &mut named_before);
+                rebuilt[v].push((at, super::listeners::clone_routes(&routes)));
+            }
         }
     }
     if b.reuse_missed {
@@ -169,22 +160,23 @@ pub(crate) fn recompile_virtual_services(
     if dropped {
         return None;
     }
-    let mut virtual_hosts: Vec<Arc<VirtualHost>> = routing.mesh.virtual_hosts.to_vec();
-    for (at, routes) in rebuilt {
-        let mut vh = virtual_host(virtual_hosts[at].domain.to_string(), routes);
-        vh.mark_opaque_ports(registry);
-        virtual_hosts[at] = Arc::new(vh);
-    }
-    let mesh = Listener {
-        virtual_hosts: virtual_hosts.into(),
-        hosts: routing.mesh.hosts.clone(),
-        https_redirect: routing.mesh.https_redirect,
-        tcp: routing.mesh.tcp.clone(),
-        services: routing.mesh.services.clone(),
+    let mut rebuilt = rebuilt.into_iter();
+    let mesh = with_routes(&routing.mesh, rebuilt.next()?, registry);
+    let mesh_scoped = if rebuilt.as_slice().iter().all(Vec::is_empty) {
+        routing.mesh_scoped.clone()
+    } else {
+        let scoped = views[1..]
+            .iter()
+            .zip(rebuilt)
+            .map(|((ns, listener), routes)| {
+                let ns: Box<str> = ns.unwrap_or_default().into();
+                (ns, with_routes(listener, routes, registry))
+            });
+        Arc::new(scoped.collect())
     };
     let routing = Routing {
         mesh,
-        mesh_scoped: routing.mesh_scoped.clone(),
+        mesh_scoped,
         gateways: routing.gateways.clone(),
         gateway_default_port: routing.gateway_default_port.clone(),
         clusters: routing.clusters.clone(),
@@ -201,13 +193,75 @@ pub(crate) fn recompile_virtual_services(
     }))
 }
 
-/// A VirtualService only the mesh's public view serves, by exact hosts,
-/// with HTTP routes only and no delegation.
+/// Per view, the virtual hosts `vs` owns there (all their routes are its):
+/// in a view it is visible in, each of its hosts is either its own or
+/// wholly another's (an older or closer VirtualService took it; precedence
+/// and visibility do not change). `None` when a host is missing or shared,
+/// or when `vs` owns none anywhere (its routes, and so the clusters they
+/// named, are then in no table part to compare with).
+fn owned_virtual_hosts(
+    vs: &Resource<VirtualServiceSpec>,
+    views: &[(Option<&str>, &Listener)],
+) -> Option<Vec<Vec<usize>>> {
+    let owner = (vs.namespace.as_str(), vs.name.as_str());
+    let mut per_view = Vec::with_capacity(views.len());
+    let mut owns_any = false;
+    for &(view, listener) in views {
+        let mut hosts = Vec::new();
+        if visible(&vs.spec.export_to, &vs.namespace, view) {
+            for h in &vs.spec.hosts {
+                let host = expand_host(h, &vs.namespace);
+                let at = listener.hosts.find(&host)? as usize;
+                let vh = listener.virtual_hosts.get(at)?;
+                if *vh.domain != *host || vh.routes.is_empty() {
+                    return None;
+                }
+                let mine = vh.routes.iter().filter(|r| r.virtual_service() == owner);
+                match mine.count() {
+                    0 => {}
+                    n if n == vh.routes.len() => {
+                        if !hosts.contains(&at) {
+                            hosts.push(at);
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        owns_any |= !hosts.is_empty();
+        per_view.push(hosts);
+    }
+    owns_any.then_some(per_view)
+}
+
+/// `listener` with the virtual hosts at the given places given new routes;
+/// every other part shared.
+fn with_routes(
+    listener: &Listener,
+    routes: Vec<(usize, Vec<Route>)>,
+    registry: &Registry,
+) -> Listener {
+    let mut virtual_hosts: Vec<Arc<VirtualHost>> = listener.virtual_hosts.to_vec();
+    for (at, routes) in routes {
+        let mut vh = virtual_host(virtual_hosts[at].domain.to_string(), routes);
+        vh.mark_opaque_ports(registry);
+        virtual_hosts[at] = Arc::new(vh);
+    }
+    Listener {
+        virtual_hosts: virtual_hosts.into(),
+        hosts: listener.hosts.clone(),
+        https_redirect: listener.https_redirect,
+        tcp: listener.tcp.clone(),
+        services: listener.services.clone(),
+    }
+}
+
+/// A VirtualService only the mesh serves, by exact hosts, with HTTP
+/// routes only and no delegation.
 fn plain_mesh_service(spec: &VirtualServiceSpec) -> bool {
     spec.gateways.is_empty()
         && spec.tcp.is_empty()
         && spec.tls.is_empty()
-        && exported_everywhere(&spec.export_to)
         && !spec.hosts.is_empty()
         && spec.hosts.iter().all(|h| !h.contains('*'))
         && spec.http.iter().all(|h| {
@@ -249,10 +303,10 @@ fn is_default_cluster(cluster: &Cluster, registry: &Registry) -> bool {
 impl Routing {
     /// The id of this routing's cluster equal to `cluster` (name, subset
     /// labels, policy, port mapping, DestinationRules), if it has one.
+    /// Clusters the client namespaces' own rules shape (`scoped_clusters`)
+    /// come after the default ones and share their names: a name finds the
+    /// default one.
     pub(crate) fn same_cluster(&self, cluster: &Cluster) -> Option<u32> {
-        if !self.scoped_clusters.is_empty() {
-            return None;
-        }
         let id = *self.cluster_by_name.get(&cluster.name)?;
         let c = self.clusters.get(id as usize)?;
         let same = c.host == cluster.host

@@ -187,6 +187,22 @@ impl Registry {
             .find(|s| s.host == host || host_matches(&s.host, host))
     }
 
+    /// [`find`](Self::find) as the registry of the config alone answers:
+    /// services only `set_endpoints` made (kind `""`, appended after the
+    /// config's) passed over, as validation of the config never sees them.
+    pub fn find_configured(&self, host: &str) -> Option<&Service> {
+        if let Some(&i) = self.by_host.get(host) {
+            if !self.services[i].kind.is_empty() {
+                return Some(&self.services[i]);
+            }
+        }
+        self.wildcards
+            .iter()
+            .map(|&i| &self.services[i])
+            .filter(|s| !s.kind.is_empty())
+            .find(|s| s.host == host || host_matches(&s.host, host))
+    }
+
     /// The services whose hosts fall under `pattern` (a concrete host: that
     /// host's service; a wildcard: a scan, as wildcard patterns are few).
     pub fn under<'r>(&'r self, pattern: &'r str) -> Box<dyn Iterator<Item = &'r Service> + 'r> {

@@ -94,7 +94,9 @@ pub struct Table {
     /// This table's [`id`](Table::id).
     pub(crate) id: u64,
     pub(crate) routing: Arc<Routing>,
-    pub(crate) sets: Box<[Arc<EndpointSet>]>,
+    /// Shared whole by the tables an incremental apply derives (copied
+    /// only when an endpoint change replaces some).
+    pub(crate) sets: Arc<[Arc<EndpointSet>]>,
     /// What `sets` are estimated to take (the compile budget): endpoint updates
     /// are held to the compile budget too.
     pub(crate) sets_bytes: usize,

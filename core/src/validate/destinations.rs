@@ -76,7 +76,7 @@ impl Context<'_> {
                     );
                 }
             }
-            let Some(service) = self.registry.find(&host) else {
+            let Some(service) = self.registry.find_configured(&host) else {
                 // Endpoints may still arrive at run time (set_endpoints), as
                 // Kubernetes Services would; until then requests get 503 NC.
                 r.push(

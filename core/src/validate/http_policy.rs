@@ -107,7 +107,7 @@ impl Context<'_> {
             return;
         }
         let host = expand_host(&d.host, &vs.namespace);
-        match self.registry.find(&host) {
+        match self.registry.find_configured(&host) {
             None => r.push(
                 "IST0101",
                 Severity::Error,

@@ -11,8 +11,10 @@ use crate::config::registry::Registry;
 use crate::config::{Config, Kind};
 pub use crate::diagnostic::{has_errors, Diagnostic, ResourceRef, Severity};
 use crate::route::regex::Regexes;
+use by_resource::ByResource;
 
 mod analyzers;
+mod by_resource;
 mod conflicts;
 mod destination_rule;
 mod destinations;
@@ -116,26 +118,29 @@ pub fn validate_for_compile(config: &Config, out: &mut Vec<Diagnostic>) -> Valid
 /// ([`revalidate_virtual_services`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Validation {
-    /// Each VirtualService's own checks, one entry per resource in order.
-    virtual_services: Vec<Vec<Diagnostic>>,
+    /// How many VirtualServices the config had.
+    virtual_service_count: usize,
+    /// Each VirtualService's own checks.
+    virtual_services: ByResource,
     /// DestinationRules', Gateways' and ServiceEntries' own checks, which
     /// read no VirtualService.
     resources: Vec<Diagnostic>,
-    /// Conflicts (IST0109, KIA0201): they read of a VirtualService only its
-    /// name, namespace, precedence, hosts, gateways and `exportTo`.
+    /// KIA0201 (DestinationRules sharing a host): reads no VirtualService.
     conflicts: Vec<Diagnostic>,
-    /// The other checks across resources (analyzers, Kubernetes objects):
-    /// run whole on every validation.
-    across: Vec<Diagnostic>,
+    /// Istio's analyzers, by source (`analyzers::reanalyze`).
+    analyzed: analyzers::Analyzed,
+    /// The Kubernetes objects' checks: they read no VirtualService.
+    kube: Vec<Diagnostic>,
 }
 
 impl Validation {
     /// Every diagnostic, in the order a whole validation reports them.
     pub(crate) fn append_to(&self, out: &mut Vec<Diagnostic>) {
-        out.extend(self.virtual_services.iter().flatten().cloned());
+        out.extend(self.virtual_services.iter().cloned());
         out.extend(self.resources.iter().cloned());
         out.extend(self.conflicts.iter().cloned());
-        out.extend(self.across.iter().cloned());
+        self.analyzed.append_to(out);
+        out.extend(self.kube.iter().cloned());
     }
 }
 
@@ -190,10 +195,12 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
     let mut conflicts = Vec::new();
     ctx.conflicts(&mut conflicts);
     let validation = Validation {
+        virtual_service_count: config.virtual_services.len(),
         virtual_services,
         resources,
         conflicts,
-        across: ctx.across_resources(),
+        analyzed: analyzers::analyze(config, &registry),
+        kube: kube_checks(config),
     };
     (validation, Validated { registry, regexes })
 }
@@ -223,26 +230,32 @@ fn rejections<T>(
     (out, rejected)
 }
 
-/// `previous` (the validation of a config that differs from `config` only
+/// `previous` (the validation of `old`, which differs from `config` only
 /// in the VirtualServices at `changed`) brought up to date: those checked
-/// again, the analyzers and Kubernetes checks run again, the rest kept.
+/// again, with the analyzers that read them (`analyzers::reanalyze`); the
+/// checks that read no VirtualService (other resources, Kubernetes
+/// objects, KIA0201) kept.
 ///
 /// The caller guarantees what makes the rest still hold: the changed
 /// VirtualServices keep their name, namespace, creation time, hosts,
 /// gateways (none) and `exportTo`, and neither delegate nor are delegates
-/// (`compile::plain_changes`); `registry` is the one validation built for
-/// the previous config (unchanged: only VirtualServices changed); `rules`
+/// (`compile::plain_changes`); `registry` holds the previous config's
+/// services (unchanged: only VirtualServices changed), endpoint overrides
+/// and the services only those made, which the checks pass over
+/// (`Registry::find_configured`) and which read no endpoints; `rules`
 /// holds every DestinationRule whose host covers a host the changed
 /// VirtualServices name (`compile::destination_rules_for`), which answer
 /// the subset checks as the whole index would. Gives the diagnostics a
-/// whole validation of `config` gives, and the changed resources' regexes.
+/// whole validation of `config` gives, and the changed resources' regexes;
+/// `None` when `old`, `config` and `previous` do not line up.
 pub(crate) fn revalidate_virtual_services(
+    old: &Config,
     config: &Config,
     registry: &Registry,
     rules: &[crate::config::Resource<crate::config::model::DestinationRuleSpec>],
     changed: &[usize],
     previous: &Validation,
-) -> (Validation, Regexes) {
+) -> Option<(Validation, Regexes)> {
     let mut regexes = Regexes::default();
     let ctx = Context {
         config,
@@ -255,21 +268,31 @@ pub(crate) fn revalidate_virtual_services(
         delegates: delegates::Delegates::new(&[]),
         gateways: gateway_names(config),
     };
+    let count = config.virtual_services.len();
+    if previous.virtual_service_count != count || old.virtual_services.len() != count {
+        return None;
+    }
     let mut virtual_services = previous.virtual_services.clone();
     for &i in changed {
-        if let (Some(vs), Some(slot)) =
-            (config.virtual_services.get(i), virtual_services.get_mut(i))
-        {
-            *slot = ctx.virtual_service_diagnostics(vs, &mut regexes);
-        }
+        let vs = config.virtual_services.get(i)?;
+        virtual_services.set(i, ctx.virtual_service_diagnostics(vs, &mut regexes));
     }
     let validation = Validation {
+        virtual_service_count: count,
         virtual_services,
         resources: previous.resources.clone(),
         conflicts: previous.conflicts.clone(),
-        across: ctx.across_resources(),
+        analyzed: analyzers::reanalyze(old, config, registry, changed, &previous.analyzed)?,
+        kube: previous.kube.clone(),
     };
-    (validation, regexes)
+    Some((validation, regexes))
+}
+
+/// The Kubernetes objects' diagnostics.
+fn kube_checks(config: &Config) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    crate::config::kube::check::check(config, &mut out);
+    out
 }
 
 /// `namespace/name` of every Gateway.
@@ -314,14 +337,6 @@ impl<'a> Context<'a> {
             regexes,
         };
         self.virtual_service(vs, &mut r);
-        out
-    }
-
-    /// The checks across resources but conflicts: analyzers, Kubernetes objects.
-    fn across_resources(&self) -> Vec<Diagnostic> {
-        let mut out = Vec::new();
-        analyzers::analyze(self.config, self.registry, &mut out);
-        crate::config::kube::check::check(self.config, &mut out);
         out
     }
 

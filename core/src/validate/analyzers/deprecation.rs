@@ -1,25 +1,24 @@
 //! IST0002 Deprecated: the fields Istio's `deprecation/deprecation.go`
 //! reports that Weir reads: `fault.delay.percent`, replaced by `percentage`.
 
-use super::Analysis;
-use crate::config::Kind;
+use crate::config::model::VirtualServiceSpec;
+use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
 
-pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
-    for vs in &a.config.virtual_services {
-        for (i, http) in vs.spec.http.iter().enumerate() {
-            let delay = http.fault.as_ref().and_then(|f| f.delay.as_ref());
-            if delay.and_then(|d| d.percent).is_some_and(|p| p > 0) {
-                out.push(Diagnostic::new(
-                    "IST0002",
-                    Severity::Warning,
-                    vs.reference(Kind::VirtualService),
-                    &format!("spec.http[{i}].fault.delay.percent"),
-                    "Deprecated: HTTPRoute.fault.delay.percent is deprecated; use \
-                     HTTPRoute.fault.delay.percentage"
-                        .into(),
-                ));
-            }
+/// One VirtualService's deprecated fields (the analyzer reads nothing else).
+pub(super) fn virtual_service(vs: &Resource<VirtualServiceSpec>, out: &mut Vec<Diagnostic>) {
+    for (i, http) in vs.spec.http.iter().enumerate() {
+        let delay = http.fault.as_ref().and_then(|f| f.delay.as_ref());
+        if delay.and_then(|d| d.percent).is_some_and(|p| p > 0) {
+            out.push(Diagnostic::new(
+                "IST0002",
+                Severity::Warning,
+                vs.reference(Kind::VirtualService),
+                &format!("spec.http[{i}].fault.delay.percent"),
+                "Deprecated: HTTPRoute.fault.delay.percent is deprecated; use \
+                 HTTPRoute.fault.delay.percentage"
+                    .into(),
+            ));
         }
     }
 }

@@ -4,17 +4,20 @@
 //! without a port, to a service exposing more than one. (The analyzer's
 //! IST0101 host checks are the VirtualService validation's, `destinations.rs`.)
 
-use super::Analysis;
 use crate::config::model::{Destination, VirtualServiceSpec};
 use crate::config::names::expand_host;
+use crate::config::registry::Service;
 use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
 
-pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
-    for vs in &a.config.virtual_services {
-        for (field, d) in destinations(&vs.spec) {
-            port_required(a, vs, d, &field, out);
-        }
+/// IST0112 of one VirtualService; `find` the registry's lookup of a host.
+pub(super) fn virtual_service<'r>(
+    find: impl Fn(&str) -> Option<&'r Service>,
+    vs: &Resource<VirtualServiceSpec>,
+    out: &mut Vec<Diagnostic>,
+) {
+    for (field, d) in destinations(&vs.spec) {
+        port_required(&find, vs, d, &field, out);
     }
 }
 
@@ -60,8 +63,8 @@ fn destinations(spec: &VirtualServiceSpec) -> Vec<(String, &Destination)> {
     all
 }
 
-fn port_required(
-    a: &Analysis<'_>,
+fn port_required<'r>(
+    find: &impl Fn(&str) -> Option<&'r Service>,
     vs: &Resource<VirtualServiceSpec>,
     d: &Destination,
     field: &str,
@@ -71,7 +74,7 @@ fn port_required(
         return;
     }
     let host = expand_host(&d.host, &vs.namespace);
-    let Some(service) = a.registry.find(&host) else {
+    let Some(service) = find(&host) else {
         return; // IST0101, reported by validation
     };
     if service.ports.len() < 2 {

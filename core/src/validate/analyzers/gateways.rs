@@ -12,21 +12,33 @@
 //!   does (a wildcard covers its subdomains, either way round). As in
 //!   Istio, a missing Gateway admits no host, so it gets both messages.
 
-use super::Analysis;
 use crate::config::model::{GatewaySpec, VirtualServiceSpec};
 use crate::config::names::{hosts_intersect, resolve_gateway};
-use crate::config::{Kind, Resource};
+use crate::config::{Config, Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
 use std::collections::HashMap;
 
-pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
-    let gateways: HashMap<(&str, &str), &Resource<GatewaySpec>> = a
-        .config
-        .gateways
-        .iter()
-        .map(|g| ((g.namespace.as_str(), g.name.as_str()), g))
-        .collect();
-    for vs in &a.config.virtual_services {
+/// The Gateways by `(namespace, name)`, which the references resolve to.
+pub(super) struct Gateways<'a> {
+    by_name: HashMap<(&'a str, &'a str), &'a Resource<GatewaySpec>>,
+}
+
+impl<'a> Gateways<'a> {
+    pub(super) fn new(config: &'a Config) -> Self {
+        let by_name = config
+            .gateways
+            .iter()
+            .map(|g| ((g.namespace.as_str(), g.name.as_str()), g))
+            .collect();
+        Gateways { by_name }
+    }
+
+    /// One VirtualService's references (it reads no other VirtualService).
+    pub(super) fn virtual_service(
+        &self,
+        vs: &Resource<VirtualServiceSpec>,
+        out: &mut Vec<Diagnostic>,
+    ) {
         for (i, reference) in vs.spec.gateways.iter().enumerate() {
             let resolved = resolve_gateway(reference, &vs.namespace);
             if resolved == "mesh" {
@@ -44,18 +56,18 @@ pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
             };
             if is_internal_gateway(reference) {
                 out.push(report(
-                    "IST0165",
-                    Severity::Warning,
-                    format!(
-                        "Gateway reference in VirtualService {}/{} is to an implementation-generated internal Gateway: {reference}.",
-                        vs.namespace, vs.name
-                    ),
-                ));
+                "IST0165",
+                Severity::Warning,
+                format!(
+                    "Gateway reference in VirtualService {}/{} is to an implementation-generated internal Gateway: {reference}.",
+                    vs.namespace, vs.name
+                ),
+            ));
                 continue;
             }
             let gateway = resolved
                 .split_once('/')
-                .and_then(|(ns, name)| gateways.get(&(ns, name)));
+                .and_then(|(ns, name)| self.by_name.get(&(ns, name)));
             if gateway.is_none() {
                 out.push(report(
                     "IST0101",
@@ -65,15 +77,15 @@ pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
             }
             if !gateway.is_some_and(|g| admits_a_host(g, vs)) {
                 out.push(report(
-                    "IST0132",
-                    Severity::Warning,
-                    format!(
-                        "one or more host [{}] defined in VirtualService {}/{} not found in Gateway {resolved}.",
-                        vs.spec.hosts.join(" "),
-                        vs.namespace,
-                        vs.name
-                    ),
-                ));
+                "IST0132",
+                Severity::Warning,
+                format!(
+                    "one or more host [{}] defined in VirtualService {}/{} not found in Gateway {resolved}.",
+                    vs.spec.hosts.join(" "),
+                    vs.namespace,
+                    vs.name
+                ),
+            ));
             }
         }
     }

@@ -7,7 +7,8 @@
 //! for each of its destinations).
 
 use super::Analysis;
-use crate::config::Kind;
+use crate::config::model::VirtualServiceSpec;
+use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
 use std::collections::{BTreeSet, HashMap};
 
@@ -16,15 +17,11 @@ pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
     // Host → the VirtualServices routing to one of their own hosts by subset.
     let mut with_subsets: HashMap<&str, BTreeSet<String>> = HashMap::new();
     for vs in services {
-        for route in vs.spec.http.iter().flat_map(|h| h.route.iter().flatten()) {
-            let d = &route.destination;
-            if d.subset.as_deref().is_some_and(|s| !s.is_empty()) && vs.spec.hosts.contains(&d.host)
-            {
-                with_subsets
-                    .entry(&d.host)
-                    .or_default()
-                    .insert(format!("{}/{}", vs.namespace, vs.name));
-            }
+        for host in split_hosts(vs) {
+            with_subsets
+                .entry(host)
+                .or_default()
+                .insert(format!("{}/{}", vs.namespace, vs.name));
         }
     }
     for vs in services.iter().filter(|vs| !vs.spec.gateways.is_empty()) {
@@ -50,6 +47,20 @@ pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+}
+
+/// The hosts of its own that `vs` routes to by subset: all this analyzer
+/// reads of a VirtualService not bound to a gateway (with its name).
+pub(super) fn split_hosts(vs: &Resource<VirtualServiceSpec>) -> impl Iterator<Item = &str> {
+    vs.spec
+        .http
+        .iter()
+        .flat_map(|h| h.route.iter().flatten())
+        .map(|route| &route.destination)
+        .filter(|d| {
+            d.subset.as_deref().is_some_and(|s| !s.is_empty()) && vs.spec.hosts.contains(&d.host)
+        })
+        .map(|d| d.host.as_str())
 }
 
 #[cfg(test)]

@@ -11,24 +11,22 @@
 //! prefix with the same other conditions, and reports a rule all of whose
 //! blocks are covered as unreachable, as Istio does for duplicates.
 
-use super::Analysis;
 use crate::config::model::*;
-use crate::config::Kind;
+use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, ResourceRef, Severity};
 use std::collections::HashMap;
 
-pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
-    for vs in &a.config.virtual_services {
-        let mut report = Report {
-            out: &mut *out,
-            resource: vs.reference(Kind::VirtualService),
-        };
-        http_rules(&vs.spec.http, &mut report);
-        let tcp: Vec<Vec<String>> = vs.spec.tcp.iter().map(|r| keys(&r.matches)).collect();
-        l4_rules("tcp", &tcp, &mut report);
-        let tls: Vec<Vec<String>> = vs.spec.tls.iter().map(|r| keys(&r.matches)).collect();
-        l4_rules("tls", &tls, &mut report);
-    }
+/// One VirtualService's rules (the analyzer compares only rules of one).
+pub(super) fn virtual_service(vs: &Resource<VirtualServiceSpec>, out: &mut Vec<Diagnostic>) {
+    let mut report = Report {
+        out,
+        resource: vs.reference(Kind::VirtualService),
+    };
+    http_rules(&vs.spec.http, &mut report);
+    let tcp: Vec<Vec<String>> = vs.spec.tcp.iter().map(|r| keys(&r.matches)).collect();
+    l4_rules("tcp", &tcp, &mut report);
+    let tls: Vec<Vec<String>> = vs.spec.tls.iter().map(|r| keys(&r.matches)).collect();
+    l4_rules("tls", &tls, &mut report);
 }
 
 struct Report<'o> {
