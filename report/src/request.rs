@@ -108,10 +108,9 @@ pub fn split_url(url: &str) -> Result<(Cow<'_, str>, &str, Cow<'_, str>), String
     // Byte scans: this runs on every request the JS API reads (a word-wise
     // ASCII check, then byte loops; one combined loop measured slower in wasm).
     let bad = |c: char| c.is_whitespace() || c.is_control();
-    let has_bad = if url.is_ascii() {
-        url.bytes().any(|b| b <= b' ' || b == 0x7f)
-    } else {
-        url.chars().any(bad)
+    let has_bad = match unprintable_ascii(url.as_bytes()) {
+        Some(found) => found,
+        None => url.chars().any(bad),
     };
     if has_bad {
         return Err(format!("URL {url:?}: whitespace or control characters"));
@@ -159,6 +158,38 @@ pub fn split_url(url: &str) -> Result<(Cow<'_, str>, &str, Cow<'_, str>), String
         Cow::Borrowed(scheme)
     };
     Ok((scheme, authority, path))
+}
+
+/// Whether `bytes` hold a space, an ASCII control or DEL; `None` when they
+/// are not all ASCII (the caller then checks by characters). Eight bytes
+/// at a time: wasm has 64-bit integers but no vector unit here, and this
+/// runs on every URL the JS API reads.
+fn unprintable_ascii(bytes: &[u8]) -> Option<bool> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut found = false;
+    for chunk in &mut words {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_ne_bytes(word);
+        if w & HIGH != 0 {
+            return None;
+        }
+        // Bytes below 0x21 (`w - 0x21..` borrows into their high bit) and
+        // bytes equal to 0x7f (zero after the xor): exact for ASCII bytes.
+        let below = w.wrapping_sub(ONES * 0x21) & !w & HIGH;
+        let del = w ^ (ONES * 0x7f);
+        let del = del.wrapping_sub(ONES) & !del & HIGH;
+        found |= below | del != 0;
+    }
+    for &b in words.remainder() {
+        if b >= 0x80 {
+            return None;
+        }
+        found |= b <= b' ' || b == 0x7f;
+    }
+    Some(found)
 }
 
 /// A header as a request may carry it: a name that is a token, a value
@@ -399,6 +430,26 @@ mod tests {
         for bad in ["http://a\u{a0}b/", "http://a/\u{85}", "http://a/\u{2028}"] {
             assert!(parse_url(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn unprintable_ascii_is_found_in_every_position() {
+        use super::unprintable_ascii;
+        for len in 0..20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    let want = (b < 0x80).then_some(b <= b' ' || b == 0x7f);
+                    assert_eq!(unprintable_ascii(&bytes), want, "{b:#x} at {at} of {len}");
+                }
+            }
+            assert_eq!(unprintable_ascii(&vec![b'~'; len]), Some(false));
+        }
+        // Two bytes in one word: a borrow from one must not hide the other.
+        assert_eq!(unprintable_ascii(b"\x20\x21aaaaaa"), Some(true));
+        assert_eq!(unprintable_ascii(b"\x21\x20aaaaaa"), Some(true));
+        assert_eq!(unprintable_ascii(b"\x00\x7faaaaaa"), Some(true));
     }
 
     /// The split as it reads in words, one scan per rule.
