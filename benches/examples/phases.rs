@@ -89,7 +89,11 @@ fn main() {
         weir_core::validate::validate_for_compile(&loaded.config, &mut diagnostics)
     });
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    println!("{:>9}  {} diagnostics, {errors} errors", "", diagnostics.len());
+    println!(
+        "{:>9}  {} diagnostics, {errors} errors",
+        "",
+        diagnostics.len()
+    );
     let table = phase("compile", || {
         weir_core::compile::compile_validated(&loaded.config, validated, &Default::default(), None)
     });

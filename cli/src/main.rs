@@ -608,7 +608,7 @@ fn disruption(
         .map(|e| EndpointSpec {
             address: e.address.clone(),
             port: None,
-            labels: e.labels.clone(),
+            labels: (&e.labels).into(),
             weight: e.weight,
             locality: e.locality.clone(),
         })

@@ -10,8 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Labels or other string maps, in a stable order.
-pub type StringMap = BTreeMap<String, String>;
+pub use super::string_map::StringMap;
 
 /// `metadata` of any resource. Fields kubectl prints that Weir ignores are
 /// swallowed here without a diagnostic.
