@@ -1,0 +1,150 @@
+//! A fast reader for the YAML people feed Weir — `kubectl get -o yaml`
+//! dumps and hand-written Istio resources: block mappings and sequences,
+//! flow collections on one or more lines, plain, quoted and block scalars,
+//! comments. Anything else (anchors, aliases, tags, directives, complex
+//! keys, tabs, CR line ends, explicit indentation indicators…) gives `None`
+//! and the caller parses the stream with serde_yaml_ng instead, so the
+//! answer is always the one serde_yaml_ng gives; this only gets there
+//! without its event buffers (the load phase was mostly libyaml's scanner
+//! and its allocations).
+//!
+//! Documents come out as the `serde_json::Value` the loader builds from
+//! serde_yaml_ng's events (`DocumentSeed`), so plain scalars are resolved
+//! as serde_yaml_ng resolves them (its `visit_untagged_scalar` in de.rs:
+//! null, bools, integers, floats, else strings) and a scalar it would read
+//! as something a JSON value cannot hold (`.inf`, `0x1F`, a 128-bit
+//! integer) falls back.
+
+mod block;
+mod flow;
+mod scalar;
+#[cfg(test)]
+mod tests;
+
+use serde_json::Value;
+
+/// Nesting deeper than this falls back (serde_yaml_ng stops at 128).
+const MAX_DEPTH: usize = 64;
+
+/// The documents of `text`, numbered as serde_yaml_ng numbers them, or
+/// `None` when `text` uses YAML this reader does not handle.
+pub(crate) fn documents(text: &str) -> Option<Vec<Value>> {
+    Documents::new(text)?.map(|d| d.ok()).collect()
+}
+
+/// Where the reader stopped: the stream from `offset` (a document's first
+/// line, `line` lines into the text) is left to serde_yaml_ng.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rest {
+    pub offset: usize,
+    pub line: usize,
+}
+
+/// The documents of a stream one at a time, so that only one document's
+/// tree is alive at once (all of a 30 000-document stream at once left the
+/// heap fragmented for the phases after loading).
+pub(crate) struct Documents<'a> {
+    lines: Vec<&'a str>,
+    /// Byte offset of each line in the text.
+    starts: Vec<usize>,
+    /// Line ranges of the documents, empty edges already dropped.
+    ranges: std::vec::IntoIter<(usize, usize)>,
+}
+
+impl<'a> Documents<'a> {
+    /// `None` when the stream as a whole uses what this reader leaves to
+    /// serde_yaml_ng (tabs, CR, a BOM, directives, `...`, content on `---`).
+    pub(crate) fn new(text: &'a str) -> Option<Documents<'a>> {
+        if text.contains(['\t', '\r']) || text.starts_with('\u{feff}') {
+            return None;
+        }
+        let mut lines = Vec::new();
+        let mut starts = Vec::new();
+        let mut at = 0;
+        for l in text.split_inclusive('\n') {
+            starts.push(at);
+            at += l.len();
+            lines.push(l.strip_suffix('\n').unwrap_or(l));
+        }
+        // Document boundaries: `---` lines (a comment may follow).
+        let mut bounds = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            if l.starts_with('%') || l.starts_with("...") {
+                return None;
+            }
+            if let Some(rest) = l.strip_prefix("---") {
+                let rest = rest.trim_start_matches(' ');
+                if !(rest.is_empty() || rest.starts_with('#')) {
+                    return None; // content on a marker line, or `---x`
+                }
+                bounds.push(i);
+            }
+        }
+        let mut all: Vec<(usize, usize)> = Vec::new();
+        let mut start = 0;
+        for &b in &bounds {
+            all.push((start, b));
+            start = b + 1;
+        }
+        all.push((start, lines.len()));
+        let last = all.len() - 1;
+        let mut ranges = Vec::with_capacity(all.len());
+        for (k, &(from, to)) in all.iter().enumerate() {
+            let has_content = lines[from..to].iter().any(|l| !is_blank(l));
+            // Before the first marker and after the last one, only a part
+            // with content is a document; between markers every part is one.
+            let edge = !bounds.is_empty() && (k == 0 || k == last);
+            if !edge || has_content {
+                ranges.push((from, to));
+            }
+        }
+        Some(Documents {
+            lines,
+            starts,
+            ranges: ranges.into_iter(),
+        })
+    }
+}
+
+impl Iterator for Documents<'_> {
+    /// A document, or where to hand the rest of the stream over.
+    type Item = Result<Value, Rest>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (from, to) = self.ranges.next()?;
+        let mut p = Parser {
+            lines: &self.lines[from..to],
+            line: 0,
+            col: 0,
+            depth: 0,
+        };
+        Some(p.document().ok_or(Rest {
+            offset: self.starts.get(from).copied().unwrap_or(usize::MAX),
+            line: from,
+        }))
+    }
+}
+
+fn is_blank(line: &str) -> bool {
+    let t = line.trim_start_matches(' ');
+    t.is_empty() || t.starts_with('#')
+}
+
+/// A block sequence entry: `-` alone or followed by a space.
+fn is_entry(s: &str) -> bool {
+    s == "-" || s.starts_with("- ")
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+struct Parser<'a> {
+    lines: &'a [&'a str],
+    line: usize,
+    col: usize,
+    depth: usize,
+}
+
+/// `None`: fall back to serde_yaml_ng.
+type R<T> = Option<T>;
