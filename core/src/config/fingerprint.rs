@@ -13,8 +13,9 @@
 //! has none that match its resources, and [`changed_virtual_services`]
 //! answers `None` for it (the caller then compiles from scratch).
 
+use super::block_yaml::Node;
 use super::Config;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 use xxhash_rust::xxh3::Xxh3;
 
 /// The content hashes of a loaded config.
@@ -58,6 +59,24 @@ pub(crate) fn object_hash(
     h.update(&(order as u64).to_le_bytes());
     write_str(&mut h, kind);
     write_map(&mut h, obj);
+    h.digest()
+}
+
+/// [`object_hash`] of a block-YAML [`Node`] mapping: the same bytes for the
+/// same tree, so the two paths hash alike.
+pub(crate) fn node_hash(
+    kind: &str,
+    object: &Node<'_>,
+    file: &str,
+    document: usize,
+    order: usize,
+) -> u64 {
+    let mut h = Xxh3::new();
+    write_str(&mut h, file);
+    h.update(&(document as u64).to_le_bytes());
+    h.update(&(order as u64).to_le_bytes());
+    write_str(&mut h, kind);
+    write_node(&mut h, object);
     h.digest()
 }
 
@@ -124,6 +143,44 @@ fn write_value(h: &mut Xxh3, v: &Value) {
             }
         }
         Value::Object(map) => write_map(h, map),
+    }
+}
+
+/// [`write_value`] of the value `node` stands for.
+fn write_node(h: &mut Xxh3, node: &Node<'_>) {
+    match node {
+        Node::Null => h.update(b"n"),
+        Node::Bool(b) => h.update(if *b { b"t" } else { b"f" }),
+        Node::U64(_) | Node::I64(_) | Node::F64(_) => {
+            // As `serde_json::Number` prints it (ryu for floats).
+            let n = match node {
+                Node::U64(u) => Number::from(*u),
+                Node::I64(i) => Number::from(*i),
+                Node::F64(f) => Number::from_f64(*f).unwrap_or_else(|| Number::from(0)),
+                _ => Number::from(0),
+            };
+            h.update(b"#");
+            write_str(h, &n.to_string());
+        }
+        Node::Str(s) => {
+            h.update(b"s");
+            write_str(h, s);
+        }
+        Node::Seq(items) => {
+            h.update(b"[");
+            h.update(&(items.len() as u64).to_le_bytes());
+            for item in items {
+                write_node(h, item);
+            }
+        }
+        Node::Map(entries) => {
+            h.update(b"{");
+            h.update(&(entries.len() as u64).to_le_bytes());
+            for (k, v) in entries {
+                write_str(h, k);
+                write_node(h, v);
+            }
+        }
     }
 }
 

@@ -1,14 +1,15 @@
 //! Block structure: documents, block mappings and sequences, plain
 //! scalars over lines, `|` and `>` scalars.
 
+use super::node::Node;
 use super::scalar::{key_end, plain_in_line, resolve, scalar_key};
 use super::{indent_of, is_blank, is_entry, Parser, MAX_DEPTH, R};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
-impl<'a> Parser<'a> {
-    pub(super) fn document(&mut self) -> R<Value> {
+impl<'t> Parser<'_, 't> {
+    pub(super) fn document(&mut self) -> R<Node<'t>> {
         if !self.next_content_line() {
-            return Some(Value::Null);
+            return Some(Node::Null);
         }
         let indent = indent_of(self.lines[self.line]);
         self.col = indent;
@@ -30,7 +31,7 @@ impl<'a> Parser<'a> {
         self.line < self.lines.len()
     }
 
-    pub(super) fn rest(&self) -> &'a str {
+    pub(super) fn rest(&self) -> &'t str {
         &self.lines[self.line][self.col..]
     }
 
@@ -49,7 +50,7 @@ impl<'a> Parser<'a> {
 
     /// The node starting at the cursor (column `self.col`), in a block
     /// whose entries sit at `indent` (the node's own column).
-    pub(super) fn block_node(&mut self, indent: usize) -> R<Value> {
+    pub(super) fn block_node(&mut self, indent: usize) -> R<Node<'t>> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return None;
@@ -68,7 +69,7 @@ impl<'a> Parser<'a> {
 
     /// A block sequence whose `-` are at column `indent`, the first at the
     /// cursor.
-    pub(super) fn block_sequence(&mut self, indent: usize) -> R<Value> {
+    pub(super) fn block_sequence(&mut self, indent: usize) -> R<Node<'t>> {
         let mut items = Vec::new();
         loop {
             // At a `-`.
@@ -84,7 +85,7 @@ impl<'a> Parser<'a> {
                     self.col = i;
                     items.push(self.block_node(i)?);
                 } else {
-                    items.push(Value::Null);
+                    items.push(Node::Null);
                 }
             } else {
                 self.col += spaces;
@@ -105,13 +106,13 @@ impl<'a> Parser<'a> {
             }
             self.col = i;
         }
-        Some(Value::Array(items))
+        Some(Node::Seq(items))
     }
 
     /// A block mapping whose keys are at column `indent`, the first at the
     /// cursor.
-    pub(super) fn block_mapping(&mut self, indent: usize) -> R<Value> {
-        let mut map = Map::new();
+    pub(super) fn block_mapping(&mut self, indent: usize) -> R<Node<'t>> {
+        let mut map = Vec::new();
         loop {
             let rest = self.rest();
             let end = key_end(rest)?;
@@ -132,16 +133,16 @@ impl<'a> Parser<'a> {
                         self.col = i;
                         self.block_node(i)?
                     } else {
-                        Value::Null
+                        Node::Null
                     }
                 } else {
-                    Value::Null
+                    Node::Null
                 }
             } else {
                 self.col += spaces;
                 self.inline_value(indent as isize)?
             };
-            map.insert(key, value);
+            map.push((key, value));
             if !self.next_content_line() {
                 break;
             }
@@ -158,13 +159,13 @@ impl<'a> Parser<'a> {
             }
             self.col = i;
         }
-        Some(Value::Object(map))
+        Some(Node::mapping(map))
     }
 
     /// A value that starts mid-line: a flow collection, a quoted, block or
     /// plain scalar. Continuation lines must be indented more than `parent`.
     /// Leaves the cursor at the start of the next line.
-    pub(super) fn inline_value(&mut self, parent: isize) -> R<Value> {
+    pub(super) fn inline_value(&mut self, parent: isize) -> R<Node<'t>> {
         let rest = self.rest();
         let first = rest.as_bytes().first().copied()?;
         match first {
@@ -176,27 +177,28 @@ impl<'a> Parser<'a> {
             b'"' | b'\'' => {
                 let s = self.quoted(parent)?;
                 self.end_line()?;
-                Some(Value::String(s))
+                Some(Node::Str(Cow::Owned(s)))
             }
             b'|' | b'>' => self.block_scalar(parent),
             b'&' | b'*' | b'!' | b'%' | b'@' | b'`' | b'?' | b',' | b']' | b'}' | b'#' => None,
             b'-' if is_entry(rest) => None,
             _ => {
                 let s = self.plain_multiline(parent)?;
-                resolve(&s)
+                resolve(s)
             }
         }
     }
 
     /// A plain scalar in block context, possibly folded over lines indented
     /// more than `parent`.
-    pub(super) fn plain_multiline(&mut self, parent: isize) -> R<String> {
+    pub(super) fn plain_multiline(&mut self, parent: isize) -> R<Cow<'t, str>> {
         let rest = self.rest();
         let (text, tail) = plain_in_line(rest);
         if tail.starts_with(':') {
             return None; // an implicit key where a value was expected
         }
-        let mut out = text.to_string();
+        // Borrowed from the text unless it folds over lines.
+        let mut out = Cow::Borrowed(text);
         self.col += text.len();
         self.end_line()?;
         // Continuation lines: more indented than the parent, not comments.
@@ -221,12 +223,12 @@ impl<'a> Parser<'a> {
                 return None;
             }
             if blank_run > 0 {
-                out.extend(std::iter::repeat_n('\n', blank_run));
+                out.to_mut().extend(std::iter::repeat_n('\n', blank_run));
             } else {
-                out.push(' ');
+                out.to_mut().push(' ');
             }
             blank_run = 0;
-            out.push_str(more);
+            out.to_mut().push_str(more);
             self.line += 1;
         }
         // Blank lines after the scalar belong to no one: step back over them.
@@ -237,7 +239,7 @@ impl<'a> Parser<'a> {
 
     /// `|` or `>` with an optional chomping indicator; the content lines are
     /// indented more than `parent` (the first one sets the indentation).
-    pub(super) fn block_scalar(&mut self, parent: isize) -> R<Value> {
+    pub(super) fn block_scalar(&mut self, parent: isize) -> R<Node<'t>> {
         let header = self.rest();
         let folded = header.starts_with('>');
         let mut chars = header[1..].chars();
@@ -326,6 +328,6 @@ impl<'a> Parser<'a> {
             self.line -= trailing;
         }
         self.col = 0;
-        Some(Value::String(out))
+        Some(Node::Str(Cow::Owned(out)))
     }
 }

@@ -1,11 +1,12 @@
 //! Flow collections (`[…]`, `{…}`) and quoted scalars, on one line or
 //! over several.
 
+use super::node::Node;
 use super::scalar::{escape, plain_in_flow, resolve};
 use super::{indent_of, Parser, MAX_DEPTH, R};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
-impl Parser<'_> {
+impl<'t> Parser<'_, 't> {
     /// A `'…'` or `"…"` scalar from the cursor, possibly over several lines
     /// (each indented more than `parent`): a line break is a space, empty
     /// lines are line feeds, an escaped break (`\` at the end) is nothing.
@@ -77,7 +78,7 @@ impl Parser<'_> {
     }
 
     /// A flow collection or scalar at the cursor, maybe over several lines.
-    pub(super) fn flow_node(&mut self) -> R<Value> {
+    pub(super) fn flow_node(&mut self) -> R<Node<'t>> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return None;
@@ -107,11 +108,11 @@ impl Parser<'_> {
                         return None;
                     }
                 }
-                Value::Array(items)
+                Node::Seq(items)
             }
             b'{' => {
                 self.col += 1;
-                let mut map = Map::new();
+                let mut map = Vec::new();
                 loop {
                     self.flow_space()?;
                     if self.rest().starts_with('}') {
@@ -119,7 +120,7 @@ impl Parser<'_> {
                         break;
                     }
                     let key = match self.flow_node()? {
-                        Value::String(s) => s,
+                        Node::Str(s) => s,
                         _ => return None, // keys as serde_yaml_ng reads them: only strings here
                     };
                     self.flow_space()?;
@@ -129,11 +130,11 @@ impl Parser<'_> {
                     self.col += 1;
                     self.flow_space()?;
                     let value = if self.rest().starts_with([',', '}']) {
-                        Value::Null
+                        Node::Null
                     } else {
                         self.flow_node()?
                     };
-                    map.insert(key, value);
+                    map.push((key, value));
                     self.flow_space()?;
                     if self.rest().starts_with(',') {
                         self.col += 1;
@@ -141,9 +142,9 @@ impl Parser<'_> {
                         return None;
                     }
                 }
-                Value::Object(map)
+                Node::mapping(map)
             }
-            b'"' | b'\'' => Value::String(self.quoted(-1)?),
+            b'"' | b'\'' => Node::Str(Cow::Owned(self.quoted(-1)?)),
             _ => {
                 let (text, _) = plain_in_flow(rest);
                 if text.is_empty()
@@ -154,9 +155,9 @@ impl Parser<'_> {
                 self.col += text.len();
                 // Keys stay strings; values resolve. A key is followed by `:`.
                 if self.rest().trim_start_matches(' ').starts_with(':') {
-                    Value::String(text.to_string())
+                    Node::Str(Cow::Borrowed(text))
                 } else {
-                    resolve(text)?
+                    resolve(Cow::Borrowed(text))?
                 }
             }
         };

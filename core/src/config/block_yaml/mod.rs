@@ -8,19 +8,24 @@
 //! without its event buffers (the load phase was mostly libyaml's scanner
 //! and its allocations).
 //!
-//! Documents come out as the `serde_json::Value` the loader builds from
-//! serde_yaml_ng's events (`DocumentSeed`), so plain scalars are resolved
+//! Documents come out as [`Node`]s, each the `serde_json::Value` the
+//! loader builds from serde_yaml_ng's events (`DocumentSeed`) without its
+//! allocations (the model deserializes from them directly), so plain
+//! scalars are resolved
 //! as serde_yaml_ng resolves them (its `visit_untagged_scalar` in de.rs:
 //! null, bools, integers, floats, else strings) and a scalar it would read
 //! as something a JSON value cannot hold (`.inf`, `0x1F`, a 128-bit
 //! integer) falls back.
 
 mod block;
+mod de;
 mod flow;
+mod node;
 mod scalar;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use node::{to_map, Node};
 use serde_json::Value;
 
 /// Nesting deeper than this falls back (serde_yaml_ng stops at 128).
@@ -29,7 +34,9 @@ const MAX_DEPTH: usize = 64;
 /// The documents of `text`, numbered as serde_yaml_ng numbers them, or
 /// `None` when `text` uses YAML this reader does not handle.
 pub(crate) fn documents(text: &str) -> Option<Vec<Value>> {
-    Documents::new(text)?.map(|d| d.ok()).collect()
+    Documents::new(text)?
+        .map(|d| d.ok().map(|n| n.to_value()))
+        .collect()
 }
 
 /// Where the reader stopped: the stream from `offset` (a document's first
@@ -106,9 +113,9 @@ impl<'a> Documents<'a> {
     }
 }
 
-impl Iterator for Documents<'_> {
+impl<'t> Iterator for Documents<'t> {
     /// A document, or where to hand the rest of the stream over.
-    type Item = Result<Value, Rest>;
+    type Item = Result<Node<'t>, Rest>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let (from, to) = self.ranges.next()?;
@@ -139,8 +146,9 @@ fn indent_of(line: &str) -> usize {
     line.len() - line.trim_start_matches(' ').len()
 }
 
-struct Parser<'a> {
-    lines: &'a [&'a str],
+/// The cursor over a document's lines `'l` of a text `'t`.
+struct Parser<'l, 't> {
+    lines: &'l [&'t str],
     line: usize,
     col: usize,
     depth: usize,

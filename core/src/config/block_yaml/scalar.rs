@@ -1,8 +1,9 @@
 //! Scalars on one line: where keys and plain scalars end, escapes, and
 //! how a plain scalar resolves.
 
+use super::node::Node;
 use super::Parser;
-use serde_json::{Number, Value};
+use std::borrow::Cow;
 
 /// Where a mapping key ends on `line` (the `:` followed by a space or the
 /// end of the line), for a plain or quoted key; `None` if it is no key.
@@ -53,7 +54,7 @@ pub(super) fn key_end(line: &str) -> Option<usize> {
 
 /// The key text (a plain key as written, trailing spaces off; a quoted one
 /// unquoted).
-pub(super) fn scalar_key(raw: &str) -> Option<String> {
+pub(super) fn scalar_key(raw: &str) -> Option<Cow<'_, str>> {
     let raw = raw.trim_end_matches(' ');
     match raw.as_bytes().first()? {
         b'"' | b'\'' => {
@@ -65,9 +66,9 @@ pub(super) fn scalar_key(raw: &str) -> Option<String> {
                 depth: 0,
             };
             let s = p.quoted(-1)?;
-            (p.line == 0 && p.col == raw.len()).then_some(s)
+            (p.line == 0 && p.col == raw.len()).then_some(Cow::Owned(s))
         }
-        _ => Some(raw.to_string()),
+        _ => Some(Cow::Borrowed(raw)),
     }
 }
 
@@ -146,38 +147,64 @@ pub(super) fn escape(s: &str) -> Option<(Option<char>, usize)> {
 /// A plain scalar's value as serde_yaml_ng resolves it for
 /// `deserialize_any` (de.rs `visit_untagged_scalar`); `None` for the forms
 /// this reader leaves to it (other radixes, infinities, NaN, 128-bit ints).
-pub(super) fn resolve(s: &str) -> Option<Value> {
+pub(super) fn resolve(s: Cow<'_, str>) -> Option<Node<'_>> {
+    Some(match resolve_str(&s)? {
+        Resolved::Null => Node::Null,
+        Resolved::Bool(b) => Node::Bool(b),
+        Resolved::U64(u) => Node::U64(u),
+        Resolved::I64(i) => Node::I64(i),
+        Resolved::F64(f) => Node::F64(f),
+        Resolved::Str => Node::Str(s),
+    })
+}
+
+/// What a plain scalar resolves to; a string is the scalar itself.
+enum Resolved {
+    Null,
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Str,
+}
+
+fn resolve_str(s: &str) -> Option<Resolved> {
     match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
-        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
-        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+        "" | "~" | "null" | "Null" | "NULL" => return Some(Resolved::Null),
+        "true" | "True" | "TRUE" => return Some(Resolved::Bool(true)),
+        "false" | "False" | "FALSE" => return Some(Resolved::Bool(false)),
         _ => {}
     }
     let first = s.as_bytes()[0];
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
-        return Some(Value::String(s.to_string()));
+        return Some(Resolved::Str);
     }
     let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
     if unsigned.starts_with("0x") || unsigned.starts_with("0o") || unsigned.starts_with("0b") {
         return None;
     }
     if unsigned.starts_with(['+', '-']) {
-        return Some(Value::String(s.to_string()));
+        return Some(Resolved::Str);
     }
     // Leading zeros and digits only: a string (YAML 1.2).
     if unsigned.len() > 1
         && unsigned.starts_with('0')
         && unsigned.bytes().all(|b| b.is_ascii_digit())
     {
-        return Some(Value::String(s.to_string()));
+        return Some(Resolved::Str);
     }
     if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
         let text = s.strip_prefix('+').unwrap_or(s);
         if let Ok(u) = text.parse::<u64>() {
-            return Some(Value::Number(u.into()));
+            return Some(Resolved::U64(u));
         }
         if let Ok(i) = text.parse::<i64>() {
-            return Some(Value::Number(i.into()));
+            // serde_json keeps `-0` as the unsigned 0.
+            return Some(if i >= 0 {
+                Resolved::U64(i as u64)
+            } else {
+                Resolved::I64(i)
+            });
         }
         return None; // 128-bit
     }
@@ -186,8 +213,8 @@ pub(super) fn resolve(s: &str) -> Option<Value> {
         _ => {}
     }
     match s.strip_prefix('+').unwrap_or(s).parse::<f64>() {
-        Ok(f) if f.is_finite() => Number::from_f64(f).map(Value::Number),
-        Ok(_) => Some(Value::String(s.to_string())),
-        Err(_) => Some(Value::String(s.to_string())),
+        Ok(f) if f.is_finite() => Some(Resolved::F64(f)),
+        Ok(_) => Some(Resolved::Str),
+        Err(_) => Some(Resolved::Str),
     }
 }

@@ -5,9 +5,10 @@
 
 mod stream;
 
+use super::block_yaml::{self, Node};
 use super::*;
 use crate::diagnostic::{Diagnostic, ResourceRef, Severity};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// The result of loading: the resources read and the problems found.
@@ -52,9 +53,14 @@ impl Loaded {
             origin.document,
             self.config.loaded,
         );
-        // Only a VirtualService that reaches the config keeps its own hash.
         let mut virtual_service = false;
         self.add_object_content(kind_name, &mut obj, origin, &mut virtual_service);
+        self.add_fingerprint(hash, virtual_service);
+    }
+
+    /// Records an object's hash: only a VirtualService that reaches the
+    /// config keeps its own.
+    fn add_fingerprint(&mut self, hash: u64, virtual_service: bool) {
         let fingerprints = &mut self.config.fingerprints;
         if virtual_service {
             fingerprints.add_virtual_service(hash);
@@ -79,20 +85,8 @@ impl Loaded {
             .remove("metadata")
             .and_then(|m| serde_json::from_value(m).ok())
             .unwrap_or_default();
-        let namespace = meta
-            .namespace
-            .clone()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "default".to_string());
-        let reference = ResourceRef {
-            kind: if kind_name.is_empty() {
-                "<no kind>".into()
-            } else {
-                kind_name.into()
-            },
-            namespace: namespace.clone(),
-            name: meta.name.clone(),
-        };
+        let namespace = namespace_of(&meta);
+        let reference = reference_of(kind_name, &namespace, &meta);
         if let Some(kind) = kube::KubeKind::parse(kind_name, &api_version) {
             let order = self.config.loaded;
             self.config.loaded += 1;
@@ -115,31 +109,118 @@ impl Loaded {
         if self.add_policy_object(kind_name, &api_version, &reference, obj) {
             return;
         }
-        let kind = match Kind::parse(kind_name) {
-            Some(k) if is_istio_networking(&api_version) => k,
-            Some(_) => {
-                self.diagnostics.push(Diagnostic::new(
-                    "WEIR0002",
-                    Severity::Warning,
-                    reference,
-                    "apiVersion",
-                    format!(
-                        "apiVersion {api_version:?} is not networking.istio.io/v1, v1beta1 or v1alpha3; resource skipped"
-                    ),
-                ));
-                return;
-            }
-            None => {
-                self.diagnostics.push(Diagnostic::new(
-                    "WEIR0002",
-                    Severity::Warning,
-                    reference,
-                    "kind",
-                    format!("unknown kind {kind_name:?} ({api_version}); resource skipped"),
-                ));
-                return;
-            }
+        let Some(kind) = self.networking_kind(kind_name, &api_version, &reference) else {
+            return;
         };
+        let spec = obj
+            .remove("spec")
+            .unwrap_or(Value::Object(Default::default()));
+        let keys = obj.keys().map(String::as_str);
+        let resource = Networking {
+            kind,
+            meta,
+            namespace,
+            reference,
+        };
+        self.add_networking(resource, keys, spec, origin, virtual_service);
+    }
+
+    /// A mapping the fast block-YAML reader built: a networking resource
+    /// deserializes straight from it (no `Value` tree, issue 20); any other
+    /// kind is read from its value, as from serde_yaml_ng's.
+    pub(super) fn add_node_object(&mut self, kind_name: &str, object: &Node<'_>, origin: &Origin) {
+        let Node::Map(entries) = object else {
+            return;
+        };
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Node::as_str)
+            .unwrap_or("");
+        let networking = Kind::parse(kind_name).filter(|_| {
+            is_istio_networking(api_version)
+                && kube::KubeKind::parse(kind_name, api_version).is_none()
+        });
+        let Some(kind) = networking else {
+            self.add_object(kind_name, block_yaml::to_map(entries), origin);
+            return;
+        };
+        let hash = fingerprint::node_hash(
+            kind_name,
+            object,
+            &origin.file,
+            origin.document,
+            self.config.loaded,
+        );
+        let meta: Metadata = object
+            .get("metadata")
+            .and_then(|m| Metadata::deserialize(m).ok())
+            .unwrap_or_default();
+        let namespace = namespace_of(&meta);
+        let reference = reference_of(kind_name, &namespace, &meta);
+        let empty = Node::Map(Vec::new());
+        let spec = object.get("spec").unwrap_or(&empty);
+        let keys = entries
+            .iter()
+            .map(|(k, _)| k.as_ref())
+            .filter(|k| *k != "metadata");
+        let resource = Networking {
+            kind,
+            meta,
+            namespace,
+            reference,
+        };
+        let mut virtual_service = false;
+        self.add_networking(resource, keys, spec, origin, &mut virtual_service);
+        self.add_fingerprint(hash, virtual_service);
+    }
+
+    /// The networking kind of `kind_name`, or `None` with a warning that the
+    /// resource is skipped (another apiVersion, an unknown kind).
+    fn networking_kind(
+        &mut self,
+        kind_name: &str,
+        api_version: &str,
+        reference: &ResourceRef,
+    ) -> Option<Kind> {
+        let (field, message) = match Kind::parse(kind_name) {
+            Some(k) if is_istio_networking(api_version) => return Some(k),
+            Some(_) => (
+                "apiVersion",
+                format!(
+                    "apiVersion {api_version:?} is not networking.istio.io/v1, v1beta1 or v1alpha3; resource skipped"
+                ),
+            ),
+            None => (
+                "kind",
+                format!("unknown kind {kind_name:?} ({api_version}); resource skipped"),
+            ),
+        };
+        self.diagnostics.push(Diagnostic::new(
+            "WEIR0002",
+            Severity::Warning,
+            reference.clone(),
+            field,
+            message,
+        ));
+        None
+    }
+
+    /// Adds a networking resource: its top-level `keys` (without
+    /// `metadata`) checked, its `spec` parsed.
+    fn add_networking<'de, D: serde::Deserializer<'de>>(
+        &mut self,
+        resource: Networking,
+        keys: impl Iterator<Item = &'de str>,
+        spec: D,
+        origin: &Origin,
+        virtual_service: &mut bool,
+    ) {
+        let Networking {
+            kind,
+            meta,
+            namespace,
+            reference,
+        } = resource;
         if meta.name.is_empty() {
             self.diagnostics.push(Diagnostic::new(
                 "IST0106",
@@ -149,8 +230,8 @@ impl Loaded {
                 "metadata.name is required".to_string(),
             ));
         }
-        for key in obj.keys() {
-            if !matches!(key.as_str(), "apiVersion" | "kind" | "spec" | "status") {
+        for key in keys {
+            if !matches!(key, "apiVersion" | "kind" | "spec" | "status") {
                 self.diagnostics.push(Diagnostic::new(
                     "IST0106",
                     Severity::Error,
@@ -160,9 +241,6 @@ impl Loaded {
                 ));
             }
         }
-        let spec = obj
-            .remove("spec")
-            .unwrap_or(Value::Object(Default::default()));
         let order = self.config.loaded;
         self.config.loaded += 1;
         macro_rules! push {
@@ -170,11 +248,11 @@ impl Loaded {
                 if let Some(spec) = parse_spec(spec, &reference, &mut self.diagnostics) {
                     *virtual_service = kind == Kind::VirtualService;
                     self.config.$field.push(Resource {
-                        name: meta.name.clone(),
+                        name: meta.name,
                         namespace,
-                        created: meta.creation_timestamp.clone(),
+                        created: meta.creation_timestamp,
                         order,
-                        labels: meta.labels.clone(),
+                        labels: meta.labels,
                         spec,
                         origin: origin.clone(),
                     });
@@ -191,6 +269,34 @@ impl Loaded {
     }
 }
 
+/// A networking resource's kind and metadata, read before its spec.
+struct Networking {
+    kind: Kind,
+    meta: Metadata,
+    namespace: String,
+    reference: ResourceRef,
+}
+
+/// `metadata.namespace`, `default` when absent or empty.
+fn namespace_of(meta: &Metadata) -> String {
+    meta.namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".to_string())
+}
+
+fn reference_of(kind_name: &str, namespace: &str, meta: &Metadata) -> ResourceRef {
+    ResourceRef {
+        kind: if kind_name.is_empty() {
+            "<no kind>".into()
+        } else {
+            kind_name.into()
+        },
+        namespace: namespace.to_string(),
+        name: meta.name.clone(),
+    }
+}
+
 fn is_istio_networking(api_version: &str) -> bool {
     matches!(
         api_version,
@@ -198,9 +304,10 @@ fn is_istio_networking(api_version: &str) -> bool {
     )
 }
 
-/// Parses a spec, reporting every unknown field and the first type error.
-fn parse_spec<T: DeserializeOwned>(
-    spec: Value,
+/// Parses a spec (a `Value`, or a block-YAML [`Node`]: the same results
+/// and messages), reporting every unknown field and the first type error.
+fn parse_spec<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    spec: D,
     reference: &ResourceRef,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<T> {

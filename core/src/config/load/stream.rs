@@ -2,8 +2,9 @@
 //! serde_yaml_ng for the rest), JSON streams, lists and `kind: List`
 //! items, each mapping handed to [`Loaded`]'s object reading.
 
+use super::super::block_yaml::{self, Node};
 use super::super::chunks::{kubectl_chunks, shift_locations};
-use super::super::{block_yaml, Origin};
+use super::super::Origin;
 use super::Loaded;
 use crate::diagnostic::Diagnostic;
 use serde_json::Value;
@@ -81,7 +82,7 @@ impl Loaded {
                     file: file.to_string(),
                     document: index + 1,
                 };
-                self.add_document_value(document, &origin);
+                self.add_document_node(&document, &origin);
             }
             return true;
         }
@@ -101,29 +102,29 @@ impl Loaded {
 
     /// A document the fast reader built, added as [`DocumentSeed`] adds
     /// one from serde_yaml_ng's events: a resource, a sequence of
-    /// documents, or a list whose `items` are added one by one; the tree is
-    /// moved in, not copied.
-    fn add_document_value(&mut self, document: Value, origin: &Origin) {
+    /// documents, or a list whose `items` are added one by one.
+    fn add_document_node(&mut self, document: &Node<'_>, origin: &Origin) {
         let found = match document {
-            Value::Null => return,
-            Value::Bool(_) => "a boolean",
-            Value::Number(_) => "a number",
-            Value::String(_) => "a string",
-            Value::Array(items) => {
+            Node::Null => return,
+            Node::Bool(_) => "a boolean",
+            Node::U64(_) | Node::I64(_) | Node::F64(_) => "a number",
+            Node::Str(_) => "a string",
+            Node::Seq(items) => {
                 for item in items {
-                    self.add_document_value(item, origin);
+                    self.add_document_node(item, origin);
                 }
                 return;
             }
-            Value::Object(mut obj) => {
-                let list = match obj.remove("items") {
-                    Some(items) => {
-                        self.add_document_value(items, origin);
-                        true
-                    }
-                    None => false,
-                };
-                self.add_mapping(obj, list, origin);
+            Node::Map(_) => {
+                // With `items` it is a list, and adds nothing more.
+                if let Some(items) = document.get("items") {
+                    self.add_document_node(items, origin);
+                    return;
+                }
+                let kind = document.get("kind").and_then(Node::as_str).unwrap_or("");
+                if !kind.ends_with("List") {
+                    self.add_node_object(kind, document, origin);
+                }
                 return;
             }
         };
@@ -276,5 +277,72 @@ impl<'de> serde::de::Visitor<'de> for DocumentSeed<'_> {
         }
         self.loaded.add_mapping(obj, list, self.origin);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `text` loaded by the fast reader's nodes, and by serde_yaml_ng's
+    /// values.
+    fn both_ways(text: &str) -> (String, String) {
+        let (mut fast, mut values) = (Loaded::default(), Loaded::default());
+        fast.add_yaml_documents("t.yaml", text, 0, 0, 0);
+        values.add_yaml_with_serde("t.yaml", text, 0, 0, 0);
+        (format!("{fast:?}"), format!("{values:?}"))
+    }
+
+    /// Every YAML file the repository ships loads into the same resources,
+    /// fingerprints and diagnostics (codes, fields, messages) both ways.
+    #[test]
+    fn nodes_load_as_values_do_on_the_repository_yaml() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut stack = vec![root.join("examples"), root.join("core/tests")];
+        let mut compared = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if !path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                if block_yaml::documents(&text).is_none() {
+                    continue; // not the fast reader's (or malformed on purpose)
+                }
+                let (fast, values) = both_ways(&text);
+                assert_eq!(fast, values, "{}", path.display());
+                compared += 1;
+            }
+        }
+        assert!(compared >= 20, "{compared}");
+    }
+
+    /// Bad specs: the same diagnostics, message for message, both ways.
+    #[test]
+    fn nodes_report_errors_as_values_do() {
+        let vs = |spec: &str| {
+            format!("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: a, namespace: n}}\nspec:\n{spec}")
+        };
+        for text in [
+            vs("  hosts: [x]\n  http:\n  - timeout: 5\n"),
+            vs("  hosts: x\n"),
+            vs("  hosts: [x]\n  htp: []\n  http:\n  - match:\n    - uri: {prefx: /a}\n    route:\n    - destination: {host: x}\n      weight: -3\n"),
+            vs("  http: [{route: [{destination: {host: x, port: {number: many}}}]}]\n"),
+            vs("  hosts: [x]\n  http: [{fault: {abort: {httpStatus: 1.5}}}]\n"),
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nextra: 1\nspec: {host: h, subsets: [{name: v1, labels: {version: 1}}]}\n".to_string(),
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: [s]}\nspec: {hosts: [h], ports: [{number: 80, name: http}], endpoints: [{address: 1.1.1.1, ports: {http: x}}]}\n".to_string(),
+            "apiVersion: networking.istio.io/v2\nkind: Gateway\nmetadata: {name: g}\n---\nkind: Nope\n---\n- 1\n- [a]\n---\nkind: List\nitems:\n- apiVersion: networking.istio.io/v1\n  kind: WorkloadEntry\n  metadata: {name: w}\n  spec: {address: 1.2.3.4, weight: x}\n".to_string(),
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n".to_string(),
+        ] {
+            let (fast, values) = both_ways(&text);
+            assert_eq!(fast, values, "{text}");
+            let loaded = Loaded::from_source("t.yaml", &text);
+            assert!(!loaded.diagnostics.is_empty(), "{text}");
+        }
     }
 }
