@@ -88,22 +88,7 @@ impl Loaded {
         let namespace = namespace_of(&meta);
         let reference = reference_of(kind_name, &namespace, &meta);
         if let Some(kind) = kube::KubeKind::parse(kind_name, &api_version) {
-            let order = self.config.loaded;
-            self.config.loaded += 1;
-            let annotations = meta.other.get("annotations");
-            let meta = kube::Meta {
-                // A Namespace has no namespace: its name is one.
-                namespace: &namespace,
-                name: &meta.name,
-                created: meta.creation_timestamp.as_deref(),
-                labels: &meta.labels,
-                annotations,
-                order,
-                origin,
-            };
-            self.config
-                .kube
-                .add(kind, meta, std::mem::take(obj), &mut self.diagnostics);
+            self.add_kube(kind, &meta, &namespace, &*obj, origin);
             return;
         }
         if self.add_policy_object(kind_name, &api_version, &reference, obj) {
@@ -125,9 +110,34 @@ impl Loaded {
         self.add_networking(resource, keys, spec, origin, virtual_service);
     }
 
-    /// A mapping the fast block-YAML reader built: a networking resource
-    /// deserializes straight from it (no `Value` tree, issue 20); any other
-    /// kind is read from its value, as from serde_yaml_ng's.
+    /// A Kubernetes object, its metadata read.
+    fn add_kube<S: kube::Source>(
+        &mut self,
+        kind: kube::KubeKind,
+        meta: &Metadata,
+        namespace: &str,
+        obj: &S,
+        origin: &Origin,
+    ) {
+        let order = self.config.loaded;
+        self.config.loaded += 1;
+        let meta = kube::Meta {
+            // A Namespace has no namespace: its name is one.
+            namespace,
+            name: &meta.name,
+            created: meta.creation_timestamp.as_deref(),
+            labels: &meta.labels,
+            annotations: meta.other.get("annotations"),
+            order,
+            origin,
+        };
+        self.config.kube.add(kind, meta, obj, &mut self.diagnostics);
+    }
+
+    /// A mapping the fast block-YAML reader built: a networking resource or
+    /// a Kubernetes object deserializes straight from it (no `Value` tree,
+    /// issue 20); any other kind is read from its value, as from
+    /// serde_yaml_ng's.
     pub(super) fn add_node_object(&mut self, kind_name: &str, object: &Node<'_>, origin: &Origin) {
         let Node::Map(entries) = object else {
             return;
@@ -136,14 +146,13 @@ impl Loaded {
             .get("apiVersion")
             .and_then(Node::as_str)
             .unwrap_or("");
-        let networking = Kind::parse(kind_name).filter(|_| {
-            is_istio_networking(api_version)
-                && kube::KubeKind::parse(kind_name, api_version).is_none()
-        });
-        let Some(kind) = networking else {
+        let kube_kind = kube::KubeKind::parse(kind_name, api_version);
+        let networking = Kind::parse(kind_name)
+            .filter(|_| is_istio_networking(api_version) && kube_kind.is_none());
+        if kube_kind.is_none() && networking.is_none() {
             self.add_object(kind_name, block_yaml::to_map(entries), origin);
             return;
-        };
+        }
         let hash = fingerprint::node_hash(
             kind_name,
             object,
@@ -156,6 +165,13 @@ impl Loaded {
             .and_then(|m| Metadata::deserialize(m).ok())
             .unwrap_or_default();
         let namespace = namespace_of(&meta);
+        let Some(kind) = networking else {
+            if let Some(kind) = kube_kind {
+                self.add_kube(kind, &meta, &namespace, object, origin);
+            }
+            self.add_fingerprint(hash, false);
+            return;
+        };
         let reference = reference_of(kind_name, &namespace, &meta);
         let empty = Node::Map(Vec::new());
         let spec = object.get("spec").unwrap_or(&empty);

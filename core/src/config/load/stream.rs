@@ -338,6 +338,8 @@ mod tests {
             "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: [s]}\nspec: {hosts: [h], ports: [{number: 80, name: http}], endpoints: [{address: 1.1.1.1, ports: {http: x}}]}\n".to_string(),
             "apiVersion: networking.istio.io/v2\nkind: Gateway\nmetadata: {name: g}\n---\nkind: Nope\n---\n- 1\n- [a]\n---\nkind: List\nitems:\n- apiVersion: networking.istio.io/v1\n  kind: WorkloadEntry\n  metadata: {name: w}\n  spec: {address: 1.2.3.4, weight: x}\n".to_string(),
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n".to_string(),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: n, labels: {app: a}}\nstatus: {podIP: [x]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s, annotations: {networking.istio.io/exportTo: '.'}}\nspec: {ports: 80}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: t}\nspec:\n".to_string(),
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: c}\ntype: kubernetes.io/tls\ndata: {tls.crt: x}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: e}\nendpoints: [{addresses: 1.2.3.4}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {}\nspec: {replicas: x}\n".to_string(),
         ] {
             let (fast, values) = both_ways(&text);
             assert_eq!(fast, values, "{text}");
