@@ -70,7 +70,7 @@ impl<'t> Parser<'_, 't> {
     /// A block sequence whose `-` are at column `indent`, the first at the
     /// cursor.
     pub(super) fn block_sequence(&mut self, indent: usize) -> R<Node<'t>> {
-        let mut items = Vec::new();
+        let mut items = self.scratch_seq();
         loop {
             // At a `-`.
             self.col += 1;
@@ -106,13 +106,13 @@ impl<'t> Parser<'_, 't> {
             }
             self.col = i;
         }
-        Some(Node::Seq(items))
+        Some(self.seq(items))
     }
 
     /// A block mapping whose keys are at column `indent`, the first at the
     /// cursor.
     pub(super) fn block_mapping(&mut self, indent: usize) -> R<Node<'t>> {
-        let mut map = Vec::new();
+        let mut map = self.scratch_map();
         loop {
             let rest = self.rest();
             let end = key_end(rest)?;
@@ -159,7 +159,7 @@ impl<'t> Parser<'_, 't> {
             }
             self.col = i;
         }
-        Some(Node::mapping(map))
+        Some(self.map(map))
     }
 
     /// A value that starts mid-line: a flow collection, a quoted, block or

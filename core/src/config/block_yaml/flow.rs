@@ -88,7 +88,7 @@ impl<'t> Parser<'_, 't> {
         let v = match rest.as_bytes().first()? {
             b'[' => {
                 self.col += 1;
-                let mut items = Vec::new();
+                let mut items = self.scratch_seq();
                 loop {
                     self.flow_space()?;
                     if self.rest().starts_with(']') {
@@ -108,11 +108,11 @@ impl<'t> Parser<'_, 't> {
                         return None;
                     }
                 }
-                Node::Seq(items)
+                self.seq(items)
             }
             b'{' => {
                 self.col += 1;
-                let mut map = Vec::new();
+                let mut map = self.scratch_map();
                 loop {
                     self.flow_space()?;
                     if self.rest().starts_with('}') {
@@ -142,7 +142,7 @@ impl<'t> Parser<'_, 't> {
                         return None;
                     }
                 }
-                Node::mapping(map)
+                self.map(map)
             }
             b'"' | b'\'' => Node::Str(Cow::Owned(self.quoted(-1)?)),
             _ => {

@@ -27,6 +27,7 @@ mod tests;
 
 pub(crate) use node::{to_map, Node};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Nesting deeper than this falls back (serde_yaml_ng stops at 128).
 const MAX_DEPTH: usize = 64;
@@ -56,6 +57,7 @@ pub(crate) struct Documents<'a> {
     starts: Vec<usize>,
     /// Line ranges of the documents, empty edges already dropped.
     ranges: std::vec::IntoIter<(usize, usize)>,
+    pool: Pool<'a>,
 }
 
 impl<'a> Documents<'a> {
@@ -109,6 +111,7 @@ impl<'a> Documents<'a> {
             lines,
             starts,
             ranges: ranges.into_iter(),
+            pool: Pool::default(),
         })
     }
 }
@@ -124,8 +127,11 @@ impl<'t> Iterator for Documents<'t> {
             line: 0,
             col: 0,
             depth: 0,
+            pool: std::mem::take(&mut self.pool),
         };
-        Some(p.document().ok_or(Rest {
+        let document = p.document();
+        self.pool = p.pool;
+        Some(document.ok_or(Rest {
             offset: self.starts.get(from).copied().unwrap_or(usize::MAX),
             line: from,
         }))
@@ -152,6 +158,40 @@ struct Parser<'l, 't> {
     line: usize,
     col: usize,
     depth: usize,
+    pool: Pool<'t>,
+}
+
+/// Scratch vectors, one per open collection and reused across documents:
+/// each collection is then allocated once at its size, not grown push by
+/// push (growth was a tenth of loading a cluster dump).
+#[derive(Default)]
+struct Pool<'t> {
+    seqs: Vec<Vec<Node<'t>>>,
+    maps: Vec<Vec<(Cow<'t, str>, Node<'t>)>>,
+}
+
+impl<'t> Parser<'_, 't> {
+    fn scratch_seq(&mut self) -> Vec<Node<'t>> {
+        self.pool.seqs.pop().unwrap_or_default()
+    }
+
+    fn scratch_map(&mut self) -> Vec<(Cow<'t, str>, Node<'t>)> {
+        self.pool.maps.pop().unwrap_or_default()
+    }
+
+    /// The sequence of `scratch`'s items, `scratch` back in the pool.
+    fn seq(&mut self, mut scratch: Vec<Node<'t>>) -> Node<'t> {
+        let items = scratch.drain(..).collect();
+        self.pool.seqs.push(scratch);
+        Node::Seq(items)
+    }
+
+    /// The mapping of `scratch`'s entries, `scratch` back in the pool.
+    fn map(&mut self, mut scratch: Vec<(Cow<'t, str>, Node<'t>)>) -> Node<'t> {
+        let entries = scratch.drain(..).collect();
+        self.pool.maps.push(scratch);
+        Node::mapping(entries)
+    }
 }
 
 /// `None`: fall back to serde_yaml_ng.

@@ -64,6 +64,7 @@ pub(super) fn scalar_key(raw: &str) -> Option<Cow<'_, str>> {
                 line: 0,
                 col: 0,
                 depth: 0,
+                pool: Default::default(),
             };
             let s = p.quoted(-1)?;
             (p.line == 0 && p.col == raw.len()).then_some(Cow::Owned(s))
