@@ -181,14 +181,16 @@ impl<'t> Parser<'_, 't> {
 
     /// The sequence of `scratch`'s items, `scratch` back in the pool.
     fn seq(&mut self, mut scratch: Vec<Node<'t>>) -> Node<'t> {
-        let items = scratch.drain(..).collect();
+        let mut items = Vec::with_capacity(scratch.len());
+        items.append(&mut scratch); // `scratch` keeps its capacity
         self.pool.seqs.push(scratch);
         Node::Seq(items)
     }
 
     /// The mapping of `scratch`'s entries, `scratch` back in the pool.
     fn map(&mut self, mut scratch: Vec<(Cow<'t, str>, Node<'t>)>) -> Node<'t> {
-        let entries = scratch.drain(..).collect();
+        let mut entries = Vec::with_capacity(scratch.len());
+        entries.append(&mut scratch);
         self.pool.maps.push(scratch);
         Node::mapping(entries)
     }
