@@ -24,3 +24,28 @@ fn generated_configs_read_the_same_both_ways() {
     check("prefix routes", &route_table_yaml(200, UriKind::Prefix));
     check("regex routes", &route_table_yaml(200, UriKind::Regex));
 }
+
+/// The loaded config (resources, fingerprints, diagnostics) is the same
+/// from the fast reader's nodes as from serde_yaml_ng's values (a tab in a
+/// leading comment sends the stream to serde_yaml_ng).
+#[test]
+fn generated_configs_load_the_same_both_ways() {
+    use weir_benches::cluster::mesh_config_with_errors;
+    use weir_core::config::Loaded;
+    for (name, text) in [
+        ("mesh 200", mesh_config(200)),
+        ("mesh 200 with errors", mesh_config_with_errors(200)),
+        ("cluster dump 50x10", cluster_dump(50, 10)),
+    ] {
+        let fast = Loaded::from_source("g.yaml", &text);
+        let values = Loaded::from_source("g.yaml", &format!("# a\ttab\n{text}"));
+        assert_eq!(format!("{fast:?}"), format!("{values:?}"), "{name}");
+        if name.contains("errors") {
+            assert!(
+                fast.diagnostics.len() >= 200,
+                "{name}: {}",
+                fast.diagnostics.len()
+            );
+        }
+    }
+}

@@ -92,7 +92,7 @@ pub(crate) fn disruption(
         .map(|e| EndpointSpec {
             address: e.address.clone(),
             port: None,
-            labels: e.labels.clone(),
+            labels: (&e.labels).into(),
             weight: e.weight,
             locality: e.locality.clone(),
         })

@@ -33,7 +33,7 @@ impl EndpointSpec {
                 .port
                 .map(|p| vec![(String::new(), p)])
                 .unwrap_or_default(),
-            labels: self.labels.clone(),
+            labels: self.labels.clone().into(),
             weight: self.weight.max(1),
             locality: self.locality.clone(),
             ..RegistryEndpoint::default()

@@ -156,7 +156,8 @@ impl<'c> Builder<'c> {
         port: u16,
         service: Option<&Service>,
     ) -> (Option<Vec<(String, String)>>, ClusterPolicy) {
-        let top: Option<&TrafficPolicy> = drs.iter().find_map(|dr| dr.spec.traffic_policy.as_ref());
+        let top: Option<&TrafficPolicy> =
+            drs.iter().find_map(|dr| dr.spec.traffic_policy.as_deref());
         let subset_def = drs
             .iter()
             .flat_map(|dr| dr.spec.subsets.iter())
@@ -171,7 +172,7 @@ impl<'c> Builder<'c> {
             outlier = pl.outlier_detection.clone();
         }
         // 2. Subset policy: its port entry replaces, else each set field overrides.
-        if let Some(sp) = subset_def.and_then(|s| s.traffic_policy.as_ref()) {
+        if let Some(sp) = subset_def.and_then(|s| s.traffic_policy.as_deref()) {
             if let Some(pl) = port_level(sp, port) {
                 lb = pl.load_balancer.clone();
                 pool = pl.connection_pool.clone();

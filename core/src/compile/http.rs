@@ -133,7 +133,7 @@ impl<'c> Builder<'c> {
             let (destinations, choice) = self.route_destinations(
                 dests
                     .iter()
-                    .map(|d| (&d.destination, d.weight, d.headers.as_ref())),
+                    .map(|d| (&d.destination, d.weight, d.headers.as_deref())),
                 ns,
                 (&route_req, &route_resp, route_authority.as_deref()),
             );
@@ -186,7 +186,7 @@ impl<'c> Builder<'c> {
             Some(Ok(cors)) => Some(cors),
             None => None,
         };
-        let fault = match http.fault.as_ref().map(compile_fault) {
+        let fault = match http.fault.as_deref().map(compile_fault) {
             Some(Err(why)) => {
                 self.unbuildable(vs, &format!("{field}.fault.delay.fixedDelay"), why);
                 None
@@ -208,7 +208,7 @@ impl<'c> Builder<'c> {
                 .as_deref()
                 .and_then(|t| parse_duration(t).ok())
                 .filter(|d| !d.is_zero()),
-            retries: compile_retries(http.retries.as_ref(), consistent_hash),
+            retries: compile_retries(http.retries.as_deref(), consistent_hash),
             mirrors: mirrors.into(),
             rewrite_uri: http
                 .rewrite

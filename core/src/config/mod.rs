@@ -18,6 +18,7 @@ pub mod model;
 pub mod names;
 pub mod policy;
 pub mod registry;
+pub mod string_map;
 
 use crate::diagnostic::ResourceRef;
 pub use load::Loaded;

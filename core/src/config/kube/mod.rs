@@ -15,11 +15,13 @@ pub mod protocol;
 mod secret;
 pub mod services;
 
+use super::block_yaml::{to_map, Node};
 use super::{Origin, Resource};
 use crate::diagnostic::{Diagnostic, ResourceRef, Severity};
 use model::*;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The Kubernetes kinds Weir reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,11 +149,11 @@ pub(crate) struct Meta<'a> {
 impl Objects {
     /// Adds one object of `kind`. Fields Weir does not read are ignored (a
     /// dump prints many); a field of the wrong type is an error naming it.
-    pub(crate) fn add(
+    pub(crate) fn add<S: Source>(
         &mut self,
         kind: KubeKind,
         meta: Meta<'_>,
-        mut obj: Map<String, Value>,
+        obj: &S,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         let reference = ResourceRef {
@@ -169,11 +171,9 @@ impl Objects {
             ));
             return;
         }
-        let spec = || obj.get("spec").cloned().unwrap_or(Value::Null);
         match kind {
             KubeKind::Service => {
-                let Some(spec) = read::<ServiceSpec>(spec(), "spec", &reference, diagnostics)
-                else {
+                let Some(spec) = obj.read_spec::<ServiceSpec>(&reference, diagnostics) else {
                     return;
                 };
                 let export_to = meta
@@ -192,20 +192,17 @@ impl Objects {
                     .push(resource(&meta, ServiceObject { spec, export_to }));
             }
             KubeKind::EndpointSlice => {
-                obj.remove("metadata");
-                if let Some(s) = read(Value::Object(obj), "", &reference, diagnostics) {
+                if let Some(s) = obj.read_whole(&reference, diagnostics) {
                     self.endpoint_slices.push(resource(&meta, s));
                 }
             }
             KubeKind::Endpoints => {
-                obj.remove("metadata");
-                if let Some(s) = read(Value::Object(obj), "", &reference, diagnostics) {
+                if let Some(s) = obj.read_whole(&reference, diagnostics) {
                     self.endpoints.push(resource(&meta, s));
                 }
             }
             KubeKind::Pod => {
-                obj.remove("metadata");
-                if let Some(p) = read(Value::Object(obj), "", &reference, diagnostics) {
+                if let Some(p) = obj.read_whole(&reference, diagnostics) {
                     self.pods.push(resource(&meta, p));
                 }
             }
@@ -213,6 +210,7 @@ impl Objects {
             KubeKind::Secret => {
                 // Only `type` and the shape of the TLS keys are read: the
                 // data never leaves the input text.
+                let obj = obj.to_map();
                 let secret_type = obj
                     .get("type")
                     .and_then(Value::as_str)
@@ -231,7 +229,7 @@ impl Objects {
             | KubeKind::StatefulSet
             | KubeKind::ReplicaSet
             | KubeKind::DaemonSet => {
-                if let Some(spec) = read::<WorkloadSpec>(spec(), "spec", &reference, diagnostics) {
+                if let Some(spec) = obj.read_spec::<WorkloadSpec>(&reference, diagnostics) {
                     self.workloads
                         .push(resource(&meta, Workload { kind, spec }));
                 }
@@ -274,20 +272,92 @@ fn resource<S>(meta: &Meta<'_>, spec: S) -> Resource<S> {
     }
 }
 
-/// Reads `value` as `T`; a type error becomes a diagnostic with its path
+/// An object as loading hands it over, `metadata` read already: a map of
+/// values (JSON, serde_yaml_ng) or a block-YAML node, read in place either
+/// way (with the same results and messages).
+pub(crate) trait Source {
+    /// `spec` as `T` (absent or null: an empty mapping); a type error
+    /// becomes a diagnostic naming the field.
+    fn read_spec<T: DeserializeOwned>(
+        &self,
+        reference: &ResourceRef,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<T>;
+
+    /// The whole object as `T` (its `metadata` is not read).
+    fn read_whole<T: DeserializeOwned>(
+        &self,
+        reference: &ResourceRef,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<T>;
+
+    /// The object as values.
+    fn to_map(&self) -> Cow<'_, Map<String, Value>>;
+}
+
+impl Source for Map<String, Value> {
+    fn read_spec<T: DeserializeOwned>(
+        &self,
+        reference: &ResourceRef,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<T> {
+        let empty = Value::Object(Map::new());
+        let spec = self.get("spec").filter(|s| !s.is_null()).unwrap_or(&empty);
+        read(spec, "spec", reference, diagnostics)
+    }
+
+    fn read_whole<T: DeserializeOwned>(
+        &self,
+        reference: &ResourceRef,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<T> {
+        read(self, "", reference, diagnostics)
+    }
+
+    fn to_map(&self) -> Cow<'_, Map<String, Value>> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl Source for Node<'_> {
+    fn read_spec<T: DeserializeOwned>(
+        &self,
+        reference: &ResourceRef,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<T> {
+        let empty = Node::Map(Vec::new());
+        let spec = self
+            .get("spec")
+            .filter(|s| **s != Node::Null)
+            .unwrap_or(&empty);
+        read(spec, "spec", reference, diagnostics)
+    }
+
+    fn read_whole<T: DeserializeOwned>(
+        &self,
+        reference: &ResourceRef,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<T> {
+        read(self, "", reference, diagnostics)
+    }
+
+    fn to_map(&self) -> Cow<'_, Map<String, Value>> {
+        match self {
+            Node::Map(entries) => Cow::Owned(to_map(entries)),
+            _ => Cow::Owned(Map::new()),
+        }
+    }
+}
+
+/// Reads `T` from `de`; a type error becomes a diagnostic with its path
 /// under `prefix`.
-fn read<T: DeserializeOwned>(
-    value: Value,
+fn read<'de, T: DeserializeOwned, D: serde::Deserializer<'de>>(
+    de: D,
     prefix: &str,
     reference: &ResourceRef,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<T> {
-    let value = if value.is_null() {
-        Value::Object(Map::new())
-    } else {
-        value
-    };
-    match serde_path_to_error::deserialize::<_, T>(value) {
+    match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(v) => Some(v),
         Err(e) => {
             let path = e.path().to_string();

@@ -13,6 +13,7 @@
 //! (`--istio-severity` gives the error): pods may yet arrive.
 
 use super::{selects, Analysis};
+use crate::config::kube::model::PodObject;
 use crate::config::model::{DestinationRuleSpec, StringMap};
 use crate::config::names::expand_host;
 use crate::config::registry::Service;
@@ -22,14 +23,21 @@ use std::collections::HashMap;
 
 pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
     let selectors = Selectors::new(a);
+    // Pods by namespace: a subset is judged by its service's namespace only,
+    // and a scan of every pod per subset was quadratic in a cluster dump.
+    let mut pods: HashMap<&str, Vec<&Resource<PodObject>>> = HashMap::new();
+    for p in &a.pods {
+        pods.entry(p.namespace.as_str()).or_default().push(p);
+    }
     for dr in &a.config.destination_rules {
-        subsets(a, &selectors, dr, out);
+        subsets(a, &selectors, &pods, dr, out);
     }
 }
 
 fn subsets(
     a: &Analysis<'_>,
     selectors: &Selectors<'_>,
+    pods: &HashMap<&str, Vec<&Resource<PodObject>>>,
     dr: &Resource<DestinationRuleSpec>,
     out: &mut Vec<Diagnostic>,
 ) {
@@ -57,11 +65,12 @@ fn subsets(
             let pods = match selectors.of(service) {
                 Some(selector) if !a.pods.is_empty() => {
                     by_pods = true;
-                    a.pods.iter().any(|p| {
-                        p.namespace == service.namespace
-                            && selects(selector, &p.labels)
-                            && selects(&subset.labels, &p.labels)
-                    })
+                    pods.get(service.namespace.as_str())
+                        .is_some_and(|in_namespace| {
+                            in_namespace.iter().any(|p| {
+                                selects(selector, &p.labels) && selects(&subset.labels, &p.labels)
+                            })
+                        })
                 }
                 _ => false,
             };

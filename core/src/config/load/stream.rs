@@ -1,0 +1,350 @@
+//! The documents of an input: YAML streams (the fast block-YAML reader,
+//! serde_yaml_ng for the rest), JSON streams, lists and `kind: List`
+//! items, each mapping handed to [`Loaded`]'s object reading.
+
+use super::super::block_yaml::{self, Node};
+use super::super::chunks::{kubectl_chunks, shift_locations};
+use super::super::Origin;
+use super::Loaded;
+use crate::diagnostic::Diagnostic;
+use serde_json::Value;
+
+/// WEIR0001 for document `index` (0-based) of `file`, at `(line, column)`.
+fn syntax_error(
+    file: &str,
+    index: usize,
+    message: String,
+    at: Option<(usize, usize)>,
+) -> Diagnostic {
+    let origin = Origin {
+        file: file.to_string(),
+        document: index + 1,
+    };
+    let mut d = Diagnostic::load_error("WEIR0001", &origin.file, "", message);
+    d.line = at.map(|(l, _)| l);
+    d.column = at.map(|(_, c)| c);
+    d
+}
+
+impl Loaded {
+    pub(super) fn add_yaml_stream(&mut self, file: &str, text: &str) {
+        // A `kind: List` as kubectl prints it is read item by item: the YAML
+        // parser holds a whole document's events in memory, which for a
+        // cluster dump (one List document) is gigabytes.
+        let Some(chunks) = kubectl_chunks(text) else {
+            self.add_yaml_documents(file, text, 0, 0, 0);
+            return;
+        };
+        let mut buf = String::new();
+        for chunk in chunks {
+            let chunk_text = chunk.text(text, &mut buf);
+            if !self.add_yaml_documents(file, chunk_text, chunk.document, chunk.line, chunk.column)
+            {
+                // As in one stream: nothing after a syntax error is trusted.
+                break;
+            }
+        }
+    }
+
+    /// Parses the documents of `text`, numbered from `first_document`;
+    /// `line` and `column` place `text` in its file (for syntax errors).
+    /// False when it stopped at a syntax error.
+    pub(in crate::config) fn add_yaml_documents(
+        &mut self,
+        file: &str,
+        text: &str,
+        first_document: usize,
+        line: usize,
+        column: usize,
+    ) -> bool {
+        // The common YAML without serde_yaml_ng's event buffers; anything
+        // else (and every syntax error, with its location) goes to it, from
+        // the first document the fast reader does not take.
+        if let Some(documents) = block_yaml::Documents::new(text) {
+            for (i, document) in documents.enumerate() {
+                let index = first_document + i;
+                let document = match document {
+                    Ok(d) => d,
+                    Err(rest) => {
+                        let Some(tail) = text.get(rest.offset..) else {
+                            return false;
+                        };
+                        return self.add_yaml_with_serde(
+                            file,
+                            tail,
+                            index,
+                            line + rest.line,
+                            column,
+                        );
+                    }
+                };
+                let origin = Origin {
+                    file: file.to_string(),
+                    document: index + 1,
+                };
+                self.add_document_node(&document, &origin);
+            }
+            return true;
+        }
+        self.add_yaml_with_serde(file, text, first_document, line, column)
+    }
+
+    /// A document's mapping once its `items` (if any) are added: a list
+    /// adds nothing more, anything else is a resource.
+    fn add_mapping(&mut self, obj: serde_json::Map<String, Value>, list: bool, origin: &Origin) {
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        if list || kind.ends_with("List") {
+            return;
+        }
+        let kind = kind.to_string();
+        self.add_object(&kind, obj, origin);
+    }
+
+    /// A document the fast reader built, added as [`DocumentSeed`] adds
+    /// one from serde_yaml_ng's events: a resource, a sequence of
+    /// documents, or a list whose `items` are added one by one.
+    fn add_document_node(&mut self, document: &Node<'_>, origin: &Origin) {
+        let found = match document {
+            Node::Null => return,
+            Node::Bool(_) => "a boolean",
+            Node::U64(_) | Node::I64(_) | Node::F64(_) => "a number",
+            Node::Str(_) => "a string",
+            Node::Seq(items) => {
+                for item in items {
+                    self.add_document_node(item, origin);
+                }
+                return;
+            }
+            Node::Map(_) => {
+                // With `items` it is a list, and adds nothing more.
+                if let Some(items) = document.get("items") {
+                    self.add_document_node(items, origin);
+                    return;
+                }
+                let kind = document.get("kind").and_then(Node::as_str).unwrap_or("");
+                if !kind.ends_with("List") {
+                    self.add_node_object(kind, document, origin);
+                }
+                return;
+            }
+        };
+        DocumentSeed {
+            loaded: self,
+            origin,
+        }
+        .not_a_mapping(found);
+    }
+
+    /// [`add_yaml_documents`](Self::add_yaml_documents) with serde_yaml_ng.
+    fn add_yaml_with_serde(
+        &mut self,
+        file: &str,
+        text: &str,
+        first_document: usize,
+        line: usize,
+        column: usize,
+    ) -> bool {
+        for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+            let index = first_document + i;
+            let origin = Origin {
+                file: file.to_string(),
+                document: index + 1,
+            };
+            let seed = DocumentSeed {
+                loaded: self,
+                origin: &origin,
+            };
+            if let Err(e) = serde::de::DeserializeSeed::deserialize(seed, de) {
+                let message = shift_locations(&format!("malformed YAML: {e}"), line, column);
+                let at = e.location().map(|l| (l.line() + line, l.column() + column));
+                self.diagnostics
+                    .push(syntax_error(file, index, message, at));
+                // A syntax error leaves the parser without a sound position:
+                // later documents cannot be trusted.
+                return false;
+            }
+        }
+        true
+    }
+
+    pub(super) fn add_json_stream(&mut self, file: &str, text: &str) {
+        let mut de = serde_json::Deserializer::from_str(text);
+        for i in 0.. {
+            // Whitespace only is left once every value has been read.
+            if de.end().is_ok() {
+                break;
+            }
+            let origin = Origin {
+                file: file.to_string(),
+                document: i + 1,
+            };
+            let seed = DocumentSeed {
+                loaded: self,
+                origin: &origin,
+            };
+            if let Err(e) = serde::de::DeserializeSeed::deserialize(seed, &mut de) {
+                let at = Some((e.line(), e.column()));
+                self.diagnostics
+                    .push(syntax_error(file, i, format!("malformed JSON: {e}"), at));
+                break;
+            }
+        }
+    }
+}
+
+struct DocumentSeed<'l> {
+    loaded: &'l mut Loaded,
+    origin: &'l Origin,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for DocumentSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl DocumentSeed<'_> {
+    fn not_a_mapping(self, found: &str) {
+        self.loaded.diagnostics.push(Diagnostic::load_error(
+            "WEIR0003",
+            &self.origin.file,
+            "",
+            format!("a document must be a mapping, found {found}"),
+        ));
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for DocumentSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a resource, a list of resources, or a kind: List")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.not_a_mapping("a boolean");
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.not_a_mapping("a number");
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        self.not_a_mapping("a number");
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.not_a_mapping("a number");
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.not_a_mapping("a string");
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(DocumentSeed {
+                loaded: &mut *self.loaded,
+                origin: self.origin,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut obj = serde_json::Map::new();
+        let mut list = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" {
+                list = true;
+                map.next_value_seed(DocumentSeed {
+                    loaded: &mut *self.loaded,
+                    origin: self.origin,
+                })?;
+            } else {
+                let value: Value = map.next_value()?;
+                obj.insert(key, value);
+            }
+        }
+        self.loaded.add_mapping(obj, list, self.origin);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `text` loaded by the fast reader's nodes, and by serde_yaml_ng's
+    /// values.
+    fn both_ways(text: &str) -> (String, String) {
+        let (mut fast, mut values) = (Loaded::default(), Loaded::default());
+        fast.add_yaml_documents("t.yaml", text, 0, 0, 0);
+        values.add_yaml_with_serde("t.yaml", text, 0, 0, 0);
+        (format!("{fast:?}"), format!("{values:?}"))
+    }
+
+    /// Every YAML file the repository ships loads into the same resources,
+    /// fingerprints and diagnostics (codes, fields, messages) both ways.
+    #[test]
+    fn nodes_load_as_values_do_on_the_repository_yaml() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut stack = vec![root.join("examples"), root.join("core/tests")];
+        let mut compared = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if !path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                if block_yaml::documents(&text).is_none() {
+                    continue; // not the fast reader's (or malformed on purpose)
+                }
+                let (fast, values) = both_ways(&text);
+                assert_eq!(fast, values, "{}", path.display());
+                compared += 1;
+            }
+        }
+        assert!(compared >= 20, "{compared}");
+    }
+
+    /// Bad specs: the same diagnostics, message for message, both ways.
+    #[test]
+    fn nodes_report_errors_as_values_do() {
+        let vs = |spec: &str| {
+            format!("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: a, namespace: n}}\nspec:\n{spec}")
+        };
+        for text in [
+            vs("  hosts: [x]\n  http:\n  - timeout: 5\n"),
+            vs("  hosts: x\n"),
+            vs("  hosts: [x]\n  htp: []\n  http:\n  - match:\n    - uri: {prefx: /a}\n    route:\n    - destination: {host: x}\n      weight: -3\n"),
+            vs("  http: [{route: [{destination: {host: x, port: {number: many}}}]}]\n"),
+            vs("  hosts: [x]\n  http: [{fault: {abort: {httpStatus: 1.5}}}]\n"),
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nextra: 1\nspec: {host: h, subsets: [{name: v1, labels: {version: 1}}]}\n".to_string(),
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: [s]}\nspec: {hosts: [h], ports: [{number: 80, name: http}], endpoints: [{address: 1.1.1.1, ports: {http: x}}]}\n".to_string(),
+            "apiVersion: networking.istio.io/v2\nkind: Gateway\nmetadata: {name: g}\n---\nkind: Nope\n---\n- 1\n- [a]\n---\nkind: List\nitems:\n- apiVersion: networking.istio.io/v1\n  kind: WorkloadEntry\n  metadata: {name: w}\n  spec: {address: 1.2.3.4, weight: x}\n".to_string(),
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n".to_string(),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: n, labels: {app: a}}\nstatus: {podIP: [x]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s, annotations: {networking.istio.io/exportTo: '.'}}\nspec: {ports: 80}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: t}\nspec:\n".to_string(),
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: c}\ntype: kubernetes.io/tls\ndata: {tls.crt: x}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: e}\nendpoints: [{addresses: 1.2.3.4}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {}\nspec: {replicas: x}\n".to_string(),
+        ] {
+            let (fast, values) = both_ways(&text);
+            assert_eq!(fast, values, "{text}");
+            let loaded = Loaded::from_source("t.yaml", &text);
+            assert!(!loaded.diagnostics.is_empty(), "{text}");
+        }
+    }
+}
