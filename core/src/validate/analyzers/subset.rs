@@ -264,7 +264,7 @@ mod pod_index_tests {
             state ^= state << 17;
             state % n
         };
-        let mut labels = |count: u64, next: &mut dyn FnMut(u64) -> u64| -> StringMap {
+        let labels = |count: u64, next: &mut dyn FnMut(u64) -> u64| -> StringMap {
             (0..count)
                 .map(|_| (format!("k{}", next(3)), format!("v{}", next(3))))
                 .collect()
