@@ -26,8 +26,8 @@ if [ "$have" != "$want" ]; then
   exit 2
 fi
 
-cargo build -q -p weir-js --target wasm32-unknown-unknown --profile wasm-release
-wasm="${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/wasm-release/weir_js.wasm"
+cargo build -q -p weir-js --target wasm32-unknown-unknown --profile wasm-js
+wasm="${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/wasm-js/weir_js.wasm"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 for t in "${targets[@]}"; do
