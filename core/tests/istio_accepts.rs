@@ -1,6 +1,6 @@
 //! Inputs Istio's webhook accepts, decided as istiod programs Envoy for them.
 
-use weir_core::request::{HeaderList, Request, Source};
+use weir_core::request::Request;
 use weir_core::Engine;
 
 const CONFIG: &str = r#"
@@ -38,16 +38,9 @@ fn a_delay_of_no_kind_is_accepted_and_delays_nothing() {
         .expect("a warning names the missing fixedDelay");
     assert_eq!(warning.code, "IST0133");
     let table = engine.table();
-    let list = HeaderList(&[]);
     let req = Request {
-        authority: "web",
-        method: "GET",
-        path: "/",
-        scheme: "http",
         port: 80,
-        remote: None,
-        source: &Source::MESH,
-        headers: &list,
+        ..Request::get("web", "/")
     };
     for entropy in [0, 7, u64::MAX] {
         let d = table.decide(&req, entropy);
@@ -68,17 +61,10 @@ fn a_match_on_port_zero_matches_every_port() {
     let report = engine.apply_str(&config).expect("Istio accepts port 0");
     assert!(report.is_empty(), "{report:?}");
     let table = engine.table();
-    let list = HeaderList(&[]);
     for port in [80, 8080] {
         let req = Request {
-            authority: "web",
-            method: "GET",
-            path: "/p",
-            scheme: "http",
             port,
-            remote: None,
-            source: &Source::MESH,
-            headers: &list,
+            ..Request::get("web", "/p")
         };
         assert_eq!(table.decide(&req, 0).status, 418, "port {port}");
     }
