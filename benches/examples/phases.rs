@@ -78,12 +78,16 @@ fn phase<T>(name: &str, f: impl FnOnce() -> T) -> T {
 
 fn main() {
     let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: phases FILE.yaml");
+        eprintln!("usage: phases FILE.yaml [load]");
         std::process::exit(2);
     };
     let text = std::fs::read_to_string(&path).expect("readable input");
     println!("{path}: {:.1} MiB", mib(text.len()));
     let mut loaded = phase("load", || Loaded::from_source(&path, &text));
+    // `phases FILE load`: the load phase alone (for a profiler).
+    if std::env::args().nth(2).as_deref() == Some("load") {
+        return;
+    }
     let mut diagnostics = std::mem::take(&mut loaded.diagnostics);
     let validated = phase("validate", || {
         weir_core::validate::validate_for_compile(&loaded.config, &mut diagnostics)
