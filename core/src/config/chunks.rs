@@ -48,6 +48,38 @@ impl Chunk {
     }
 }
 
+impl Chunk {
+    /// The lines of [`text`](Self::text), without their line ends, borrowed
+    /// from `stream` (an item's moved left by slicing, not copying), so what
+    /// the fast reader builds from them borrows the stream and outlives the
+    /// chunk. `None` when they hold a tab, a CR or a BOM (the reader leaves
+    /// those to serde_yaml_ng: the caller goes through `text`).
+    pub(super) fn lines<'t>(&self, stream: &'t str) -> Option<Vec<&'t str>> {
+        let span = &stream[self.span.clone()];
+        if span.bytes().any(|b| b == b'\t' || b == b'\r') {
+            return None;
+        }
+        let mut lines = Vec::with_capacity(span.len() / 24 + 1);
+        for (k, l) in span.split_inclusive('\n').enumerate() {
+            let l = l.strip_suffix('\n').unwrap_or(l);
+            lines.push(if !self.item {
+                l
+            } else if k == 0 {
+                // `- x` is `x`; a lone `-` an empty line (as `text` writes).
+                l.get(2..).unwrap_or("")
+            } else if let Some(rest) = l.strip_prefix("  ") {
+                rest
+            } else {
+                l.trim_start_matches(' ')
+            });
+        }
+        if lines.first().is_some_and(|l| l.starts_with('\u{feff}')) {
+            return None;
+        }
+        Some(lines)
+    }
+}
+
 /// Where `lines` (lines of `stream`, in order) are in it, in bytes.
 fn span_of(stream: &str, lines: &[&str]) -> std::ops::Range<usize> {
     let offset = |l: &str| l.as_ptr() as usize - stream.as_ptr() as usize;

@@ -75,6 +75,15 @@ impl<'a> Documents<'a> {
             at += l.len();
             lines.push(l.strip_suffix('\n').unwrap_or(l));
         }
+        Documents::from_lines(lines, starts)
+    }
+
+    /// The documents of a text already split into `lines` (without their
+    /// line ends; no tab, CR or BOM in them), `starts` their byte offsets in
+    /// that text (a [`Rest`] past them has offset `usize::MAX`). Loading
+    /// hands a `kind: List` item over this way, its lines moved left in
+    /// place instead of copied (see `config::chunks`).
+    pub(crate) fn from_lines(lines: Vec<&'a str>, starts: Vec<usize>) -> Option<Documents<'a>> {
         // Document boundaries: `---` lines (a comment may follow).
         let mut bounds = Vec::new();
         for (i, l) in lines.iter().enumerate() {
