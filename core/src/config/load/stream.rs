@@ -475,8 +475,7 @@ mod tests {
                 Some(at) => {
                     // Every object before the broken Service, none after it.
                     assert_eq!((kube.services.len(), kube.pods.len()), (at, at * 3));
-                    let codes: Vec<&str> =
-                        loaded.diagnostics.iter().map(|d| d.code.as_ref()).collect();
+                    let codes: Vec<&str> = loaded.diagnostics.iter().map(|d| d.code).collect();
                     assert_eq!(codes, ["WEIR0001"]);
                 }
             }
