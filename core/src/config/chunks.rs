@@ -18,6 +18,8 @@ pub(super) struct Chunk {
     pub(super) document: usize,
     /// Lines and columns before it in the file.
     pub(super) line: usize,
+    /// Its lines' indices in the stream.
+    lines: std::ops::Range<usize>,
     pub(super) column: usize,
 }
 
@@ -48,36 +50,46 @@ impl Chunk {
     }
 }
 
-impl Chunk {
-    /// The lines of [`text`](Self::text), without their line ends, borrowed
-    /// from `stream` (an item's moved left by slicing, not copying), so what
-    /// the fast reader builds from them borrows the stream and outlives the
-    /// chunk. `None` when they hold a tab, a CR or a BOM (the reader leaves
-    /// those to serde_yaml_ng: the caller goes through `text`).
-    pub(super) fn lines<'t>(&self, stream: &'t str) -> Option<Vec<&'t str>> {
-        let span = &stream[self.span.clone()];
-        if span.bytes().any(|b| b == b'\t' || b == b'\r') {
+/// A stream's chunks, and its lines as the fast reader takes them: without
+/// line ends, an item's moved two columns left by slicing (not copying), so
+/// what the reader builds from them borrows the stream and outlives the
+/// chunk.
+pub(super) struct Chunks<'t> {
+    pub(super) list: Vec<Chunk>,
+    /// `None` when the stream holds a tab or a CR (left to serde_yaml_ng).
+    lines: Option<Vec<&'t str>>,
+}
+
+impl<'t> Chunks<'t> {
+    /// The lines of `chunk`'s [`text`](Chunk::text); `None` when the fast
+    /// reader leaves them to serde_yaml_ng (a tab, a CR, a BOM).
+    pub(super) fn lines_of(&self, chunk: &Chunk) -> Option<&[&'t str]> {
+        let lines = self.lines.as_ref()?.get(chunk.lines.clone())?;
+        if lines.first().is_some_and(|l| l.starts_with('\u{feff}')) {
             return None;
         }
-        let mut lines = Vec::with_capacity(span.len() / 24 + 1);
-        for (k, l) in span.split_inclusive('\n').enumerate() {
-            let l = l.strip_suffix('\n').unwrap_or(l);
-            lines.push(if !self.item {
-                l
-            } else if k == 0 {
+        Some(lines)
+    }
+}
+
+/// `lines` (each with its line end) as [`Chunks::lines_of`] gives them.
+fn reader_lines<'t>(mut lines: Vec<&'t str>, chunks: &[Chunk]) -> Vec<&'t str> {
+    for l in &mut lines {
+        *l = l.strip_suffix('\n').unwrap_or(l);
+    }
+    for chunk in chunks.iter().filter(|c| c.item) {
+        for (k, l) in lines[chunk.lines.clone()].iter_mut().enumerate() {
+            *l = if k == 0 {
                 // `- x` is `x`; a lone `-` an empty line (as `text` writes).
                 l.get(2..).unwrap_or("")
             } else if let Some(rest) = l.strip_prefix("  ") {
                 rest
             } else {
                 l.trim_start_matches(' ')
-            });
+            };
         }
-        if lines.first().is_some_and(|l| l.starts_with('\u{feff}')) {
-            return None;
-        }
-        Some(lines)
     }
+    lines
 }
 
 /// Where `lines` (lines of `stream`, in order) are in it, in bytes.
@@ -94,7 +106,7 @@ fn span_of(stream: &str, lines: &[&str]) -> std::ops::Range<usize> {
 /// split into its items; `None` (parse the stream whole) for anything else
 /// it cannot split with certainty: directives, `...`, content on a `---`
 /// line, a List in another layout.
-pub(super) fn kubectl_chunks(text: &str) -> Option<Vec<Chunk>> {
+pub(super) fn kubectl_chunks(text: &str) -> Option<Chunks<'_>> {
     // Cheap test first: only streams with a List at column 0 are split.
     if !text.contains("\nkind: List") && !text.starts_with("kind: List") {
         return None;
@@ -128,7 +140,11 @@ pub(super) fn kubectl_chunks(text: &str) -> Option<Vec<Chunk>> {
     for (document, (first_line, doc)) in docs.into_iter().enumerate() {
         split_document(text, doc, first_line, document, &mut chunks)?;
     }
-    Some(chunks)
+    let plain = !text.bytes().any(|b| b == b'\t' || b == b'\r');
+    Some(Chunks {
+        lines: plain.then(|| reader_lines(lines, &chunks)),
+        list: chunks,
+    })
 }
 
 /// `message` with every "line L column C" in it moved by `line` lines and
@@ -183,6 +199,7 @@ fn split_document(
             item: false,
             document,
             line: first_line,
+            lines: first_line..first_line + doc.len(),
             column: 0,
         })
     };
@@ -236,6 +253,7 @@ fn item_chunk(stream: &str, lines: &[&str], line: usize, document: usize) -> Opt
         item: true,
         document,
         line,
+        lines: line..line + lines.len(),
         column: 2,
     })
 }
@@ -374,7 +392,7 @@ spec:
 
     #[test]
     fn a_kubectl_list_is_read_item_by_item_with_the_same_result() {
-        assert!(kubectl_chunks(KUBECTL_LIST).is_some_and(|c| c.len() == 5));
+        assert!(kubectl_chunks(KUBECTL_LIST).is_some_and(|c| c.list.len() == 5));
         let split = Loaded::from_source("t.yaml", KUBECTL_LIST);
         assert_eq!(summary(&split), summary(&whole(KUBECTL_LIST)));
         assert_eq!(split.config.kube.len(), 2, "{}", summary(&split));

@@ -351,12 +351,17 @@ impl Source for Node<'_> {
 
 /// Reads `T` from `de`; a type error becomes a diagnostic with its path
 /// under `prefix`.
-fn read<'de, T: DeserializeOwned, D: serde::Deserializer<'de>>(
+fn read<'de, T: DeserializeOwned, D: serde::Deserializer<'de> + Copy>(
     de: D,
     prefix: &str,
     reference: &ResourceRef,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<T> {
+    // Tracking the path costs a third of reading a Pod: it is only needed
+    // for the message, so an object that reads is read without it.
+    if let Ok(v) = T::deserialize(de) {
+        return Some(v);
+    }
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(v) => Some(v),
         Err(e) => {

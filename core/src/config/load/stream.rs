@@ -3,7 +3,7 @@
 //! items, each mapping handed to [`Loaded`]'s object reading.
 
 use super::super::block_yaml::{self, Node};
-use super::super::chunks::{kubectl_chunks, shift_locations, Chunk};
+use super::super::chunks::{kubectl_chunks, shift_locations, Chunk, Chunks};
 use super::super::Origin;
 use super::Loaded;
 use crate::diagnostic::Diagnostic;
@@ -44,10 +44,10 @@ impl Loaded {
     }
 
     /// [`add_yaml_stream`](Self::add_yaml_stream)'s chunks, on this thread.
-    fn add_chunks(&mut self, file: &str, text: &str, chunks: &[Chunk]) {
+    fn add_chunks(&mut self, file: &str, text: &str, chunks: &Chunks<'_>) {
         let mut buf = String::new();
-        for chunk in chunks {
-            let parsed = parse_chunk(text, chunk);
+        for chunk in &chunks.list {
+            let parsed = parse_chunk(chunks, chunk);
             if !self.add_parsed_chunk(file, text, chunk, parsed.as_deref(), &mut buf) {
                 break;
             }
@@ -60,7 +60,7 @@ impl Loaded {
     /// loads in about half the time on two cores. The chunks are added in
     /// order, as on one thread, so the result is the same.
     #[cfg(not(target_family = "wasm"))]
-    fn add_chunks_on_two_threads(&mut self, file: &str, text: &str, chunks: &[Chunk]) {
+    fn add_chunks_on_two_threads(&mut self, file: &str, text: &str, chunks: &Chunks<'_>) {
         use std::sync::atomic::{AtomicBool, Ordering};
         // Batches, so the threads meet once per few hundred objects, not
         // once per object; a few in flight, so at most those are alive.
@@ -74,12 +74,12 @@ impl Loaded {
             let (give_back, returned) = std::sync::mpsc::channel::<Vec<ParsedChunk<'_>>>();
             let stop = &stop;
             scope.spawn(move || {
-                for batch in chunks.chunks(BATCH) {
+                for batch in chunks.list.chunks(BATCH) {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
                     returned.try_iter().for_each(drop);
-                    let parsed = batch.iter().map(|c| parse_chunk(text, c)).collect();
+                    let parsed = batch.iter().map(|c| parse_chunk(chunks, c)).collect();
                     if send.send(parsed).is_err() {
                         break;
                     }
@@ -88,7 +88,7 @@ impl Loaded {
                 returned.iter().for_each(drop);
             });
             let mut buf = String::new();
-            let mut chunks = chunks.iter();
+            let mut chunks = chunks.list.iter();
             'batches: for batch in receive.iter() {
                 for (parsed, chunk) in batch.iter().zip(&mut chunks) {
                     if !self.add_parsed_chunk(file, text, chunk, parsed.as_deref(), &mut buf) {
@@ -292,9 +292,10 @@ const PARSE_ON_A_THREAD: usize = 4 << 20;
 /// leaves the chunk to serde_yaml_ng (from its first document on).
 type ParsedChunk<'t> = Option<Vec<Node<'t>>>;
 
-/// Parses `chunk` of `text` with the fast reader, borrowing `text`.
-fn parse_chunk<'t>(text: &'t str, chunk: &Chunk) -> ParsedChunk<'t> {
-    let documents = block_yaml::Documents::from_lines(chunk.lines(text)?, Vec::new())?;
+/// Parses `chunk` with the fast reader, borrowing the stream.
+fn parse_chunk<'t>(chunks: &Chunks<'t>, chunk: &Chunk) -> ParsedChunk<'t> {
+    let lines = chunks.lines_of(chunk)?.to_vec();
+    let documents = block_yaml::Documents::from_lines(lines, Vec::new())?;
     documents.map(Result::ok).collect()
 }
 
