@@ -127,7 +127,7 @@ impl Loaded {
             name: &meta.name,
             created: meta.creation_timestamp.as_deref(),
             labels: &meta.labels,
-            annotations: meta.other.get("annotations"),
+            annotations: meta.annotations.as_ref(),
             order,
             origin,
         };

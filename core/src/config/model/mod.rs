@@ -30,8 +30,12 @@ pub struct Metadata {
     pub creation_timestamp: Option<String>,
     #[serde(default)]
     pub labels: StringMap,
-    #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+    /// Read for `networking.istio.io/exportTo` on Services. The other keys
+    /// kubectl prints (`uid`, `ownerReferences`, `managedFields`…) are
+    /// skipped as they are read: a `flatten`ed map of them buffered every
+    /// object's metadata twice.
+    #[serde(default)]
+    pub annotations: Option<Value>,
 }
 
 // ---------------------------------------------------------------- VirtualService
