@@ -92,6 +92,23 @@ fn reader_lines<'t>(mut lines: Vec<&'t str>, chunks: &[Chunk]) -> Vec<&'t str> {
     lines
 }
 
+/// `text.split_inclusive('\n')`, found with memchr's vector search and
+/// stored in a vector sized first: a dump has millions of short lines, and
+/// the standard splitter and the vector's growth were most of chunking.
+fn lines_of(text: &str) -> Vec<&str> {
+    let ends = memchr::memchr_iter(b'\n', text.as_bytes());
+    let mut lines = Vec::with_capacity(ends.count() + 1);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
+        lines.push(&text[start..=end]);
+        start = end + 1;
+    }
+    if start < text.len() {
+        lines.push(&text[start..]);
+    }
+    lines
+}
+
 /// Where `lines` (lines of `stream`, in order) are in it, in bytes.
 fn span_of(stream: &str, lines: &[&str]) -> std::ops::Range<usize> {
     let offset = |l: &str| l.as_ptr() as usize - stream.as_ptr() as usize;
@@ -111,7 +128,7 @@ pub(super) fn kubectl_chunks(text: &str) -> Option<Chunks<'_>> {
     if !text.contains("\nkind: List") && !text.starts_with("kind: List") {
         return None;
     }
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let lines = lines_of(text);
     // Documents as the parser numbers them: what precedes the first `---`
     // only if it has content, every document between markers (empty ones
     // too), and what follows the last marker if it has content.
@@ -119,6 +136,10 @@ pub(super) fn kubectl_chunks(text: &str) -> Option<Chunks<'_>> {
     let mut start = 0;
     let mut seen_marker = false;
     for (i, l) in lines.iter().enumerate() {
+        // Only lines starting `%`, `.` or `-` can be markers or directives.
+        if !matches!(l.as_bytes().first(), Some(b'%' | b'.' | b'-')) {
+            continue;
+        }
         let t = l.trim_end();
         if t.starts_with('%') || t == "..." || (t.starts_with("---") && t != "---") {
             return None;
@@ -140,7 +161,7 @@ pub(super) fn kubectl_chunks(text: &str) -> Option<Chunks<'_>> {
     for (document, (first_line, doc)) in docs.into_iter().enumerate() {
         split_document(text, doc, first_line, document, &mut chunks)?;
     }
-    let plain = !text.bytes().any(|b| b == b'\t' || b == b'\r');
+    let plain = memchr::memchr2(b'\t', b'\r', text.as_bytes()).is_none();
     Some(Chunks {
         lines: plain.then(|| reader_lines(lines, &chunks)),
         list: chunks,
@@ -180,6 +201,13 @@ pub(super) fn shift_locations(message: &str, line: usize, column: usize) -> Stri
 }
 
 fn is_blank(line: &str) -> bool {
+    if line
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii() && !b.is_ascii_whitespace() && *b != b'#')
+    {
+        return false;
+    }
     let t = line.trim();
     t.is_empty() || t.starts_with('#')
 }
@@ -204,12 +232,15 @@ fn split_document(
         })
     };
     let is_list = doc.iter().any(|l| {
-        matches!(
-            l.trim_end(),
-            "kind: List" | "kind: \"List\"" | "kind: 'List'"
-        )
+        l.starts_with("kind: ")
+            && matches!(
+                l.trim_end(),
+                "kind: List" | "kind: \"List\"" | "kind: 'List'"
+            )
     });
-    let items_at = doc.iter().position(|l| l.trim_end() == "items:");
+    let items_at = doc
+        .iter()
+        .position(|l| l.starts_with("items:") && l.trim_end() == "items:");
     let (true, Some(items_at)) = (is_list, items_at) else {
         whole(chunks);
         return Some(());
@@ -217,7 +248,7 @@ fn split_document(
     let mut item_start: Option<usize> = None;
     let mut end = doc.len();
     for (j, l) in doc.iter().enumerate().skip(items_at + 1) {
-        if l.starts_with("- ") || l.trim_end() == "-" {
+        if l.starts_with("- ") || (l.starts_with('-') && l.trim_end() == "-") {
             if let Some(s) = item_start {
                 chunks.push(item_chunk(stream, &doc[s..j], first_line + s, document)?);
             }
@@ -261,6 +292,23 @@ fn item_chunk(stream: &str, lines: &[&str], line: usize, document: usize) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_split_as_split_inclusive_does() {
+        for text in [
+            "",
+            "a",
+            "a\n",
+            "\n",
+            "\n\n",
+            "a\nb",
+            "a\nb\n",
+            "é\n\nxyz\n  - q",
+        ] {
+            let expected: Vec<&str> = text.split_inclusive('\n').collect();
+            assert_eq!(lines_of(text), expected, "{text:?}");
+        }
+    }
     use crate::config::Loaded;
 
     /// A cluster dump as kubectl prints it, with Istio documents around it.

@@ -177,7 +177,7 @@ impl<'t> Parser<'_, 't> {
             b'"' | b'\'' => {
                 let s = self.quoted(parent)?;
                 self.end_line()?;
-                Some(Node::Str(Cow::Owned(s)))
+                Some(Node::Str(s))
             }
             b'|' | b'>' => self.block_scalar(parent),
             b'&' | b'*' | b'!' | b'%' | b'@' | b'`' | b'?' | b',' | b']' | b'}' | b'#' => None,

@@ -10,9 +10,22 @@ impl<'t> Parser<'_, 't> {
     /// A `'…'` or `"…"` scalar from the cursor, possibly over several lines
     /// (each indented more than `parent`): a line break is a space, empty
     /// lines are line feeds, an escaped break (`\` at the end) is nothing.
-    pub(super) fn quoted(&mut self, parent: isize) -> R<String> {
+    pub(super) fn quoted(&mut self, parent: isize) -> R<Cow<'t, str>> {
         let quote = self.rest().as_bytes()[0];
         self.col += 1;
+        // Most quoted scalars (timestamps, `"True"`, versions) end on their
+        // line with no escape: borrowed from the text, not copied.
+        let line = self.lines[self.line];
+        let body = &line.as_bytes()[self.col..];
+        if let Some(end) = body.iter().position(|&b| b == quote || b == b'\\') {
+            let closes =
+                body[end] == quote && !(quote == b'\'' && body.get(end + 1) == Some(&b'\''));
+            if closes {
+                let text = &line[self.col..self.col + end];
+                self.col += end + 1;
+                return Some(Cow::Borrowed(text));
+            }
+        }
         let mut out = String::new();
         loop {
             let line = self.lines[self.line];
@@ -29,7 +42,7 @@ impl<'t> Parser<'_, 't> {
                     }
                     out.push_str(&line[start..i]);
                     self.col = i + 1;
-                    return Some(out);
+                    return Some(Cow::Owned(out));
                 }
                 if quote == b'"' && b[i] == b'\\' {
                     out.push_str(&line[start..i]);
@@ -144,7 +157,7 @@ impl<'t> Parser<'_, 't> {
                 }
                 self.map(map)
             }
-            b'"' | b'\'' => Node::Str(Cow::Owned(self.quoted(-1)?)),
+            b'"' | b'\'' => Node::Str(self.quoted(-1)?),
             _ => {
                 let (text, _) = plain_in_flow(rest);
                 if text.is_empty()

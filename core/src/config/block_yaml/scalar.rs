@@ -67,7 +67,7 @@ pub(super) fn scalar_key(raw: &str) -> Option<Cow<'_, str>> {
                 pool: Default::default(),
             };
             let s = p.quoted(-1)?;
-            (p.line == 0 && p.col == raw.len()).then_some(Cow::Owned(s))
+            (p.line == 0 && p.col == raw.len()).then_some(s)
         }
         _ => Some(Cow::Borrowed(raw)),
     }

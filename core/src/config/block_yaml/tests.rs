@@ -38,6 +38,8 @@ fn block_structures_scalars_and_flows_read_as_serde_yaml_ng_reads_them() {
         "flow: {a: [1, 2], 'b c': \"d\", e: {f: null}}\nmulti: [\n  a,\n  b, # c\n  {x: 1}\n]\n",
         "url: http://example.com:8080/path\ntime: 12:30\nweird: a:b\nk: -x\ncolon: 'a: b'\n",
         "---\na: 1\n---\n---\nb: 2\n",
+        // Quoted scalars ending on their line (borrowed) and not (copied).
+        "a: \"True\"\nb: ''\nc: \"\"\nd: 'x\\y'\ne: \"x\\\"y\"\nf: 'it''s'\ng: {h: \"1000\", i: '2026-11-30T09:14:31Z'}\nj: [\"k\", 'l m', \"n\\tq\"]\nk: \"o\n  p\"\n",
         "a: 1\n---\n# only a comment\n---\nc: 3\n",
         "\"quoted key\": 1\n'single': 2\nkey with spaces: 3\n",
         "items:\n- apiVersion: v1\n  kind: Pod\n  metadata:\n    labels:\n      app: web\n      version: \"1\"\n    name: web-0\n  status:\n    podIPs:\n    - ip: 10.0.0.1\nkind: List\n",
