@@ -15,7 +15,7 @@
 
 use super::block_yaml::Node;
 use super::Config;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 /// The content hashes of a loaded config.
@@ -53,24 +53,29 @@ pub(crate) fn object_hash(
     document: usize,
     order: usize,
 ) -> u64 {
-    Bytes::hash(|h| {
-        write_place(h, kind, file, document, order);
-        write_map(h, obj);
-    })
+    let content = Bytes::hash(|h| write_map(h, obj));
+    placed_hash(kind, file, document, order, content)
 }
 
-/// [`object_hash`] of a block-YAML [`Node`] mapping: the same bytes for the
-/// same tree, so the two paths hash alike.
-pub(crate) fn node_hash(
+/// The content hash of a block-YAML [`Node`] mapping: that of the same
+/// tree as values ([`object_hash`]'s), so the two paths hash alike. The
+/// parser threads compute it (a tenth of loading a dump, left to the
+/// thread that reads the objects, made it wait).
+pub(crate) fn node_content_hash(object: &Node<'_>) -> u64 {
+    Bytes::hash(|h| write_node(h, object))
+}
+
+/// An object's hash from its content hash and its place in the stream.
+pub(crate) fn placed_hash(
     kind: &str,
-    object: &Node<'_>,
     file: &str,
     document: usize,
     order: usize,
+    content: u64,
 ) -> u64 {
     Bytes::hash(|h| {
         write_place(h, kind, file, document, order);
-        write_node(h, object);
+        h.update(&content.to_le_bytes());
     })
 }
 
@@ -157,10 +162,11 @@ fn write_value(h: &mut Bytes, v: &Value) {
     match v {
         Value::Null => h.update(b"n"),
         Value::Bool(b) => h.update(if *b { b"t" } else { b"f" }),
-        Value::Number(n) => {
-            h.update(b"#");
-            write_str(h, &n.to_string());
-        }
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => write_u64(h, u),
+            (None, Some(i), _) => write_i64(h, i),
+            (None, None, f) => write_f64(h, f.unwrap_or(0.0)),
+        },
         Value::String(s) => {
             h.update(b"s");
             write_str(h, s);
@@ -176,22 +182,31 @@ fn write_value(h: &mut Bytes, v: &Value) {
     }
 }
 
+/// Numbers as `serde_json::Number` holds them (an unsigned, a negative or
+/// a float), in binary: printing each one allocated a string.
+fn write_u64(h: &mut Bytes, u: u64) {
+    h.update(b"u");
+    h.update(&u.to_le_bytes());
+}
+
+fn write_i64(h: &mut Bytes, i: i64) {
+    h.update(b"i");
+    h.update(&i.to_le_bytes());
+}
+
+fn write_f64(h: &mut Bytes, f: f64) {
+    h.update(b"f");
+    h.update(&f.to_bits().to_le_bytes());
+}
+
 /// [`write_value`] of the value `node` stands for.
 fn write_node(h: &mut Bytes, node: &Node<'_>) {
     match node {
         Node::Null => h.update(b"n"),
         Node::Bool(b) => h.update(if *b { b"t" } else { b"f" }),
-        Node::U64(_) | Node::I64(_) | Node::F64(_) => {
-            // As `serde_json::Number` prints it (ryu for floats).
-            let n = match node {
-                Node::U64(u) => Number::from(*u),
-                Node::I64(i) => Number::from(*i),
-                Node::F64(f) => Number::from_f64(*f).unwrap_or_else(|| Number::from(0)),
-                _ => Number::from(0),
-            };
-            h.update(b"#");
-            write_str(h, &n.to_string());
-        }
+        Node::U64(u) => write_u64(h, *u),
+        Node::I64(i) => write_i64(h, *i),
+        Node::F64(f) => write_f64(h, *f),
         Node::Str(s) => {
             h.update(b"s");
             write_str(h, s);

@@ -138,7 +138,16 @@ impl Loaded {
     /// a Kubernetes object deserializes straight from it (no `Value` tree,
     /// issue 20); any other kind is read from its value, as from
     /// serde_yaml_ng's.
-    pub(super) fn add_node_object(&mut self, kind_name: &str, object: &Node<'_>, origin: &Origin) {
+    ///
+    /// `content` is the object's [`fingerprint::node_content_hash`] when
+    /// the parser computed it already.
+    pub(super) fn add_node_object(
+        &mut self,
+        kind_name: &str,
+        object: &Node<'_>,
+        content: Option<u64>,
+        origin: &Origin,
+    ) {
         let Node::Map(entries) = object else {
             return;
         };
@@ -153,12 +162,13 @@ impl Loaded {
             self.add_object(kind_name, block_yaml::to_map(entries), origin);
             return;
         }
-        let hash = fingerprint::node_hash(
+        let content = content.unwrap_or_else(|| fingerprint::node_content_hash(object));
+        let hash = fingerprint::placed_hash(
             kind_name,
-            object,
             &origin.file,
             origin.document,
             self.config.loaded,
+            content,
         );
         let meta: Metadata = object
             .get("metadata")

@@ -4,6 +4,7 @@
 
 use super::super::block_yaml::{self, Node};
 use super::super::chunks::{kubectl_chunks, shift_locations, Chunk, Chunks};
+use super::super::fingerprint;
 use super::super::Origin;
 use super::Loaded;
 use crate::diagnostic::Diagnostic;
@@ -128,7 +129,7 @@ impl Loaded {
         file: &str,
         text: &str,
         chunk: &Chunk,
-        parsed: Option<&[Node<'_>]>,
+        parsed: Option<&[ParsedDocument<'_>]>,
         buf: &mut String,
     ) -> bool {
         let Some(documents) = parsed else {
@@ -141,12 +142,12 @@ impl Loaded {
                 chunk.column,
             );
         };
-        for (i, document) in documents.iter().enumerate() {
+        for (i, (document, content)) in documents.iter().enumerate() {
             let origin = Origin {
                 file: file.to_string(),
                 document: chunk.document + i + 1,
             };
-            self.add_document_node(document, &origin);
+            self.add_document_node(document, *content, &origin);
         }
         true
     }
@@ -187,7 +188,7 @@ impl Loaded {
                     file: file.to_string(),
                     document: index + 1,
                 };
-                self.add_document_node(&document, &origin);
+                self.add_document_node(&document, None, &origin);
             }
             return true;
         }
@@ -208,7 +209,9 @@ impl Loaded {
     /// A document the fast reader built, added as [`DocumentSeed`] adds
     /// one from serde_yaml_ng's events: a resource, a sequence of
     /// documents, or a list whose `items` are added one by one.
-    fn add_document_node(&mut self, document: &Node<'_>, origin: &Origin) {
+    ///
+    /// `content` is a resource's content hash, when the parser computed it.
+    fn add_document_node(&mut self, document: &Node<'_>, content: Option<u64>, origin: &Origin) {
         let found = match document {
             Node::Null => return,
             Node::Bool(_) => "a boolean",
@@ -216,19 +219,19 @@ impl Loaded {
             Node::Str(_) => "a string",
             Node::Seq(items) => {
                 for item in items {
-                    self.add_document_node(item, origin);
+                    self.add_document_node(item, None, origin);
                 }
                 return;
             }
             Node::Map(_) => {
                 // With `items` it is a list, and adds nothing more.
                 if let Some(items) = document.get("items") {
-                    self.add_document_node(items, origin);
+                    self.add_document_node(items, None, origin);
                     return;
                 }
                 let kind = document.get("kind").and_then(Node::as_str).unwrap_or("");
                 if !kind.ends_with("List") {
-                    self.add_node_object(kind, document, origin);
+                    self.add_node_object(kind, document, content, origin);
                 }
                 return;
             }
@@ -304,13 +307,24 @@ const PARSE_ON_A_THREAD: usize = 4 << 20;
 
 /// A chunk's documents as the fast reader read them, or `None` when it
 /// leaves the chunk to serde_yaml_ng (from its first document on).
-type ParsedChunk<'t> = Option<Vec<Node<'t>>>;
+type ParsedChunk<'t> = Option<Vec<ParsedDocument<'t>>>;
+
+/// A document, with its content hash when it is a resource (a mapping that
+/// is not a list).
+type ParsedDocument<'t> = (Node<'t>, Option<u64>);
 
 /// Parses `chunk` with the fast reader, borrowing the stream.
 fn parse_chunk<'t>(chunks: &Chunks<'t>, chunk: &Chunk) -> ParsedChunk<'t> {
     let lines = chunks.lines_of(chunk)?.to_vec();
     let documents = block_yaml::Documents::from_lines(lines, Vec::new())?;
-    documents.map(Result::ok).collect()
+    documents
+        .map(|document| {
+            let document = document.ok()?;
+            let resource = matches!(document, Node::Map(_)) && document.get("items").is_none();
+            let content = resource.then(|| fingerprint::node_content_hash(&document));
+            Some((document, content))
+        })
+        .collect()
 }
 
 struct DocumentSeed<'l> {
