@@ -182,7 +182,10 @@ pub(crate) fn compile_with_registry(
         return Err(CompileError::Unbuildable(Box::new(first)));
     }
     let scoped_clusters = b.scoped_clusters();
-    let clusters: Box<[Cluster]> = b.clusters.into();
+    let clusters: Box<[Cluster]> = std::mem::take(&mut b.clusters).into();
+    // Its maps (hashbrown's, which run their drop while borrowing) let go
+    // of the registry here, before it is handed back.
+    drop(b);
     let mut clusters_by_host: HashMap<Box<str>, Vec<u32>> = HashMap::new();
     let mut cluster_by_name: HashMap<Box<str>, u32> = HashMap::with_capacity(clusters.len());
     for (i, c) in clusters.iter().enumerate() {

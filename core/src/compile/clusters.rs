@@ -12,7 +12,7 @@ use crate::config::model::{
 };
 use crate::config::names::{expand_host, host_matches, parse_duration};
 use crate::config::registry::Service;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
@@ -97,7 +97,9 @@ impl<'c> Builder<'c> {
     /// DestinationRules than the default answer: (namespace, default
     /// cluster → its own). Only namespaces with rules of their own or named
     /// in an `exportTo`, and only the hosts those rules cover, are visited.
-    pub(crate) fn scoped_clusters(&mut self) -> HashMap<Box<str>, HashMap<u32, u32>> {
+    pub(crate) fn scoped_clusters(
+        &mut self,
+    ) -> std::collections::HashMap<Box<str>, std::collections::HashMap<u32, u32>> {
         let defaults = self.clusters.len() as u32;
         let mut by_host: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, c) in self.clusters.iter().enumerate() {
@@ -106,7 +108,9 @@ impl<'c> Builder<'c> {
                 .or_default()
                 .push(i as u32);
         }
-        let mut out: HashMap<Box<str>, HashMap<u32, u32>> = HashMap::new();
+        // The table's type (std's map).
+        let mut out: std::collections::HashMap<Box<str>, std::collections::HashMap<u32, u32>> =
+            std::collections::HashMap::new();
         let scoped: Vec<(String, Vec<String>)> = self
             .destination_rules
             .scoped_namespaces()

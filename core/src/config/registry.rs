@@ -4,7 +4,7 @@
 use crate::config::model::{ServicePort, StringMap, WorkloadEntrySpec};
 use crate::config::names::{expand_host, host_matches};
 use crate::config::Config;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::net::IpAddr;
 
 /// One endpoint of a service, as configured.

@@ -194,6 +194,9 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
     resources.append(&mut entry_diagnostics);
     let mut conflicts = Vec::new();
     ctx.conflicts(&mut conflicts);
+    // Its maps (hashbrown's, which run their drop while borrowing) let go
+    // of the registry here, before it is handed on.
+    drop(ctx);
     let validation = Validation {
         virtual_service_count: config.virtual_services.len(),
         virtual_services,

@@ -17,7 +17,7 @@ use super::services::{pod_ips, synthesize_pods, target_port, Index, SERVICE_NAME
 use super::KubeKind;
 use crate::config::{Config, Resource};
 use crate::diagnostic::{Diagnostic, ResourceRef, Severity};
-use std::collections::HashSet;
+use hashbrown::HashSet;
 
 fn reference<S>(kind: KubeKind, r: &Resource<S>) -> ResourceRef {
     ResourceRef {

@@ -20,7 +20,7 @@ use super::{KubeKind, Objects, Options, ServiceObject, Workload};
 use crate::config::model::{ServicePort, StringMap};
 use crate::config::registry::{RegistryEndpoint, Service};
 use crate::config::{Config, Resource};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The label that ties an EndpointSlice to its Service.

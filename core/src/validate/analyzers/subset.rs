@@ -19,7 +19,7 @@ use crate::config::names::expand_host;
 use crate::config::registry::Service;
 use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
     let selectors = Selectors::new(a);
