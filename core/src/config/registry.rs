@@ -90,6 +90,24 @@ impl Registry {
         rejected_entries: &[bool],
         rejected_workloads: &[bool],
     ) -> Registry {
+        if config.kube.services.is_empty() {
+            return Self::build_with(config, rejected_entries, rejected_workloads, Vec::new());
+        }
+        let synthesized = crate::config::kube::services::synthesized_pods(config);
+        let index = crate::config::kube::services::Index::new(&config.kube, &synthesized);
+        let kube = crate::config::kube::services::build_with(config, &index);
+        Self::build_with(config, rejected_entries, rejected_workloads, kube)
+    }
+
+    /// [`build_except`](Self::build_except) with the services of the
+    /// Kubernetes objects already built (validation builds them with the
+    /// index its Kubernetes checks share).
+    pub(crate) fn build_with(
+        config: &Config,
+        rejected_entries: &[bool],
+        rejected_workloads: &[bool],
+        kube: Vec<Service>,
+    ) -> Registry {
         let mut services = Vec::new();
         // WorkloadEntries by namespace, their labels merged once: a selector
         // looks at its own namespace's entries only.
@@ -143,10 +161,7 @@ impl Registry {
                 });
             }
         }
-        let services = crate::config::kube::services::merge(
-            crate::config::kube::services::build(config),
-            services,
-        );
+        let services = crate::config::kube::services::merge(kube, services);
         let mut registry = Registry {
             services,
             by_host: HashMap::new(),

@@ -150,6 +150,16 @@ pub fn pod_ips(pod: &PodObject) -> Vec<&str> {
         .collect()
 }
 
+/// Whether [`pod_ips`] has any (without collecting them).
+pub fn pod_has_ip(pod: &PodObject) -> bool {
+    pod.status.pod_ips.iter().any(|p| !p.ip.is_empty())
+        || pod
+            .status
+            .pod_ip
+            .as_deref()
+            .is_some_and(|ip| !ip.is_empty())
+}
+
 /// An EndpointSlice endpoint receives traffic when ready (absent means
 /// ready) and not terminating.
 pub fn slice_endpoint_ready(c: &Conditions) -> bool {
@@ -220,22 +230,34 @@ fn documentation_address(n: u32) -> IpAddr {
     }
 }
 
-/// The registry services of `config`'s Kubernetes Services.
-pub fn build(config: &Config) -> Vec<Service> {
-    let objects = &config.kube;
-    if objects.services.is_empty() {
-        return Vec::new();
-    }
-    let synthesized = if config.kube_options.synthesize_pods {
-        synthesize_pods(&objects.workloads)
+/// The pods `--synthesize-pods` makes for `config`'s workloads (none
+/// without it).
+pub(crate) fn synthesized_pods(config: &Config) -> Vec<Resource<PodObject>> {
+    if config.kube_options.synthesize_pods {
+        synthesize_pods(&config.kube.workloads)
     } else {
         Vec::new()
-    };
-    let index = Index::new(objects, &synthesized);
-    objects
+    }
+}
+
+/// The registry services of `config`'s Kubernetes Services.
+pub fn build(config: &Config) -> Vec<Service> {
+    if config.kube.services.is_empty() {
+        return Vec::new();
+    }
+    let synthesized = synthesized_pods(config);
+    let index = Index::new(&config.kube, &synthesized);
+    build_with(config, &index)
+}
+
+/// [`build`] with the index of `config`'s objects already made (validation
+/// shares one with [`super::check::check_with`]).
+pub(crate) fn build_with(config: &Config, index: &Index<'_>) -> Vec<Service> {
+    config
+        .kube
         .services
         .iter()
-        .map(|svc| service(svc, &index, &config.kube_options))
+        .map(|svc| service(svc, index, &config.kube_options))
         .collect()
 }
 
