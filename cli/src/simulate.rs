@@ -94,7 +94,7 @@ pub(crate) fn disruption(
             port: None,
             labels: (&e.labels).into(),
             weight: e.weight,
-            locality: e.locality.clone(),
+            locality: e.locality.to_string(),
         })
         .collect();
     if remaining.len() == service.endpoints.len() {

@@ -75,7 +75,7 @@ fn as_plugin_endpoints(service: &Service) -> Option<Vec<Value>> {
                 v["labels"] = json!(ep.labels);
             }
             if !ep.locality.is_empty() {
-                v["locality"] = json!(ep.locality);
+                v["locality"] = json!(&*ep.locality);
             }
             Some(v)
         })

@@ -31,11 +31,11 @@ impl EndpointSpec {
             address: self.address.clone(),
             ports: self
                 .port
-                .map(|p| vec![(String::new(), p)])
+                .map(|p| [(String::new(), p)].into())
                 .unwrap_or_default(),
             labels: self.labels.clone().into(),
             weight: self.weight.max(1),
-            locality: self.locality.clone(),
+            locality: self.locality.as_str().into(),
             ..RegistryEndpoint::default()
         }
     }

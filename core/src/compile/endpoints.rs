@@ -125,9 +125,9 @@ pub(crate) fn build_endpoint_set(
                 ip,
                 port: port as u16,
                 weight: ep.weight.max(1),
-                locality: ep.locality.clone().into(),
-                source: ep.source.as_str().into(),
-                pod: ep.pod.as_str().into(),
+                locality: ep.locality.clone(),
+                source: ep.source.clone(),
+                pod: ep.pod.clone(),
                 state,
             });
         }

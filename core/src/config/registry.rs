@@ -6,25 +6,29 @@ use crate::config::names::{expand_host, host_matches};
 use crate::config::Config;
 use hashbrown::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// One endpoint of a service, as configured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistryEndpoint {
     /// IP address (or host name for DNS resolution) as written.
     pub address: String,
-    /// Port name → endpoint port (overrides the service port's target port).
-    pub ports: Vec<(String, u32)>,
+    /// Port name → endpoint port (overrides the service port's target port);
+    /// shared by the endpoints of one EndpointSlice.
+    pub ports: Arc<[(String, u32)]>,
     /// Labels, for subsets.
     pub labels: StringMap,
     /// LB weight; 0 or unset counts as 1.
     pub weight: u32,
-    /// `region/zone/subzone` (a Kubernetes endpoint's zone).
-    pub locality: String,
+    /// `region/zone/subzone` (a Kubernetes endpoint's zone). The texts are
+    /// shared (with the compiled table's endpoints too): a cluster dump has
+    /// one per endpoint, and copying them was much of the build's time.
+    pub locality: Arc<str>,
     /// Where it came from (`EndpointSlice ns/name`, `Endpoints ns/name`…),
     /// for `weir routes` and `explain`; empty when configured inline.
-    pub source: String,
+    pub source: Arc<str>,
     /// The pod behind it (`ns/name`), when known.
-    pub pod: String,
+    pub pod: Arc<str>,
 }
 
 /// One service host.
@@ -266,7 +270,7 @@ fn to_endpoint(we: &WorkloadEntrySpec) -> RegistryEndpoint {
         ports: we.ports.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         labels: we.labels.clone(),
         weight: we.weight.filter(|&w| w > 0).unwrap_or(1),
-        locality: we.locality.clone().unwrap_or_default(),
+        locality: we.locality.as_deref().unwrap_or_default().into(),
         ..RegistryEndpoint::default()
     }
 }

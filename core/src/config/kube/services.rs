@@ -22,6 +22,7 @@ use crate::config::registry::{RegistryEndpoint, Service};
 use crate::config::{Config, Resource};
 use hashbrown::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -252,12 +253,13 @@ pub fn build(config: &Config) -> Vec<Service> {
 
 /// [`build`] with the index of `config`'s objects already made (validation
 /// shares one with [`super::check::check_with`]).
-pub(crate) fn build_with(config: &Config, index: &Index<'_>) -> Vec<Service> {
+pub(crate) fn build_with<'a>(config: &'a Config, index: &Index<'a>) -> Vec<Service> {
+    let mut texts = Texts::default();
     config
         .kube
         .services
         .iter()
-        .map(|svc| service(svc, index, &config.kube_options))
+        .map(|svc| service(svc, index, &config.kube_options, &mut texts))
         .collect()
 }
 
@@ -287,7 +289,28 @@ pub fn service_ports(spec: &ServiceSpec) -> Vec<ServicePort> {
         .collect()
 }
 
-fn service(svc: &Resource<ServiceObject>, index: &Index<'_>, options: &Options) -> Service {
+/// The texts endpoints share: each zone's once, and the empty one.
+#[derive(Default)]
+struct Texts<'a> {
+    zones: HashMap<&'a str, Arc<str>>,
+    empty: Arc<str>,
+}
+
+impl<'a> Texts<'a> {
+    fn zone(&mut self, zone: Option<&'a str>) -> Arc<str> {
+        match zone {
+            None | Some("") => self.empty.clone(),
+            Some(z) => self.zones.entry(z).or_insert_with(|| z.into()).clone(),
+        }
+    }
+}
+
+fn service<'a>(
+    svc: &'a Resource<ServiceObject>,
+    index: &Index<'a>,
+    options: &Options,
+    texts: &mut Texts<'a>,
+) -> Service {
     let spec = &svc.spec.spec;
     let host = service_host(&svc.name, &svc.namespace, options);
     let ports = service_ports(spec);
@@ -302,12 +325,12 @@ fn service(svc: &Resource<ServiceObject>, index: &Index<'_>, options: &Options) 
             .iter()
             .map(|name| RegistryEndpoint {
                 address: name.to_ascii_lowercase(),
-                source: format!("ExternalName {name}"),
+                source: format!("ExternalName {name}").into(),
                 ..RegistryEndpoint::default()
             })
             .collect()
     } else {
-        endpoints_of(svc, index)
+        endpoints_of(svc, index, texts)
     };
     Service {
         host,
@@ -322,27 +345,39 @@ fn service(svc: &Resource<ServiceObject>, index: &Index<'_>, options: &Options) 
 }
 
 /// The ready endpoints of a Service: slices, else Endpoints, else selector.
-fn endpoints_of(svc: &Resource<ServiceObject>, index: &Index<'_>) -> Vec<RegistryEndpoint> {
+///
+/// The texts of a slice (its ports, its `source`) are made once and shared
+/// by its endpoints; a cluster dump has tens of thousands of them.
+fn endpoints_of<'a>(
+    svc: &'a Resource<ServiceObject>,
+    index: &Index<'a>,
+    texts: &mut Texts<'a>,
+) -> Vec<RegistryEndpoint> {
     let ns = svc.namespace.as_str();
     let slices = index.slices(ns, &svc.name);
     let mut out = Vec::new();
+    let mut pod_text = String::new();
     if !slices.is_empty() {
         for slice in slices {
-            let ports = slice_ports(slice.spec.ports.as_deref().unwrap_or(&[]));
+            let ports: Arc<[(String, u32)]> =
+                slice_ports(slice.spec.ports.as_deref().unwrap_or(&[])).into();
+            let source: Arc<str> = format!("EndpointSlice {ns}/{}", slice.name).into();
+            out.reserve(slice.spec.endpoints.len());
             for ep in &slice.spec.endpoints {
                 if !slice_endpoint_ready(&ep.conditions) {
                     continue;
                 }
                 let pod = index.target_pod(ep.target_ref.as_ref(), ns);
+                let locality = texts.zone(ep.zone.as_deref());
                 for address in &ep.addresses {
                     out.push(RegistryEndpoint {
                         address: address.clone(),
                         ports: ports.clone(),
                         labels: pod.map(|p| p.labels.clone()).unwrap_or_default(),
                         weight: 1,
-                        locality: ep.zone.clone().unwrap_or_default(),
-                        source: format!("EndpointSlice {ns}/{}", slice.name),
-                        pod: pod_name(pod, ep.target_ref.as_ref(), ns),
+                        locality: locality.clone(),
+                        source: source.clone(),
+                        pod: pod_name(&mut pod_text, pod, ep.target_ref.as_ref(), ns, texts),
                     });
                 }
             }
@@ -350,8 +385,9 @@ fn endpoints_of(svc: &Resource<ServiceObject>, index: &Index<'_>) -> Vec<Registr
         return out;
     }
     if let Some(eps) = index.endpoints(ns, &svc.name) {
+        let source: Arc<str> = format!("Endpoints {ns}/{}", eps.name).into();
         for subset in &eps.spec.subsets {
-            let ports = slice_ports(&subset.ports);
+            let ports: Arc<[(String, u32)]> = slice_ports(&subset.ports).into();
             for a in &subset.addresses {
                 let pod = index.target_pod(a.target_ref.as_ref(), ns);
                 out.push(RegistryEndpoint {
@@ -359,9 +395,9 @@ fn endpoints_of(svc: &Resource<ServiceObject>, index: &Index<'_>) -> Vec<Registr
                     ports: ports.clone(),
                     labels: pod.map(|p| p.labels.clone()).unwrap_or_default(),
                     weight: 1,
-                    locality: String::new(),
-                    source: format!("Endpoints {ns}/{}", eps.name),
-                    pod: pod_name(pod, a.target_ref.as_ref(), ns),
+                    locality: texts.empty.clone(),
+                    source: source.clone(),
+                    pod: pod_name(&mut pod_text, pod, a.target_ref.as_ref(), ns, texts),
                 });
             }
         }
@@ -371,11 +407,12 @@ fn endpoints_of(svc: &Resource<ServiceObject>, index: &Index<'_>) -> Vec<Registr
     let Some(selector) = svc.spec.spec.selector.as_ref().filter(|s| !s.is_empty()) else {
         return out;
     };
+    let source: Arc<str> = format!("selector of Service {ns}/{}", svc.name).into();
     for pod in index.pods_in(ns) {
         if !selects(selector, &pod.labels) || !pod_ready(&pod.spec) {
             continue;
         }
-        let ports: Vec<(String, u32)> = svc
+        let ports: Arc<[(String, u32)]> = svc
             .spec
             .spec
             .ports
@@ -384,15 +421,16 @@ fn endpoints_of(svc: &Resource<ServiceObject>, index: &Index<'_>) -> Vec<Registr
             // Kubernetes leaves it out of that port's endpoints.
             .map(|p| (p.name.clone(), target_port(p, &pod.spec).unwrap_or(0)))
             .collect();
+        let name = pod_name(&mut pod_text, Some(pod), None, ns, texts);
         for ip in pod_ips(&pod.spec) {
             out.push(RegistryEndpoint {
                 address: ip.to_string(),
                 ports: ports.clone(),
                 labels: pod.labels.clone(),
                 weight: 1,
-                locality: String::new(),
-                source: format!("selector of Service {ns}/{}", svc.name),
-                pod: format!("{}/{}", pod.namespace, pod.name),
+                locality: texts.empty.clone(),
+                source: source.clone(),
+                pod: name.clone(),
             });
         }
     }
@@ -431,20 +469,32 @@ fn slice_ports(ports: &[SlicePort]) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// The `pod` text of an endpoint: `ns/name`, a note when the pod is not in
+/// the input, else empty; written in `scratch` first, so that the shared
+/// text is the one allocation.
 fn pod_name(
+    scratch: &mut String,
     pod: Option<&Resource<PodObject>>,
     target: Option<&ObjectReference>,
     namespace: &str,
-) -> String {
+    texts: &Texts<'_>,
+) -> Arc<str> {
+    scratch.clear();
     match (pod, target) {
-        (Some(p), _) => format!("{}/{}", p.namespace, p.name),
-        (None, Some(t)) if t.kind == "Pod" => format!(
-            "{}/{} (not in the input)",
-            t.namespace.as_deref().unwrap_or(namespace),
-            t.name
-        ),
-        _ => String::new(),
+        (Some(p), _) => {
+            scratch.push_str(&p.namespace);
+            scratch.push('/');
+            scratch.push_str(&p.name);
+        }
+        (None, Some(t)) if t.kind == "Pod" => {
+            scratch.push_str(t.namespace.as_deref().unwrap_or(namespace));
+            scratch.push('/');
+            scratch.push_str(&t.name);
+            scratch.push_str(" (not in the input)");
+        }
+        _ => return texts.empty.clone(),
     }
+    scratch.as_str().into()
 }
 
 /// True when `labels` ⊇ `selector`.
