@@ -135,7 +135,7 @@ pub(crate) fn compile_with_registry(
         registry: &registry,
         destination_rules,
         clusters: Vec::new(),
-        cluster_ids: HashMap::new(),
+        cluster_ids: hashbrown::HashMap::new(),
         regexes,
         unbuildable: Vec::new(),
         reuse: None,

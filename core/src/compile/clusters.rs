@@ -45,11 +45,14 @@ impl<'c> Builder<'c> {
         port: u16,
         rules: &Rules<'c>,
     ) -> u32 {
-        let ids = rules.iter().map(|r| *r as *const _ as usize).collect();
-        let key = (host.to_string(), subset.to_string(), port, ids);
-        if let Some(&id) = self.cluster_ids.get(&key) {
+        let ids: Vec<usize> = rules.iter().map(|r| *r as *const _ as usize).collect();
+        if let Some(&id) = self
+            .cluster_ids
+            .get(&ClusterKeyRef(host, subset, port, &ids))
+        {
             return id;
         }
+        let key = (host.to_string(), subset.to_string(), port, ids);
         let service = self.registry.find(host);
         let sp = service.and_then(|s| s.ports.iter().find(|p| p.number == u32::from(port)));
         let (subset_labels, policy) = self.policy_for(rules, subset, port, service);
