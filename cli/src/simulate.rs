@@ -92,7 +92,7 @@ pub(crate) fn disruption(
         .map(|e| EndpointSpec {
             address: e.address.clone(),
             port: None,
-            labels: (&e.labels).into(),
+            labels: (&*e.labels).into(),
             weight: e.weight,
             locality: e.locality.to_string(),
         })

@@ -33,7 +33,7 @@ impl EndpointSpec {
                 .port
                 .map(|p| [(String::new(), p)].into())
                 .unwrap_or_default(),
-            labels: self.labels.clone().into(),
+            labels: Arc::new(self.labels.clone().into()),
             weight: self.weight.max(1),
             locality: self.locality.as_str().into(),
             ..RegistryEndpoint::default()
@@ -141,7 +141,10 @@ pub(crate) fn compile_with_registry(
         reuse: None,
         reuse_missed: false,
     };
-    // Every service port gets its default cluster (empty subset).
+    // Every service port gets its default cluster (empty subset): room
+    // for those at least, as growing a vector of clusters copies them.
+    b.clusters
+        .reserve(registry.services.iter().map(|s| s.ports.len()).sum());
     for s in &registry.services {
         if s.host.starts_with('*') {
             continue;

@@ -16,8 +16,9 @@ pub struct RegistryEndpoint {
     /// Port name → endpoint port (overrides the service port's target port);
     /// shared by the endpoints of one EndpointSlice.
     pub ports: Arc<[(String, u32)]>,
-    /// Labels, for subsets.
-    pub labels: StringMap,
+    /// Labels, for subsets; shared by the endpoints whose pods carry the
+    /// same ones (a ReplicaSet's pods do).
+    pub labels: Arc<StringMap>,
     /// LB weight; 0 or unset counts as 1.
     pub weight: u32,
     /// `region/zone/subzone` (a Kubernetes endpoint's zone). The texts are
@@ -139,7 +140,7 @@ impl Registry {
                 for (spec, labels) in candidates {
                     if labels_select(&sel.labels, labels) {
                         let mut ep = to_endpoint(spec);
-                        ep.labels = labels.clone();
+                        ep.labels = Arc::new(labels.clone());
                         endpoints.push(ep);
                     }
                 }
@@ -268,7 +269,7 @@ fn to_endpoint(we: &WorkloadEntrySpec) -> RegistryEndpoint {
     RegistryEndpoint {
         address: we.address.clone(),
         ports: we.ports.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-        labels: we.labels.clone(),
+        labels: Arc::new(we.labels.clone()),
         weight: we.weight.filter(|&w| w > 0).unwrap_or(1),
         locality: we.locality.as_deref().unwrap_or_default().into(),
         ..RegistryEndpoint::default()

@@ -289,14 +289,29 @@ pub fn service_ports(spec: &ServiceSpec) -> Vec<ServicePort> {
         .collect()
 }
 
-/// The texts endpoints share: each zone's once, and the empty one.
+/// The texts endpoints share: each zone's once, each set of pod labels
+/// once (a ReplicaSet's pods carry the same), and the empty ones.
 #[derive(Default)]
 struct Texts<'a> {
     zones: HashMap<&'a str, Arc<str>>,
+    labels: HashMap<&'a StringMap, Arc<StringMap>>,
     empty: Arc<str>,
+    no_labels: Arc<StringMap>,
 }
 
 impl<'a> Texts<'a> {
+    /// The labels of `pod` (none without one).
+    fn labels(&mut self, pod: Option<&'a Resource<PodObject>>) -> Arc<StringMap> {
+        match pod {
+            Some(p) if !p.labels.is_empty() => self
+                .labels
+                .entry(&p.labels)
+                .or_insert_with(|| Arc::new(p.labels.clone()))
+                .clone(),
+            _ => self.no_labels.clone(),
+        }
+    }
+
     fn zone(&mut self, zone: Option<&'a str>) -> Arc<str> {
         match zone {
             None | Some("") => self.empty.clone(),
@@ -373,7 +388,7 @@ fn endpoints_of<'a>(
                     out.push(RegistryEndpoint {
                         address: address.clone(),
                         ports: ports.clone(),
-                        labels: pod.map(|p| p.labels.clone()).unwrap_or_default(),
+                        labels: texts.labels(pod),
                         weight: 1,
                         locality: locality.clone(),
                         source: source.clone(),
@@ -393,7 +408,7 @@ fn endpoints_of<'a>(
                 out.push(RegistryEndpoint {
                     address: a.ip.clone(),
                     ports: ports.clone(),
-                    labels: pod.map(|p| p.labels.clone()).unwrap_or_default(),
+                    labels: texts.labels(pod),
                     weight: 1,
                     locality: texts.empty.clone(),
                     source: source.clone(),
@@ -422,11 +437,12 @@ fn endpoints_of<'a>(
             .map(|p| (p.name.clone(), target_port(p, &pod.spec).unwrap_or(0)))
             .collect();
         let name = pod_name(&mut pod_text, Some(pod), None, ns, texts);
+        let labels = texts.labels(Some(pod));
         for ip in pod_ips(&pod.spec) {
             out.push(RegistryEndpoint {
                 address: ip.to_string(),
                 ports: ports.clone(),
-                labels: pod.labels.clone(),
+                labels: labels.clone(),
                 weight: 1,
                 locality: texts.empty.clone(),
                 source: source.clone(),
