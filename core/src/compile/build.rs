@@ -32,10 +32,10 @@ impl EndpointSpec {
             ports: self
                 .port
                 .map(|p| [(String::new(), p)].into())
-                .unwrap_or_default(),
-            labels: Arc::new(self.labels.clone().into()),
+                .unwrap_or_else(|| crate::config::registry::shared::ports(&[])),
+            labels: crate::config::registry::shared::labels(&self.labels.clone().into()),
             weight: self.weight.max(1),
-            locality: self.locality.as_str().into(),
+            locality: crate::config::registry::shared::text(&self.locality),
             ..RegistryEndpoint::default()
         }
     }

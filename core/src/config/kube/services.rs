@@ -291,12 +291,22 @@ pub fn service_ports(spec: &ServiceSpec) -> Vec<ServicePort> {
 
 /// The texts endpoints share: each zone's once, each set of pod labels
 /// once (a ReplicaSet's pods carry the same), and the empty ones.
-#[derive(Default)]
 struct Texts<'a> {
     zones: HashMap<&'a str, Arc<str>>,
     labels: HashMap<&'a StringMap, Arc<StringMap>>,
     empty: Arc<str>,
     no_labels: Arc<StringMap>,
+}
+
+impl Default for Texts<'_> {
+    fn default() -> Self {
+        Texts {
+            zones: HashMap::new(),
+            labels: HashMap::new(),
+            empty: crate::config::registry::shared::text(""),
+            no_labels: crate::config::registry::shared::labels(&StringMap::new()),
+        }
+    }
 }
 
 impl<'a> Texts<'a> {
