@@ -92,9 +92,9 @@ pub(crate) fn disruption(
         .map(|e| EndpointSpec {
             address: e.address.clone(),
             port: None,
-            labels: (&e.labels).into(),
+            labels: (&*e.labels).into(),
             weight: e.weight,
-            locality: e.locality.clone(),
+            locality: e.locality.to_string(),
         })
         .collect();
     if remaining.len() == service.endpoints.len() {

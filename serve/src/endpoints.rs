@@ -72,10 +72,10 @@ fn as_plugin_endpoints(service: &Service) -> Option<Vec<Value>> {
                 v["port"] = json!(p);
             }
             if !ep.labels.is_empty() {
-                v["labels"] = json!(ep.labels);
+                v["labels"] = json!(&*ep.labels);
             }
             if !ep.locality.is_empty() {
-                v["locality"] = json!(ep.locality);
+                v["locality"] = json!(&*ep.locality);
             }
             Some(v)
         })

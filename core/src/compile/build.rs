@@ -31,11 +31,11 @@ impl EndpointSpec {
             address: self.address.clone(),
             ports: self
                 .port
-                .map(|p| vec![(String::new(), p)])
-                .unwrap_or_default(),
-            labels: self.labels.clone().into(),
+                .map(|p| [(String::new(), p)].into())
+                .unwrap_or_else(|| crate::config::registry::shared::ports(&[])),
+            labels: crate::config::registry::shared::labels(&self.labels.clone().into()),
             weight: self.weight.max(1),
-            locality: self.locality.clone(),
+            locality: crate::config::registry::shared::text(&self.locality),
             ..RegistryEndpoint::default()
         }
     }
@@ -135,13 +135,16 @@ pub(crate) fn compile_with_registry(
         registry: &registry,
         destination_rules,
         clusters: Vec::new(),
-        cluster_ids: HashMap::new(),
+        cluster_ids: hashbrown::HashMap::new(),
         regexes,
         unbuildable: Vec::new(),
         reuse: None,
         reuse_missed: false,
     };
-    // Every service port gets its default cluster (empty subset).
+    // Every service port gets its default cluster (empty subset): room
+    // for those at least, as growing a vector of clusters copies them.
+    b.clusters
+        .reserve(registry.services.iter().map(|s| s.ports.len()).sum());
     for s in &registry.services {
         if s.host.starts_with('*') {
             continue;
@@ -182,7 +185,10 @@ pub(crate) fn compile_with_registry(
         return Err(CompileError::Unbuildable(Box::new(first)));
     }
     let scoped_clusters = b.scoped_clusters();
-    let clusters: Box<[Cluster]> = b.clusters.into();
+    let clusters: Box<[Cluster]> = std::mem::take(&mut b.clusters).into();
+    // Its maps (hashbrown's, which run their drop while borrowing) let go
+    // of the registry here, before it is handed back.
+    drop(b);
     let mut clusters_by_host: HashMap<Box<str>, Vec<u32>> = HashMap::new();
     let mut cluster_by_name: HashMap<Box<str>, u32> = HashMap::with_capacity(clusters.len());
     for (i, c) in clusters.iter().enumerate() {

@@ -12,7 +12,7 @@ use crate::config::model::{
 };
 use crate::config::names::{expand_host, host_matches, parse_duration};
 use crate::config::registry::Service;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
@@ -45,11 +45,14 @@ impl<'c> Builder<'c> {
         port: u16,
         rules: &Rules<'c>,
     ) -> u32 {
-        let ids = rules.iter().map(|r| *r as *const _ as usize).collect();
-        let key = (host.to_string(), subset.to_string(), port, ids);
-        if let Some(&id) = self.cluster_ids.get(&key) {
+        let ids: Vec<usize> = rules.iter().map(|r| *r as *const _ as usize).collect();
+        if let Some(&id) = self
+            .cluster_ids
+            .get(&ClusterKeyRef(host, subset, port, &ids))
+        {
             return id;
         }
+        let key = (host.to_string(), subset.to_string(), port, ids);
         let service = self.registry.find(host);
         let sp = service.and_then(|s| s.ports.iter().find(|p| p.number == u32::from(port)));
         let (subset_labels, policy) = self.policy_for(rules, subset, port, service);
@@ -97,7 +100,9 @@ impl<'c> Builder<'c> {
     /// DestinationRules than the default answer: (namespace, default
     /// cluster → its own). Only namespaces with rules of their own or named
     /// in an `exportTo`, and only the hosts those rules cover, are visited.
-    pub(crate) fn scoped_clusters(&mut self) -> HashMap<Box<str>, HashMap<u32, u32>> {
+    pub(crate) fn scoped_clusters(
+        &mut self,
+    ) -> std::collections::HashMap<Box<str>, std::collections::HashMap<u32, u32>> {
         let defaults = self.clusters.len() as u32;
         let mut by_host: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, c) in self.clusters.iter().enumerate() {
@@ -106,7 +111,9 @@ impl<'c> Builder<'c> {
                 .or_default()
                 .push(i as u32);
         }
-        let mut out: HashMap<Box<str>, HashMap<u32, u32>> = HashMap::new();
+        // The table's type (std's map).
+        let mut out: std::collections::HashMap<Box<str>, std::collections::HashMap<u32, u32>> =
+            std::collections::HashMap::new();
         let scoped: Vec<(String, Vec<String>)> = self
             .destination_rules
             .scoped_namespaces()

@@ -87,7 +87,7 @@ pub(crate) fn build_endpoint_set(
             .find(|e| &*e.address == address)
             .map(|e| e.state.clone())
     };
-    let mut endpoints = Vec::new();
+    let mut endpoints = Vec::with_capacity(service.map_or(0, |s| s.endpoints.len()));
     if let Some(service) = service {
         let sp = ServicePort {
             number: u32::from(cluster.port),
@@ -116,8 +116,9 @@ pub(crate) fn build_endpoint_set(
             let ip: Option<std::net::IpAddr> = ep.address.parse().ok();
             let address = match ip {
                 Some(std::net::IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
-                Some(v4) => format!("{v4}:{port}"),
-                None => format!("{}:{port}", ep.address),
+                // An IPv4 address parses only from its one dotted form
+                // (no leading zeros): the text as given is how it prints.
+                Some(_) | None => address_text(&ep.address, port),
             };
             let state = old_state(&address).unwrap_or_default();
             endpoints.push(Endpoint {
@@ -125,9 +126,9 @@ pub(crate) fn build_endpoint_set(
                 ip,
                 port: port as u16,
                 weight: ep.weight.max(1),
-                locality: ep.locality.clone().into(),
-                source: ep.source.as_str().into(),
-                pod: ep.pod.as_str().into(),
+                locality: ep.locality.clone(),
+                source: ep.source.clone(),
+                pod: ep.pod.clone(),
                 state,
             });
         }
@@ -159,5 +160,46 @@ pub(crate) fn build_endpoint_set(
         endpoints: endpoints.into(),
         balancer,
         bytes,
+    }
+}
+
+/// `host:port` in one allocation, without the formatting machinery (a
+/// cluster dump has an endpoint per pod and port).
+fn address_text(host: &str, port: u32) -> String {
+    let mut digits = [0u8; 10];
+    let mut n = port;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut out = String::with_capacity(host.len() + 1 + digits.len() - i);
+    out.push_str(host);
+    out.push(':');
+    // ASCII digits.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+    out
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::address_text;
+
+    #[test]
+    fn address_text_is_what_format_prints() {
+        for port in [0, 1, 9, 10, 80, 8080, 65535, u32::MAX] {
+            assert_eq!(address_text("10.0.0.1", port), format!("10.0.0.1:{port}"));
+        }
+        for text in ["10.0.0.1", "0.0.0.0", "255.255.255.255", "192.168.10.100"] {
+            let ip: std::net::Ipv4Addr = text.parse().unwrap();
+            assert_eq!(ip.to_string(), text);
+        }
+        for text in ["010.0.0.1", "1.2.3", "1.2.3.256"] {
+            assert!(text.parse::<std::net::Ipv4Addr>().is_err(), "{text}");
+        }
     }
 }

@@ -128,7 +128,7 @@ pub(crate) fn recompile_virtual_services(
         registry,
         destination_rules,
         clusters: Vec::new(),
-        cluster_ids: HashMap::new(),
+        cluster_ids: hashbrown::HashMap::new(),
         regexes,
         unbuildable: Vec::new(),
         reuse: Some(routing),

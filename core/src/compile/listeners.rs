@@ -11,7 +11,7 @@ use crate::config::names::{expand_host, host_matches, resolve_gateway};
 use crate::config::{Config, Resource};
 use crate::route::index::RouteIndex;
 use crate::route::RouteMatch;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 

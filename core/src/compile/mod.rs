@@ -30,7 +30,7 @@ use crate::config::destination_rules::DestinationRuleIndex;
 use crate::config::model::DestinationRuleSpec;
 use crate::config::registry::Registry;
 use crate::config::{Config, Resource};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 /// What compiling one config keeps while it builds the table.
 pub(crate) struct Builder<'c> {
@@ -83,6 +83,17 @@ impl Builder<'_> {
 /// A cluster's identity: its name's parts and the DestinationRules (by
 /// address) that shaped it, so clients that see other rules get their own.
 pub(crate) type ClusterKey = (String, String, u16, Vec<usize>);
+
+/// A [`ClusterKey`] borrowed: a lookup allocates nothing (most lookups
+/// find the cluster built already). Hashes as the tuple does.
+#[derive(Hash)]
+pub(crate) struct ClusterKeyRef<'a>(pub &'a str, pub &'a str, pub u16, pub &'a [usize]);
+
+impl hashbrown::Equivalent<ClusterKey> for ClusterKeyRef<'_> {
+    fn equivalent(&self, key: &ClusterKey) -> bool {
+        self.0 == key.0 && self.1 == key.1 && self.2 == key.2 && self.3 == key.3.as_slice()
+    }
+}
 
 pub(crate) type Rules<'c> = Vec<&'c Resource<DestinationRuleSpec>>;
 

@@ -19,7 +19,7 @@ use super::delegates::{exported_everywhere, exported_to};
 use super::model::DestinationRuleSpec;
 use super::names::{expand_host, host_matches};
 use super::Resource;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 type Rule = Resource<DestinationRuleSpec>;
 

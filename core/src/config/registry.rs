@@ -4,27 +4,81 @@
 use crate::config::model::{ServicePort, StringMap, WorkloadEntrySpec};
 use crate::config::names::{expand_host, host_matches};
 use crate::config::Config;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// One endpoint of a service, as configured.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryEndpoint {
     /// IP address (or host name for DNS resolution) as written.
     pub address: String,
-    /// Port name → endpoint port (overrides the service port's target port).
-    pub ports: Vec<(String, u32)>,
-    /// Labels, for subsets.
-    pub labels: StringMap,
+    /// Port name → endpoint port (overrides the service port's target port);
+    /// shared by the endpoints of one EndpointSlice.
+    pub ports: Arc<[(String, u32)]>,
+    /// Labels, for subsets; shared by the endpoints whose pods carry the
+    /// same ones (a ReplicaSet's pods do).
+    pub labels: Arc<StringMap>,
     /// LB weight; 0 or unset counts as 1.
     pub weight: u32,
-    /// `region/zone/subzone` (a Kubernetes endpoint's zone).
-    pub locality: String,
+    /// `region/zone/subzone` (a Kubernetes endpoint's zone). The texts are
+    /// shared (with the compiled table's endpoints too): a cluster dump has
+    /// one per endpoint, and copying them was much of the build's time.
+    pub locality: Arc<str>,
     /// Where it came from (`EndpointSlice ns/name`, `Endpoints ns/name`…),
     /// for `weir routes` and `explain`; empty when configured inline.
-    pub source: String,
+    pub source: Arc<str>,
     /// The pod behind it (`ns/name`), when known.
-    pub pod: String,
+    pub pod: Arc<str>,
+}
+
+impl Default for RegistryEndpoint {
+    /// Empty, with the shared empty texts and maps (no allocation).
+    fn default() -> Self {
+        RegistryEndpoint {
+            address: String::new(),
+            ports: shared::ports(&[]),
+            labels: shared::labels(&StringMap::new()),
+            weight: 0,
+            locality: shared::text(""),
+            source: shared::text(""),
+            pod: shared::text(""),
+        }
+    }
+}
+
+/// The shared texts and maps of endpoints: the empty ones made once per
+/// process, so that the many endpoints without them allocate nothing.
+pub(crate) mod shared {
+    use super::{Arc, StringMap};
+    use std::sync::OnceLock;
+
+    /// `text` shared: the empty one is made once.
+    pub fn text(text: &str) -> Arc<str> {
+        static EMPTY: OnceLock<Arc<str>> = OnceLock::new();
+        if text.is_empty() {
+            return EMPTY.get_or_init(|| Arc::from("")).clone();
+        }
+        text.into()
+    }
+
+    /// `labels` shared: the empty map is made once.
+    pub fn labels(labels: &StringMap) -> Arc<StringMap> {
+        static EMPTY: OnceLock<Arc<StringMap>> = OnceLock::new();
+        if labels.is_empty() {
+            return EMPTY.get_or_init(|| Arc::new(StringMap::new())).clone();
+        }
+        Arc::new(labels.clone())
+    }
+
+    /// `ports` shared: the empty list is made once.
+    pub fn ports(ports: &[(String, u32)]) -> Arc<[(String, u32)]> {
+        static EMPTY: OnceLock<Arc<[(String, u32)]>> = OnceLock::new();
+        if ports.is_empty() {
+            return EMPTY.get_or_init(|| Arc::from(Vec::new())).clone();
+        }
+        ports.into()
+    }
 }
 
 /// One service host.
@@ -90,7 +144,28 @@ impl Registry {
         rejected_entries: &[bool],
         rejected_workloads: &[bool],
     ) -> Registry {
+        if config.kube.services.is_empty() {
+            return Self::build_with(config, rejected_entries, rejected_workloads, Vec::new());
+        }
+        let synthesized = crate::config::kube::services::synthesized_pods(config);
+        let index = crate::config::kube::services::Index::new(&config.kube, &synthesized);
+        let kube = crate::config::kube::services::build_with(config, &index);
+        Self::build_with(config, rejected_entries, rejected_workloads, kube)
+    }
+
+    /// [`build_except`](Self::build_except) with the services of the
+    /// Kubernetes objects already built (validation builds them with the
+    /// index its Kubernetes checks share).
+    pub(crate) fn build_with(
+        config: &Config,
+        rejected_entries: &[bool],
+        rejected_workloads: &[bool],
+        kube: Vec<Service>,
+    ) -> Registry {
         let mut services = Vec::new();
+        // Each set of endpoint labels once (a service's endpoints repeat a
+        // few versions).
+        let mut label_sets: HashMap<&StringMap, Arc<StringMap>> = HashMap::new();
         // WorkloadEntries by namespace, their labels merged once: a selector
         // looks at its own namespace's entries only.
         let mut workloads: HashMap<&str, Vec<(&WorkloadEntrySpec, StringMap)>> = HashMap::new();
@@ -108,16 +183,20 @@ impl Registry {
             if rejected_entries.get(i) == Some(&true) {
                 continue;
             }
-            let mut endpoints: Vec<RegistryEndpoint> =
-                se.spec.endpoints.iter().map(to_endpoint).collect();
+            let mut endpoints: Vec<RegistryEndpoint> = se
+                .spec
+                .endpoints
+                .iter()
+                .map(|e| to_endpoint(e, &mut label_sets))
+                .collect();
             if let Some(sel) = &se.spec.workload_selector {
                 let candidates = workloads
                     .get(se.namespace.as_str())
                     .map_or(&[][..], Vec::as_slice);
                 for (spec, labels) in candidates {
                     if labels_select(&sel.labels, labels) {
-                        let mut ep = to_endpoint(spec);
-                        ep.labels = labels.clone();
+                        let mut ep = to_endpoint(spec, &mut label_sets);
+                        ep.labels = shared::labels(labels);
                         endpoints.push(ep);
                     }
                 }
@@ -143,10 +222,7 @@ impl Registry {
                 });
             }
         }
-        let services = crate::config::kube::services::merge(
-            crate::config::kube::services::build(config),
-            services,
-        );
+        let services = crate::config::kube::services::merge(kube, services);
         let mut registry = Registry {
             services,
             by_host: HashMap::new(),
@@ -245,13 +321,28 @@ fn merged_labels(meta: &StringMap, spec: &StringMap) -> StringMap {
     all
 }
 
-fn to_endpoint(we: &WorkloadEntrySpec) -> RegistryEndpoint {
+/// `we` as an endpoint, its labels shared through `labels`.
+fn to_endpoint<'a>(
+    we: &'a WorkloadEntrySpec,
+    labels: &mut HashMap<&'a StringMap, Arc<StringMap>>,
+) -> RegistryEndpoint {
     RegistryEndpoint {
         address: we.address.clone(),
-        ports: we.ports.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-        labels: we.labels.clone(),
+        ports: if we.ports.is_empty() {
+            shared::ports(&[])
+        } else {
+            we.ports.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        },
+        labels: if we.labels.is_empty() {
+            shared::labels(&we.labels)
+        } else {
+            labels
+                .entry(&we.labels)
+                .or_insert_with(|| Arc::new(we.labels.clone()))
+                .clone()
+        },
         weight: we.weight.filter(|&w| w > 0).unwrap_or(1),
-        locality: we.locality.clone().unwrap_or_default(),
+        locality: shared::text(we.locality.as_deref().unwrap_or_default()),
         ..RegistryEndpoint::default()
     }
 }

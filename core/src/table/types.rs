@@ -432,11 +432,12 @@ pub struct Endpoint {
     pub ip: Option<IpAddr>,
     pub port: u16,
     pub weight: u32,
-    pub locality: Box<str>,
+    /// Shared with the registry's endpoint (as are `source` and `pod`).
+    pub locality: Arc<str>,
     /// Where the endpoint came from (`EndpointSlice ns/name`…), for tools.
-    pub source: Box<str>,
+    pub source: Arc<str>,
     /// The pod behind it (`ns/name`), when known.
-    pub pod: Box<str>,
+    pub pod: Arc<str>,
     pub state: Arc<EndpointState>,
 }
 

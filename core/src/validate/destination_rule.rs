@@ -10,7 +10,7 @@ use super::{Context, Reporter};
 use crate::config::model::*;
 use crate::config::Resource;
 use crate::diagnostic::Severity;
-use std::collections::HashSet;
+use hashbrown::HashSet;
 
 impl Context<'_> {
     pub(super) fn destination_rule(

@@ -7,7 +7,7 @@ use crate::config::model::*;
 use crate::config::names::expand_host;
 use crate::config::Resource;
 use crate::diagnostic::Severity;
-use std::collections::HashSet;
+use hashbrown::HashSet;
 
 impl Context<'_> {
     /// Weights, hosts, subsets and ports of a route's destinations.

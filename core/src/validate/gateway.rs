@@ -8,8 +8,8 @@ use super::Reporter;
 use crate::config::model::*;
 use crate::config::Resource;
 use crate::diagnostic::Severity;
+use hashbrown::HashSet;
 use serde_json::Value;
-use std::collections::HashSet;
 
 pub(super) fn gateway(gw: &Resource<GatewaySpec>, r: &mut Reporter<'_>) {
     if !is_dns1123_label(&gw.name) {

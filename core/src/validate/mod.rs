@@ -166,7 +166,15 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
         &mut regexes,
         |we, r| workload_entry::workload_entry(&we.spec, &entry_rules, "spec", r),
     );
-    let registry = Registry::build_except(config, &rejected_entries, &rejected_workloads);
+    // One index of the Kubernetes objects for their services and checks.
+    let synthesized = crate::config::kube::services::synthesized_pods(config);
+    let kube_index = crate::config::kube::services::Index::new(&config.kube, &synthesized);
+    let registry = Registry::build_with(
+        config,
+        &rejected_entries,
+        &rejected_workloads,
+        crate::config::kube::services::build_with(config, &kube_index),
+    );
     let ctx = Context::new(config, &registry);
     let virtual_services = config
         .virtual_services
@@ -194,13 +202,16 @@ pub(crate) fn validate_parts(config: &Config) -> (Validation, Validated) {
     resources.append(&mut entry_diagnostics);
     let mut conflicts = Vec::new();
     ctx.conflicts(&mut conflicts);
+    // Its maps (hashbrown's, which run their drop while borrowing) let go
+    // of the registry here, before it is handed on.
+    drop(ctx);
     let validation = Validation {
         virtual_service_count: config.virtual_services.len(),
         virtual_services,
         resources,
         conflicts,
         analyzed: analyzers::analyze(config, &registry),
-        kube: kube_checks(config),
+        kube: kube_checks(config, &kube_index, &synthesized),
     };
     (validation, Validated { registry, regexes })
 }
@@ -289,9 +300,13 @@ pub(crate) fn revalidate_virtual_services(
 }
 
 /// The Kubernetes objects' diagnostics.
-fn kube_checks(config: &Config) -> Vec<Diagnostic> {
+fn kube_checks(
+    config: &Config,
+    index: &crate::config::kube::services::Index<'_>,
+    synthesized: &[crate::config::Resource<crate::config::kube::model::PodObject>],
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    crate::config::kube::check::check(config, &mut out);
+    crate::config::kube::check::check_with(config, index, synthesized, &mut out);
     out
 }
 

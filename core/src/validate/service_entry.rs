@@ -11,7 +11,7 @@ use super::Reporter;
 use crate::config::model::*;
 use crate::config::Resource;
 use crate::diagnostic::Severity;
-use std::collections::HashSet;
+use hashbrown::HashSet;
 
 pub(super) fn service_entry(se: &Resource<ServiceEntrySpec>, r: &mut Reporter<'_>) {
     let spec = &se.spec;

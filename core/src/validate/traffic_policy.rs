@@ -12,8 +12,8 @@ use crate::balance::ring_hash::{validate_ring_sizes, RingHash};
 use crate::config::model::*;
 use crate::config::names::parse_duration;
 use crate::diagnostic::Severity;
+use hashbrown::HashSet;
 use serde_json::Value;
-use std::collections::HashSet;
 
 pub(super) fn traffic_policy(tp: &TrafficPolicy, field: &str, r: &mut Reporter<'_>) {
     let empty = tp.load_balancer.is_none()

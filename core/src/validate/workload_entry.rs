@@ -9,7 +9,7 @@ use super::hostnames::{is_ip, validate_fqdn, validate_port, validate_port_name};
 use super::Reporter;
 use crate::config::model::WorkloadEntrySpec;
 use crate::diagnostic::Severity;
-use std::collections::HashSet;
+use hashbrown::HashSet;
 
 /// Where an endpoint is checked: a WorkloadEntry resource, or a
 /// ServiceEntry endpoint with its port names and resolution.

@@ -13,11 +13,11 @@
 
 use super::model::IntOrString;
 use super::protocol::{self, Protocol};
-use super::services::{pod_ips, synthesize_pods, target_port, Index, SERVICE_NAME_LABEL};
+use super::services::{pod_has_ip, synthesized_pods, target_port, Index, SERVICE_NAME_LABEL};
 use super::KubeKind;
 use crate::config::{Config, Resource};
 use crate::diagnostic::{Diagnostic, ResourceRef, Severity};
-use std::collections::HashSet;
+use hashbrown::HashSet;
 
 fn reference<S>(kind: KubeKind, r: &Resource<S>) -> ResourceRef {
     ResourceRef {
@@ -29,16 +29,27 @@ fn reference<S>(kind: KubeKind, r: &Resource<S>) -> ResourceRef {
 
 /// Appends the diagnostics of `config`'s Kubernetes objects to `out`.
 pub fn check(config: &Config, out: &mut Vec<Diagnostic>) {
+    if config.kube.is_empty() {
+        return;
+    }
+    let synthesized = synthesized_pods(config);
+    let index = Index::new(&config.kube, &synthesized);
+    check_with(config, &index, &synthesized, out);
+}
+
+/// [`check`] with the index of `config`'s objects (over `synthesized`, the
+/// pods `--synthesize-pods` made) already built: validation builds it once
+/// for the registry and these checks.
+pub(crate) fn check_with(
+    config: &Config,
+    index: &Index<'_>,
+    synthesized: &[Resource<super::model::PodObject>],
+    out: &mut Vec<Diagnostic>,
+) {
     let objects = &config.kube;
     if objects.is_empty() {
         return;
     }
-    let synthesized = if config.kube_options.synthesize_pods {
-        synthesize_pods(&objects.workloads)
-    } else {
-        Vec::new()
-    };
-    let index = Index::new(objects, &synthesized);
     let services: HashSet<(&str, &str)> = objects
         .services
         .iter()
@@ -46,7 +57,7 @@ pub fn check(config: &Config, out: &mut Vec<Diagnostic>) {
         .collect();
     for svc in &objects.services {
         let r = reference(KubeKind::Service, svc);
-        service_ports(svc, &r, &index, out);
+        service_ports(svc, &r, index, out);
         let spec = &svc.spec.spec;
         if spec.service_type.as_deref() == Some("ExternalName")
             && spec.external_name.as_deref().is_none_or(str::is_empty)
@@ -118,7 +129,7 @@ pub fn check(config: &Config, out: &mut Vec<Diagnostic>) {
         }
     }
     for pod in &objects.pods {
-        if pod_ips(&pod.spec).is_empty() {
+        if !pod_has_ip(&pod.spec) {
             out.push(Diagnostic::new(
                 "WEIR0104",
                 Severity::Warning,

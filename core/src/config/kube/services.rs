@@ -20,8 +20,9 @@ use super::{KubeKind, Objects, Options, ServiceObject, Workload};
 use crate::config::model::{ServicePort, StringMap};
 use crate::config::registry::{RegistryEndpoint, Service};
 use crate::config::{Config, Resource};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -150,6 +151,16 @@ pub fn pod_ips(pod: &PodObject) -> Vec<&str> {
         .collect()
 }
 
+/// Whether [`pod_ips`] has any (without collecting them).
+pub fn pod_has_ip(pod: &PodObject) -> bool {
+    pod.status.pod_ips.iter().any(|p| !p.ip.is_empty())
+        || pod
+            .status
+            .pod_ip
+            .as_deref()
+            .is_some_and(|ip| !ip.is_empty())
+}
+
 /// An EndpointSlice endpoint receives traffic when ready (absent means
 /// ready) and not terminating.
 pub fn slice_endpoint_ready(c: &Conditions) -> bool {
@@ -220,22 +231,35 @@ fn documentation_address(n: u32) -> IpAddr {
     }
 }
 
-/// The registry services of `config`'s Kubernetes Services.
-pub fn build(config: &Config) -> Vec<Service> {
-    let objects = &config.kube;
-    if objects.services.is_empty() {
-        return Vec::new();
-    }
-    let synthesized = if config.kube_options.synthesize_pods {
-        synthesize_pods(&objects.workloads)
+/// The pods `--synthesize-pods` makes for `config`'s workloads (none
+/// without it).
+pub(crate) fn synthesized_pods(config: &Config) -> Vec<Resource<PodObject>> {
+    if config.kube_options.synthesize_pods {
+        synthesize_pods(&config.kube.workloads)
     } else {
         Vec::new()
-    };
-    let index = Index::new(objects, &synthesized);
-    objects
+    }
+}
+
+/// The registry services of `config`'s Kubernetes Services.
+pub fn build(config: &Config) -> Vec<Service> {
+    if config.kube.services.is_empty() {
+        return Vec::new();
+    }
+    let synthesized = synthesized_pods(config);
+    let index = Index::new(&config.kube, &synthesized);
+    build_with(config, &index)
+}
+
+/// [`build`] with the index of `config`'s objects already made (validation
+/// shares one with [`super::check::check_with`]).
+pub(crate) fn build_with<'a>(config: &'a Config, index: &Index<'a>) -> Vec<Service> {
+    let mut texts = Texts::default();
+    config
+        .kube
         .services
         .iter()
-        .map(|svc| service(svc, &index, &config.kube_options))
+        .map(|svc| service(svc, index, &config.kube_options, &mut texts))
         .collect()
 }
 
@@ -265,7 +289,53 @@ pub fn service_ports(spec: &ServiceSpec) -> Vec<ServicePort> {
         .collect()
 }
 
-fn service(svc: &Resource<ServiceObject>, index: &Index<'_>, options: &Options) -> Service {
+/// The texts endpoints share: each zone's once, each set of pod labels
+/// once (a ReplicaSet's pods carry the same), and the empty ones.
+struct Texts<'a> {
+    zones: HashMap<&'a str, Arc<str>>,
+    labels: HashMap<&'a StringMap, Arc<StringMap>>,
+    empty: Arc<str>,
+    no_labels: Arc<StringMap>,
+}
+
+impl Default for Texts<'_> {
+    fn default() -> Self {
+        Texts {
+            zones: HashMap::new(),
+            labels: HashMap::new(),
+            empty: crate::config::registry::shared::text(""),
+            no_labels: crate::config::registry::shared::labels(&StringMap::new()),
+        }
+    }
+}
+
+impl<'a> Texts<'a> {
+    /// The labels of `pod` (none without one).
+    fn labels(&mut self, pod: Option<&'a Resource<PodObject>>) -> Arc<StringMap> {
+        match pod {
+            Some(p) if !p.labels.is_empty() => self
+                .labels
+                .entry(&p.labels)
+                .or_insert_with(|| Arc::new(p.labels.clone()))
+                .clone(),
+            _ => self.no_labels.clone(),
+        }
+    }
+
+    fn zone(&mut self, zone: Option<&'a str>) -> Arc<str> {
+        match zone {
+            None | Some("") => self.empty.clone(),
+            Some(z) => self.zones.entry(z).or_insert_with(|| z.into()).clone(),
+        }
+    }
+}
+
+fn service<'a>(
+    svc: &'a Resource<ServiceObject>,
+    index: &Index<'a>,
+    options: &Options,
+    texts: &mut Texts<'a>,
+) -> Service {
     let spec = &svc.spec.spec;
     let host = service_host(&svc.name, &svc.namespace, options);
     let ports = service_ports(spec);
@@ -280,12 +350,12 @@ fn service(svc: &Resource<ServiceObject>, index: &Index<'_>, options: &Options) 
             .iter()
             .map(|name| RegistryEndpoint {
                 address: name.to_ascii_lowercase(),
-                source: format!("ExternalName {name}"),
+                source: format!("ExternalName {name}").into(),
                 ..RegistryEndpoint::default()
             })
             .collect()
     } else {
-        endpoints_of(svc, index)
+        endpoints_of(svc, index, texts)
     };
     Service {
         host,
@@ -300,27 +370,39 @@ fn service(svc: &Resource<ServiceObject>, index: &Index<'_>, options: &Options) 
 }
 
 /// The ready endpoints of a Service: slices, else Endpoints, else selector.
-fn endpoints_of(svc: &Resource<ServiceObject>, index: &Index<'_>) -> Vec<RegistryEndpoint> {
+///
+/// The texts of a slice (its ports, its `source`) are made once and shared
+/// by its endpoints; a cluster dump has tens of thousands of them.
+fn endpoints_of<'a>(
+    svc: &'a Resource<ServiceObject>,
+    index: &Index<'a>,
+    texts: &mut Texts<'a>,
+) -> Vec<RegistryEndpoint> {
     let ns = svc.namespace.as_str();
     let slices = index.slices(ns, &svc.name);
     let mut out = Vec::new();
+    let mut pod_text = String::new();
     if !slices.is_empty() {
         for slice in slices {
-            let ports = slice_ports(slice.spec.ports.as_deref().unwrap_or(&[]));
+            let ports: Arc<[(String, u32)]> =
+                slice_ports(slice.spec.ports.as_deref().unwrap_or(&[])).into();
+            let source: Arc<str> = format!("EndpointSlice {ns}/{}", slice.name).into();
+            out.reserve(slice.spec.endpoints.len());
             for ep in &slice.spec.endpoints {
                 if !slice_endpoint_ready(&ep.conditions) {
                     continue;
                 }
                 let pod = index.target_pod(ep.target_ref.as_ref(), ns);
+                let locality = texts.zone(ep.zone.as_deref());
                 for address in &ep.addresses {
                     out.push(RegistryEndpoint {
                         address: address.clone(),
                         ports: ports.clone(),
-                        labels: pod.map(|p| p.labels.clone()).unwrap_or_default(),
+                        labels: texts.labels(pod),
                         weight: 1,
-                        locality: ep.zone.clone().unwrap_or_default(),
-                        source: format!("EndpointSlice {ns}/{}", slice.name),
-                        pod: pod_name(pod, ep.target_ref.as_ref(), ns),
+                        locality: locality.clone(),
+                        source: source.clone(),
+                        pod: pod_name(&mut pod_text, pod, ep.target_ref.as_ref(), ns, texts),
                     });
                 }
             }
@@ -328,18 +410,19 @@ fn endpoints_of(svc: &Resource<ServiceObject>, index: &Index<'_>) -> Vec<Registr
         return out;
     }
     if let Some(eps) = index.endpoints(ns, &svc.name) {
+        let source: Arc<str> = format!("Endpoints {ns}/{}", eps.name).into();
         for subset in &eps.spec.subsets {
-            let ports = slice_ports(&subset.ports);
+            let ports: Arc<[(String, u32)]> = slice_ports(&subset.ports).into();
             for a in &subset.addresses {
                 let pod = index.target_pod(a.target_ref.as_ref(), ns);
                 out.push(RegistryEndpoint {
                     address: a.ip.clone(),
                     ports: ports.clone(),
-                    labels: pod.map(|p| p.labels.clone()).unwrap_or_default(),
+                    labels: texts.labels(pod),
                     weight: 1,
-                    locality: String::new(),
-                    source: format!("Endpoints {ns}/{}", eps.name),
-                    pod: pod_name(pod, a.target_ref.as_ref(), ns),
+                    locality: texts.empty.clone(),
+                    source: source.clone(),
+                    pod: pod_name(&mut pod_text, pod, a.target_ref.as_ref(), ns, texts),
                 });
             }
         }
@@ -349,11 +432,12 @@ fn endpoints_of(svc: &Resource<ServiceObject>, index: &Index<'_>) -> Vec<Registr
     let Some(selector) = svc.spec.spec.selector.as_ref().filter(|s| !s.is_empty()) else {
         return out;
     };
+    let source: Arc<str> = format!("selector of Service {ns}/{}", svc.name).into();
     for pod in index.pods_in(ns) {
         if !selects(selector, &pod.labels) || !pod_ready(&pod.spec) {
             continue;
         }
-        let ports: Vec<(String, u32)> = svc
+        let ports: Arc<[(String, u32)]> = svc
             .spec
             .spec
             .ports
@@ -362,15 +446,17 @@ fn endpoints_of(svc: &Resource<ServiceObject>, index: &Index<'_>) -> Vec<Registr
             // Kubernetes leaves it out of that port's endpoints.
             .map(|p| (p.name.clone(), target_port(p, &pod.spec).unwrap_or(0)))
             .collect();
+        let name = pod_name(&mut pod_text, Some(pod), None, ns, texts);
+        let labels = texts.labels(Some(pod));
         for ip in pod_ips(&pod.spec) {
             out.push(RegistryEndpoint {
                 address: ip.to_string(),
                 ports: ports.clone(),
-                labels: pod.labels.clone(),
+                labels: labels.clone(),
                 weight: 1,
-                locality: String::new(),
-                source: format!("selector of Service {ns}/{}", svc.name),
-                pod: format!("{}/{}", pod.namespace, pod.name),
+                locality: texts.empty.clone(),
+                source: source.clone(),
+                pod: name.clone(),
             });
         }
     }
@@ -409,20 +495,32 @@ fn slice_ports(ports: &[SlicePort]) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// The `pod` text of an endpoint: `ns/name`, a note when the pod is not in
+/// the input, else empty; written in `scratch` first, so that the shared
+/// text is the one allocation.
 fn pod_name(
+    scratch: &mut String,
     pod: Option<&Resource<PodObject>>,
     target: Option<&ObjectReference>,
     namespace: &str,
-) -> String {
+    texts: &Texts<'_>,
+) -> Arc<str> {
+    scratch.clear();
     match (pod, target) {
-        (Some(p), _) => format!("{}/{}", p.namespace, p.name),
-        (None, Some(t)) if t.kind == "Pod" => format!(
-            "{}/{} (not in the input)",
-            t.namespace.as_deref().unwrap_or(namespace),
-            t.name
-        ),
-        _ => String::new(),
+        (Some(p), _) => {
+            scratch.push_str(&p.namespace);
+            scratch.push('/');
+            scratch.push_str(&p.name);
+        }
+        (None, Some(t)) if t.kind == "Pod" => {
+            scratch.push_str(t.namespace.as_deref().unwrap_or(namespace));
+            scratch.push('/');
+            scratch.push_str(&t.name);
+            scratch.push_str(" (not in the input)");
+        }
+        _ => return texts.empty.clone(),
     }
+    scratch.as_str().into()
 }
 
 /// True when `labels` ⊇ `selector`.

@@ -10,7 +10,8 @@ use crate::config::model::GatewaySpec;
 use crate::config::names::hosts_intersect;
 use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
-use std::collections::{BTreeSet, HashMap};
+use hashbrown::HashMap;
+use std::collections::BTreeSet;
 
 pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
     let gateways = &a.config.gateways;

@@ -22,7 +22,8 @@ use crate::config::model::VirtualServiceSpec;
 use crate::config::names::{expand_host, hosts_intersect};
 use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use hashbrown::HashSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 type VirtualService = Resource<VirtualServiceSpec>;
 

@@ -9,7 +9,8 @@ use super::Analysis;
 use crate::config::model::ServiceEntrySpec;
 use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use hashbrown::HashSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// `(scope, host, port)`.
 type Key<'a> = (&'a str, &'a str, u32);

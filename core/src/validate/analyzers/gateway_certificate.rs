@@ -10,7 +10,8 @@ use super::Analysis;
 use crate::config::model::{GatewaySpec, ServerTls};
 use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
-use std::collections::{BTreeSet, HashMap};
+use hashbrown::HashMap;
+use std::collections::BTreeSet;
 
 /// What identifies a server's certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

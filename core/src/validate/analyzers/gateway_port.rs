@@ -10,7 +10,7 @@ use super::{selector_text, selects, Analysis};
 use crate::config::kube::model::IntOrString;
 use crate::config::Kind;
 use crate::diagnostic::{Diagnostic, Severity};
-use std::collections::HashSet;
+use hashbrown::HashSet;
 
 pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
     if a.pods.is_empty() {

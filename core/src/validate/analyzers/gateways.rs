@@ -16,7 +16,7 @@ use crate::config::model::{GatewaySpec, VirtualServiceSpec};
 use crate::config::names::{hosts_intersect, resolve_gateway};
 use crate::config::{Config, Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 /// The Gateways by `(namespace, name)`, which the references resolve to.
 pub(super) struct Gateways<'a> {

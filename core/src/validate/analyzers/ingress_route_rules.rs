@@ -10,7 +10,8 @@ use super::Analysis;
 use crate::config::model::VirtualServiceSpec;
 use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
-use std::collections::{BTreeSet, HashMap};
+use hashbrown::HashMap;
+use std::collections::BTreeSet;
 
 pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
     let services = &a.config.virtual_services;

@@ -19,11 +19,16 @@ use crate::config::names::expand_host;
 use crate::config::registry::Service;
 use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, Severity};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
     let selectors = Selectors::new(a);
-    let pods = PodIndex::new(&a.pods);
+    // Built when a subset is first judged by pods: most are selected by
+    // their endpoints already.
+    let pods = LazyPods {
+        pods: &a.pods,
+        index: std::cell::OnceCell::new(),
+    };
     for dr in &a.config.destination_rules {
         subsets(a, &selectors, &pods, dr, out);
     }
@@ -32,7 +37,7 @@ pub(super) fn analyze(a: &Analysis<'_>, out: &mut Vec<Diagnostic>) {
 fn subsets(
     a: &Analysis<'_>,
     selectors: &Selectors<'_>,
-    pods: &PodIndex<'_>,
+    pods: &LazyPods<'_, '_>,
     dr: &Resource<DestinationRuleSpec>,
     out: &mut Vec<Diagnostic>,
 ) {
@@ -57,14 +62,19 @@ fn subsets(
                 .endpoints
                 .iter()
                 .any(|ep| selects(&subset.labels, &ep.labels));
-            let pods = match selectors.of(service) {
+            // Selected by endpoints: `by_pods` only shapes the message of
+            // a subset nothing selects.
+            if endpoints {
+                return true;
+            }
+            match selectors.of(service) {
                 Some(selector) if !a.pods.is_empty() => {
                     by_pods = true;
-                    pods.any_selected(&service.namespace, selector, &subset.labels)
+                    pods.get()
+                        .any_selected(&service.namespace, selector, &subset.labels)
                 }
                 _ => false,
-            };
-            endpoints || pods
+            }
         });
         if selected {
             continue;
@@ -90,6 +100,18 @@ fn subsets(
             )
             .with_istio_severity(Severity::Error),
         );
+    }
+}
+
+/// The pod index, made on first use.
+struct LazyPods<'p, 'a> {
+    pods: &'p [&'a Resource<PodObject>],
+    index: std::cell::OnceCell<PodIndex<'a>>,
+}
+
+impl<'a> LazyPods<'_, 'a> {
+    fn get(&self) -> &PodIndex<'a> {
+        self.index.get_or_init(|| PodIndex::new(self.pods))
     }
 }
 

@@ -14,7 +14,7 @@
 use crate::config::model::*;
 use crate::config::{Kind, Resource};
 use crate::diagnostic::{Diagnostic, ResourceRef, Severity};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 /// One VirtualService's rules (the analyzer compares only rules of one).
 pub(super) fn virtual_service(vs: &Resource<VirtualServiceSpec>, out: &mut Vec<Diagnostic>) {
