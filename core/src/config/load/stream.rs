@@ -63,7 +63,6 @@ impl Loaded {
     /// result is the same.
     #[cfg(not(target_family = "wasm"))]
     fn add_chunks_on_threads(&mut self, file: &str, text: &str, chunks: &Chunks<'_>) {
-        use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
         type Batch<'t> = Vec<ParsedChunk<'t>>;
         // Batches, so the threads meet once per few hundred objects, not
@@ -71,7 +70,6 @@ impl Loaded {
         const BATCH: usize = 256;
         // Two where there are two cores or more: this thread waits on them.
         let parsers = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-        let stop = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let mut parsed: Vec<Receiver<Batch<'_>>> = Vec::new();
             // Read batches go back to be dropped where they were allocated:
@@ -83,15 +81,12 @@ impl Loaded {
                 let (give, returned) = channel::<Batch<'_>>();
                 parsed.push(receive);
                 give_back.push(give);
-                let stop = &stop;
                 scope.spawn(move || {
                     let turns = chunks.list.chunks(BATCH).skip(parser).step_by(parsers);
                     for batch in turns {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
                         returned.try_iter().for_each(drop);
                         let batch = batch.iter().map(|c| parse_chunk(chunks, c)).collect();
+                        // An error: the reader stopped (a syntax error).
                         if send.send(batch).is_err() {
                             break;
                         }
@@ -114,7 +109,6 @@ impl Loaded {
                 let _ = give_back[turn % parsers].send(batch);
             }
             // Stops the parsers when a syntax error ended the stream early.
-            stop.store(true, Ordering::Relaxed);
             drop(parsed);
             drop(give_back);
         });
